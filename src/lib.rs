@@ -1,0 +1,23 @@
+//! # medallion
+//!
+//! A streaming medallion pipeline for weather telemetry, built on timely and differential dataflow:
+//! partitioned sources → **bronze** (raw bodies) → parse → DQX-compatible data-quality rules →
+//! **silver** (clean, deduplicated) / **quarantine** (failed, with reasons) → per-rule **quality**
+//! aggregates, all written to Delta tables with an exactly-once commit protocol.
+//!
+//! Modules:
+//! - [`workload`]: the reference weather workload generator.
+//! - [`source`]: the partitioned source trait and its implementations.
+//! - [`parse`]: JSON bodies → typed Arrow columns, with per-row parse errors.
+//! - [`quality`]: DQX check definitions evaluated vectorised over Arrow.
+//! - [`dataflow`]: the pipeline's stages as timely operators (extension traits).
+//! - [`sink`]: Parquet writing and the Delta commit protocol.
+//! - [`metrics`]: histograms, run summary and progress.
+
+pub mod error;
+pub mod parse;
+pub mod quality;
+pub mod source;
+pub mod workload;
+
+pub use error::{Error, Result};

@@ -1,0 +1,141 @@
+//! Partitioned sources: the [`PartitionedSource`] trait every input implements (list partitions,
+//! open one at a position, pull the next batch, report the position), the id newtypes, and the
+//! assignment of partitions to workers (partition `i` is read by worker `i mod W`).
+//!
+//! A source hands out [`RawBatch`]es: columnar batches of raw Event Hubs messages, never single
+//! events. Sources do no parsing and no quality work.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub mod file;
+pub mod generator;
+
+/// A partition of a source (an Event Hubs partition id, or a hash bucket of the partition key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PartitionId(pub u32);
+
+/// Position of an event within its partition: 0, 1, 2, ... with no gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SequenceNumber(pub i64);
+
+/// A timely epoch: the logical time of everything read within one epoch interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Epoch(pub u64);
+
+impl std::fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A batch of raw messages from one partition, in sequence order, column by column.
+///
+/// `bodies` holds all bodies back to back; body `i` is `bodies[body_offsets[i]..body_offsets[i+1]]`
+/// (so `body_offsets.len() == len() + 1`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawBatch {
+    pub partition: u32,
+    pub sequence_numbers: Vec<i64>,
+    /// Event Hubs offsets (opaque strings there; the byte offset in the file for `file:`).
+    pub offsets: Vec<i64>,
+    /// Enqueued time, milliseconds since the Unix epoch, UTC.
+    pub enqueued_time_ms: Vec<i64>,
+    /// Partition key of each message (the station id), if it had one.
+    pub partition_keys: Vec<Option<String>>,
+    pub bodies: Vec<u8>,
+    pub body_offsets: Vec<usize>,
+}
+
+impl RawBatch {
+    /// An empty batch for `partition`.
+    pub fn new(partition: PartitionId) -> Self {
+        RawBatch { partition: partition.0, body_offsets: vec![0], ..Default::default() }
+    }
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.sequence_numbers.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.sequence_numbers.is_empty()
+    }
+    /// Body of message `i`.
+    pub fn body(&self, i: usize) -> &[u8] {
+        &self.bodies[self.body_offsets[i]..self.body_offsets[i + 1]]
+    }
+    /// Appends one message.
+    pub fn push(&mut self, seq: i64, offset: i64, enqueued_ms: i64, key: Option<String>, body: &[u8]) {
+        if self.body_offsets.is_empty() {
+            self.body_offsets.push(0);
+        }
+        self.sequence_numbers.push(seq);
+        self.offsets.push(offset);
+        self.enqueued_time_ms.push(enqueued_ms);
+        self.partition_keys.push(key);
+        self.bodies.extend_from_slice(body);
+        self.body_offsets.push(self.bodies.len());
+    }
+    /// Total body bytes.
+    pub fn body_bytes(&self) -> usize {
+        self.bodies.len()
+    }
+}
+
+/// Errors of sources.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("cannot read source file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unknown source '{0}': expected generator, file:PATH or eventhub")]
+    UnknownSource(String),
+    #[error("partition {0} does not exist (the source has {1} partitions)")]
+    NoSuchPartition(u32, u32),
+    #[error("invalid source option: {0}")]
+    Invalid(String),
+}
+
+/// One open partition: yields batches in sequence order.
+pub trait PartitionReader: Send {
+    /// The partition this reader reads.
+    fn partition(&self) -> PartitionId;
+    /// Up to `max` next messages; `Ok(None)` when the partition is exhausted (bounded sources
+    /// only); an empty batch when nothing is available right now (unbounded sources).
+    fn next_batch(&mut self, max: usize) -> Result<Option<RawBatch>, SourceError>;
+    /// Sequence number of the next message this reader will return.
+    fn position(&self) -> SequenceNumber;
+}
+
+/// A source made of partitions (bytewax-style): list them, open one at a position.
+pub trait PartitionedSource: Send + Sync {
+    /// All partitions of the source.
+    fn partitions(&self) -> Vec<PartitionId>;
+    /// Opens `partition` so that its first message is the one with sequence number `start`.
+    fn open(&self, partition: PartitionId, start: SequenceNumber) -> Result<Box<dyn PartitionReader>, SourceError>;
+}
+
+/// Which worker (of `peers` across all processes) reads `partition`.
+pub fn worker_for(partition: PartitionId, peers: usize) -> usize {
+    partition.0 as usize % peers.max(1)
+}
+
+/// Partition for a partition key over `partitions` partitions: a stable hash of the key
+/// (FNV-1a 32 bit, as a stand-in for Event Hubs' key hashing). Messages without a key go to
+/// partition `fallback % partitions` (the caller passes e.g. the line number: round robin).
+pub fn partition_for_key(key: Option<&[u8]>, partitions: u32, fallback: u64) -> PartitionId {
+    let p = partitions.max(1);
+    match key {
+        Some(k) => {
+            let mut h: u32 = 0x811c9dc5;
+            for b in k {
+                h ^= *b as u32;
+                h = h.wrapping_mul(0x0100_0193);
+            }
+            PartitionId(h % p)
+        }
+        None => PartitionId((fallback % p as u64) as u32),
+    }
+}
