@@ -1,0 +1,1 @@
+//! The reference-workload generator source (being built).

@@ -1,0 +1,1 @@
+//! The reference weather workload generator (being built).
