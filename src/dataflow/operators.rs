@@ -67,17 +67,14 @@ impl<'s> Process<'s> for StreamVec<'s, Time, RawBatch> {
                             .get(&raw.partition)
                             .copied()
                             .unwrap_or(SkipBelow::NONE);
-                        let processed =
-                            process_batch(&raw, &ctx, skip, now_ms()).unwrap_or_else(|e| {
-                                panic!(
-                                    "internal error processing partition {} at sequence {}: {e:#}",
-                                    raw.partition,
-                                    raw.sequence_numbers.first().copied().unwrap_or(-1)
-                                )
-                            });
+                        let (partition, first) =
+                            (raw.partition, raw.sequence_numbers.first().copied().unwrap_or(-1));
+                        let processed = process_batch(raw, &ctx, skip, now_ms()).unwrap_or_else(|e| {
+                            panic!("internal error processing partition {partition} at sequence {first}: {e:#}")
+                        });
                         metrics.batch_processed(
-                            raw.len() as u64,
-                            raw.body_bytes() as u64,
+                            processed.events as u64,
+                            processed.body_bytes as u64,
                             started.elapsed().as_micros() as u64,
                         );
                         session.give(Arc::new(processed));

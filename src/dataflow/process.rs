@@ -85,7 +85,7 @@ pub struct ProcessContext {
 
 /// Processes one raw batch. `skip` gives the committed positions for the batch's partition.
 pub fn process_batch(
-    raw: &RawBatch,
+    raw: RawBatch,
     ctx: &ProcessContext,
     skip: SkipBelow,
     ingest_ms: i64,
@@ -96,15 +96,17 @@ pub fn process_batch(
     let last_seq = seqs.last().copied().unwrap_or(-1);
     // Sequence numbers within a batch are contiguous and ascending: "below" is a prefix.
     let keep_from = |pos: i64| -> usize { seqs.partition_point(|&s| s <= pos) };
-
-    let bronze_all = bronze_batch(raw, ingest_ms)?;
-    let bronze = Some(bronze_all.slice(keep_from(skip.bronze), n - keep_from(skip.bronze)))
-        .filter(|b| b.num_rows() > 0);
-
-    let parsed = parse_bodies((0..n).map(|i| raw.body(i)));
+    let bronze_from = keep_from(skip.bronze);
     let quality_from = keep_from(skip.quality);
     let silver_from = keep_from(skip.silver);
     let quarantine_from = keep_from(skip.quarantine);
+    let body_bytes = raw.body_bytes();
+    let partition = raw.partition;
+
+    let bronze_all = bronze_batch(raw, ingest_ms)?;
+    let bronze = Some(bronze_all.slice(bronze_from, n - bronze_from)).filter(|b| b.num_rows() > 0);
+    let bodies = bronze_all.column(0).as_binary::<i32>();
+    let parsed = parse_bodies(bodies.iter().map(|b| b.unwrap_or_default()));
 
     let mut quality: HashMap<QualityKey, (i64, i64)> = HashMap::new();
     let counted_failures = parsed
@@ -274,11 +276,11 @@ pub fn process_batch(
     let mut quality: Vec<_> = quality.into_iter().collect();
     quality.sort_unstable_by_key(|(k, _)| *k);
     Ok(Processed {
-        partition: raw.partition,
+        partition,
         first_seq,
         last_seq,
         events: n,
-        body_bytes: raw.body_bytes(),
+        body_bytes,
         ingest_ms,
         bronze,
         quarantine,
@@ -351,7 +353,7 @@ fn count_rules(
 }
 
 /// Builds the bronze rows of a raw batch (all of them; the caller slices off committed ones).
-pub fn bronze_batch(raw: &RawBatch, ingest_ms: i64) -> anyhow::Result<RecordBatch> {
+pub fn bronze_batch(raw: RawBatch, ingest_ms: i64) -> anyhow::Result<RecordBatch> {
     let n = raw.len();
     let offsets: Vec<i32> = raw
         .body_offsets
@@ -360,7 +362,7 @@ pub fn bronze_batch(raw: &RawBatch, ingest_ms: i64) -> anyhow::Result<RecordBatc
         .collect::<Result<_, _>>()?;
     let body = BinaryArray::try_new(
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
-        Buffer::from_vec(raw.bodies.clone()),
+        Buffer::from_vec(raw.bodies),
         None,
     )?;
     let ts = |v: &[i64]| -> ArrayRef {
@@ -373,7 +375,7 @@ pub fn bronze_batch(raw: &RawBatch, ingest_ms: i64) -> anyhow::Result<RecordBatc
     let cols: Vec<ArrayRef> = vec![
         Arc::new(body),
         Arc::new(Int32Array::from(vec![raw.partition as i32; n])),
-        Arc::new(Int64Array::from(raw.sequence_numbers.clone())),
+        Arc::new(Int64Array::from(raw.sequence_numbers)),
         Arc::new(StringArray::from_iter_values(
             raw.offsets.iter().map(|o| o.to_string()),
         )),

@@ -152,8 +152,9 @@ fn parse_one(body: &[u8]) -> Result<Event<'_>, (String, String)> {
             format!("not a JSON object: {}", top_level_kind(text)),
         )),
         Err(e) => match field_error {
-            Some(fe) => Err(fe),
-            None => Err(("malformed JSON".into(), format!("malformed JSON: {e}"))),
+            // A value of the wrong type; a syntax error inside a value is malformed JSON.
+            Some(fe) if e.classify() == serde_json::error::Category::Data => Err(fe),
+            _ => Err(("malformed JSON".into(), format!("malformed JSON: {e}"))),
         },
     }
 }
