@@ -221,7 +221,7 @@ impl Key {
 pub(crate) struct Rendered {
     /// Faults of this line (only `Duplicate` for a duplicate line).
     pub faults: FaultSet,
-    /// For a duplicate: the index of the line whose body it repeats.
+    /// For a duplicate: the index of the line it repeats.
     pub duplicate_of: Option<u64>,
     pub key: Key,
     pub send_time_ms: i64,
@@ -322,15 +322,19 @@ impl Core {
         i - back.clamp(1, i)
     }
 
-    /// Follows duplicate links from `i` to the original line; returns it and its routing words.
-    fn original(&mut self, mut i: u64) -> (u64, [u32; ROUTE_WORDS], RouteFlags) {
+    /// Follows duplicate links from `i` to the original line (a duplicate may repeat a line that
+    /// is itself a duplicate); returns it, its routing words and flags, and the line `i` repeats
+    /// directly (`None` when `i` is not a duplicate).
+    fn original(&mut self, mut i: u64) -> (u64, [u32; ROUTE_WORDS], RouteFlags, Option<u64>) {
+        let mut first = None;
         loop {
             let w = self.route.get(i);
             let f = self.route_flags(i, &w);
             if f.dup {
                 i = self.dup_source(i, &w);
+                first.get_or_insert(i);
             } else {
-                return (i, w, f);
+                return (i, w, f, first);
             }
         }
     }
@@ -338,7 +342,7 @@ impl Core {
     /// The partition key of line `i`, without rendering it (except for a malformed body, whose
     /// key depends on where it was cut).
     pub(crate) fn route(&mut self, i: u64) -> Route {
-        let (j, w, f) = self.original(i);
+        let (j, w, f, _) = self.original(i);
         if f.malformed {
             let mut buf = std::mem::take(&mut self.scratch);
             buf.clear();
@@ -359,22 +363,21 @@ impl Core {
     /// Appends the body of line `i` to `out`.
     pub(crate) fn render(&mut self, i: u64, out: &mut Vec<u8>) -> Rendered {
         let send_time_ms = self.send_ms(i);
-        let (j, w, f) = self.original(i);
+        let (j, w, f, first) = self.original(i);
         let (faults, key) = self.render_original(j, &w, &f, out);
-        if j != i {
-            Rendered {
+        match first {
+            Some(d) => Rendered {
                 faults: FaultSet::single(Fault::Duplicate),
-                duplicate_of: Some(j),
+                duplicate_of: Some(d),
                 key,
                 send_time_ms,
-            }
-        } else {
-            Rendered {
+            },
+            None => Rendered {
                 faults,
                 key,
                 duplicate_of: None,
                 send_time_ms,
-            }
+            },
         }
     }
 

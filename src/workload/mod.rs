@@ -329,7 +329,8 @@ pub struct GeneratedEvent {
     pub send_time_ms: i64,
     /// The faults of this line (only [`Fault::Duplicate`] on a duplicate line).
     pub faults: FaultSet,
-    /// For a duplicate line, the line whose body it repeats.
+    /// For a duplicate line, the earlier line it repeats (at most `stations` lines back; that
+    /// line may itself be a duplicate).
     pub duplicate_of: Option<u64>,
 }
 
