@@ -1,80 +1,294 @@
-//! TEMPORARY stub of the quality engine API (replaced by the quality branch when it merges).
-#![allow(dead_code, unused_variables)]
-use arrow::array::{ArrayRef, BooleanArray};
-use arrow::datatypes::DataType;
-use arrow::record_batch::RecordBatch;
-use thiserror::Error;
+//! Data-quality rules in the check-definition format of Databricks Labs DQX, evaluated
+//! vectorised over Arrow.
+//!
+//! Load a DQX check list (YAML or JSON) into a [`RuleSet`], then [`RuleSet::evaluate`] it on
+//! `RecordBatch`es: per rule a failure mask and counts, per row whether an `error` rule fired,
+//! and the DQX result columns `_errors` / `_warnings`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow::array::{Array, Float64Array};
+//! use arrow::datatypes::{DataType, Field, Schema};
+//! use arrow::record_batch::RecordBatch;
+//! use medallion::quality::{EvalContext, LoadOptions, RuleSet};
+//!
+//! let rules = RuleSet::from_yaml_str(
+//!     "- criticality: warn\n  check:\n    function: is_in_range\n    arguments: {column: h, min_limit: 0, max_limit: 100}\n",
+//!     &LoadOptions::default(),
+//! ).unwrap();
+//! assert_eq!(rules.rules()[0].name(), "h_not_in_range");
+//! let schema = Arc::new(Schema::new(vec![Field::new("h", DataType::Float64, true)]));
+//! let batch = RecordBatch::try_new(schema, vec![Arc::new(Float64Array::from(vec![Some(50.0), Some(104.0), None]))]).unwrap();
+//! let ev = rules.evaluate(&batch, &EvalContext::fixed("2026-11-26T12:00:00Z".parse().unwrap())).unwrap();
+//! assert_eq!(ev.failed_count, vec![1]);
+//! assert!(ev.errors.is_null(1) && !ev.warnings.is_null(1));
+//! ```
+//!
+//! Modules: [`checks`] (model, YAML/JSON loading, old spellings), [`functions`] (each DQX
+//! function: condition, message, generated name), [`expr`] (the SQL subset, compiled and
+//! evaluated with Arrow kernels), [`eval`] (a rule set on a batch), [`results`] (the DQX result
+//! columns), [`cli`] (the `check` command).
 
-#[derive(Debug, Error)]
-pub enum QualityError {
-    #[error("{0}")]
-    Load(String),
+pub mod checks;
+pub mod cli;
+mod error;
+pub mod eval;
+pub mod expr;
+pub mod functions;
+pub mod results;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use arrow::datatypes::Schema;
+
+pub use checks::{ArgValue, Check, Criticality, LoadOptions};
+pub use error::{CheckError, CheckErrors, QualityError};
+pub use eval::{EvalContext, Evaluation};
+pub use results::{dqx_result_type, single_error_column};
+
+use expr::Expr;
+use functions::MsgPart;
+
+/// One compiled rule: a check definition applied to one column.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    index: usize,
+    name: String,
+    criticality: Criticality,
+    function: String,
+    columns: Option<Vec<String>>,
+    filter: Option<String>,
+    user_metadata: Vec<(String, String)>,
+    pub(crate) condition: Expr,
+    pub(crate) message: Vec<MsgPart>,
+    pub(crate) filter_expr: Option<Expr>,
+    check_columns: Vec<(String, Vec<String>)>,
+    expression: Option<(String, Vec<String>)>,
 }
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Criticality {
-    Error,
-    Warn,
-}
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    pub strict: bool,
-}
-pub struct Rule;
+
 impl Rule {
+    /// The rule's name (given, or generated the way DQX does).
     pub fn name(&self) -> &str {
-        todo!()
+        &self.name
     }
     pub fn criticality(&self) -> Criticality {
-        todo!()
+        self.criticality
+    }
+    /// The DQX function (current spelling).
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+    /// The result's `columns`: the checked column as written (or sql_expression's `columns`).
+    pub fn columns(&self) -> Option<&[String]> {
+        self.columns.as_deref()
+    }
+    pub fn filter(&self) -> Option<&str> {
+        self.filter.as_deref()
+    }
+    pub fn user_metadata(&self) -> &[(String, String)] {
+        &self.user_metadata
+    }
+    /// Index of the check definition this rule comes from.
+    pub fn check_index(&self) -> usize {
+        self.index
+    }
+
+    /// Why this rule cannot run on `schema` (DQX's skipped-check message), if it cannot.
+    pub fn skip_reason(&self, schema: &Schema) -> Option<String> {
+        let missing = |refs: &[String]| {
+            refs.iter()
+                .any(|c| expr::eval::Env::column_index(schema, c).is_none())
+        };
+        let mut parts = Vec::new();
+        let bad_cols: Vec<String> = self
+            .check_columns
+            .iter()
+            .filter(|(_, refs)| missing(refs))
+            .map(|(label, _)| format!("'{}'", label.replace('\'', "\\'")))
+            .collect();
+        if !bad_cols.is_empty() {
+            parts.push(format!(
+                "Check evaluation skipped due to invalid check columns: [{}]",
+                bad_cols.join(", ")
+            ));
+        }
+        if let (Some(f), Some(fe)) = (&self.filter, &self.filter_expr) {
+            if missing(&fe.columns()) {
+                parts.push(format!(
+                    "Check evaluation skipped due to invalid check filter: '{f}'"
+                ));
+            }
+        }
+        if let Some((text, refs)) = &self.expression {
+            if missing(refs) {
+                parts.push(format!(
+                    "Check evaluation skipped due to invalid sql expression: '{text}'"
+                ));
+            }
+        }
+        if parts.is_empty() {
+            None
+        } else {
+            Some(parts.join("; "))
+        }
+    }
+
+    /// The argument to blame when this rule does not resolve (for strict load errors).
+    fn unresolved_argument(&self, schema: &Schema) -> &'static str {
+        let missing = |refs: &[String]| {
+            refs.iter()
+                .any(|c| expr::eval::Env::column_index(schema, c).is_none())
+        };
+        if self.check_columns.first().is_some_and(|(_, r)| missing(r)) {
+            if self.expression.is_some() {
+                "columns"
+            } else {
+                "column"
+            }
+        } else if self.expression.as_ref().is_some_and(|(_, r)| missing(r)) {
+            "expression"
+        } else if self
+            .filter_expr
+            .as_ref()
+            .is_some_and(|f| missing(&f.columns()))
+        {
+            "filter"
+        } else {
+            "column"
+        }
     }
 }
-pub struct RuleSet;
-impl RuleSet {
-    pub fn from_yaml_str(text: &str, opts: &LoadOptions) -> Result<RuleSet, QualityError> {
-        todo!()
-    }
-    pub fn from_path(path: &std::path::Path, opts: &LoadOptions) -> Result<RuleSet, QualityError> {
-        todo!()
-    }
-    pub fn rules(&self) -> &[Rule] {
-        todo!()
-    }
-    pub fn evaluate(
-        &self,
-        batch: &RecordBatch,
-        ctx: &EvalContext,
-    ) -> Result<Evaluation, QualityError> {
-        todo!()
-    }
-}
+
+/// A compiled, validated check list.
 #[derive(Debug, Clone)]
-pub struct EvalContext {
-    pub now: chrono::DateTime<chrono::Utc>,
-    pub run_time: chrono::DateTime<chrono::Utc>,
-    pub run_id: String,
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    checks: Vec<Check>,
+    strict: bool,
 }
-pub struct Evaluation {
-    pub fired: Vec<BooleanArray>,
-    pub evaluated: Vec<Option<BooleanArray>>,
-    pub evaluated_count: Vec<u64>,
-    pub failed_count: Vec<u64>,
-    pub has_error: BooleanArray,
-    pub errors: ArrayRef,
-    pub warnings: ArrayRef,
-}
-pub fn dqx_result_type() -> DataType {
-    todo!()
-}
-pub fn single_error_column(messages: &[&str], ctx: &EvalContext) -> ArrayRef {
-    todo!()
-}
-pub mod cli {
-    #[derive(clap::Args)]
-    pub struct CheckArgs {
-        #[arg(long)]
-        pub checks: std::path::PathBuf,
+
+impl RuleSet {
+    /// Loads a check list from YAML or JSON text. Every invalid check is reported (each error
+    /// names the check's index and name and the offending argument).
+    pub fn from_yaml_str(text: &str, opts: &LoadOptions) -> Result<RuleSet, QualityError> {
+        let (checks, errors) = checks::parse_checks_collecting(text)?;
+        Self::compile(checks, errors, opts)
     }
-    pub fn run_check_command(args: &CheckArgs) -> anyhow::Result<i32> {
-        todo!()
+
+    /// Loads a check list from a YAML or JSON file.
+    pub fn from_path(path: &Path, opts: &LoadOptions) -> Result<RuleSet, QualityError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| QualityError::Load(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_yaml_str(&text, opts)
     }
+
+    /// Compiles already-parsed check definitions.
+    pub fn from_checks(checks: Vec<Check>, opts: &LoadOptions) -> Result<RuleSet, QualityError> {
+        Self::compile(checks, Vec::new(), opts)
+    }
+
+    fn compile(
+        checks: Vec<Check>,
+        mut errors: Vec<CheckError>,
+        opts: &LoadOptions,
+    ) -> Result<RuleSet, QualityError> {
+        let mut rules = Vec::new();
+        for check in &checks {
+            match compile_check(check) {
+                Ok(rs) => rules.extend(rs),
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(schema) = &opts.schema {
+            if opts.strict {
+                for r in &rules {
+                    if let Some(reason) = r.skip_reason(schema) {
+                        errors.push(CheckError::new(
+                            r.index,
+                            Some(r.name.clone()),
+                            Some(r.unresolved_argument(schema)),
+                            format!("does not resolve against the input schema ({reason})"),
+                        ));
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.index);
+            return Err(QualityError::InvalidChecks(errors.into()));
+        }
+        Ok(RuleSet {
+            rules,
+            checks,
+            strict: opts.strict,
+        })
+    }
+
+    /// The compiled rules, in check order (a `for_each_column` check gives one rule per column).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The check definitions as loaded.
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+
+    /// Whether unresolvable checks are errors rather than skipped.
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+}
+
+fn compile_check(check: &Check) -> Result<Vec<Rule>, CheckError> {
+    let columns: Vec<Option<&str>> = match &check.for_each_column {
+        Some(cols) => {
+            if !functions::takes_column(&check.function) {
+                return Err(CheckError::new(
+                    check.index,
+                    check.name.clone(),
+                    Some("for_each_column"),
+                    format!(
+                        "function '{}' has no 'column' argument, so for_each_column cannot be used",
+                        check.function
+                    ),
+                ));
+            }
+            cols.iter().map(|c| Some(c.as_str())).collect()
+        }
+        None => vec![None],
+    };
+    let mut out = Vec::with_capacity(columns.len());
+    for col in columns {
+        let compiled = functions::compile(check, col).map_err(|(arg, msg)| {
+            CheckError::new(check.index, check.name.clone(), arg.as_deref(), msg)
+        })?;
+        let name = check
+            .name
+            .clone()
+            .unwrap_or_else(|| compiled.auto_name.clone());
+        let filter_expr = match &check.filter {
+            Some(f) => Some(expr::parse(f).map_err(|e| {
+                CheckError::new(check.index, Some(name.clone()), Some("filter"), e)
+            })?),
+            None => None,
+        };
+        out.push(Rule {
+            index: check.index,
+            name,
+            criticality: check.criticality,
+            function: check.function.clone(),
+            columns: compiled.columns,
+            filter: check.filter.clone(),
+            user_metadata: check.user_metadata.clone(),
+            condition: compiled.condition,
+            message: compiled.message,
+            filter_expr,
+            check_columns: compiled.check_columns,
+            expression: compiled.expression,
+        });
+    }
+    Ok(out)
 }

@@ -1,0 +1,430 @@
+//! The `check` command as a library function: validate a DQX check list, or try it on sample
+//! rows (JSON lines, schema inferred) and print every row back with `_errors` / `_warnings`,
+//! plus a per-rule summary on stderr.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::expr::datetime::format_rfc3339;
+use super::{EvalContext, LoadOptions, QualityError, RuleSet};
+
+/// Arguments of `medallion check`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CheckArgs {
+    /// The DQX check list (YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub checks: PathBuf,
+    /// Evaluation time ("now") as RFC 3339, e.g. 2026-11-26T12:00:00Z (default: the clock).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Rows to check: one JSON object per line; the column types are inferred.
+    #[arg(long, value_name = "ROWS.jsonl")]
+    pub input: Option<PathBuf>,
+    /// Only load and validate the checks: exit 0 when valid, 2 with the errors otherwise.
+    #[arg(long)]
+    pub validate: bool,
+    /// Treat checks whose column or filter is not in the input as errors instead of skipping them.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Exit code: checks valid (and, with `--input`, evaluated).
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the check list is invalid.
+pub const EXIT_INVALID: i32 = 2;
+
+/// Runs `medallion check` with stdout/stderr; returns the exit code.
+pub fn run_check_command(args: &CheckArgs) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    let code = run_check_command_to(args, &mut out, &mut err)?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// [`run_check_command`] writing to the given streams.
+pub fn run_check_command_to(
+    args: &CheckArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let now: DateTime<Utc> = match &args.now {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .with_context(|| format!("--now '{s}' is not an RFC 3339 time"))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    let text = std::fs::read_to_string(&args.checks)
+        .with_context(|| format!("cannot read {}", args.checks.display()))?;
+
+    let Some(input) = &args.input else {
+        // --validate (or nothing to run the checks on): load and report.
+        let opts = LoadOptions {
+            strict: args.strict,
+            schema: None,
+        };
+        return match RuleSet::from_yaml_str(&text, &opts) {
+            Ok(rules) => {
+                writeln!(
+                    out,
+                    "{}: {} check(s), {} rule(s), valid",
+                    args.checks.display(),
+                    rules.checks().len(),
+                    rules.rules().len()
+                )?;
+                for r in rules.rules() {
+                    writeln!(
+                        out,
+                        "  {} [{}] {}({})",
+                        r.name(),
+                        r.criticality(),
+                        r.function(),
+                        r.columns().map(|c| c.join(", ")).unwrap_or_default()
+                    )?;
+                }
+                Ok(EXIT_OK)
+            }
+            Err(e) => report_load_error(&args.checks, e, err),
+        };
+    };
+
+    let rows = read_rows(input)?;
+    let batch = rows_to_batch(&rows)?;
+    let opts = LoadOptions {
+        strict: args.strict,
+        schema: Some(batch.schema()),
+    };
+    let rules = match RuleSet::from_yaml_str(&text, &opts) {
+        Ok(r) => r,
+        Err(e) => return report_load_error(&args.checks, e, err),
+    };
+    if args.validate {
+        writeln!(
+            out,
+            "{}: {} check(s), {} rule(s), valid for {}",
+            args.checks.display(),
+            rules.checks().len(),
+            rules.rules().len(),
+            input.display()
+        )?;
+        return Ok(EXIT_OK);
+    }
+    let ctx = EvalContext {
+        now,
+        run_time: now,
+        run_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let ev = rules.evaluate(&batch, &ctx)?;
+    for (i, row) in rows.iter().enumerate() {
+        let errors = results_to_json(&ev.errors, i);
+        let warnings = results_to_json(&ev.warnings, i);
+        writeln!(out, "{}", echo_row(row, errors, warnings))?;
+    }
+    writeln!(
+        err,
+        "{} row(s), {} with errors, {} with warnings",
+        rows.len(),
+        ev.has_error.true_count(),
+        (0..rows.len()).filter(|&i| !ev.warnings.is_null(i)).count()
+    )?;
+    let w = rules
+        .rules()
+        .iter()
+        .map(|r| r.name().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        err,
+        "{:<w$}  {:<5}  {:>9}  {:>7}",
+        "rule", "crit", "evaluated", "failed"
+    )?;
+    for (i, r) in rules.rules().iter().enumerate() {
+        write!(
+            err,
+            "{:<w$}  {:<5}  {:>9}  {:>7}",
+            r.name(),
+            r.criticality().as_str(),
+            ev.evaluated_count[i],
+            ev.failed_count[i]
+        )?;
+        if let Some(reason) = &ev.skipped[i] {
+            write!(err, "  skipped: {reason}")?;
+        }
+        writeln!(err)?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn report_load_error(
+    path: &std::path::Path,
+    e: QualityError,
+    err: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    writeln!(err, "{}: {e}", path.display())?;
+    Ok(EXIT_INVALID)
+}
+
+/// One input row: its text as read and its parsed object.
+struct Row {
+    text: String,
+    obj: Map<String, Value>,
+}
+
+fn read_rows(path: &std::path::Path) -> anyhow::Result<Vec<Row>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (no, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(obj)) => rows.push(Row {
+                text: text.to_string(),
+                obj,
+            }),
+            Ok(_) => bail!("{}:{}: not a JSON object", path.display(), no + 1),
+            Err(e) => bail!("{}:{}: invalid JSON: {e}", path.display(), no + 1),
+        }
+    }
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+}
+
+fn kind_of(v: &Value) -> Kind {
+    match v {
+        Value::Null => Kind::Null,
+        Value::Bool(_) => Kind::Bool,
+        Value::Number(n) if n.is_i64() => Kind::Int,
+        Value::Number(_) => Kind::Float,
+        _ => Kind::Str,
+    }
+}
+
+fn merge(a: Kind, b: Kind) -> Kind {
+    match (a, b) {
+        (Kind::Null, x) | (x, Kind::Null) => x,
+        (x, y) if x == y => x,
+        (Kind::Int, Kind::Float) | (Kind::Float, Kind::Int) => Kind::Float,
+        _ => Kind::Str,
+    }
+}
+
+fn infer_schema(rows: &[Row]) -> (SchemaRef, Vec<Kind>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut kinds: Vec<Kind> = Vec::new();
+    for r in rows {
+        for (k, v) in &r.obj {
+            let kind = kind_of(v);
+            match names.iter().position(|n| n == k) {
+                Some(i) => kinds[i] = merge(kinds[i], kind),
+                None => {
+                    names.push(k.clone());
+                    kinds.push(kind);
+                }
+            }
+        }
+    }
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&kinds)
+        .map(|(n, k)| {
+            let t = match k {
+                Kind::Bool => DataType::Boolean,
+                Kind::Int => DataType::Int64,
+                Kind::Float => DataType::Float64,
+                Kind::Null | Kind::Str => DataType::Utf8,
+            };
+            Field::new(n, t, true)
+        })
+        .collect();
+    (Arc::new(Schema::new(fields)), kinds)
+}
+
+fn rows_to_batch(rows: &[Row]) -> anyhow::Result<RecordBatch> {
+    let (schema, kinds) = infer_schema(rows);
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
+    for (f, k) in schema.fields().iter().zip(&kinds) {
+        let vals = rows
+            .iter()
+            .map(|r| r.obj.get(f.name()).filter(|v| !v.is_null()));
+        let col: ArrayRef = match k {
+            Kind::Bool => Arc::new(BooleanArray::from_iter(
+                vals.map(|v| v.and_then(Value::as_bool)),
+            )),
+            Kind::Int => Arc::new(Int64Array::from_iter(
+                vals.map(|v| v.and_then(Value::as_i64)),
+            )),
+            Kind::Float => Arc::new(Float64Array::from_iter(
+                vals.map(|v| v.and_then(Value::as_f64)),
+            )),
+            Kind::Null | Kind::Str => Arc::new(StringArray::from_iter(vals.map(|v| {
+                v.map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            }))),
+        };
+        cols.push(col);
+    }
+    let opts = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    Ok(RecordBatch::try_new_with_options(schema, cols, &opts)?)
+}
+
+fn echo_row(row: &Row, errors: Value, warnings: Value) -> String {
+    let clash = row.obj.contains_key("_errors") || row.obj.contains_key("_warnings");
+    if !clash && row.text.ends_with('}') {
+        let body = &row.text[..row.text.len() - 1];
+        let sep = if row.obj.is_empty() { "" } else { "," };
+        return format!(
+            "{}{sep}\"_errors\":{},\"_warnings\":{}}}",
+            body.trim_end(),
+            errors,
+            warnings
+        );
+    }
+    let mut obj = row.obj.clone();
+    obj.insert("_errors".into(), errors);
+    obj.insert("_warnings".into(), warnings);
+    Value::Object(obj).to_string()
+}
+
+/// Row `row` of an `_errors` / `_warnings` column as JSON: an array of objects, or null.
+pub fn results_to_json(col: &ArrayRef, row: usize) -> Value {
+    if col.is_null(row) {
+        return Value::Null;
+    }
+    let Some(list) = col.as_list_opt::<i32>() else {
+        return Value::Null;
+    };
+    let entries = list.value(row);
+    let s = entries.as_struct();
+    let string = |name: &str, j: usize| -> Value {
+        match s.column_by_name(name) {
+            Some(c) if !c.is_null(j) => Value::String(c.as_string::<i32>().value(j).to_string()),
+            _ => Value::Null,
+        }
+    };
+    let mut out = Vec::with_capacity(s.len());
+    for j in 0..s.len() {
+        let mut o = Map::new();
+        o.insert("name".into(), string("name", j));
+        o.insert("message".into(), string("message", j));
+        let columns = match s.column_by_name("columns") {
+            Some(c) if !c.is_null(j) => {
+                let l = c.as_list::<i32>().value(j);
+                let l = l.as_string::<i32>();
+                Value::Array(
+                    l.iter()
+                        .map(|x| {
+                            x.map(|x| Value::String(x.to_string()))
+                                .unwrap_or(Value::Null)
+                        })
+                        .collect(),
+                )
+            }
+            _ => Value::Null,
+        };
+        o.insert("columns".into(), columns);
+        o.insert("filter".into(), string("filter", j));
+        o.insert("function".into(), string("function", j));
+        let run_time = match s.column_by_name("run_time") {
+            Some(c) if !c.is_null(j) => Value::String(format_rfc3339(
+                c.as_primitive::<TimestampMicrosecondType>().value(j),
+            )),
+            _ => Value::Null,
+        };
+        o.insert("run_time".into(), run_time);
+        o.insert("run_id".into(), string("run_id", j));
+        let meta = match s.column_by_name("user_metadata") {
+            Some(c) if !c.is_null(j) => {
+                let m = c.as_map();
+                let kv = m.value(j);
+                let keys = kv.column(0).as_string::<i32>();
+                let vals = kv.column(1).as_string::<i32>();
+                let mut mo = Map::new();
+                for k in 0..kv.len() {
+                    let v = if vals.is_null(k) {
+                        Value::Null
+                    } else {
+                        Value::String(vals.value(k).to_string())
+                    };
+                    mo.insert(keys.value(k).to_string(), v);
+                }
+                Value::Object(mo)
+            }
+            _ => Value::Null,
+        };
+        o.insert("user_metadata".into(), meta);
+        let skipped = match s.column_by_name("skipped") {
+            Some(c) if !c.is_null(j) => Value::Bool(c.as_boolean().value(j)),
+            _ => Value::Null,
+        };
+        o.insert("skipped".into(), skipped);
+        out.push(Value::Object(o));
+    }
+    Value::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_inference() {
+        let rows: Vec<Row> = [r#"{"a":1,"b":"x","c":null}"#, r#"{"a":2.5,"b":3,"d":true}"#]
+            .iter()
+            .map(|t| Row {
+                text: t.to_string(),
+                obj: serde_json::from_str(t).unwrap(),
+            })
+            .collect();
+        let b = rows_to_batch(&rows).unwrap();
+        let s = b.schema();
+        assert_eq!(s.field(0).data_type(), &DataType::Float64);
+        assert_eq!(s.field(1).data_type(), &DataType::Utf8);
+        assert_eq!(s.field(2).data_type(), &DataType::Utf8);
+        assert_eq!(s.field(3).data_type(), &DataType::Boolean);
+        assert_eq!(b.column(1).as_string::<i32>().value(1), "3");
+    }
+
+    #[test]
+    fn echo_keeps_the_row_text() {
+        let row = Row {
+            text: r#"{"b": 1, "a": 2}"#.into(),
+            obj: serde_json::from_str(r#"{"b": 1, "a": 2}"#).unwrap(),
+        };
+        assert_eq!(
+            echo_row(&row, Value::Null, Value::Null),
+            r#"{"b": 1, "a": 2,"_errors":null,"_warnings":null}"#
+        );
+        let empty = Row {
+            text: "{}".into(),
+            obj: Map::new(),
+        };
+        assert_eq!(
+            echo_row(&empty, Value::Null, Value::Null),
+            r#"{"_errors":null,"_warnings":null}"#
+        );
+    }
+}
