@@ -291,14 +291,22 @@ impl<'s> DedupWinners<'s> for StreamVec<'s, Time, Arc<Processed>> {
                                 newest = newest.max(*event_time_ms);
                             }
                         }
+                        // Retire what fell behind the horizon; never in the epoch that inserted it
+                        // (the insert and the retraction would cancel before the decision).
                         let watermark = newest.saturating_sub(horizon_ms);
+                        let mut deferred = Vec::new();
                         while let Some(Reverse((event_time, key, order))) = live.peek().copied() {
                             if event_time >= watermark {
                                 break;
                             }
                             live.pop();
-                            session.give(((key, order), t, -1));
+                            if order.0 == t {
+                                deferred.push(Reverse((event_time, key, order)));
+                            } else {
+                                session.give(((key, order), t, -1));
+                            }
                         }
+                        live.extend(deferred);
                     });
                 }
             },

@@ -397,11 +397,11 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     let guards = timely::execute(config, move |worker| -> std::result::Result<(), String> {
         let index = worker.index();
         let peers = worker.peers();
-        let tables = committer
-            .lock()
-            .expect("committer slot")
-            .take()
-            .filter(|_| index == 0);
+        let tables = if index == 0 {
+            committer.lock().expect("committer slot").take()
+        } else {
+            None
+        };
         let restored = if index == 0 {
             restored.lock().expect("restored slot").take()
         } else {
