@@ -319,13 +319,19 @@ impl<'s> DedupWinners<'s> for StreamVec<'s, Time, Arc<Processed>> {
             .inner
             .unary::<Vecs<(u32, i64)>, _, _, _>(Pipeline, "Winners", |_cap, _info| {
                 move |input, output| {
+                    let port = output.output_index();
                     input.for_each(|cap, data| {
-                        let t = epoch_of(&cap);
-                        let mut session = output.session(&cap);
-                        for ((_key, (epoch, partition, seq)), _time, diff) in data.drain(..) {
-                            if diff > 0 && epoch == t && partition != RESTORED {
-                                session.give((partition, seq));
+                        // Differential's updates carry their own times (at or after the
+                        // message's): emit each winner at the epoch of its update.
+                        let mut by_time: BTreeMap<Time, Vec<(u32, i64)>> = BTreeMap::new();
+                        for ((_key, (epoch, partition, seq)), time, diff) in data.drain(..) {
+                            if diff > 0 && epoch == time && partition != RESTORED {
+                                by_time.entry(time).or_default().push((partition, seq));
                             }
+                        }
+                        for (time, winners) in by_time {
+                            let delayed = cap.delayed(&time, port);
+                            output.session(&delayed).give_iterator(winners.into_iter());
                         }
                     });
                 }
@@ -524,13 +530,16 @@ impl<'s> WriteQuality<'s> for StreamVec<'s, Time, QualityChange> {
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
-                        pending
-                            .entry(epoch_of(&cap))
-                            .or_insert_with(|| {
-                                (cap.retain_least(port).expect("connected"), Vec::new())
-                            })
-                            .1
-                            .append(data);
+                        // Bucket each change by its own time (at or after the message's), so
+                        // that an epoch's commit holds exactly that epoch's counts.
+                        for change in data.drain(..) {
+                            let time = change.1;
+                            pending
+                                .entry(time)
+                                .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
+                                .1
+                                .push(change);
+                        }
                     });
                     let done: Vec<Time> = pending
                         .keys()
@@ -658,13 +667,16 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, FilesWritten> {
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
-                        pending
-                            .entry(epoch_of(&cap))
-                            .or_insert_with(|| {
-                                (cap.retain_least(port).expect("connected"), Vec::new())
-                            })
-                            .1
-                            .append(data);
+                        // Bucket each change by its own time (at or after the message's), so
+                        // that an epoch's commit holds exactly that epoch's counts.
+                        for change in data.drain(..) {
+                            let time = change.epoch;
+                            pending
+                                .entry(time)
+                                .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
+                                .1
+                                .push(change);
+                        }
                     });
                     let done: Vec<Time> = pending
                         .keys()
