@@ -51,8 +51,7 @@ impl GeneratorSource {
             i64::from(cfg.interval_s) * 1000,
         ));
         let station_partition = st
-            .sid
-            .iter()
+            .sids()
             .map(|sid| partition_for_key(Some(sid), partitions, 0).0)
             .collect();
         let core = Core::new(&cfg, st);
