@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::fmt::{float_repr, station_key, DateCache, Padded, W, WRITER_ROOM};
@@ -185,30 +185,42 @@ impl Stations {
 }
 
 /// One ChaCha8 stream read in fixed-size records: record `i` is the `N` words at `N * i`.
+/// Records are drawn `K` at a time (a block of `K` records from the first one asked for), so a
+/// sequential walk costs one bulk fill per `K` records; `K = 1` suits random access.
 #[derive(Clone)]
-struct Records<const N: usize> {
+struct Records<const N: usize, const K: usize> {
     rng: ChaCha8Rng,
-    next: u64,
+    /// First record in `buf`.
+    base: u64,
+    /// Records valid in `buf` (0 before the first fill).
+    len: u64,
+    buf: Vec<[u32; N]>,
 }
 
-impl<const N: usize> Records<N> {
+impl<const N: usize, const K: usize> Records<N, K> {
     fn new(seed: u64, stream: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream);
-        Records { rng, next: 0 }
+        Records {
+            rng,
+            base: 0,
+            len: 0,
+            buf: vec![[0; N]; K],
+        }
     }
 
     /// The words of record `i` (seeks only when not reading sequentially).
     #[inline]
     fn get(&mut self, i: u64) -> [u32; N] {
-        if i != self.next {
-            self.rng.set_word_pos(u128::from(i) * N as u128);
+        if i.wrapping_sub(self.base) >= self.len {
+            if i != self.base.wrapping_add(self.len) {
+                self.rng.set_word_pos(u128::from(i) * N as u128);
+            }
+            self.rng.fill(self.buf.as_flattened_mut());
+            self.base = i;
+            self.len = K as u64;
         }
-        let mut bytes = [[0u8; 4]; N];
-        self.rng.fill_bytes(bytes.as_flattened_mut());
-        let w = bytes.map(u32::from_le_bytes);
-        self.next = i.wrapping_add(1);
-        w
+        self.buf[(i - self.base) as usize]
     }
 }
 
@@ -263,8 +275,11 @@ pub(crate) struct Core {
     start_ms: i64,
     now_ms: i64,
     thr: [u64; FAULT_COUNT],
-    route: Records<ROUTE_WORDS>,
-    vals: Records<VALUE_WORDS>,
+    /// Routing words, for walking the lines in order.
+    route: Records<ROUTE_WORDS, 256>,
+    /// Routing words, for following duplicate links back.
+    route_back: Records<ROUTE_WORDS, 1>,
+    vals: Records<VALUE_WORDS, 1>,
     scratch: Vec<u8>,
     /// The body writer's scratch buffer (`WRITER_ROOM` bytes).
     wbuf: Vec<u8>,
@@ -302,6 +317,7 @@ impl Core {
             now_ms: cfg.now_ms,
             thr,
             route: Records::new(cfg.seed, 1),
+            route_back: Records::new(cfg.seed, 1),
             vals: Records::new(cfg.seed, 2),
             scratch: Vec::with_capacity(512),
             wbuf: vec![0; WRITER_ROOM],
@@ -359,7 +375,11 @@ impl Core {
     fn original(&mut self, mut i: u64) -> (u64, [u32; ROUTE_WORDS], RouteFlags, Option<u64>) {
         let mut first = None;
         loop {
-            let w = self.route.get(i);
+            let w = if first.is_none() {
+                self.route.get(i)
+            } else {
+                self.route_back.get(i)
+            };
             let f = self.route_flags(i, &w);
             if f.dup {
                 i = self.dup_source(i, &w);
