@@ -12,8 +12,12 @@
 //! Trade-off: each reader walks the whole line index space but only *routes* the lines of other
 //! partitions, from 8 random words each (the generator's randomness is addressable per line, see
 //! `workload::core`) and a per-station partition table; only its own lines are rendered. A
-//! reader therefore costs about N × (routing ≈ 10-20 ns) + N/P × (rendering), instead of the
-//! N × rendering of filtering a full generator. Opening at sequence number `k` re-routes the
+//! reader therefore costs N × routing + N/P × rendering instead of the N × rendering of
+//! filtering a full generator. Measured (release, one busy shared core): the large scale point
+//! (20M lines, 100,000 stations, 32 partitions) takes about 1.3 s per partition reader (routing
+//! ≈ 45 ns/line, rendering its 625K lines ≈ 1 µs each, station table cache misses included),
+//! i.e. ~40 CPU-s for all 32 readers, against ~10 s for one sequential generator; a reader
+//! delivers ~0.5M events/s of its own partition. Opening at sequence number `k` re-routes the
 //! lines before the k-th of the partition (O(N) routing, no rendering), and yields exactly the
 //! suffix.
 
@@ -51,8 +55,7 @@ impl GeneratorSource {
             i64::from(cfg.interval_s) * 1000,
         ));
         let station_partition = st
-            .sid
-            .iter()
+            .sids()
             .map(|sid| partition_for_key(Some(sid), partitions, 0).0)
             .collect();
         let core = Core::new(&cfg, st);

@@ -11,13 +11,21 @@
 
 use std::sync::Arc;
 
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::fmt::{float_repr, push_fixed, push_timestamp_ms, push_u64, push_uuid_v4, station_key};
+use super::fmt::{float_repr, station_key, DateCache, Padded, W, WRITER_ROOM};
 use super::{Fault, FaultSet, WorkloadConfig, FAULT_COUNT};
 
 pub(crate) const CONDITIONS: [&str; 6] = ["clear", "cloudy", "rain", "snow", "fog", "storm"];
+const CONDITION_TEXT: [Padded; 6] = [
+    Padded::new(CONDITIONS[0]),
+    Padded::new(CONDITIONS[1]),
+    Padded::new(CONDITIONS[2]),
+    Padded::new(CONDITIONS[3]),
+    Padded::new(CONDITIONS[4]),
+    Padded::new(CONDITIONS[5]),
+];
 pub(crate) const BAD_STATION_IDS: [&str; 8] = [
     "ws42",
     "WS-42",
@@ -65,6 +73,12 @@ fn unit(w: u32) -> f64 {
     (f64::from(w) + 0.5) * (1.0 / 4_294_967_296.0)
 }
 
+/// `x` rounded half away from zero (as `f64::round`), as an integer; inline without SSE4.1.
+#[inline]
+fn round_i64(x: f64) -> i64 {
+    (x + if x >= 0.0 { 0.5 } else { -0.5 }) as i64
+}
+
 /// Uniform index below `n` (n ≤ 2^32).
 #[inline]
 fn below(w: u32, n: u64) -> u64 {
@@ -95,37 +109,34 @@ pub(crate) fn threshold(rate: f64) -> u64 {
     }
 }
 
-/// The fixed part of every station, built once per configuration (O(stations)).
+/// One station's fixed part.
+#[derive(Debug, Clone)]
+struct StationRec {
+    /// `WS-%05d` text.
+    sid: [u8; 8],
+    /// Latitude and longitude text (`repr(float)` style).
+    lat_s: Padded,
+    lon_s: Padded,
+    lon: f64,
+    base_t: f64,
+    batt: f64,
+    phase_ms: i64,
+}
+
+/// The fixed part of every station, built once per configuration (O(stations)), stored in send
+/// order within a round (by phase, then station number): line `i` is sent by the station at
+/// position `i % stations`, so a generator reads this table sequentially (no cache misses with
+/// 100,000 stations).
 #[derive(Debug)]
 pub(crate) struct Stations {
-    /// `WS-%05d` text of each station.
-    pub sid: Vec<[u8; 8]>,
-    lon: Vec<f64>,
-    base_t: Vec<f64>,
-    batt: Vec<f64>,
-    phase_ms: Vec<i64>,
-    /// Latitude and longitude text of each station (`repr(float)` style).
-    lat_s: Vec<Box<str>>,
-    lon_s: Vec<Box<str>>,
-    /// Station indices in send order within one round (by phase, then index).
-    pub order: Vec<u32>,
+    recs: Vec<StationRec>,
 }
 
 impl Stations {
     pub(crate) fn new(seed: u64, stations: u32, interval_ms: i64) -> Stations {
-        let n = stations as usize;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(0);
-        let mut st = Stations {
-            sid: Vec::with_capacity(n),
-            lon: Vec::with_capacity(n),
-            base_t: Vec::with_capacity(n),
-            batt: Vec::with_capacity(n),
-            phase_ms: Vec::with_capacity(n),
-            lat_s: Vec::with_capacity(n),
-            lon_s: Vec::with_capacity(n),
-            order: (0..stations).collect(),
-        };
+        let mut recs = Vec::with_capacity(stations as usize);
         for s in 0..stations {
             let mut w = [0u32; 8];
             for x in &mut w {
@@ -133,7 +144,7 @@ impl Stations {
             }
             let lat = ((-60.0 + 130.0 * unit(w[0])) * 1e4).round() / 1e4;
             let lon = ((-180.0 + 360.0 * unit(w[1])) * 1e4).round() / 1e4;
-            let phase = below(w[2], interval_ms.max(1) as u64) as i64;
+            let phase_ms = below(w[2], interval_ms.max(1) as u64) as i64;
             let (z, _) = normals(w[3], w[4]);
             let base_t = 27.0 - 0.45 * lat.abs() + 3.0 * z;
             let batt = 3.4 + 0.8 * unit(w[5]);
@@ -143,56 +154,79 @@ impl Stations {
                 sid[k] = b'0' + (x % 10) as u8;
                 x /= 10;
             }
-            st.sid.push(sid);
-            st.lon.push(lon);
-            st.base_t.push(base_t);
-            st.batt.push(batt);
-            st.phase_ms.push(phase);
-            st.lat_s.push(float_repr(lat).into_boxed_str());
-            st.lon_s.push(float_repr(lon).into_boxed_str());
+            recs.push(StationRec {
+                sid,
+                lat_s: Padded::new(&float_repr(lat)),
+                lon_s: Padded::new(&float_repr(lon)),
+                lon,
+                base_t,
+                batt,
+                phase_ms,
+            });
         }
-        let phase = &st.phase_ms;
-        st.order.sort_by_key(|&s| (phase[s as usize], s));
-        st
+        // stable: equal phases keep station order
+        recs.sort_by_key(|r| r.phase_ms);
+        Stations { recs }
     }
 
     pub(crate) fn len(&self) -> u64 {
-        self.sid.len() as u64
+        self.recs.len() as u64
+    }
+
+    /// Station id text of the station at send position `p`.
+    pub(crate) fn sid(&self, p: u32) -> &[u8; 8] {
+        &self.recs[p as usize].sid
+    }
+
+    /// Station id texts, in send position order.
+    pub(crate) fn sids(&self) -> impl Iterator<Item = &[u8; 8]> {
+        self.recs.iter().map(|r| &r.sid)
     }
 }
 
-/// One ChaCha8 stream read in fixed-size records: record `i` is the `W` words at `W * i`.
+/// One ChaCha8 stream read in fixed-size records: record `i` is the `N` words at `N * i`.
+/// Records are drawn `K` at a time (a block of `K` records from the first one asked for), so a
+/// sequential walk costs one bulk fill per `K` records; `K = 1` suits random access.
 #[derive(Clone)]
-struct Records<const W: usize> {
+struct Records<const N: usize, const K: usize> {
     rng: ChaCha8Rng,
-    next: u64,
+    /// First record in `buf`.
+    base: u64,
+    /// Records valid in `buf` (0 before the first fill).
+    len: u64,
+    buf: Vec<[u32; N]>,
 }
 
-impl<const W: usize> Records<W> {
+impl<const N: usize, const K: usize> Records<N, K> {
     fn new(seed: u64, stream: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream);
-        Records { rng, next: 0 }
+        Records {
+            rng,
+            base: 0,
+            len: 0,
+            buf: vec![[0; N]; K],
+        }
     }
 
     /// The words of record `i` (seeks only when not reading sequentially).
     #[inline]
-    fn get(&mut self, i: u64) -> [u32; W] {
-        if i != self.next {
-            self.rng.set_word_pos(u128::from(i) * W as u128);
+    fn get(&mut self, i: u64) -> [u32; N] {
+        if i.wrapping_sub(self.base) >= self.len {
+            if i != self.base.wrapping_add(self.len) {
+                self.rng.set_word_pos(u128::from(i) * N as u128);
+            }
+            self.rng.fill(self.buf.as_flattened_mut());
+            self.base = i;
+            self.len = K as u64;
         }
-        let mut w = [0u32; W];
-        for x in &mut w {
-            *x = self.rng.next_u32();
-        }
-        self.next = i.wrapping_add(1);
-        w
+        self.buf[(i - self.base) as usize]
     }
 }
 
 /// Where an event goes: its partition key, as cheaply as it can be known.
 pub(crate) enum Route {
-    /// The key is the (valid) id of this station.
+    /// The key is the (valid) id of the station at this send position.
     Station(u32),
     /// Any other key (a bad id), or none.
     Other(Option<Vec<u8>>),
@@ -209,7 +243,11 @@ pub(crate) enum Key {
 impl Key {
     pub(crate) fn into_string(self, st: &Stations) -> Option<String> {
         match self {
-            Key::Station(s) => Some(String::from_utf8_lossy(&st.sid[s as usize]).into_owned()),
+            Key::Station(s) => Some(
+                std::str::from_utf8(st.sid(s))
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
             Key::Static(k) => Some(k.to_string()),
             Key::None => None,
             Key::Scanned(k) => k,
@@ -237,9 +275,15 @@ pub(crate) struct Core {
     start_ms: i64,
     now_ms: i64,
     thr: [u64; FAULT_COUNT],
-    route: Records<ROUTE_WORDS>,
-    vals: Records<VALUE_WORDS>,
+    /// Routing words, for walking the lines in order.
+    route: Records<ROUTE_WORDS, 256>,
+    /// Routing words, for following duplicate links back.
+    route_back: Records<ROUTE_WORDS, 1>,
+    vals: Records<VALUE_WORDS, 1>,
     scratch: Vec<u8>,
+    /// The body writer's scratch buffer (`WRITER_ROOM` bytes).
+    wbuf: Vec<u8>,
+    dates: DateCache,
 }
 
 /// The routing-relevant faults of a line, from its routing words.
@@ -273,8 +317,11 @@ impl Core {
             now_ms: cfg.now_ms,
             thr,
             route: Records::new(cfg.seed, 1),
+            route_back: Records::new(cfg.seed, 1),
             vals: Records::new(cfg.seed, 2),
             scratch: Vec::with_capacity(512),
+            wbuf: vec![0; WRITER_ROOM],
+            dates: DateCache::default(),
         }
     }
 
@@ -283,10 +330,10 @@ impl Core {
         u64::from(w) < self.thr[f as usize]
     }
 
-    /// Station sending line `i`.
+    /// Send position (index into the station table) of the station sending line `i`.
     #[inline]
     pub(crate) fn station_of(&self, i: u64) -> u32 {
-        self.st.order[(i % self.s) as usize]
+        (i % self.s) as u32
     }
 
     /// Send time of line `i`: its round's start plus its station's phase.
@@ -296,7 +343,7 @@ impl Core {
         let round = (i / self.s) as i64;
         self.start_ms
             .saturating_add(round.saturating_mul(self.interval_ms))
-            .saturating_add(self.st.phase_ms[s])
+            .saturating_add(self.st.recs[s].phase_ms)
     }
 
     #[inline]
@@ -328,7 +375,11 @@ impl Core {
     fn original(&mut self, mut i: u64) -> (u64, [u32; ROUTE_WORDS], RouteFlags, Option<u64>) {
         let mut first = None;
         loop {
-            let w = self.route.get(i);
+            let w = if first.is_none() {
+                self.route.get(i)
+            } else {
+                self.route_back.get(i)
+            };
             let f = self.route_flags(i, &w);
             if f.dup {
                 i = self.dup_source(i, &w);
@@ -391,28 +442,29 @@ impl Core {
     ) -> (FaultSet, Key) {
         use Fault::*;
         let start = out.len();
+        let mut wbuf = std::mem::take(&mut self.wbuf);
+        wbuf.resize(WRITER_ROOM, 0);
         let s = self.station_of(i);
         let su = s as usize;
         let send = self.send_ms(i);
         let v = self.vals.get(i);
-        let st = &*self.st;
+        let rec = &self.st.recs[su];
 
         // ---- the reading
         let ev_ms = send.saturating_sub(below(v[0], 2000) as i64);
         let (z0, z1) = normals(v[1], v[2]);
         let (z2, _) = normals(v[3], v[4]);
         let tod = ev_ms.div_euclid(1000).rem_euclid(86_400) as f64 / 86_400.0;
-        let temp =
-            st.base_t[su] + 6.0 * (TAU * (tod + st.lon[su] / 360.0 - 0.375)).sin() + 1.5 * z0;
-        let temp_t = (temp.clamp(-60.0, 50.0) * 10.0).round() as i64;
-        let hum_t = ((65.0 + 18.0 * z1).clamp(2.0, 100.0) * 10.0).round() as i64;
-        let pres_t = ((1013.0 + 11.0 * z2).clamp(930.0, 1060.0) * 10.0).round() as i64;
+        let temp = rec.base_t + 6.0 * (TAU * (tod + rec.lon / 360.0 - 0.375)).sin() + 1.5 * z0;
+        let temp_t = round_i64(temp.clamp(-60.0, 50.0) * 10.0);
+        let hum_t = round_i64((65.0 + 18.0 * z1).clamp(2.0, 100.0) * 10.0);
+        let pres_t = round_i64((1013.0 + 11.0 * z2).clamp(930.0, 1060.0) * 10.0);
         // Gamma(shape 2, scale 2) = sum of two Exp(scale 2).
-        let wind_t = (-2.0 * (unit(v[5]) * unit(v[6])).ln() * 10.0).round() as i64;
+        let wind_t = round_i64(-2.0 * (unit(v[5]) * unit(v[6])).ln() * 10.0);
         let wdir = below(v[7], 360);
         let wet = u64::from(v[8]) < threshold(0.2);
         let precip_t = if wet {
-            ((-1.5 * unit(v[9]).ln() + 0.1) * 10.0).round() as i64
+            round_i64((-1.5 * unit(v[9]).ln() + 0.1) * 10.0)
         } else {
             0
         };
@@ -434,7 +486,7 @@ impl Core {
                 4
             }
         };
-        let batt_h = ((st.batt[su] - 0.1 * unit(v[12])) * 100.0).round() as i64;
+        let batt_h = round_i64((rec.batt - 0.1 * unit(v[12])) * 100.0);
 
         // ---- faults, with gen_events.py's precedence
         let mut fs = FaultSet::EMPTY;
@@ -474,32 +526,33 @@ impl Core {
         };
 
         // ---- the body, fields in FIELD_ORDER
-        out.push(b'{');
-        out.extend_from_slice(b"\"event_id\":\"");
-        push_uuid_v4(out, [v[13], v[14], v[15], v[16]]);
-        out.push(b'"');
+        let mut w = W::new(&mut wbuf);
+        w.byte(b'{');
+        w.lit(b"\"event_id\":\"");
+        w.uuid_v4([v[13], v[14], v[15], v[16]]);
+        w.byte(b'"');
         let key = if rf.missing {
             match below(rw[6], 3) {
                 0 => {}
-                1 => out.extend_from_slice(b",\"station_id\":null"),
-                _ => out.extend_from_slice(b",\"station_id\":\"\""),
+                1 => w.lit(b",\"station_id\":null"),
+                _ => w.lit(b",\"station_id\":\"\""),
             }
             Key::None
         } else if rf.bad {
             let b = pick(&BAD_STATION_IDS, rw[6]);
-            out.extend_from_slice(b",\"station_id\":\"");
-            out.extend_from_slice(b.as_bytes());
-            out.push(b'"');
+            w.lit(b",\"station_id\":\"");
+            w.bytes(b.as_bytes());
+            w.byte(b'"');
             Key::Static(b)
         } else {
-            out.extend_from_slice(b",\"station_id\":\"");
-            out.extend_from_slice(&st.sid[su]);
-            out.push(b'"');
+            w.lit(b",\"station_id\":\"");
+            w.lit(&rec.sid);
+            w.byte(b'"');
             Key::Station(s)
         };
-        out.extend_from_slice(b",\"event_time\":\"");
+        w.lit(b",\"event_time\":\"");
         if bad_time {
-            out.extend_from_slice(pick(&BAD_EVENT_TIMES, v[28]).as_bytes());
+            w.bytes(pick(&BAD_EVENT_TIMES, v[28]).as_bytes());
         } else {
             let ms = if future {
                 self.now_ms
@@ -511,86 +564,89 @@ impl Core {
             } else {
                 ev_ms
             };
-            push_timestamp_ms(out, ms);
-            out.push(b'Z');
+            w.timestamp_cached(ms, &mut self.dates);
+            w.byte(b'Z');
         }
-        out.push(b'"');
+        w.byte(b'"');
 
         #[inline]
-        fn field(out: &mut Vec<u8>, name: &[u8], quoted: bool) {
-            out.extend_from_slice(name);
+        fn field<const N: usize>(w: &mut W, name: &[u8; N], quoted: bool) {
+            w.lit(name);
             if quoted {
-                out.push(b'"');
+                w.byte(b'"');
             }
         }
         #[inline]
-        fn close(out: &mut Vec<u8>, quoted: bool) {
+        fn close(w: &mut W, quoted: bool) {
             if quoted {
-                out.push(b'"');
+                w.byte(b'"');
             }
         }
         // temperature_c (numeric field 0)
         if null_t {
             if temp_variant_null {
-                out.extend_from_slice(b",\"temperature_c\":null");
+                w.lit(b",\"temperature_c\":null");
             }
         } else {
-            field(out, b",\"temperature_c\":", quoted == 0);
+            field(&mut w, b",\"temperature_c\":", quoted == 0);
             if fs.contains(TemperatureRange) {
-                out.extend_from_slice(pick(&BAD_TEMPS, v[30]).as_bytes());
+                w.bytes(pick(&BAD_TEMPS, v[30]).as_bytes());
             } else {
-                push_fixed(out, temp_t, 1);
+                w.fixed(temp_t, 1);
             }
-            close(out, quoted == 0);
+            close(&mut w, quoted == 0);
         }
-        field(out, b",\"humidity_pct\":", quoted == 1);
+        field(&mut w, b",\"humidity_pct\":", quoted == 1);
         if fs.contains(HumidityRange) {
-            out.extend_from_slice(pick(&BAD_HUMIDITY, v[31]).as_bytes());
+            w.bytes(pick(&BAD_HUMIDITY, v[31]).as_bytes());
         } else {
-            push_fixed(out, hum_t, 1);
+            w.fixed(hum_t, 1);
         }
-        close(out, quoted == 1);
-        field(out, b",\"pressure_hpa\":", quoted == 2);
+        close(&mut w, quoted == 1);
+        field(&mut w, b",\"pressure_hpa\":", quoted == 2);
         if fs.contains(PressureRange) {
-            out.extend_from_slice(pick(&BAD_PRESSURE, v[32]).as_bytes());
+            w.bytes(pick(&BAD_PRESSURE, v[32]).as_bytes());
         } else {
-            push_fixed(out, pres_t, 1);
+            w.fixed(pres_t, 1);
         }
-        close(out, quoted == 2);
-        field(out, b",\"wind_speed_ms\":", quoted == 3);
+        close(&mut w, quoted == 2);
+        field(&mut w, b",\"wind_speed_ms\":", quoted == 3);
         if fs.contains(NegativeWind) {
-            push_fixed(out, -(1 + below(v[33], 200) as i64), 1);
+            w.fixed(-(1 + below(v[33], 200) as i64), 1);
         } else {
-            push_fixed(out, wind_t, 1);
+            w.fixed(wind_t, 1);
         }
-        close(out, quoted == 3);
-        field(out, b",\"wind_dir_deg\":", quoted == 4);
-        push_u64(out, wdir);
-        close(out, quoted == 4);
-        field(out, b",\"precip_mm\":", quoted == 5);
+        close(&mut w, quoted == 3);
+        field(&mut w, b",\"wind_dir_deg\":", quoted == 4);
+        w.uint(wdir);
+        close(&mut w, quoted == 4);
+        field(&mut w, b",\"precip_mm\":", quoted == 5);
         if fs.contains(NegativePrecip) {
-            push_fixed(out, -(1 + below(v[35], 50) as i64), 1);
+            w.fixed(-(1 + below(v[35], 50) as i64), 1);
         } else {
-            push_fixed(out, precip_t, 1);
+            w.fixed(precip_t, 1);
         }
-        close(out, quoted == 5);
-        out.extend_from_slice(b",\"condition\":\"");
+        close(&mut w, quoted == 5);
+        w.lit(b",\"condition\":\"");
         if fs.contains(UnknownCondition) {
-            out.extend_from_slice(pick(&BAD_CONDITIONS, v[34]).as_bytes());
+            w.bytes(pick(&BAD_CONDITIONS, v[34]).as_bytes());
         } else {
-            out.extend_from_slice(CONDITIONS[cond].as_bytes());
+            w.padded(&CONDITION_TEXT[cond]);
         }
-        out.push(b'"');
-        field(out, b",\"lat\":", quoted == 6);
-        out.extend_from_slice(st.lat_s[su].as_bytes());
-        close(out, quoted == 6);
-        field(out, b",\"lon\":", quoted == 7);
-        out.extend_from_slice(st.lon_s[su].as_bytes());
-        close(out, quoted == 7);
-        field(out, b",\"battery_v\":", quoted == 8);
-        push_fixed(out, batt_h, 2);
-        close(out, quoted == 8);
-        out.push(b'}');
+        w.byte(b'"');
+        field(&mut w, b",\"lat\":", quoted == 6);
+        w.padded(&rec.lat_s);
+        close(&mut w, quoted == 6);
+        field(&mut w, b",\"lon\":", quoted == 7);
+        w.padded(&rec.lon_s);
+        close(&mut w, quoted == 7);
+        field(&mut w, b",\"battery_v\":", quoted == 8);
+        w.fixed(batt_h, 2);
+        close(&mut w, quoted == 8);
+        w.byte(b'}');
+
+        out.extend_from_slice(w.written());
+        self.wbuf = wbuf;
 
         if rf.malformed {
             let len = (out.len() - start) as u64;

@@ -3,61 +3,208 @@
 
 use std::borrow::Cow;
 
-/// Appends the decimal text of `v`.
-#[inline]
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
+/// Longest body the writer produces (bodies are bounded by construction, well under this).
+pub(crate) const BODY_MAX: usize = 1024;
+/// Room a writer needs: a body plus the over-copy of [`W::padded`].
+pub(crate) const WRITER_ROOM: usize = BODY_MAX + 64;
+
+const POW10: [u64; 4] = [1, 10, 100, 1000];
+
+/// A short text stored in 16 bytes, copied with one fixed-size move.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Padded {
+    b: [u8; 16],
+    len: u8,
+}
+
+impl Padded {
+    /// `s` truncated to 16 bytes.
+    pub(crate) const fn new(s: &str) -> Padded {
+        let mut b = [0u8; 16];
+        let src = s.as_bytes();
+        let len = if src.len() < 16 { src.len() } else { 16 };
+        let mut i = 0;
+        while i < len {
+            b[i] = src[i];
+            i += 1;
+        }
+        Padded { b, len: len as u8 }
+    }
+}
+
+/// The date text (`YYYY-MM-DDT`) of the last day formatted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DateCache {
+    day: Option<i64>,
+    text: Padded,
+}
+
+impl Default for DateCache {
+    fn default() -> Self {
+        DateCache {
+            day: None,
+            text: Padded::new(""),
         }
     }
-    out.extend_from_slice(&buf[i..]);
 }
 
-/// Appends the decimal text of `v` (with a `-` when negative).
+/// Number of decimal digits of `v`.
 #[inline]
-pub(crate) fn push_i64(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    push_u64(out, v.unsigned_abs());
-}
-
-/// Appends `v` zero-padded to `width` digits (wider values are written in full).
-#[inline]
-pub(crate) fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
+fn ndigits(v: u64) -> usize {
+    let mut d = 1;
     let mut x = v;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (x % 10) as u8;
+    while x >= 10 {
         x /= 10;
-        if x == 0 {
-            break;
-        }
+        d += 1;
     }
-    let start = i.min(buf.len().saturating_sub(width));
-    out.extend_from_slice(&buf[start..]);
+    d
 }
 
-/// Appends the fixed-point number `scaled / 10^decimals` with exactly `decimals` decimals,
-/// e.g. `push_fixed(out, -215, 1)` writes `-21.5` (the text Python's `f"{x:.1f}"` gives).
-#[inline]
-pub(crate) fn push_fixed(out: &mut Vec<u8>, scaled: i64, decimals: u32) {
-    if scaled < 0 {
-        out.push(b'-');
+/// A writer into a fixed scratch buffer (at least [`WRITER_ROOM`] bytes): fixed-size copies and
+/// digit loops instead of `Vec` growth checks and `memcpy` calls, for the hot path.
+pub(crate) struct W<'a> {
+    b: &'a mut [u8],
+    n: usize,
+}
+
+impl<'a> W<'a> {
+    pub(crate) fn new(b: &'a mut [u8]) -> Self {
+        W { b, n: 0 }
     }
-    let a = scaled.unsigned_abs();
-    let p = 10u64.pow(decimals);
-    push_u64(out, a / p);
-    out.push(b'.');
-    push_padded(out, a % p, decimals as usize);
+    /// The bytes written.
+    pub(crate) fn written(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+    #[inline(always)]
+    pub(crate) fn lit<const N: usize>(&mut self, s: &[u8; N]) {
+        self.b[self.n..self.n + N].copy_from_slice(s);
+        self.n += N;
+    }
+    #[inline(always)]
+    pub(crate) fn byte(&mut self, c: u8) {
+        self.b[self.n] = c;
+        self.n += 1;
+    }
+    #[inline]
+    pub(crate) fn bytes(&mut self, s: &[u8]) {
+        self.b[self.n..self.n + s.len()].copy_from_slice(s);
+        self.n += s.len();
+    }
+    #[inline(always)]
+    pub(crate) fn padded(&mut self, p: &Padded) {
+        self.b[self.n..self.n + 16].copy_from_slice(&p.b);
+        self.n += p.len as usize;
+    }
+    /// `v` in decimal.
+    #[inline]
+    pub(crate) fn uint(&mut self, v: u64) {
+        let d = ndigits(v);
+        self.pad(v, d);
+    }
+    /// The last `width` decimal digits of `v`, zero-padded.
+    #[inline]
+    pub(crate) fn pad(&mut self, v: u64, width: usize) {
+        let mut x = v;
+        let end = self.n + width;
+        for c in self.b[self.n..end].iter_mut().rev() {
+            *c = b'0' + (x % 10) as u8;
+            x /= 10;
+        }
+        self.n = end;
+    }
+    /// `v` in decimal, with a `-` when negative.
+    #[inline]
+    pub(crate) fn int(&mut self, v: i64) {
+        if v < 0 {
+            self.byte(b'-');
+        }
+        self.uint(v.unsigned_abs());
+    }
+    /// The fixed-point number `scaled / 10^decimals` (decimals ≤ 3) with exactly `decimals`
+    /// decimals, e.g. `fixed(-215, 1)` writes `-21.5` (Python's `f"{x:.1f}"`).
+    #[inline]
+    pub(crate) fn fixed(&mut self, scaled: i64, decimals: usize) {
+        if scaled < 0 {
+            self.byte(b'-');
+        }
+        let a = scaled.unsigned_abs();
+        let p = POW10[decimals];
+        self.uint(a / p);
+        self.byte(b'.');
+        self.pad(a % p, decimals);
+    }
+    /// `ms` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmm` (UTC, no `Z`); years outside
+    /// 0..=9999 are written in full.
+    pub(crate) fn timestamp(&mut self, ms: i64) {
+        let days = ms.div_euclid(86_400_000);
+        let (y, m, d) = civil_from_days(days);
+        self.date(y, m, d);
+        self.time_of_day(ms);
+    }
+    /// `YYYY-MM-DDT`.
+    fn date(&mut self, y: i64, m: u32, d: u32) {
+        if (0..=9999).contains(&y) {
+            self.pad(y as u64, 4);
+        } else {
+            self.int(y);
+        }
+        self.byte(b'-');
+        self.pad(u64::from(m), 2);
+        self.byte(b'-');
+        self.pad(u64::from(d), 2);
+        self.byte(b'T');
+    }
+    /// Like [`W::timestamp`], reusing the date text of the previous call on the same day.
+    #[inline]
+    pub(crate) fn timestamp_cached(&mut self, ms: i64, cache: &mut DateCache) {
+        let days = ms.div_euclid(86_400_000);
+        if cache.day != Some(days) {
+            let mut buf = [0u8; 32];
+            let mut w = W::new(&mut buf);
+            let (y, m, d) = civil_from_days(days);
+            w.date(y, m, d);
+            cache.text = Padded::new(std::str::from_utf8(w.written()).unwrap_or_default());
+            cache.day = Some(days);
+        }
+        self.padded(&cache.text);
+        self.time_of_day(ms);
+    }
+    /// `HH:MM:SS.mmm` of `ms`.
+    #[inline]
+    fn time_of_day(&mut self, ms: i64) {
+        let in_day = ms.rem_euclid(86_400_000) as u64;
+        self.pad(in_day / 3_600_000, 2);
+        self.byte(b':');
+        self.pad(in_day / 60_000 % 60, 2);
+        self.byte(b':');
+        self.pad(in_day / 1000 % 60, 2);
+        self.byte(b'.');
+        self.pad(in_day % 1000, 3);
+    }
+    /// UUID v4 text (lowercase 8-4-4-4-12) of 16 random bytes given as four words; the version
+    /// and variant bits are set here.
+    #[inline]
+    pub(crate) fn uuid_v4(&mut self, w: [u32; 4]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut b = [0u8; 16];
+        for (k, word) in w.iter().enumerate() {
+            b[4 * k..4 * k + 4].copy_from_slice(&word.to_le_bytes());
+        }
+        b[6] = (b[6] & 0x0F) | 0x40;
+        b[8] = (b[8] & 0x3F) | 0x80;
+        let t = &mut self.b[self.n..self.n + 36];
+        let mut j = 0;
+        for (k, byte) in b.iter().enumerate() {
+            if k == 4 || k == 6 || k == 8 || k == 10 {
+                t[j] = b'-';
+                j += 1;
+            }
+            t[j] = HEX[(byte >> 4) as usize];
+            t[j + 1] = HEX[(byte & 0x0F) as usize];
+            j += 2;
+        }
+        self.n += 36;
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
@@ -73,62 +220,13 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Appends `ms` (milliseconds since the Unix epoch) as `YYYY-MM-DDTHH:MM:SS.mmm`, UTC, without
-/// the trailing `Z`. Years outside 0..=9999 are written in full (never panics).
-pub(crate) fn push_timestamp_ms(out: &mut Vec<u8>, ms: i64) {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000) as u64;
-    let (y, m, d) = civil_from_days(days);
-    if (0..=9999).contains(&y) {
-        push_padded(out, y as u64, 4);
-    } else {
-        push_i64(out, y);
-    }
-    out.push(b'-');
-    push_padded(out, u64::from(m), 2);
-    out.push(b'-');
-    push_padded(out, u64::from(d), 2);
-    out.push(b'T');
-    push_padded(out, in_day / 3_600_000, 2);
-    out.push(b':');
-    push_padded(out, in_day / 60_000 % 60, 2);
-    out.push(b':');
-    push_padded(out, in_day / 1000 % 60, 2);
-    out.push(b'.');
-    push_padded(out, in_day % 1000, 3);
-}
-
 /// `ms` as RFC 3339 UTC text with milliseconds and `Z`, e.g. `2026-11-26T12:00:00.000Z`.
 pub fn rfc3339_ms(ms: i64) -> String {
-    let mut v = Vec::with_capacity(24);
-    push_timestamp_ms(&mut v, ms);
-    v.push(b'Z');
-    String::from_utf8(v).unwrap_or_default()
-}
-
-/// Appends the UUID v4 text (lowercase 8-4-4-4-12) of 16 random bytes given as four words; the
-/// version and variant bits are set here.
-#[inline]
-pub(crate) fn push_uuid_v4(out: &mut Vec<u8>, w: [u32; 4]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut b = [0u8; 16];
-    for (k, word) in w.iter().enumerate() {
-        b[4 * k..4 * k + 4].copy_from_slice(&word.to_le_bytes());
-    }
-    b[6] = (b[6] & 0x0F) | 0x40;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    let mut t = [0u8; 36];
-    let mut j = 0;
-    for (k, byte) in b.iter().enumerate() {
-        if k == 4 || k == 6 || k == 8 || k == 10 {
-            t[j] = b'-';
-            j += 1;
-        }
-        t[j] = HEX[(byte >> 4) as usize];
-        t[j + 1] = HEX[(byte & 0x0F) as usize];
-        j += 2;
-    }
-    out.extend_from_slice(&t);
+    let mut buf = [0u8; 64];
+    let mut w = W::new(&mut buf);
+    w.timestamp(ms);
+    w.byte(b'Z');
+    String::from_utf8_lossy(w.written()).into_owned()
 }
 
 /// Text of a station's latitude or longitude the way Python's `repr(float)` writes it (shortest
@@ -218,20 +316,28 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn s(f: impl FnOnce(&mut Vec<u8>)) -> String {
-        let mut v = Vec::new();
-        f(&mut v);
-        String::from_utf8(v).unwrap()
+    fn s(f: impl FnOnce(&mut W)) -> String {
+        let mut buf = vec![0u8; WRITER_ROOM];
+        let mut w = W::new(&mut buf);
+        f(&mut w);
+        String::from_utf8(w.written().to_vec()).unwrap()
     }
 
     #[test]
     fn numbers() {
-        assert_eq!(s(|o| push_fixed(o, -215, 1)), "-21.5");
-        assert_eq!(s(|o| push_fixed(o, 5, 1)), "0.5");
-        assert_eq!(s(|o| push_fixed(o, 371, 2)), "3.71");
-        assert_eq!(s(|o| push_fixed(o, 305, 2)), "3.05");
-        assert_eq!(s(|o| push_fixed(o, 0, 1)), "0.0");
-        assert_eq!(s(|o| push_i64(o, i64::MIN)), "-9223372036854775808");
+        assert_eq!(s(|o| o.fixed(-215, 1)), "-21.5");
+        assert_eq!(s(|o| o.fixed(5, 1)), "0.5");
+        assert_eq!(s(|o| o.fixed(371, 2)), "3.71");
+        assert_eq!(s(|o| o.fixed(305, 2)), "3.05");
+        assert_eq!(s(|o| o.fixed(0, 1)), "0.0");
+        assert_eq!(s(|o| o.int(i64::MIN)), "-9223372036854775808");
+        assert_eq!(s(|o| o.uint(0)), "0");
+        assert_eq!(s(|o| o.uint(u64::MAX)), "18446744073709551615");
+        assert_eq!(s(|o| o.padded(&Padded::new("cloudy"))), "cloudy");
+        assert_eq!(
+            s(|o| o.uuid_v4([0, 0, 0, 0])),
+            "00000000-0000-4000-8000-000000000000"
+        );
         assert_eq!(float_repr(20.0), "20.0");
         assert_eq!(float_repr(-1.4498), "-1.4498");
     }

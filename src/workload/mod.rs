@@ -215,6 +215,9 @@ impl FaultCounts {
     }
     /// Adds one for each fault in `set`.
     pub fn add(&mut self, set: FaultSet) {
+        if set.is_empty() {
+            return;
+        }
         for f in set.iter() {
             *self.slot(f) += 1;
         }
