@@ -14,9 +14,12 @@
 //! - [`sink`]: Parquet writing and the Delta commit protocol.
 //! - [`metrics`]: histograms, run summary and progress.
 
+pub mod dataflow;
 pub mod error;
+pub mod metrics;
 pub mod parse;
 pub mod quality;
+pub mod sink;
 pub mod source;
 pub mod workload;
 

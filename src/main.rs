@@ -1,1 +1,249 @@
-fn main() {}
+//! The `medallion` command line: every command calls library code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use medallion::dataflow::{run, RunConfig, SourceSpec};
+use medallion::sink::delta::read_table;
+use medallion::sink::TableKind;
+
+/// Medallion pipeline for weather telemetry: partitioned sources → bronze → DQX-style quality
+/// rules → silver / quarantine / quality Delta tables, on timely and differential dataflow.
+#[derive(Parser)]
+#[command(name = "medallion", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline (default: the reference workload generator into ./medallion-data).
+    Run(RunArgs),
+    /// Load data-quality checks (DQX format) and apply them to sample rows.
+    Check(medallion::quality::cli::CheckArgs),
+    /// Print each output table's Delta version and row count.
+    Inspect {
+        /// The `--out` directory of a run.
+        #[arg(default_value = "medallion-data")]
+        dir: PathBuf,
+    },
+    /// Write the reference workload as a JSON-lines file (plus FILE.meta.json).
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+#[command(disable_help_flag = true)]
+struct RunArgs {
+    /// Worker threads per process (timely's -w).
+    #[arg(short = 'w', long = "workers", alias = "threads", default_value_t = 1)]
+    workers: usize,
+    /// Number of processes in the cluster (timely's -n).
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    processes: usize,
+    /// Index of this process in the cluster (timely's -p).
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    process: usize,
+    /// File with one host:port per line, one per process (timely's -h; default localhost:2101+i).
+    #[arg(short = 'h', long = "hostfile")]
+    hostfile: Option<PathBuf>,
+    /// Where events come from: `generator` (the reference workload) or `file:PATH` (JSON lines).
+    #[arg(long, default_value = "generator")]
+    source: SourceSpec,
+    /// Generator: number of events.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Generator: number of stations.
+    #[arg(long, default_value_t = 10_000)]
+    stations: u32,
+    /// Generator: random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of partitions the events are spread over (by station_id).
+    #[arg(long, default_value_t = 8)]
+    partitions: u32,
+    /// Output directory (Delta tables bronze, silver, quarantine, quality; _metrics/).
+    #[arg(long, default_value = "medallion-data")]
+    out: PathBuf,
+    /// Quality checks, YAML or JSON in the DQX format (default: the reference checks, built in).
+    #[arg(long)]
+    checks: Option<PathBuf>,
+    /// "Now" for time-dependent rules, RFC 3339 (default: a file's .meta.json, else the clock).
+    #[arg(long)]
+    now: Option<String>,
+    /// Epoch length in milliseconds: one Delta commit per table per epoch.
+    #[arg(long, default_value_t = 250)]
+    epoch_ms: u64,
+    /// Event-time window of the quality aggregates, in seconds.
+    #[arg(long, default_value_t = 60)]
+    window_s: i64,
+    /// Deduplication horizon in minutes of event time (state older than that is dropped).
+    #[arg(long, default_value_t = 120)]
+    horizon_min: i64,
+    /// Largest number of events per batch.
+    #[arg(long, default_value_t = 4096)]
+    batch_size: usize,
+    /// Print plain progress lines instead of a progress bar.
+    #[arg(long)]
+    plain_progress: bool,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Number of events.
+    #[arg(long, default_value_t = 10_000)]
+    events: u64,
+    /// Number of stations.
+    #[arg(long, default_value_t = 100)]
+    stations: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Time of generation, RFC 3339.
+    #[arg(long, default_value = "2026-11-26T12:00:00Z")]
+    now: String,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn parse_now(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .map_err(|e| anyhow::anyhow!("--now '{s}' is not an RFC 3339 time: {e}"))
+}
+
+fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
+    if a.workers == 0 || a.processes == 0 {
+        anyhow::bail!("--workers and --processes must be at least 1");
+    }
+    if a.process >= a.processes {
+        anyhow::bail!(
+            "--process {} is out of range for --processes {}",
+            a.process,
+            a.processes
+        );
+    }
+    if a.partitions == 0 {
+        anyhow::bail!("--partitions must be at least 1");
+    }
+    let timely = if a.processes > 1 {
+        let addresses = match &a.hostfile {
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("cannot read hostfile {}: {e}", f.display()))?;
+                let hosts: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
+                if hosts.len() < a.processes {
+                    anyhow::bail!(
+                        "hostfile {} lists {} hosts but --processes is {}",
+                        f.display(),
+                        hosts.len(),
+                        a.processes
+                    );
+                }
+                hosts.into_iter().take(a.processes).collect()
+            }
+            None => (0..a.processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect(),
+        };
+        timely::CommunicationConfig::Cluster {
+            threads: a.workers,
+            process: a.process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        }
+    } else if a.workers > 1 {
+        timely::CommunicationConfig::Process(a.workers)
+    } else {
+        timely::CommunicationConfig::Thread
+    };
+    if let Some(c) = &a.checks {
+        if !c.is_file() {
+            anyhow::bail!(
+                "checks file {} does not exist or is not a file",
+                c.display()
+            );
+        }
+    }
+    Ok(RunConfig {
+        source: a.source,
+        events: a.events,
+        stations: a.stations,
+        seed: a.seed,
+        partitions: a.partitions,
+        out: a.out,
+        checks: a.checks,
+        now: a.now.as_deref().map(parse_now).transpose()?,
+        epoch_ms: a.epoch_ms,
+        window_ms: a.window_s.max(1) * 1000,
+        horizon_ms: a.horizon_min.max(1) * 60_000,
+        batch_size: a.batch_size,
+        timely,
+        progress: Some(a.plain_progress || !std::io::IsTerminal::is_terminal(&std::io::stderr())),
+    })
+}
+
+fn inspect(dir: &std::path::Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    println!("{:<12} {:>8} {:>12}", "table", "version", "rows");
+    for kind in TableKind::ALL {
+        if !dir.join(kind.name()).join("_delta_log").is_dir() {
+            println!("{:<12} {:>8} {:>12}", kind.name(), "-", "(missing)");
+            continue;
+        }
+        let t = read_table(dir, kind)?;
+        println!("{:<12} {:>8} {:>12}", kind.name(), t.version, t.num_rows());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<u8> = match cli.command {
+        Command::Run(args) => run_config(args).and_then(|cfg| {
+            let is_primary = match &cfg.timely {
+                timely::CommunicationConfig::Cluster { process, .. } => *process == 0,
+                _ => true,
+            };
+            let summary = run(cfg)?;
+            if is_primary {
+                print!("{}", summary.render());
+            }
+            Ok(0)
+        }),
+        Command::Check(args) => medallion::quality::cli::run_check_command(&args).map(|c| c as u8),
+        Command::Inspect { dir } => inspect(&dir).map(|_| 0),
+        Command::Generate(a) => parse_now(&a.now).and_then(|now| {
+            let cfg = medallion::workload::WorkloadConfig {
+                events: a.events,
+                stations: a.stations,
+                seed: a.seed,
+                now_ms: now.timestamp_millis(),
+                ..Default::default()
+            };
+            let meta = medallion::workload::write_jsonl(&cfg, &a.out)?;
+            eprintln!("wrote {} events to {}", meta.events, a.out.display());
+            Ok(0)
+        }),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -50,7 +50,11 @@ pub struct RawBatch {
 impl RawBatch {
     /// An empty batch for `partition`.
     pub fn new(partition: PartitionId) -> Self {
-        RawBatch { partition: partition.0, body_offsets: vec![0], ..Default::default() }
+        RawBatch {
+            partition: partition.0,
+            body_offsets: vec![0],
+            ..Default::default()
+        }
     }
     /// Number of messages.
     pub fn len(&self) -> usize {
@@ -64,7 +68,14 @@ impl RawBatch {
         &self.bodies[self.body_offsets[i]..self.body_offsets[i + 1]]
     }
     /// Appends one message.
-    pub fn push(&mut self, seq: i64, offset: i64, enqueued_ms: i64, key: Option<String>, body: &[u8]) {
+    pub fn push(
+        &mut self,
+        seq: i64,
+        offset: i64,
+        enqueued_ms: i64,
+        key: Option<String>,
+        body: &[u8],
+    ) {
         if self.body_offsets.is_empty() {
             self.body_offsets.push(0);
         }
@@ -114,7 +125,15 @@ pub trait PartitionedSource: Send + Sync {
     /// All partitions of the source.
     fn partitions(&self) -> Vec<PartitionId>;
     /// Opens `partition` so that its first message is the one with sequence number `start`.
-    fn open(&self, partition: PartitionId, start: SequenceNumber) -> Result<Box<dyn PartitionReader>, SourceError>;
+    fn open(
+        &self,
+        partition: PartitionId,
+        start: SequenceNumber,
+    ) -> Result<Box<dyn PartitionReader>, SourceError>;
+    /// Total number of events, when the source is bounded and knows it (for progress display).
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Which worker (of `peers` across all processes) reads `partition`.

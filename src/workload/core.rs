@@ -1,0 +1,607 @@
+//! The generator's engine: the station table, the send-order timeline, the counter-based random
+//! draws of each event, the body writer with its faults, and the cheap routing (partition key)
+//! of an event.
+//!
+//! Randomness is *addressable*: event `i` takes its draws from fixed word positions of two
+//! ChaCha8 streams of the seed (stream 1: 8 "routing" words at `8 i`, stream 2: 40 "value" words
+//! at `40 i`; stream 0 holds the stations). So any event can be rebuilt alone, in O(1): a
+//! duplicate re-renders the line it copies (no window of past bodies), and a partition reader can
+//! find the partition of event `i` from its 8 routing words alone, without rendering it.
+//! Every draw is taken whatever the rates, so changing one rate changes nothing else.
+
+use std::sync::Arc;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::fmt::{float_repr, push_fixed, push_timestamp_ms, push_u64, push_uuid_v4, station_key};
+use super::{Fault, FaultSet, WorkloadConfig, FAULT_COUNT};
+
+pub(crate) const CONDITIONS: [&str; 6] = ["clear", "cloudy", "rain", "snow", "fog", "storm"];
+pub(crate) const BAD_STATION_IDS: [&str; 8] = [
+    "ws42",
+    "WS-42",
+    "WS-000042",
+    "WS_00042",
+    "ws-00042",
+    "WS-0004A",
+    "42",
+    "WS 00042",
+];
+pub(crate) const BAD_EVENT_TIMES: [&str; 9] = [
+    "yesterday",
+    "2026-13-45T99:00:00Z",
+    "not-a-timestamp",
+    "",
+    "26/11/2026 15:21:20",
+    "2026-11-26T25:61:00.000Z",
+    "2026-02-30T12:00:00.000Z",
+    "now",
+    "NaN",
+];
+/// Out-of-range values as JSON text (as gen_events.py's `jnum` writes them).
+const BAD_TEMPS: [&str; 6] = ["999.9", "-273.0", "-9999.0", "85.0", "-95.5", "60.1"];
+const BAD_HUMIDITY: [&str; 5] = ["104.0", "-3.0", "100.1", "150.0", "-0.5"];
+const BAD_PRESSURE: [&str; 6] = ["0", "2000", "500.0", "1100.0", "9999.9", "869.9"];
+const BAD_CONDITIONS: [&str; 6] = ["sunny", "CLOUDY", "", "Rain", "hail", "n/a"];
+const GARBAGE: [&str; 8] = [
+    "station offline",
+    "<?xml version=\"1.0\"?><reading station=\"WS-00042\"/>",
+    "ERR 0x1F sensor bus timeout",
+    "temperature=21.4;humidity=55",
+    "???",
+    "données corrompues",
+    "{{{{",
+    "}",
+];
+
+const ROUTE_WORDS: usize = 8;
+const VALUE_WORDS: usize = 40;
+const TAU: f64 = std::f64::consts::TAU;
+
+/// `w` as a uniform in the open interval (0, 1).
+#[inline]
+fn unit(w: u32) -> f64 {
+    (f64::from(w) + 0.5) * (1.0 / 4_294_967_296.0)
+}
+
+/// Uniform index below `n` (n ≤ 2^32).
+#[inline]
+fn below(w: u32, n: u64) -> u64 {
+    (u64::from(w) * n) >> 32
+}
+
+#[inline]
+fn pick<T: Copy>(seq: &[T], w: u32) -> T {
+    seq[below(w, seq.len() as u64) as usize]
+}
+
+/// Two independent standard normals from two words (Box–Muller).
+#[inline]
+fn normals(a: u32, b: u32) -> (f64, f64) {
+    let r = (-2.0 * unit(a).ln()).sqrt();
+    let (s, c) = (TAU * unit(b)).sin_cos();
+    (r * c, r * s)
+}
+
+/// Bernoulli threshold for `rate`: `w < threshold` with probability `rate`.
+pub(crate) fn threshold(rate: f64) -> u64 {
+    if rate.is_nan() || rate <= 0.0 {
+        0
+    } else if rate >= 1.0 {
+        1 << 32
+    } else {
+        (rate * 4_294_967_296.0) as u64
+    }
+}
+
+/// The fixed part of every station, built once per configuration (O(stations)).
+#[derive(Debug)]
+pub(crate) struct Stations {
+    /// `WS-%05d` text of each station.
+    pub sid: Vec<[u8; 8]>,
+    lon: Vec<f64>,
+    base_t: Vec<f64>,
+    batt: Vec<f64>,
+    phase_ms: Vec<i64>,
+    /// Latitude and longitude text of each station (`repr(float)` style).
+    lat_s: Vec<Box<str>>,
+    lon_s: Vec<Box<str>>,
+    /// Station indices in send order within one round (by phase, then index).
+    pub order: Vec<u32>,
+}
+
+impl Stations {
+    pub(crate) fn new(seed: u64, stations: u32, interval_ms: i64) -> Stations {
+        let n = stations as usize;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(0);
+        let mut st = Stations {
+            sid: Vec::with_capacity(n),
+            lon: Vec::with_capacity(n),
+            base_t: Vec::with_capacity(n),
+            batt: Vec::with_capacity(n),
+            phase_ms: Vec::with_capacity(n),
+            lat_s: Vec::with_capacity(n),
+            lon_s: Vec::with_capacity(n),
+            order: (0..stations).collect(),
+        };
+        for s in 0..stations {
+            let mut w = [0u32; 8];
+            for x in &mut w {
+                *x = rng.next_u32();
+            }
+            let lat = ((-60.0 + 130.0 * unit(w[0])) * 1e4).round() / 1e4;
+            let lon = ((-180.0 + 360.0 * unit(w[1])) * 1e4).round() / 1e4;
+            let phase = below(w[2], interval_ms.max(1) as u64) as i64;
+            let (z, _) = normals(w[3], w[4]);
+            let base_t = 27.0 - 0.45 * lat.abs() + 3.0 * z;
+            let batt = 3.4 + 0.8 * unit(w[5]);
+            let mut sid = *b"WS-00000";
+            let mut x = s;
+            for k in (3..8).rev() {
+                sid[k] = b'0' + (x % 10) as u8;
+                x /= 10;
+            }
+            st.sid.push(sid);
+            st.lon.push(lon);
+            st.base_t.push(base_t);
+            st.batt.push(batt);
+            st.phase_ms.push(phase);
+            st.lat_s.push(float_repr(lat).into_boxed_str());
+            st.lon_s.push(float_repr(lon).into_boxed_str());
+        }
+        let phase = &st.phase_ms;
+        st.order.sort_by_key(|&s| (phase[s as usize], s));
+        st
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.sid.len() as u64
+    }
+}
+
+/// One ChaCha8 stream read in fixed-size records: record `i` is the `W` words at `W * i`.
+#[derive(Clone)]
+struct Records<const W: usize> {
+    rng: ChaCha8Rng,
+    next: u64,
+}
+
+impl<const W: usize> Records<W> {
+    fn new(seed: u64, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        Records { rng, next: 0 }
+    }
+
+    /// The words of record `i` (seeks only when not reading sequentially).
+    #[inline]
+    fn get(&mut self, i: u64) -> [u32; W] {
+        if i != self.next {
+            self.rng.set_word_pos(u128::from(i) * W as u128);
+        }
+        let mut w = [0u32; W];
+        for x in &mut w {
+            *x = self.rng.next_u32();
+        }
+        self.next = i.wrapping_add(1);
+        w
+    }
+}
+
+/// Where an event goes: its partition key, as cheaply as it can be known.
+pub(crate) enum Route {
+    /// The key is the (valid) id of this station.
+    Station(u32),
+    /// Any other key (a bad id), or none.
+    Other(Option<Vec<u8>>),
+}
+
+/// The key of a rendered line.
+pub(crate) enum Key {
+    Station(u32),
+    Static(&'static str),
+    None,
+    Scanned(Option<String>),
+}
+
+impl Key {
+    pub(crate) fn into_string(self, st: &Stations) -> Option<String> {
+        match self {
+            Key::Station(s) => Some(String::from_utf8_lossy(&st.sid[s as usize]).into_owned()),
+            Key::Static(k) => Some(k.to_string()),
+            Key::None => None,
+            Key::Scanned(k) => k,
+        }
+    }
+}
+
+/// What rendering line `i` produced.
+pub(crate) struct Rendered {
+    /// Faults of this line (only `Duplicate` for a duplicate line).
+    pub faults: FaultSet,
+    /// For a duplicate: the index of the line whose body it repeats.
+    pub duplicate_of: Option<u64>,
+    pub key: Key,
+    pub send_time_ms: i64,
+}
+
+/// The per-configuration engine; cheap to clone the station table (shared by `Arc`).
+#[derive(Clone)]
+pub(crate) struct Core {
+    pub st: Arc<Stations>,
+    pub events: u64,
+    s: u64,
+    interval_ms: i64,
+    start_ms: i64,
+    now_ms: i64,
+    thr: [u64; FAULT_COUNT],
+    route: Records<ROUTE_WORDS>,
+    vals: Records<VALUE_WORDS>,
+    scratch: Vec<u8>,
+}
+
+/// The routing-relevant faults of a line, from its routing words.
+struct RouteFlags {
+    dup: bool,
+    malformed: bool,
+    missing: bool,
+    bad: bool,
+}
+
+impl Core {
+    /// `cfg` must be valid (`WorkloadConfig::validate`); `st` built for the same seed/stations.
+    pub(crate) fn new(cfg: &WorkloadConfig, st: Arc<Stations>) -> Core {
+        let s = st.len().max(1);
+        let interval_ms = i64::from(cfg.interval_s.max(1)) * 1000;
+        let rounds = cfg.events.div_ceil(s).max(1);
+        let span = (i128::from(rounds) + 1) * i128::from(interval_ms);
+        let start_ms = (i128::from(cfg.now_ms) - span)
+            .clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64;
+        let rates = cfg.rates.to_array();
+        let mut thr = [0u64; FAULT_COUNT];
+        for (t, r) in thr.iter_mut().zip(rates) {
+            *t = threshold(r);
+        }
+        Core {
+            st,
+            events: cfg.events,
+            s,
+            interval_ms,
+            start_ms,
+            now_ms: cfg.now_ms,
+            thr,
+            route: Records::new(cfg.seed, 1),
+            vals: Records::new(cfg.seed, 2),
+            scratch: Vec::with_capacity(512),
+        }
+    }
+
+    #[inline]
+    fn hit(&self, f: Fault, w: u32) -> bool {
+        u64::from(w) < self.thr[f as usize]
+    }
+
+    /// Station sending line `i`.
+    #[inline]
+    pub(crate) fn station_of(&self, i: u64) -> u32 {
+        self.st.order[(i % self.s) as usize]
+    }
+
+    /// Send time of line `i`: its round's start plus its station's phase.
+    #[inline]
+    pub(crate) fn send_ms(&self, i: u64) -> i64 {
+        let s = self.station_of(i) as usize;
+        let round = (i / self.s) as i64;
+        self.start_ms
+            .saturating_add(round.saturating_mul(self.interval_ms))
+            .saturating_add(self.st.phase_ms[s])
+    }
+
+    #[inline]
+    fn route_flags(&self, i: u64, w: &[u32; ROUTE_WORDS]) -> RouteFlags {
+        let dup = i > 0 && self.hit(Fault::Duplicate, w[3]);
+        RouteFlags {
+            dup,
+            malformed: !dup && self.hit(Fault::MalformedBody, w[0]),
+            missing: !dup && self.hit(Fault::MissingStationId, w[1]),
+            bad: !dup && self.hit(Fault::BadStationId, w[2]),
+        }
+    }
+
+    /// The line a duplicate line `i` repeats: the previous line, or one up to `stations` lines
+    /// (about one interval) back.
+    #[inline]
+    fn dup_source(&self, i: u64, w: &[u32; ROUTE_WORDS]) -> u64 {
+        let back = if w[4] < (1 << 31) {
+            1
+        } else {
+            1 + below(w[5], i.min(self.s))
+        };
+        i - back.clamp(1, i)
+    }
+
+    /// Follows duplicate links from `i` to the original line; returns it and its routing words.
+    fn original(&mut self, mut i: u64) -> (u64, [u32; ROUTE_WORDS], RouteFlags) {
+        loop {
+            let w = self.route.get(i);
+            let f = self.route_flags(i, &w);
+            if f.dup {
+                i = self.dup_source(i, &w);
+            } else {
+                return (i, w, f);
+            }
+        }
+    }
+
+    /// The partition key of line `i`, without rendering it (except for a malformed body, whose
+    /// key depends on where it was cut).
+    pub(crate) fn route(&mut self, i: u64) -> Route {
+        let (j, w, f) = self.original(i);
+        if f.malformed {
+            let mut buf = std::mem::take(&mut self.scratch);
+            buf.clear();
+            let _ = self.render_original(j, &w, &f, &mut buf);
+            let key = station_key(&buf).map(|k| k.as_bytes().to_vec());
+            self.scratch = buf;
+            return Route::Other(key);
+        }
+        if f.missing {
+            Route::Other(None)
+        } else if f.bad {
+            Route::Other(Some(pick(&BAD_STATION_IDS, w[6]).as_bytes().to_vec()))
+        } else {
+            Route::Station(self.station_of(j))
+        }
+    }
+
+    /// Appends the body of line `i` to `out`.
+    pub(crate) fn render(&mut self, i: u64, out: &mut Vec<u8>) -> Rendered {
+        let send_time_ms = self.send_ms(i);
+        let (j, w, f) = self.original(i);
+        let (faults, key) = self.render_original(j, &w, &f, out);
+        if j != i {
+            Rendered {
+                faults: FaultSet::single(Fault::Duplicate),
+                duplicate_of: Some(j),
+                key,
+                send_time_ms,
+            }
+        } else {
+            Rendered {
+                faults,
+                key,
+                duplicate_of: None,
+                send_time_ms,
+            }
+        }
+    }
+
+    /// Renders non-duplicate line `i` (routing words `rw`) and applies its faults.
+    fn render_original(
+        &mut self,
+        i: u64,
+        rw: &[u32; ROUTE_WORDS],
+        rf: &RouteFlags,
+        out: &mut Vec<u8>,
+    ) -> (FaultSet, Key) {
+        use Fault::*;
+        let start = out.len();
+        let s = self.station_of(i);
+        let su = s as usize;
+        let send = self.send_ms(i);
+        let v = self.vals.get(i);
+        let st = &*self.st;
+
+        // ---- the reading
+        let ev_ms = send.saturating_sub(below(v[0], 2000) as i64);
+        let (z0, z1) = normals(v[1], v[2]);
+        let (z2, _) = normals(v[3], v[4]);
+        let tod = ev_ms.div_euclid(1000).rem_euclid(86_400) as f64 / 86_400.0;
+        let temp =
+            st.base_t[su] + 6.0 * (TAU * (tod + st.lon[su] / 360.0 - 0.375)).sin() + 1.5 * z0;
+        let temp_t = (temp.clamp(-60.0, 50.0) * 10.0).round() as i64;
+        let hum_t = ((65.0 + 18.0 * z1).clamp(2.0, 100.0) * 10.0).round() as i64;
+        let pres_t = ((1013.0 + 11.0 * z2).clamp(930.0, 1060.0) * 10.0).round() as i64;
+        // Gamma(shape 2, scale 2) = sum of two Exp(scale 2).
+        let wind_t = (-2.0 * (unit(v[5]) * unit(v[6])).ln() * 10.0).round() as i64;
+        let wdir = below(v[7], 360);
+        let wet = u64::from(v[8]) < threshold(0.2);
+        let precip_t = if wet {
+            ((-1.5 * unit(v[9]).ln() + 0.1) * 10.0).round() as i64
+        } else {
+            0
+        };
+        let cond = if wet {
+            if temp_t < 0 {
+                3
+            } else if u64::from(v[11]) < threshold(0.15) {
+                5
+            } else {
+                2
+            }
+        } else {
+            let u = u64::from(v[10]);
+            if u < threshold(0.5) {
+                0
+            } else if u < threshold(0.9) {
+                1
+            } else {
+                4
+            }
+        };
+        let batt_h = ((st.batt[su] - 0.1 * unit(v[12])) * 100.0).round() as i64;
+
+        // ---- faults, with gen_events.py's precedence
+        let mut fs = FaultSet::EMPTY;
+        fs.set_if(MalformedBody, rf.malformed);
+        fs.set_if(MissingStationId, rf.missing);
+        fs.set_if(BadStationId, rf.bad && !rf.missing);
+        let bad_time = self.hit(BadEventTime, v[17]);
+        let future = !bad_time && self.hit(FutureEventTime, v[18]);
+        let late = !bad_time && !future && self.hit(LateArrival, v[27]);
+        fs.set_if(BadEventTime, bad_time);
+        fs.set_if(FutureEventTime, future);
+        fs.set_if(LateArrival, late);
+        let null_t = self.hit(NullTemperature, v[19]);
+        fs.set_if(NullTemperature, null_t);
+        fs.set_if(
+            TemperatureRange,
+            !null_t && self.hit(TemperatureRange, v[20]),
+        );
+        fs.set_if(HumidityRange, self.hit(HumidityRange, v[21]));
+        fs.set_if(PressureRange, self.hit(PressureRange, v[22]));
+        fs.set_if(NegativeWind, self.hit(NegativeWind, v[23]));
+        fs.set_if(UnknownCondition, self.hit(UnknownCondition, v[24]));
+        fs.set_if(NegativePrecip, self.hit(NegativePrecip, v[25]));
+        fs.set_if(WrongType, self.hit(WrongType, v[26]));
+
+        // wrong_type: index (in NUMERIC_FIELDS order) of the field written as a string.
+        // Candidates are the numeric fields that have a value: all but a null/absent temperature.
+        let temp_variant_null = v[29] < (1 << 31);
+        let quoted = if fs.contains(WrongType) {
+            if null_t {
+                1 + below(v[36], 8) as usize
+            } else {
+                below(v[36], 9) as usize
+            }
+        } else {
+            usize::MAX
+        };
+
+        // ---- the body, fields in FIELD_ORDER
+        out.push(b'{');
+        out.extend_from_slice(b"\"event_id\":\"");
+        push_uuid_v4(out, [v[13], v[14], v[15], v[16]]);
+        out.push(b'"');
+        let key = if rf.missing {
+            match below(rw[6], 3) {
+                0 => {}
+                1 => out.extend_from_slice(b",\"station_id\":null"),
+                _ => out.extend_from_slice(b",\"station_id\":\"\""),
+            }
+            Key::None
+        } else if rf.bad {
+            let b = pick(&BAD_STATION_IDS, rw[6]);
+            out.extend_from_slice(b",\"station_id\":\"");
+            out.extend_from_slice(b.as_bytes());
+            out.push(b'"');
+            Key::Static(b)
+        } else {
+            out.extend_from_slice(b",\"station_id\":\"");
+            out.extend_from_slice(&st.sid[su]);
+            out.push(b'"');
+            Key::Station(s)
+        };
+        out.extend_from_slice(b",\"event_time\":\"");
+        if bad_time {
+            out.extend_from_slice(pick(&BAD_EVENT_TIMES, v[28]).as_bytes());
+        } else {
+            let ms = if future {
+                self.now_ms
+                    .saturating_add(3_600_000)
+                    .saturating_add(below(v[28], 47 * 3_600_000) as i64)
+            } else if late {
+                send.saturating_sub(600_000)
+                    .saturating_sub(below(v[28], 3_000_000) as i64)
+            } else {
+                ev_ms
+            };
+            push_timestamp_ms(out, ms);
+            out.push(b'Z');
+        }
+        out.push(b'"');
+
+        #[inline]
+        fn field(out: &mut Vec<u8>, name: &[u8], quoted: bool) {
+            out.extend_from_slice(name);
+            if quoted {
+                out.push(b'"');
+            }
+        }
+        #[inline]
+        fn close(out: &mut Vec<u8>, quoted: bool) {
+            if quoted {
+                out.push(b'"');
+            }
+        }
+        // temperature_c (numeric field 0)
+        if null_t {
+            if temp_variant_null {
+                out.extend_from_slice(b",\"temperature_c\":null");
+            }
+        } else {
+            field(out, b",\"temperature_c\":", quoted == 0);
+            if fs.contains(TemperatureRange) {
+                out.extend_from_slice(pick(&BAD_TEMPS, v[30]).as_bytes());
+            } else {
+                push_fixed(out, temp_t, 1);
+            }
+            close(out, quoted == 0);
+        }
+        field(out, b",\"humidity_pct\":", quoted == 1);
+        if fs.contains(HumidityRange) {
+            out.extend_from_slice(pick(&BAD_HUMIDITY, v[31]).as_bytes());
+        } else {
+            push_fixed(out, hum_t, 1);
+        }
+        close(out, quoted == 1);
+        field(out, b",\"pressure_hpa\":", quoted == 2);
+        if fs.contains(PressureRange) {
+            out.extend_from_slice(pick(&BAD_PRESSURE, v[32]).as_bytes());
+        } else {
+            push_fixed(out, pres_t, 1);
+        }
+        close(out, quoted == 2);
+        field(out, b",\"wind_speed_ms\":", quoted == 3);
+        if fs.contains(NegativeWind) {
+            push_fixed(out, -(1 + below(v[33], 200) as i64), 1);
+        } else {
+            push_fixed(out, wind_t, 1);
+        }
+        close(out, quoted == 3);
+        field(out, b",\"wind_dir_deg\":", quoted == 4);
+        push_u64(out, wdir);
+        close(out, quoted == 4);
+        field(out, b",\"precip_mm\":", quoted == 5);
+        if fs.contains(NegativePrecip) {
+            push_fixed(out, -(1 + below(v[35], 50) as i64), 1);
+        } else {
+            push_fixed(out, precip_t, 1);
+        }
+        close(out, quoted == 5);
+        out.extend_from_slice(b",\"condition\":\"");
+        if fs.contains(UnknownCondition) {
+            out.extend_from_slice(pick(&BAD_CONDITIONS, v[34]).as_bytes());
+        } else {
+            out.extend_from_slice(CONDITIONS[cond].as_bytes());
+        }
+        out.push(b'"');
+        field(out, b",\"lat\":", quoted == 6);
+        out.extend_from_slice(st.lat_s[su].as_bytes());
+        close(out, quoted == 6);
+        field(out, b",\"lon\":", quoted == 7);
+        out.extend_from_slice(st.lon_s[su].as_bytes());
+        close(out, quoted == 7);
+        field(out, b",\"battery_v\":", quoted == 8);
+        push_fixed(out, batt_h, 2);
+        close(out, quoted == 8);
+        out.push(b'}');
+
+        if rf.malformed {
+            let len = (out.len() - start) as u64;
+            if u64::from(v[37]) < threshold(0.6) {
+                // cut at 1 ..= len-2 bytes: never the whole object
+                let cut = 1 + below(v[38], len.saturating_sub(2).max(1));
+                out.truncate(start + cut as usize);
+            } else {
+                out.truncate(start);
+                out.extend_from_slice(pick(&GARBAGE, v[39]).as_bytes());
+            }
+            let key = Key::Scanned(station_key(&out[start..]).map(|k| k.into_owned()));
+            return (fs, key);
+        }
+        (fs, key)
+    }
+}

@@ -1,0 +1,112 @@
+//! Helpers shared by the integration tests: paths to the shared workload, reading tables back,
+//! and running the Python oracle.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type};
+use medallion::sink::delta::read_table;
+use medallion::sink::TableKind;
+
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/workload")
+}
+
+pub fn smoke_file() -> PathBuf {
+    shared().join("smoke/smoke.jsonl")
+}
+
+pub fn expected_smoke() -> serde_json::Value {
+    let text = std::fs::read_to_string(shared().join("smoke/smoke.expected.json"))
+        .expect("smoke.expected.json");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+pub fn batches(out: &Path, kind: TableKind) -> Vec<RecordBatch> {
+    read_table(out, kind)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", kind.name()))
+        .batches
+}
+
+pub fn rows(out: &Path, kind: TableKind) -> usize {
+    batches(out, kind).iter().map(|b| b.num_rows()).sum()
+}
+
+/// Failed counts per rule, summed over windows, from the quality table.
+pub fn quality_failed(out: &Path) -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for b in batches(out, TableKind::Quality) {
+        let names = b.column(0).as_string::<i32>();
+        let failed = b.column(5).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            *m.entry(names.value(i).to_string()).or_insert(0) += failed.value(i);
+        }
+    }
+    m
+}
+
+/// Every (partition, sequence_number) of a table, sorted.
+pub fn lineage(out: &Path, kind: TableKind) -> Vec<(i32, i64)> {
+    let mut v = Vec::new();
+    for b in batches(out, kind) {
+        let p = b
+            .column_by_name("partition")
+            .unwrap()
+            .as_primitive::<Int32Type>()
+            .clone();
+        let s = b
+            .column_by_name("sequence_number")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            v.push((p.value(i), s.value(i)));
+        }
+    }
+    v.sort_unstable();
+    v
+}
+
+/// Silver's event ids, sorted (with duplicates, if any).
+pub fn silver_ids(out: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for b in batches(out, TableKind::Silver) {
+        let ids = b
+            .column_by_name("event_id")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        for i in 0..b.num_rows() {
+            if !ids.is_null(i) {
+                v.push(ids.value(i).to_string());
+            }
+        }
+    }
+    v.sort_unstable();
+    v
+}
+
+/// The quality table as sorted (rule, window_start, evaluated, failed) rows.
+pub fn quality_rows(out: &Path) -> Vec<(String, Option<i64>, i64, i64)> {
+    let mut v = Vec::new();
+    for b in batches(out, TableKind::Quality) {
+        let names = b.column(0).as_string::<i32>();
+        let start = b
+            .column(2)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let ev = b.column(4).as_primitive::<Int64Type>();
+        let f = b.column(5).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            v.push((
+                names.value(i).to_string(),
+                (!start.is_null(i)).then(|| start.value(i)),
+                ev.value(i),
+                f.value(i),
+            ));
+        }
+    }
+    v.sort();
+    v
+}

@@ -1,0 +1,105 @@
+//! The pipeline against the Python oracle (`shared/workload/tools/reference.py`) on a
+//! 200,000-event file generated with another seed and doubled fault rates.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use medallion::dataflow::{run, RunConfig, SourceSpec};
+use medallion::sink::TableKind;
+
+const FAULTS: [(&str, f64); 15] = [
+    ("malformed_body", 0.002),
+    ("missing_station_id", 0.003),
+    ("bad_station_id", 0.003),
+    ("bad_event_time", 0.003),
+    ("future_event_time", 0.003),
+    ("null_temperature", 0.010),
+    ("temperature_range", 0.005),
+    ("humidity_range", 0.005),
+    ("pressure_range", 0.003),
+    ("negative_wind", 0.003),
+    ("unknown_condition", 0.005),
+    ("negative_precip", 0.003),
+    ("wrong_type", 0.002),
+    ("duplicate", 0.005),
+    ("late_arrival", 0.010),
+];
+
+fn python(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .args(args)
+        .output()
+        .expect("python3 runs (CI installs numpy and pyyaml)");
+    assert!(
+        out.status.success(),
+        "python3 {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn doubled_faults_200k_match_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let tools = shared().join("tools");
+    let mut args: Vec<String> = vec![
+        tools.join("gen_events.py").display().to_string(),
+        "--events".into(),
+        "200000".into(),
+        "--stations".into(),
+        "2000".into(),
+        "--seed".into(),
+        "7".into(),
+        "--out".into(),
+        file.display().to_string(),
+    ];
+    for (k, v) in FAULTS {
+        args.push("--rate".into());
+        args.push(format!("{k}={}", v * 2.0));
+    }
+    python(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let reference: serde_json::Value = serde_json::from_str(&python(&[
+        &tools.join("reference.py").display().to_string(),
+        &file.display().to_string(),
+    ]))
+    .unwrap();
+
+    let out = dir.path().join("out");
+    let cfg = RunConfig {
+        source: SourceSpec::File(file.clone()),
+        partitions: 8,
+        out: out.clone(),
+        epoch_ms: 50,
+        timely: timely::CommunicationConfig::Process(2),
+        progress: Some(true),
+        ..RunConfig::default()
+    };
+    run(cfg).expect("run succeeds");
+    assert_eq!(
+        rows(&out, TableKind::Bronze) as u64,
+        reference["bronze_count"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rows(&out, TableKind::Quarantine) as u64,
+        reference["quarantine_count"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rows(&out, TableKind::Silver) as u64,
+        reference["distinct_event_ids_silver"].as_u64().unwrap()
+    );
+    let failed = quality_failed(&out);
+    for (rule, n) in reference["rule_fail_counts"].as_object().unwrap() {
+        assert_eq!(
+            failed.get(rule).copied().unwrap_or(0),
+            n.as_i64().unwrap(),
+            "rule {rule}"
+        );
+    }
+    assert_eq!(
+        failed["parse"],
+        reference["parse_error_count"].as_i64().unwrap()
+    );
+}
