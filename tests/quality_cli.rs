@@ -65,7 +65,10 @@ fn check_command_on_sample_rows() {
     };
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
 
     // Row 1 passes everything; the input fields are echoed.
@@ -98,14 +101,20 @@ fn check_command_on_sample_rows() {
     );
 
     // Per-rule summary on stderr.
-    assert!(err.contains("3 row(s), 2 with errors, 2 with warnings"), "{err}");
+    assert!(
+        err.contains("3 row(s), 2 with errors, 2 with warnings"),
+        "{err}"
+    );
     let summary: Vec<&str> = err
         .lines()
         .filter(|l| l.starts_with("station_id_is_null_or_empty"))
         .collect();
     assert_eq!(summary.len(), 1, "{err}");
     let cells: Vec<&str> = summary[0].split_whitespace().collect();
-    assert_eq!(cells, vec!["station_id_is_null_or_empty", "error", "3", "2"]);
+    assert_eq!(
+        cells,
+        vec!["station_id_is_null_or_empty", "error", "3", "2"]
+    );
 }
 
 #[test]
@@ -128,7 +137,10 @@ fn validate_exit_codes() {
     };
     let (code, _, err) = run(&args);
     assert_eq!(code, 2);
-    assert!(err.contains("checks[0] 'broken', argument 'regex'"), "{err}");
+    assert!(
+        err.contains("checks[0] 'broken', argument 'regex'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,7 +156,10 @@ fn strict_input_with_missing_column_is_invalid() {
     };
     let (code, _, err) = run(&args);
     assert_eq!(code, 2);
-    assert!(err.contains("'station_id_is_null_or_empty', argument 'column'"), "{err}");
+    assert!(
+        err.contains("'station_id_is_null_or_empty', argument 'column'"),
+        "{err}"
+    );
     // Without --strict the check is skipped and reported on every row.
     args.strict = false;
     let (code, out, err) = run(&args);
