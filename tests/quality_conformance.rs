@@ -1182,3 +1182,35 @@ fn boolean_columns_and_empty_batches() {
     assert_eq!(ev.errors.len(), 0);
     assert_eq!(ev.failed_count, vec![0]);
 }
+
+#[test]
+fn regex_match_has_java_rlike_semantics() {
+    // Unanchored find; `$` also matches before a final line terminator; `\d` is ASCII-only.
+    check(
+        &one("regex_match", r"column: s, regex: '^WS-\d{5}$'"),
+        vec![S(
+            "s",
+            vec![
+                Some("WS-00042"),
+                Some("WS-00042\n"),
+                Some("ws42"),
+                Some("WS-42"),
+                Some("WS-٠٠٠٤٢"),
+                Some("xWS-00042"),
+            ],
+        )],
+        &[
+            None,
+            None,
+            Some("Column 's' is not matching regex"),
+            Some("Column 's' is not matching regex"),
+            Some("Column 's' is not matching regex"),
+            Some("Column 's' is not matching regex"),
+        ],
+    );
+    check(
+        &one("regex_match", "column: s, regex: 'b+'"),
+        vec![S("s", vec![Some("abbc"), Some("ac")])],
+        &[None, Some("Column 's' is not matching regex")],
+    );
+}

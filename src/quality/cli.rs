@@ -321,7 +321,10 @@ pub fn results_to_json(col: &ArrayRef, row: usize) -> Value {
     let s = entries.as_struct();
     let string = |name: &str, j: usize| -> Value {
         match s.column_by_name(name) {
-            Some(c) if !c.is_null(j) => Value::String(c.as_string::<i32>().value(j).to_string()),
+            Some(c) if !c.is_null(j) => c
+                .as_string_opt::<i32>()
+                .map(|a| Value::String(a.value(j).to_string()))
+                .unwrap_or(Value::Null),
             _ => Value::Null,
         }
     };

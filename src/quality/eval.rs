@@ -256,7 +256,26 @@ fn render_messages(
             .collect();
         return Ok(vec![text; m]);
     }
-    let sub = filter_record_batch(batch, &mask).map_err(|e| e.to_string())?;
+    // Only the columns the message needs, and only the rows that fired.
+    let mut needed: Vec<usize> = Vec::new();
+    for p in &rule.message {
+        let exprs: Vec<&super::expr::Expr> = match p {
+            MsgPart::Text(_) => Vec::new(),
+            MsgPart::Value(e) | MsgPart::ValueOrNull(e) => vec![e],
+            MsgPart::Join(es) => es.iter().collect(),
+        };
+        for e in exprs {
+            for c in e.columns() {
+                if let Some(i) = Env::column_index(batch.schema_ref(), &c) {
+                    if !needed.contains(&i) {
+                        needed.push(i);
+                    }
+                }
+            }
+        }
+    }
+    let projected = batch.project(&needed).map_err(|e| e.to_string())?;
+    let sub = filter_record_batch(&projected, &mask).map_err(|e| e.to_string())?;
     let mut env = Env::new(&sub, now_us);
     enum Part<'a> {
         Text(&'a str),

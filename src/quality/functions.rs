@@ -328,7 +328,7 @@ fn value_in(c: &Expr, cs: &str, rest: &str) -> Vec<MsgPart> {
 }
 
 fn regex(pattern: &str, arg: &str) -> Result<Arc<regex::Regex>, FnError> {
-    regex::Regex::new(pattern)
+    expr::javaregex::compile(pattern)
         .map(Arc::new)
         .map_err(|e| err(arg, format!("invalid regex '{pattern}': {e}")))
 }

@@ -5,10 +5,12 @@
 //! - [`limit`] applies DQX's conventions for limits and list items (a bare word is a column, a
 //!   string of digits a number, an ISO date/time string a date/timestamp literal);
 //! - [`eval`] evaluates an [`Expr`] on a `RecordBatch` with Arrow compute kernels;
+//! - [`javaregex`] gives `rlike` patterns Java's semantics;
 //! - [`datetime`] and [`render`] hold the date/time parser and Spark's value-to-string rendering.
 
 pub mod datetime;
 pub mod eval;
+pub mod javaregex;
 pub mod parse;
 pub mod render;
 

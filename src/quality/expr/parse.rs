@@ -141,7 +141,8 @@ fn convert(e: &ast::Expr) -> Result<Expr, String> {
             ..
         } => {
             let pat = string_literal(pattern).ok_or("RLIKE needs a string literal pattern")?;
-            let re = regex::Regex::new(&pat).map_err(|e| format!("invalid regex '{pat}': {e}"))?;
+            let re = super::javaregex::compile(&pat)
+                .map_err(|e| format!("invalid regex '{pat}': {e}"))?;
             let m = Expr::RLike {
                 expr: Box::new(convert(expr)?),
                 regex: Arc::new(re),

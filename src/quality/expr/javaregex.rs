@@ -1,0 +1,121 @@
+//! Java (Spark `rlike`) regex semantics on top of the `regex` crate.
+//!
+//! The syntax is largely shared; the differences that change verdicts are translated:
+//! - `$` (outside a class) and `\Z` match at the end *or before a final line terminator* in
+//!   Java, only at the very end in Rust: they become `(?:\r\n|[\n\r\u85\u2028\u2029])?\z`;
+//! - `\d`, `\w`, `\s` (and negations) are ASCII-only in Java, Unicode in Rust: they become
+//!   explicit ASCII classes.
+//!
+//! Matching is unanchored (Java `find()`), which is what `Regex::is_match` does.
+
+use regex::Regex;
+
+const END: &str = r"(?:\r\n|[\n\r\x{85}\x{2028}\x{2029}])?\z";
+
+/// Compiles a Java regex into an equivalent Rust one.
+///
+/// ```
+/// use medallion::quality::expr::javaregex::compile;
+/// let re = compile("^WS-\\d{5}$").unwrap();
+/// assert!(re.is_match("WS-00042"));
+/// assert!(re.is_match("WS-00042\n")); // Java's $ allows a final line terminator
+/// assert!(!re.is_match("WS-00042\nx"));
+/// assert!(!re.is_match("WS-٠٠٠٤٢")); // \d is ASCII-only in Java
+/// ```
+pub fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&translate(pattern))
+}
+
+/// The Rust spelling of a Java pattern (see the module docs).
+pub fn translate(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push('\\');
+                    break;
+                };
+                let class = |s: &str| -> String {
+                    if in_class > 0 {
+                        s.to_string()
+                    } else {
+                        format!("[{s}]")
+                    }
+                };
+                match n {
+                    'd' => out.push_str(&class("0-9")),
+                    'w' => out.push_str(&class("0-9A-Za-z_")),
+                    's' => out.push_str(&class(r"\t\n\x0B\f\r ")),
+                    'D' if in_class == 0 => out.push_str("[^0-9]"),
+                    'W' if in_class == 0 => out.push_str("[^0-9A-Za-z_]"),
+                    'S' if in_class == 0 => out.push_str(r"[^\t\n\x0B\f\r ]"),
+                    'Z' if in_class == 0 => out.push_str(END),
+                    'Q' => {
+                        // \Q…\E quotes everything up to \E.
+                        let mut lit = String::new();
+                        while let Some(q) = chars.next() {
+                            if q == '\\' && chars.peek() == Some(&'E') {
+                                chars.next();
+                                break;
+                            }
+                            lit.push(q);
+                        }
+                        out.push_str(&regex::escape(&lit));
+                    }
+                    other => {
+                        out.push('\\');
+                        out.push(other);
+                    }
+                }
+            }
+            '[' => {
+                in_class += 1;
+                out.push('[');
+                // A leading `]` (or `^]`) is a literal in both dialects.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push_str(r"\]");
+                    chars.next();
+                }
+            }
+            ']' if in_class > 0 => {
+                in_class -= 1;
+                out.push(']');
+            }
+            '$' if in_class == 0 => out.push_str(END),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translations() {
+        assert_eq!(translate("^a$"), format!("^a{END}"));
+        assert_eq!(translate(r"[\d_]+"), "[0-9_]+");
+        assert_eq!(translate(r"\d{4}"), "[0-9]{4}");
+        assert_eq!(translate(r"[$]"), "[$]");
+        assert_eq!(translate(r"\$"), r"\$");
+        assert_eq!(translate(r"\Qa.b\E"), r"a\.b");
+    }
+
+    #[test]
+    fn java_semantics() {
+        let re = compile(r"^\d{4}-(0\d|1[0-2])-([0-2]\d|3[01])$").unwrap();
+        assert!(re.is_match("2023-01-02"));
+        assert!(!re.is_match("2023/01/02"));
+        assert!(re.is_match("2023-01-02\r\n"));
+        let find = compile("b+").unwrap();
+        assert!(find.is_match("abbc"));
+    }
+}
