@@ -82,7 +82,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 120)]
     horizon_min: i64,
     /// Largest number of events per batch.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 16384)]
     batch_size: usize,
     /// Print plain progress lines instead of a progress bar.
     #[arg(long)]

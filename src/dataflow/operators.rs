@@ -2,7 +2,9 @@
 //! with the state it owns; composing them is `run`'s job, or a library user's.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap};
+
+type HashSet<T> = ahash::AHashSet<T>;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -97,7 +97,7 @@ impl Default for RunConfig {
             epoch_ms: 250,
             window_ms: 60_000,
             horizon_ms: 2 * 3_600_000,
-            batch_size: 4096,
+            batch_size: 16384,
             timely: timely::CommunicationConfig::Thread,
             progress: None,
         }
@@ -572,14 +572,15 @@ pub fn feed_partitions(
             input.advance_to(epoch);
         }
         worker.step();
-        // Back-pressure: stay at most two epochs ahead of what is committed.
+        // Back-pressure: stay at most two epochs ahead of what is committed (parking, not
+        // spinning, so that the other workers get the cores).
         while probe.less_than(&epoch.saturating_sub(2)) {
-            worker.step();
+            worker.step_or_park(Some(Duration::from_millis(1)));
         }
     }
     input.close();
     while !probe.done() {
-        worker.step();
+        worker.step_or_park(Some(Duration::from_millis(1)));
     }
     Ok(())
 }
