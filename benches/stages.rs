@@ -77,7 +77,7 @@ fn stages(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("commit_one_file_with_txn", |b| {
         let dir = tempfile::tempdir().unwrap();
-        let mut tables = DeltaTables::open(dir.path(), &[0]).unwrap();
+        let mut tables = DeltaTables::open(dir.path(), &[0], true).unwrap();
         let root = dir.path().join("bronze");
         let mut epoch = 0u64;
         b.iter_batched(

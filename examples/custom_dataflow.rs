@@ -73,7 +73,11 @@ fn main() -> anyhow::Result<()> {
     let source = open_source(&cfg, now)?;
     let partitions: Vec<u32> = source.partitions().iter().map(|p| p.0).collect();
     std::fs::create_dir_all(out.join("silver_f"))?;
-    let tables = Arc::new(Mutex::new(Some(DeltaTables::open(&out, &partitions)?)));
+    let tables = Arc::new(Mutex::new(Some(DeltaTables::open(
+        &out,
+        &partitions,
+        true,
+    )?)));
     let eval = EvalContext {
         now,
         run_time: now,

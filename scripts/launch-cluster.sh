@@ -65,21 +65,24 @@ for ((i = 0; i < processes; i++)); do
   if (( remote )); then
     host="${hosts[$i]%:*}"
     printf -v quoted '%q ' "${cmd[@]}"
-    ( ssh "$host" "cd $(printf '%q' "$PWD") && $quoted" 2>&1 | sed -u "s/^/[p$i] /" ) &
+    ssh "$host" "cd $(printf '%q' "$PWD") && $quoted" > >(sed -u "s/^/[p$i] /") 2>&1 &
   else
-    ( "${cmd[@]}" 2>&1 | sed -u "s/^/[p$i] /"; exit "${PIPESTATUS[0]}" ) &
+    "${cmd[@]}" > >(sed -u "s/^/[p$i] /") 2>&1 &
   fi
-  pids+=($!)
+  pids+=($!)   # the process itself (not a pipeline), so that cleanup can stop it
 done
 
 status=0
-remaining=${#pids[@]}
-while (( remaining > 0 )); do
-  if wait -n; then
-    remaining=$((remaining - 1))
+live=("${pids[@]}")
+while (( ${#live[@]} > 0 )); do
+  finished=""
+  if wait -n -p finished "${live[@]}"; then
+    rest=()
+    for pid in "${live[@]}"; do [[ "$pid" == "$finished" ]] || rest+=("$pid"); done
+    live=("${rest[@]}")
   else
     status=$?
-    echo "launch-cluster: a process exited with status $status; stopping the others" >&2
+    echo "launch-cluster: process ${finished:-?} exited with status $status; stopping the others" >&2
     break
   fi
 done

@@ -137,7 +137,7 @@ impl<'s> TableRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
             move |_cap, _info| {
                 let mut pending: BTreeMap<
                     Time,
-                    (Capability<Time>, BTreeMap<u32, i64>, Vec<(i64, u64)>),
+                    (Capability<Time>, BTreeMap<u32, i64>, Vec<(i64, u64, u64)>),
                 > = BTreeMap::new();
                 move |(input, frontier), output| {
                     let port = output.output_index();
@@ -152,7 +152,9 @@ impl<'s> TableRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
                         for p in data.drain(..) {
                             let pos = entry.1.entry(p.partition).or_insert(p.last_seq);
                             *pos = (*pos).max(p.last_seq);
-                            entry.2.push((p.ingest_ms, p.events as u64));
+                            entry
+                                .2
+                                .push((p.ingest_ms, p.events as u64, p.body_bytes as u64));
                         }
                     });
                     let done: Vec<Time> = pending
@@ -751,12 +753,13 @@ fn commit_epoch(
         }
     }
     let now = now_ms();
-    let mut events = 0;
-    for (ingest_ms, n) in batches {
+    let (mut events, mut bytes) = (0, 0);
+    for (ingest_ms, n, b) in batches {
         metrics.end_to_end((now - ingest_ms).max(0) as u64, n);
         events += n;
+        bytes += b;
     }
-    metrics.events_committed(events);
+    metrics.events_committed(events, bytes);
     let mut s = stats.lock().expect("commit stats");
     s.commits += commits;
     s.epochs += 1;

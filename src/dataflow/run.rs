@@ -270,12 +270,12 @@ fn restore(
 fn open_tables(out: &Path, partitions: &[u32], process: usize) -> Result<DeltaTables> {
     let mut tries = 0;
     loop {
-        match DeltaTables::open(out, partitions) {
+        match DeltaTables::open(out, partitions, process == 0) {
             Ok(t) => return Ok(t),
             // Processes other than 0 may race process 0 creating the tables: retry a while.
             Err(e) if process > 0 && tries < 50 => {
                 tries += 1;
-                let _ = e;
+                drop(e);
                 std::thread::sleep(Duration::from_millis(200));
             }
             Err(e) => {
@@ -307,10 +307,7 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     let now = now.unwrap_or_else(Utc::now);
     let source = open_source(&cfg, now)?;
     let partitions: Vec<u32> = source.partitions().iter().map(|p| p.0).collect();
-    if process == 0 {
-        // Process 0 creates the tables before any other process looks for them.
-        drop(open_tables(&cfg.out, &partitions, 0)?);
-    }
+    // Process 0 creates missing tables; the other processes wait until they exist.
     let tables = open_tables(&cfg.out, &partitions, process)?;
     let mut rule_names = vec![("parse".to_string(), "error".to_string())];
     rule_names.extend(rules.rules().iter().map(|r| {
@@ -483,12 +480,17 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
         slot.0 += e;
         slot.1 += f;
     }
-    let events = metrics
-        .events_read
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let bytes = metrics
-        .bytes_read
-        .load(std::sync::atomic::Ordering::Relaxed);
+    // On the committer's process, count what the whole cluster committed; elsewhere, what this
+    // process read.
+    let counter = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let (events, bytes) = if process == 0 {
+        (
+            counter(&metrics.events_committed_total),
+            counter(&metrics.bytes_committed_total),
+        )
+    } else {
+        (counter(&metrics.events_read), counter(&metrics.bytes_read))
+    };
     let summary = RunSummary {
         source: match &cfg.source {
             SourceSpec::Generator => "generator".into(),

@@ -28,6 +28,9 @@ pub struct RunMetrics {
     pub e2e_latency_ms: Mutex<Histogram<u64>>,
     /// Events committed to bronze in each second of the run.
     pub per_second: Mutex<Vec<u64>>,
+    /// Events and body bytes committed (all processes; known on the committer's process).
+    pub events_committed_total: AtomicU64,
+    pub bytes_committed_total: AtomicU64,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -44,6 +47,8 @@ impl Default for RunMetrics {
             commit_latency_us: Mutex::new(histogram()),
             e2e_latency_ms: Mutex::new(histogram()),
             per_second: Mutex::new(Vec::new()),
+            events_committed_total: AtomicU64::new(0),
+            bytes_committed_total: AtomicU64::new(0),
         }
     }
 }
@@ -78,8 +83,13 @@ impl RunMetrics {
             .record_n(latency_ms.max(1), events);
     }
 
-    /// Adds `events` to the throughput of the current second of the run.
-    pub fn events_committed(&self, events: u64) {
+    /// Adds `events` (of `bytes` body bytes) committed, from any process of the cluster, to the
+    /// throughput of the current second of the run.
+    pub fn events_committed(&self, events: u64, bytes: u64) {
+        self.events_committed_total
+            .fetch_add(events, Ordering::Relaxed);
+        self.bytes_committed_total
+            .fetch_add(bytes, Ordering::Relaxed);
         let sec = self.started.elapsed().as_secs() as usize;
         let mut v = self.per_second.lock().expect("metrics lock");
         if v.len() <= sec {

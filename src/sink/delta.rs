@@ -66,7 +66,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime starts")
 }
 
-async fn open_or_create(root: &Path, kind: TableKind) -> Result<DeltaTable, SinkError> {
+async fn open_or_create(
+    root: &Path,
+    kind: TableKind,
+    create: bool,
+) -> Result<DeltaTable, SinkError> {
     std::fs::create_dir_all(root).map_err(|source| SinkError::Io {
         path: root.display().to_string(),
         source,
@@ -77,6 +81,12 @@ async fn open_or_create(root: &Path, kind: TableKind) -> Result<DeltaTable, Sink
         .map_err(delta_err(kind))?;
     if table.version().is_some() {
         return Ok(table);
+    }
+    if !create {
+        return Err(SinkError::Invalid {
+            table: kind.name().into(),
+            message: "the table does not exist (yet)".into(),
+        });
     }
     let schema: StructType =
         kind.schema()
@@ -95,14 +105,14 @@ async fn open_or_create(root: &Path, kind: TableKind) -> Result<DeltaTable, Sink
 }
 
 impl DeltaTables {
-    /// Opens (creating where missing) the four tables under `out`, and reads the committed
-    /// position of each of `partitions` in each table.
-    pub fn open(out: &Path, partitions: &[u32]) -> Result<DeltaTables, SinkError> {
+    /// Opens the four tables under `out` (creating missing ones if `create`; in a cluster only
+    /// process 0 creates them), and reads the committed position of each of `partitions` in each.
+    pub fn open(out: &Path, partitions: &[u32], create: bool) -> Result<DeltaTables, SinkError> {
         let rt = runtime();
         let mut tables = Vec::new();
         for kind in TableKind::ALL {
             let root = out.join(kind.name());
-            let table = rt.block_on(open_or_create(&root, kind))?;
+            let table = rt.block_on(open_or_create(&root, kind, create))?;
             let mut positions = BTreeMap::new();
             for &p in partitions {
                 let v = rt.block_on(async {

@@ -52,6 +52,7 @@ pub struct FilesWritten {
     pub removes: Vec<String>,
     pub positions: Vec<(u32, i64)>,
     pub rows: u64,
-    /// For end-to-end latency: (enqueued or read time in ms, events) of each source batch.
-    pub batches: Vec<(i64, u64)>,
+    /// For end-to-end latency and cluster-wide throughput: (read time in ms, events, body bytes)
+    /// of each source batch.
+    pub batches: Vec<(i64, u64, u64)>,
 }
