@@ -465,8 +465,8 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
             Err(e) => return Err(Error::Config(format!("worker {i} failed: {e}"))),
         }
     }
-    drop(progress);
     let seconds = started.elapsed().as_secs_f64();
+    drop(progress);
 
     let stats = stats.lock().expect("commit stats").clone();
     let mut tables_summary = BTreeMap::new();

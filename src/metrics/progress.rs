@@ -37,7 +37,12 @@ impl Progress {
             );
             let mut ticks = 0u64;
             while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
+                for _ in 0..4 {
+                    if flag.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 let n = metrics.events_read.load(Ordering::Relaxed);
                 bar.set_position(n);
                 ticks += 1;
