@@ -20,14 +20,13 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 /// Our extra rule, in DQX's format, on the column our step adds.
 const EXTRA_CHECKS: &str = r#"
-- name: temperature_f_implausible
+- name: temperature_f_above_95
   criticality: warn
   check:
-    function: is_in_range
+    function: is_not_greater_than
     arguments:
       column: temperature_f
-      min_limit: -80
-      max_limit: 130
+      limit: 95
 "#;
 
 /// Our step: add `temperature_f` to a silver batch.
@@ -166,7 +165,7 @@ fn main() -> anyhow::Result<()> {
     .join();
 
     println!(
-        "rows with an implausible Fahrenheit temperature: {}",
+        "silver rows above 95 °F (our extra rule): {}",
         flagged.lock().unwrap()
     );
     println!(
