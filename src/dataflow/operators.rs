@@ -30,6 +30,57 @@ use crate::source::RawBatch;
 
 type Vecs<D> = CapacityContainerBuilder<Vec<D>>;
 
+/// Data held back per epoch until the frontier passes it, each bucket with a capability for its
+/// epoch (differential's updates may carry times later than their message's).
+struct EpochBuckets<D> {
+    pending: BTreeMap<Time, (Capability<Time>, Vec<D>)>,
+}
+
+impl<D> EpochBuckets<D> {
+    fn new() -> Self {
+        EpochBuckets {
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Files each datum of a message under its own time (`time_of`).
+    fn absorb(
+        &mut self,
+        cap: &timely::dataflow::operators::InputCapability<Time>,
+        port: usize,
+        data: &mut Vec<D>,
+        time_of: impl Fn(&D) -> Time,
+    ) {
+        for d in data.drain(..) {
+            let time = time_of(&d);
+            self.pending
+                .entry(time)
+                .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
+                .1
+                .push(d);
+        }
+    }
+
+    /// Removes and returns, in epoch order, every bucket the frontier has passed.
+    fn take_done(
+        &mut self,
+        frontier: &timely::progress::frontier::MutableAntichain<Time>,
+    ) -> Vec<(Time, Capability<Time>, Vec<D>)> {
+        let done: Vec<Time> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|t| !frontier.less_equal(t))
+            .collect();
+        done.into_iter()
+            .map(|t| {
+                let (cap, data) = self.pending.remove(&t).expect("present");
+                (t, cap, data)
+            })
+            .collect()
+    }
+}
+
 /// The epoch of a received message (every message of the pipeline is sent under a capability).
 fn epoch_of(cap: &timely::dataflow::operators::InputCapability<Time>) -> Time {
     cap.least()
@@ -528,30 +579,16 @@ impl<'s> WriteQuality<'s> for StreamVec<'s, Time, QualityChange> {
             Exchange::new(|_: &QualityChange| 0),
             "Write quality",
             move |_cap, _info| {
-                let mut pending: BTreeMap<Time, (Capability<Time>, Vec<QualityChange>)> =
-                    BTreeMap::new();
+                let mut pending = EpochBuckets::new();
                 let mut files = current_files;
                 move |(input, frontier), output| {
                     let port = output.output_index();
+                    // Bucket each change by its own time, so that an epoch's commit holds exactly
+                    // that epoch's counts.
                     input.for_each(|cap, data| {
-                        // Bucket each change by its own time (at or after the message's), so
-                        // that an epoch's commit holds exactly that epoch's counts.
-                        for change in data.drain(..) {
-                            let time = change.1;
-                            pending
-                                .entry(time)
-                                .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
-                                .1
-                                .push(change);
-                        }
+                        pending.absorb(&cap, port, data, |c: &QualityChange| c.1)
                     });
-                    let done: Vec<Time> = pending
-                        .keys()
-                        .copied()
-                        .filter(|t| !frontier.less_equal(t))
-                        .collect();
-                    for t in done {
-                        let (cap, changes) = pending.remove(&t).expect("present");
+                    for (t, cap, changes) in pending.take_done(frontier) {
                         let mut current = state.lock().expect("quality state");
                         for (((rule, window, kind), total), _time, diff) in changes {
                             let slot = current.entry((rule, window)).or_default();
@@ -666,29 +703,13 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, FilesWritten> {
             "Commit",
             move |_cap, _info| {
                 let mut tables = tables;
-                let mut pending: BTreeMap<Time, (Capability<Time>, Vec<FilesWritten>)> =
-                    BTreeMap::new();
+                let mut pending = EpochBuckets::new();
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
-                        // Bucket each change by its own time (at or after the message's), so
-                        // that an epoch's commit holds exactly that epoch's counts.
-                        for change in data.drain(..) {
-                            let time = change.epoch;
-                            pending
-                                .entry(time)
-                                .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
-                                .1
-                                .push(change);
-                        }
+                        pending.absorb(&cap, port, data, |w: &FilesWritten| w.epoch)
                     });
-                    let done: Vec<Time> = pending
-                        .keys()
-                        .copied()
-                        .filter(|t| !frontier.less_equal(t))
-                        .collect();
-                    for t in done {
-                        let (cap, written) = pending.remove(&t).expect("present");
+                    for (t, cap, written) in pending.take_done(frontier) {
                         let Some(tables) = tables.as_mut() else {
                             continue;
                         };

@@ -110,3 +110,42 @@ pub fn quality_rows(out: &Path) -> Vec<(String, Option<i64>, i64, i64)> {
     v.sort();
     v
 }
+
+/// The tables under `out` hold what the oracle's summary says: bronze and quarantine row counts,
+/// silver deduplicated (its distinct event ids), and per-rule failed counts in the quality table
+/// (summed over windows, with parse errors in the `parse` row).
+pub fn assert_matches_oracle(out: &Path, oracle: &serde_json::Value) {
+    let count = |key: &str| {
+        oracle[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("oracle has {key}")) as usize
+    };
+    assert_eq!(
+        rows(out, TableKind::Bronze),
+        count("bronze_count"),
+        "bronze rows"
+    );
+    assert_eq!(
+        rows(out, TableKind::Quarantine),
+        count("quarantine_count"),
+        "quarantine rows"
+    );
+    assert_eq!(
+        rows(out, TableKind::Silver),
+        count("distinct_event_ids_silver"),
+        "silver rows"
+    );
+    let failed = quality_failed(out);
+    for (rule, n) in oracle["rule_fail_counts"].as_object().unwrap() {
+        assert_eq!(
+            failed.get(rule).copied().unwrap_or(0),
+            n.as_i64().unwrap(),
+            "rule {rule}"
+        );
+    }
+    assert_eq!(
+        failed["parse"],
+        count("parse_error_count") as i64,
+        "parse errors"
+    );
+}
