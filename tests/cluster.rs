@@ -72,7 +72,14 @@ fn commits_per_epoch_are_single(out: &Path) {
     }
 }
 
+/// The cluster tests pick free loopback ports; running them one at a time keeps two clusters
+/// from ever racing for the same port.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn compare(file: &Path) {
+    let _guard = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single");
     let multi = dir.path().join("multi");
