@@ -401,6 +401,23 @@ struct PendingSilver {
     winners: HashSet<(u32, i64)>,
 }
 
+impl PendingSilver {
+    /// The state of the message's epoch, created (holding a capability) on first use.
+    fn for_message<'a>(
+        pending: &'a mut BTreeMap<Time, PendingSilver>,
+        cap: &timely::dataflow::operators::InputCapability<Time>,
+        port: usize,
+    ) -> &'a mut PendingSilver {
+        pending
+            .entry(epoch_of(cap))
+            .or_insert_with(|| PendingSilver {
+                cap: cap.retain_least(port).expect("connected"),
+                candidates: Vec::new(),
+                winners: HashSet::new(),
+            })
+    }
+}
+
 /// Silver rows: each epoch's candidates that won deduplication (rows without an `event_id`
 /// are not deduplicated).
 pub trait SilverRows<'s> {
@@ -426,14 +443,7 @@ impl<'s> SilverRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
                 move |(input1, frontier1), (input2, frontier2), output| {
                     let port = output.output_index();
                     input1.for_each(|cap, data| {
-                        let entry =
-                            pending
-                                .entry(epoch_of(&cap))
-                                .or_insert_with(|| PendingSilver {
-                                    cap: cap.retain_least(port).expect("connected"),
-                                    candidates: Vec::new(),
-                                    winners: HashSet::new(),
-                                });
+                        let entry = PendingSilver::for_message(&mut pending, &cap, port);
                         for p in data.drain(..) {
                             if let Some(b) = &p.silver {
                                 entry.candidates.push((b.clone(), p.candidates.clone()));
@@ -441,15 +451,9 @@ impl<'s> SilverRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
                         }
                     });
                     input2.for_each(|cap, data| {
-                        let entry =
-                            pending
-                                .entry(epoch_of(&cap))
-                                .or_insert_with(|| PendingSilver {
-                                    cap: cap.retain_least(port).expect("connected"),
-                                    candidates: Vec::new(),
-                                    winners: HashSet::new(),
-                                });
-                        entry.winners.extend(data.drain(..));
+                        PendingSilver::for_message(&mut pending, &cap, port)
+                            .winners
+                            .extend(data.drain(..));
                     });
                     let done: Vec<Time> = pending
                         .keys()
