@@ -372,13 +372,7 @@ fn compare(op: CmpOp, l: Val, r: Val) -> Result<Val, String> {
         CmpOp::Gt => cmp::gt,
         CmpOp::GtEq => cmp::gt_eq,
     };
-    let res = match (&l, &r) {
-        (Val::Array(a), Val::Array(b)) => f(a, b),
-        (Val::Array(a), Val::Scalar(b)) => f(a, &Scalar::new(b.clone())),
-        (Val::Scalar(a), Val::Array(b)) => f(&Scalar::new(a.clone()), b),
-        (Val::Scalar(a), Val::Scalar(b)) => f(a, b),
-    }
-    .map_err(|e| e.to_string())?;
+    let res = apply_datum(&l, &r, f)?;
     Ok(wrap(res))
 }
 
@@ -910,13 +904,7 @@ fn arith(op: ArithOp, l: Val, r: Val) -> Result<Val, String> {
         ArithOp::Div => numeric::div,
         ArithOp::Mod => numeric::rem,
     };
-    let res = match (&l, &r) {
-        (Val::Array(a), Val::Array(b)) => f(a, b),
-        (Val::Array(a), Val::Scalar(b)) => f(a, &Scalar::new(b.clone())),
-        (Val::Scalar(a), Val::Array(b)) => f(&Scalar::new(a.clone()), b),
-        (Val::Scalar(a), Val::Scalar(b)) => f(a, b),
-    }
-    .map_err(|e| e.to_string())?;
+    let res = apply_datum(&l, &r, f)?;
     // Spark: x / 0 and x % 0 are null.
     let res = if matches!(op, ArithOp::Div | ArithOp::Mod) {
         let zero: ArrayRef = Arc::new(Float64Array::from(vec![0.0]));
@@ -1079,4 +1067,20 @@ mod tests {
             s(&[None, Some("2024-01-01"), None, None])
         );
     }
+}
+
+/// Applies a binary Arrow kernel that takes `Datum`s to two values, wrapping a scalar side as an
+/// Arrow `Scalar` so the kernel broadcasts it.
+fn apply_datum<T>(
+    l: &Val,
+    r: &Val,
+    f: fn(&dyn Datum, &dyn Datum) -> Result<T, arrow::error::ArrowError>,
+) -> Result<T, String> {
+    match (l, r) {
+        (Val::Array(a), Val::Array(b)) => f(a, b),
+        (Val::Array(a), Val::Scalar(b)) => f(a, &Scalar::new(b.clone())),
+        (Val::Scalar(a), Val::Array(b)) => f(&Scalar::new(a.clone()), b),
+        (Val::Scalar(a), Val::Scalar(b)) => f(a, b),
+    }
+    .map_err(|e| e.to_string())
 }
