@@ -21,6 +21,7 @@ pub mod parse;
 pub mod quality;
 pub mod sink;
 pub mod source;
+pub mod views;
 pub mod workload;
 
 pub use error::{Error, Result};

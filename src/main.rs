@@ -84,6 +84,14 @@ struct RunArgs {
     /// Largest number of events per batch.
     #[arg(long, default_value_t = 16384)]
     batch_size: usize,
+    /// Views to maintain, each a Delta table kept equal to the view after every commit:
+    /// comma-separated from station_latest, station_hourly, quality_by_window; or `all`, `none`.
+    #[arg(long, default_value = "all")]
+    views: medallion::views::ViewList,
+    /// Also write each view's change feed (<view>_changes: `_change_type` insert/update/delete,
+    /// `_epoch`).
+    #[arg(long)]
+    change_feed: bool,
     /// Print plain progress lines instead of a progress bar.
     #[arg(long)]
     plain_progress: bool,
@@ -191,6 +199,8 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         batch_size: a.batch_size,
         timely,
         progress: Some(a.plain_progress || !std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        views: a.views.0,
+        change_feed: a.change_feed,
     })
 }
 
@@ -198,14 +208,27 @@ fn inspect(dir: &std::path::Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());
     }
-    println!("{:<12} {:>8} {:>12}", "table", "version", "rows");
+    println!("{:<24} {:>8} {:>12}", "table", "version", "rows");
     for kind in TableKind::ALL {
         if !dir.join(kind.name()).join("_delta_log").is_dir() {
-            println!("{:<12} {:>8} {:>12}", kind.name(), "-", "(missing)");
+            println!("{:<24} {:>8} {:>12}", kind.name(), "-", "(missing)");
             continue;
         }
         let t = read_table(dir, kind)?;
-        println!("{:<12} {:>8} {:>12}", kind.name(), t.version, t.num_rows());
+        println!("{:<24} {:>8} {:>12}", kind.name(), t.version, t.num_rows());
+    }
+    // Views, change feeds and dataset checks: any other Delta table in the directory.
+    let core: Vec<&str> = TableKind::ALL.iter().map(|k| k.name()).collect();
+    let mut others: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("_delta_log").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !core.contains(&n.as_str()))
+        .collect();
+    others.sort();
+    for name in others {
+        let t = medallion::sink::delta::read_named_table(dir, &name)?;
+        println!("{:<24} {:>8} {:>12}", name, t.version, t.num_rows());
     }
     Ok(())
 }

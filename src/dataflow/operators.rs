@@ -28,23 +28,30 @@ use crate::sink::tables::{quality_schema, TableKind};
 use crate::sink::{DeltaTables, FilesWritten};
 use crate::source::RawBatch;
 
-type Vecs<D> = CapacityContainerBuilder<Vec<D>>;
+pub(crate) type Vecs<D> = CapacityContainerBuilder<Vec<D>>;
 
 /// Data held back per epoch until the frontier passes it, each bucket with a capability for its
 /// epoch (differential's updates may carry times later than their message's).
-struct EpochBuckets<D> {
+pub(crate) struct EpochBuckets<D> {
     pending: BTreeMap<Time, (Capability<Time>, Vec<D>)>,
 }
 
 impl<D> EpochBuckets<D> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         EpochBuckets {
             pending: BTreeMap::new(),
         }
     }
 
+    /// Holds `cap` as the bucket of its epoch (so that the epoch is reported even if no data
+    /// arrives for it).
+    pub(crate) fn hold(&mut self, cap: Capability<Time>) {
+        let t = *cap.time();
+        self.pending.entry(t).or_insert_with(|| (cap, Vec::new()));
+    }
+
     /// Files each datum of a message under its own time (`time_of`).
-    fn absorb(
+    pub(crate) fn absorb(
         &mut self,
         cap: &timely::dataflow::operators::InputCapability<Time>,
         port: usize,
@@ -62,7 +69,7 @@ impl<D> EpochBuckets<D> {
     }
 
     /// Removes and returns, in epoch order, every bucket the frontier has passed.
-    fn take_done(
+    pub(crate) fn take_done(
         &mut self,
         frontier: &timely::progress::frontier::MutableAntichain<Time>,
     ) -> Vec<(Time, Capability<Time>, Vec<D>)> {
@@ -82,7 +89,7 @@ impl<D> EpochBuckets<D> {
 }
 
 /// The epoch of a received message (every message of the pipeline is sent under a capability).
-fn epoch_of(cap: &timely::dataflow::operators::InputCapability<Time>) -> Time {
+pub(crate) fn epoch_of(cap: &timely::dataflow::operators::InputCapability<Time>) -> Time {
     cap.least()
         .copied()
         .expect("pipeline messages carry a time")
@@ -625,6 +632,7 @@ impl<'s> WriteQuality<'s> for StreamVec<'s, Time, QualityChange> {
                             adds,
                             removes,
                             rows,
+                            snapshot: true,
                             ..Default::default()
                         });
                     }
@@ -677,11 +685,20 @@ pub fn quality_batch(
 /// What the committer has committed, for the run summary.
 #[derive(Debug, Default, Clone)]
 pub struct CommitStats {
-    /// Rows committed per table (for quality: its current number of rows).
-    pub rows: [u64; 4],
+    /// Rows committed per table index (for tables rewritten in place: the rows they now hold).
+    pub rows: Vec<u64>,
+    /// For tables rewritten in place: the rows each worker's part holds.
+    snapshots: BTreeMap<(u8, u32), u64>,
     pub commits: u64,
     pub epochs: u64,
     pub last_epoch: Time,
+}
+
+impl CommitStats {
+    /// Rows of the table at `index`, as committed so far.
+    pub fn rows_of(&self, index: usize) -> u64 {
+        self.rows.get(index).copied().unwrap_or(0)
+    }
 }
 
 /// The committer: one Delta commit per table per finished epoch, on worker 0.
@@ -735,8 +752,12 @@ fn commit_epoch(
 ) {
     let mut positions: BTreeMap<u32, i64> = BTreeMap::new();
     let mut batches = Vec::new();
-    let mut per_table: BTreeMap<u8, (Vec<deltalake::kernel::Add>, Vec<String>, u64)> =
+    let mut per_table: BTreeMap<u8, (Vec<deltalake::kernel::Add>, Vec<String>)> =
         BTreeMap::new();
+    let mut s = stats.lock().expect("commit stats");
+    if s.rows.len() < tables.len() {
+        s.rows.resize(tables.len(), 0);
+    }
     for w in written {
         for (p, seq) in &w.positions {
             let e = positions.entry(*p).or_insert(*seq);
@@ -750,31 +771,41 @@ fn commit_epoch(
                 .push(serde_json::from_str(a).expect("add actions round-trip"));
         }
         entry.1.extend(w.removes);
-        if w.table == TableKind::Quality as u8 {
-            entry.2 = w.rows;
-        } else {
-            entry.2 += w.rows;
+        if w.snapshot {
+            s.snapshots.insert((w.table, w.worker), w.rows);
+        } else if let Some(r) = s.rows.get_mut(w.table as usize) {
+            *r += w.rows;
         }
     }
+    let snapshot_rows: BTreeMap<u8, u64> =
+        s.snapshots
+            .iter()
+            .fold(BTreeMap::new(), |mut acc, ((t, _), r)| {
+                *acc.entry(*t).or_default() += r;
+                acc
+            });
+    for (t, r) in snapshot_rows {
+        if let Some(slot) = s.rows.get_mut(t as usize) {
+            *slot = r;
+        }
+    }
+    drop(s);
     let mut commits = 0;
-    for kind in TableKind::ALL {
-        let (adds, removes, rows) = per_table.remove(&(kind as u8)).unwrap_or_default();
+    for index in 0..tables.len() {
+        let (adds, removes) = per_table.remove(&(index as u8)).unwrap_or_default();
         let started = Instant::now();
-        let before = tables.table(kind).table.version();
+        let before = tables.table_at(index).table.version();
         tables
-            .commit(kind, epoch, adds, removes, &positions)
-            .unwrap_or_else(|e| panic!("commit of epoch {epoch} to {} failed: {e}", kind.name()));
-        if tables.table(kind).table.version() != before {
+            .commit_at(index, epoch, adds, removes, &positions)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "commit of epoch {epoch} to {} failed: {e}",
+                    tables.table_at(index).spec.name
+                )
+            });
+        if tables.table_at(index).table.version() != before {
             commits += 1;
             metrics.committed(started.elapsed().as_micros() as u64);
-        }
-        let mut s = stats.lock().expect("commit stats");
-        if kind == TableKind::Quality {
-            if rows > 0 {
-                s.rows[kind as usize] = rows;
-            }
-        } else {
-            s.rows[kind as usize] += rows;
         }
     }
     let now = now_ms();

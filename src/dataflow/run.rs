@@ -27,6 +27,12 @@ use crate::sink::delta::read_table;
 use crate::sink::tables::TableKind;
 use crate::sink::DeltaTables;
 use crate::source::{worker_for, PartitionReader, PartitionedSource, SequenceNumber};
+use crate::sink::TableSpec;
+use crate::views::quality::{QualityByWindow, QualityByWindowView};
+use crate::views::station::{StationHourly, StationLatest};
+use crate::views::{
+    change_feed_name, change_feed_schema, Maintain, View, ViewKind, ViewSink, ViewTable, WriteView,
+};
 use crate::{Error, Result};
 
 /// The quality rules of the reference workload, compiled into the binary.
@@ -81,6 +87,10 @@ pub struct RunConfig {
     pub timely: timely::CommunicationConfig,
     /// Show a progress bar (`Some(true)`: plain progress lines instead).
     pub progress: Option<bool>,
+    /// The views to maintain (each its own Delta table).
+    pub views: Vec<ViewKind>,
+    /// Also write each view's change feed (`<view>_changes`).
+    pub change_feed: bool,
 }
 
 impl Default for RunConfig {
@@ -100,6 +110,8 @@ impl Default for RunConfig {
             batch_size: 16384,
             timely: timely::CommunicationConfig::Thread,
             progress: None,
+            views: ViewKind::ALL.to_vec(),
+            change_feed: false,
         }
     }
 }
@@ -185,8 +197,11 @@ pub fn open_source(cfg: &RunConfig, now: DateTime<Utc>) -> Result<Arc<dyn Partit
 }
 
 /// Committed state the stateful stages restart from.
+#[derive(Default)]
 struct Restored {
     keys: Vec<(DedupKey, i64)>,
+    /// Committed silver rows (the views restart from them).
+    silver: Vec<arrow::array::RecordBatch>,
     quality: Vec<(QualityKey, (i64, i64))>,
     quality_files: Vec<String>,
 }
@@ -197,11 +212,7 @@ fn restore(
     rules: &[(String, String)],
     horizon_ms: i64,
 ) -> Result<Restored> {
-    let mut restored = Restored {
-        keys: Vec::new(),
-        quality: Vec::new(),
-        quality_files: Vec::new(),
-    };
+    let mut restored = Restored::default();
     if tables.table(TableKind::Silver).table.version().unwrap_or(0) > 0 {
         let silver =
             read_table(out, TableKind::Silver).map_err(|e| Error::Config(e.to_string()))?;
@@ -226,6 +237,7 @@ fn restore(
                 }
             }
         }
+        restored.silver = silver.batches;
         let newest = keys.iter().map(|k| k.1).max().unwrap_or(i64::MIN);
         restored.keys = keys
             .into_iter()
@@ -258,7 +270,7 @@ fn restore(
             }
         }
         restored.quality_files = tables
-            .active_files(TableKind::Quality)
+            .active_files(TableKind::Quality as usize)
             .map_err(|e| Error::Config(e.to_string()))?
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -267,10 +279,15 @@ fn restore(
     Ok(restored)
 }
 
-fn open_tables(out: &Path, partitions: &[u32], process: usize) -> Result<DeltaTables> {
+fn open_tables(
+    out: &Path,
+    extra: &[TableSpec],
+    partitions: &[u32],
+    process: usize,
+) -> Result<DeltaTables> {
     let mut tries = 0;
     loop {
-        match DeltaTables::open(out, partitions, process == 0) {
+        match DeltaTables::open_with(out, extra, partitions, process == 0) {
             Ok(t) => return Ok(t),
             // Processes other than 0 may race process 0 creating the tables: retry a while.
             Err(e) if process > 0 && tries < 50 => {
@@ -307,8 +324,51 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     let now = now.unwrap_or_else(Utc::now);
     let source = open_source(&cfg, now)?;
     let partitions: Vec<u32> = source.partitions().iter().map(|p| p.0).collect();
+    // The view tables (and change feeds) follow the four core tables.
+    let mut extra = Vec::new();
+    let mut view_tables = BTreeMap::new();
+    for &kind in &cfg.views {
+        let schema = view_schema(kind);
+        let index = (TableKind::ALL.len() + extra.len()) as u8;
+        extra.push(TableSpec {
+            name: kind.name().to_string(),
+            schema: schema.clone(),
+        });
+        let change_feed = cfg.change_feed.then(|| {
+            let name = change_feed_name(kind.name());
+            extra.push(TableSpec {
+                name: name.clone(),
+                schema: change_feed_schema(&schema),
+            });
+            (index + 1, cfg.out.join(name))
+        });
+        view_tables.insert(
+            kind,
+            ViewTable {
+                index,
+                root: cfg.out.join(kind.name()),
+                change_feed,
+            },
+        );
+    }
     // Process 0 creates missing tables; the other processes wait until they exist.
-    let tables = open_tables(&cfg.out, &partitions, process)?;
+    let tables = open_tables(&cfg.out, &extra, &partitions, process)?;
+    let restart = tables.table(TableKind::Silver).table.version().unwrap_or(0) > 0
+        || tables.table(TableKind::Quality).table.version().unwrap_or(0) > 0;
+    let mut view_files = BTreeMap::new();
+    if process == 0 {
+        for (kind, t) in &view_tables {
+            let files = tables
+                .active_files(t.index as usize)
+                .map_err(|e| Error::Config(e.to_string()))?
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>();
+            view_files.insert(*kind, files);
+        }
+    }
+    let view_files = Arc::new(view_files);
+    let worker_view_tables = view_tables.clone();
     let mut rule_names = vec![("parse".to_string(), "error".to_string())];
     rule_names.extend(rules.rules().iter().map(|r| {
         (
@@ -345,11 +405,7 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     let restored = if process == 0 {
         restore(&cfg.out, &tables, &rule_names, cfg.horizon_ms)?
     } else {
-        Restored {
-            keys: vec![],
-            quality: vec![],
-            quality_files: vec![],
-        }
+        Restored::default()
     };
     let restored = Arc::new(Mutex::new(Some(restored)));
     let committer = Arc::new(Mutex::new(if process == 0 { Some(tables) } else { None }));
@@ -404,11 +460,7 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
         } else {
             None
         };
-        let restored = restored.unwrap_or(Restored {
-            keys: vec![],
-            quality: vec![],
-            quality_files: vec![],
-        });
+        let restored = restored.unwrap_or_default();
         let mut input = InputHandleVec::<Time, crate::source::RawBatch>::new();
         let probe = ProbeHandle::new();
         let (ctx, skips, metrics, stats, quality_state) = (
@@ -420,6 +472,16 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
         );
         let rule_names = rule_names.clone();
         let out = out.clone();
+        let view_tables = worker_view_tables.clone();
+        let view_sink = |kind: ViewKind| ViewSink {
+            table: view_tables[&kind].clone(),
+            restored_files: if index == 0 {
+                view_files.get(&kind).cloned().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            rewrite_at_start: restart,
+        };
         worker.dataflow::<Time, _, _>(|scope| {
             let processed = input.to_stream(scope).process(ctx, skips, metrics.clone());
             let positions = processed.clone().positions();
@@ -432,22 +494,47 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
                 .table_rows(TableKind::Quarantine)
                 .write_table(TableKind::Quarantine, out.join("quarantine"));
             let winners = processed.clone().dedup_winners(horizon_ms, restored.keys);
-            let silver = processed
+            let silver_rows = processed.clone().silver_rows(winners);
+            let silver = silver_rows
                 .clone()
-                .silver_rows(winners)
                 .write_table(TableKind::Silver, out.join("silver"));
-            let quality = processed.quality_counts(restored.quality).write_quality(
+            let quality_changes = processed.quality_counts(restored.quality);
+            let quality = quality_changes.clone().write_quality(
                 out.join("quality"),
-                rule_names,
+                rule_names.clone(),
                 restored.quality_files,
                 window_ms,
                 quality_state,
             );
-            positions
+            let mut written = positions
                 .concat(bronze)
                 .concat(quarantine)
                 .concat(silver)
-                .concat(quality)
+                .concat(quality);
+            for &kind in view_tables.keys() {
+                let files = match kind {
+                    ViewKind::StationLatest => silver_rows
+                        .clone()
+                        .maintain(Arc::new(StationLatest::default()), restored.silver.clone())
+                        .write_view(Arc::new(StationLatest::default()), view_sink(kind)),
+                    ViewKind::StationHourly => silver_rows
+                        .clone()
+                        .maintain(Arc::new(StationHourly), restored.silver.clone())
+                        .write_view(Arc::new(StationHourly), view_sink(kind)),
+                    ViewKind::QualityByWindow => quality_changes
+                        .clone()
+                        .quality_by_window()
+                        .write_view(
+                            Arc::new(QualityByWindow {
+                                rules: rule_names.clone(),
+                                window_ms,
+                            }),
+                            view_sink(kind),
+                        ),
+                };
+                written = written.concat(files);
+            }
+            written
                 .commit(tables, metrics, stats)
                 .probe_with(&probe);
         });
@@ -471,7 +558,10 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     let stats = stats.lock().expect("commit stats").clone();
     let mut tables_summary = BTreeMap::new();
     for k in TableKind::ALL {
-        tables_summary.insert(k.name().to_string(), stats.rows[k as usize]);
+        tables_summary.insert(k.name().to_string(), stats.rows_of(k as usize));
+    }
+    for (k, t) in &view_tables {
+        tables_summary.insert(k.name().to_string(), stats.rows_of(t.index as usize));
     }
     let mut rule_counts: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for ((r, _w), (e, f)) in quality_state.lock().expect("quality state").iter() {
@@ -520,6 +610,15 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
         })?;
     }
     Ok(summary)
+}
+
+/// The table schema of a built-in view.
+pub fn view_schema(kind: ViewKind) -> arrow::datatypes::SchemaRef {
+    match kind {
+        ViewKind::StationLatest => StationLatest::default().schema(),
+        ViewKind::StationHourly => StationHourly.schema(),
+        ViewKind::QualityByWindow => crate::views::quality::quality_by_window_schema(),
+    }
 }
 
 /// Opens the partitions of `source` that worker `index` of `peers` reads, each at its start

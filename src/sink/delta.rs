@@ -13,7 +13,7 @@ use deltalake::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, OutputMode};
 use deltalake::DeltaTable;
 
-use super::tables::TableKind;
+use super::tables::{TableKind, TableSpec};
 use super::SinkError;
 
 /// Create a Delta checkpoint after this many commits to a table.
@@ -21,7 +21,8 @@ pub const CHECKPOINT_EVERY: u64 = 50;
 
 /// One open table and what the committer knows of it.
 pub struct TableState {
-    pub kind: TableKind,
+    /// The table's name (its directory under `--out`) and schema.
+    pub spec: TableSpec,
     pub root: PathBuf,
     pub table: DeltaTable,
     /// Committed position (last sequence number) of each partition.
@@ -29,20 +30,22 @@ pub struct TableState {
     commits_since_checkpoint: u64,
 }
 
-/// The four output tables under one `--out` directory, with a runtime to drive delta-rs.
+/// The output tables under one `--out` directory (the four core tables first, in
+/// [`TableKind`] order, then any extra tables: views, change feeds, dataset checks), with a
+/// runtime to drive delta-rs. A table is addressed by its index in that list.
 pub struct DeltaTables {
     rt: tokio::runtime::Runtime,
     tables: Vec<TableState>,
 }
 
 /// The `txn` app id recording `partition`'s position in `table`.
-pub fn app_id(table: TableKind, partition: u32) -> String {
-    format!("{}/{}", table.name(), partition)
+pub fn app_id(table: &str, partition: u32) -> String {
+    format!("{table}/{partition}")
 }
 
-fn delta_err(table: TableKind) -> impl Fn(deltalake::DeltaTableError) -> SinkError {
+fn delta_err(table: &str) -> impl Fn(deltalake::DeltaTableError) -> SinkError + '_ {
     move |source| SinkError::Delta {
-        table: table.name().to_string(),
+        table: table.to_string(),
         source,
     }
 }
@@ -68,9 +71,10 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 async fn open_or_create(
     root: &Path,
-    kind: TableKind,
+    spec: &TableSpec,
     create: bool,
 ) -> Result<DeltaTable, SinkError> {
+    let name = spec.name.as_str();
     std::fs::create_dir_all(root).map_err(|source| SinkError::Io {
         path: root.display().to_string(),
         source,
@@ -78,56 +82,71 @@ async fn open_or_create(
     let url = table_url(root)?;
     let table = DeltaTable::try_from_url(url)
         .await
-        .map_err(delta_err(kind))?;
+        .map_err(delta_err(name))?;
     if table.version().is_some() {
         return Ok(table);
     }
     if !create {
         return Err(SinkError::Invalid {
-            table: kind.name().into(),
+            table: name.into(),
             message: "the table does not exist (yet)".into(),
         });
     }
     let schema: StructType =
-        kind.schema()
+        spec.schema
             .as_ref()
             .try_into_kernel()
             .map_err(|e| SinkError::Invalid {
-                table: kind.name().into(),
+                table: name.into(),
                 message: format!("schema cannot be expressed in Delta: {e}"),
             })?;
     table
         .create()
-        .with_table_name(kind.name())
+        .with_table_name(name)
         .with_columns(schema.fields().cloned())
         .await
-        .map_err(delta_err(kind))
+        .map_err(delta_err(name))
 }
 
 impl DeltaTables {
     /// Opens the four tables under `out` (creating missing ones if `create`; in a cluster only
     /// process 0 creates them), and reads the committed position of each of `partitions` in each.
     pub fn open(out: &Path, partitions: &[u32], create: bool) -> Result<DeltaTables, SinkError> {
+        Self::open_with(out, &[], partitions, create)
+    }
+
+    /// As [`DeltaTables::open`], with `extra` tables after the four core ones (index 4, 5, ...).
+    pub fn open_with(
+        out: &Path,
+        extra: &[TableSpec],
+        partitions: &[u32],
+        create: bool,
+    ) -> Result<DeltaTables, SinkError> {
         let rt = runtime();
         let mut tables = Vec::new();
-        for kind in TableKind::ALL {
-            let root = out.join(kind.name());
-            let table = rt.block_on(open_or_create(&root, kind, create))?;
+        let specs = TableKind::ALL
+            .iter()
+            .map(|k| TableSpec::from(*k))
+            .chain(extra.iter().cloned());
+        for spec in specs {
+            let name = spec.name.clone();
+            let root = out.join(&name);
+            let table = rt.block_on(open_or_create(&root, &spec, create))?;
             let mut positions = BTreeMap::new();
             for &p in partitions {
                 let v = rt.block_on(async {
-                    let snapshot = table.snapshot().map_err(delta_err(kind))?;
+                    let snapshot = table.snapshot().map_err(delta_err(&name))?;
                     snapshot
-                        .transaction_version(table.log_store().as_ref(), app_id(kind, p))
+                        .transaction_version(table.log_store().as_ref(), app_id(&name, p))
                         .await
-                        .map_err(delta_err(kind))
+                        .map_err(delta_err(&name))
                 })?;
                 if let Some(v) = v {
                     positions.insert(p, v);
                 }
             }
             tables.push(TableState {
-                kind,
+                spec,
                 root,
                 table,
                 positions,
@@ -141,19 +160,28 @@ impl DeltaTables {
         &self.tables[kind as usize]
     }
 
+    /// The table at `index` (core tables first, then the extra ones).
+    pub fn table_at(&self, index: usize) -> &TableState {
+        &self.tables[index]
+    }
+
+    /// Number of tables (core and extra).
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
     /// Committed positions of `kind`, per partition.
     pub fn positions(&self, kind: TableKind) -> &BTreeMap<u32, i64> {
         &self.tables[kind as usize].positions
     }
 
-    /// Paths of the table's current data files.
-    pub fn active_files(&self, kind: TableKind) -> Result<Vec<PathBuf>, SinkError> {
-        active_files(&self.tables[kind as usize].table, kind)
+    /// Paths of the current data files of the table at `index`.
+    pub fn active_files(&self, index: usize) -> Result<Vec<PathBuf>, SinkError> {
+        let t = &self.tables[index];
+        active_files(&t.table, &t.spec.name)
     }
 
-    /// Commits `adds` and `removes` to `kind` as one Delta version for `epoch`, with `positions`
-    /// as `txn` actions. Returns the new version. Creates a checkpoint every
-    /// [`CHECKPOINT_EVERY`] commits.
+    /// Commits to a core table; see [`DeltaTables::commit_at`].
     pub fn commit(
         &mut self,
         kind: TableKind,
@@ -162,7 +190,23 @@ impl DeltaTables {
         removes: Vec<String>,
         positions: &BTreeMap<u32, i64>,
     ) -> Result<u64, SinkError> {
-        let state = &mut self.tables[kind as usize];
+        self.commit_at(kind as usize, epoch, adds, removes, positions)
+    }
+
+    /// Commits `adds` and `removes` to `kind` as one Delta version for `epoch`, with `positions`
+    /// as `txn` actions. Returns the new version. Creates a checkpoint every
+    /// [`CHECKPOINT_EVERY`] commits.
+    pub fn commit_at(
+        &mut self,
+        index: usize,
+        epoch: u64,
+        adds: Vec<Add>,
+        removes: Vec<String>,
+        positions: &BTreeMap<u32, i64>,
+    ) -> Result<u64, SinkError> {
+        let state = &mut self.tables[index];
+        let name = state.spec.name.clone();
+        let kind = name.as_str();
         let now = chrono::Utc::now().timestamp_millis();
         let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
         actions.extend(removes.into_iter().map(|path| {
@@ -224,7 +268,7 @@ impl DeltaTables {
 }
 
 /// Paths of a table's current data files.
-pub fn active_files(table: &DeltaTable, kind: TableKind) -> Result<Vec<PathBuf>, SinkError> {
+pub fn active_files(table: &DeltaTable, kind: &str) -> Result<Vec<PathBuf>, SinkError> {
     let uris: Vec<String> = table.get_file_uris().map_err(delta_err(kind))?.collect();
     uris.into_iter()
         .map(|u| {
@@ -233,7 +277,7 @@ pub fn active_files(table: &DeltaTable, kind: TableKind) -> Result<Vec<PathBuf>,
                 .and_then(|u| u.to_file_path().ok())
                 .or_else(|| Some(PathBuf::from(&u)))
                 .ok_or_else(|| SinkError::Invalid {
-                    table: kind.name().into(),
+                    table: kind.into(),
                     message: format!("bad file uri {u}"),
                 })
         })
@@ -254,8 +298,14 @@ impl TableContents {
 
 /// Reads the current contents of the table `kind` under `out`.
 pub fn read_table(out: &Path, kind: TableKind) -> Result<TableContents, SinkError> {
+    read_named_table(out, kind.name())
+}
+
+/// Reads the current contents of the table `name` (its directory under `out`).
+pub fn read_named_table(out: &Path, name: &str) -> Result<TableContents, SinkError> {
+    let kind = name;
     let rt = runtime();
-    let root = out.join(kind.name());
+    let root = out.join(name);
     let url = table_url(&root)?;
     let table = rt
         .block_on(deltalake::open_table(url))

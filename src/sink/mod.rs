@@ -12,7 +12,7 @@ pub mod parquet;
 pub mod tables;
 
 pub use delta::{DeltaTables, TableState};
-pub use tables::TableKind;
+pub use tables::{TableKind, TableSpec};
 
 /// Errors of sinks.
 #[derive(Debug, Error)]
@@ -46,12 +46,18 @@ pub enum SinkError {
 /// place), and the last sequence number of each partition whose events the epoch covered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilesWritten {
+    /// Index of the table ([`TableKind`] as u8 for the core tables; extra tables follow).
     pub table: u8,
     pub epoch: u64,
     pub adds: Vec<String>,
     pub removes: Vec<String>,
     pub positions: Vec<(u32, i64)>,
     pub rows: u64,
+    /// `rows` is the number of rows this worker's part of the table now holds (tables rewritten
+    /// in place: quality, views), not the number appended.
+    pub snapshot: bool,
+    /// The worker that wrote the files.
+    pub worker: u32,
     /// For end-to-end latency and cluster-wide throughput: (read time in ms, events, body bytes)
     /// of each source batch.
     pub batches: Vec<(i64, u64, u64)>,

@@ -50,6 +50,23 @@ impl TableKind {
     }
 }
 
+/// Any output table: its name (the directory under `--out`) and schema. The core tables are
+/// [`TableKind`]s; views, change feeds and `dataset_checks` are extra tables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSpec {
+    pub name: String,
+    pub schema: SchemaRef,
+}
+
+impl From<TableKind> for TableSpec {
+    fn from(kind: TableKind) -> Self {
+        TableSpec {
+            name: kind.name().to_string(),
+            schema: kind.schema(),
+        }
+    }
+}
+
 /// UTC timestamp in microseconds (Delta's `timestamp`).
 pub fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))

@@ -1,0 +1,234 @@
+//! Views: derived tables kept current incrementally with differential, and written to Delta so
+//! that after every commit a view's table equals the view's current state (changed rows are
+//! replaced or removed, never appended), with an optional change feed.
+//!
+//! A view is two small traits:
+//! - [`View`]: its key and row types, its Arrow schema, how rows become a `RecordBatch`, and how
+//!   its rows are spread over files (a *file group*: only the groups an epoch changed are
+//!   rewritten);
+//! - [`SilverView`] (views over silver rows): what each silver batch contributes per key (a
+//!   *part*, pre-aggregated per batch) and how a key's parts combine into its row.
+//!
+//! [`Maintain::maintain`] turns a stream of silver batches into the differential collection of a
+//! view's rows (`reduce` over the parts, so late and out-of-order rows just add parts to old
+//! keys), and [`WriteView::write_view`] writes the changes of that collection to the view's table.
+//! [`station::StationLatest`], [`station::StationHourly`] and [`quality::QualityByWindow`] are the
+//! built-in views; `examples/custom_view.rs` defines a new one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::StreamVec;
+
+use crate::dataflow::operators::{epoch_of, Vecs};
+use crate::dataflow::Time;
+
+pub mod quality;
+pub mod station;
+mod writer;
+
+pub use writer::{ViewSink, WriteView};
+
+/// A derived table: one row per key.
+pub trait View: Send + Sync + 'static {
+    type Key: ExchangeData + std::hash::Hash;
+    type Row: ExchangeData;
+    /// The table's name (its directory under `--out`).
+    fn name(&self) -> &str;
+    /// The table's Arrow schema (key columns, then row columns).
+    fn schema(&self) -> SchemaRef;
+    /// The file a key's row is stored in: an epoch rewrites only the groups it changed.
+    fn file_group(&self, _key: &Self::Key) -> u64 {
+        0
+    }
+    /// The rows as a batch of [`View::schema`].
+    fn to_batch(&self, rows: &[(&Self::Key, &Self::Row)]) -> RecordBatch;
+}
+
+/// A view over silver rows.
+pub trait SilverView: View {
+    /// What one silver batch contributes to one key (pre-aggregate within the batch: one part per
+    /// key per batch keeps differential's work proportional to keys, not rows).
+    type Part: ExchangeData;
+    /// The parts of one silver batch.
+    fn parts(&self, silver: &RecordBatch, out: &mut Vec<(Self::Key, Self::Part)>);
+    /// A key's row from all its parts (each with its multiplicity); `None`: no row.
+    fn combine(&self, key: &Self::Key, parts: &[(&Self::Part, isize)]) -> Option<Self::Row>;
+}
+
+/// Maintains a [`SilverView`] over a stream of silver batches.
+pub trait Maintain<'s> {
+    /// The view's rows as a differential collection. `restored` are silver rows committed before
+    /// a restart (fed at time 0 on this worker).
+    fn maintain<V: SilverView>(
+        self,
+        view: Arc<V>,
+        restored: Vec<RecordBatch>,
+    ) -> VecCollection<'s, Time, (V::Key, V::Row)>;
+}
+
+impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
+    fn maintain<V: SilverView>(
+        self,
+        view: Arc<V>,
+        restored: Vec<RecordBatch>,
+    ) -> VecCollection<'s, Time, (V::Key, V::Row)> {
+        let parts_of = view.clone();
+        let name = view.name().to_string();
+        self.unary::<Vecs<((V::Key, V::Part), Time, isize)>, _, _, _>(
+            Pipeline,
+            &format!("{name} parts"),
+            move |cap, _info| {
+                let mut restore = Some((cap, restored));
+                let mut parts = Vec::new();
+                move |input, output| {
+                    if let Some((cap, restored)) = restore.take() {
+                        let mut session = output.session(&cap);
+                        for batch in &restored {
+                            parts_of.parts(batch, &mut parts);
+                            for kp in parts.drain(..) {
+                                session.give((kp, 0, 1));
+                            }
+                        }
+                    }
+                    input.for_each(|cap, data| {
+                        let t = epoch_of(&cap);
+                        let mut session = output.session(&cap);
+                        for batch in data.iter() {
+                            parts_of.parts(batch, &mut parts);
+                            for kp in parts.drain(..) {
+                                session.give((kp, t, 1));
+                            }
+                        }
+                    });
+                }
+            },
+        )
+        .as_collection()
+        .reduce_named(&name, move |key, parts, out| {
+            if let Some(row) = view.combine(key, parts) {
+                out.push((row, 1));
+            }
+        })
+    }
+}
+
+/// The built-in views, as `--views` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ViewKind {
+    StationLatest,
+    StationHourly,
+    QualityByWindow,
+}
+
+impl ViewKind {
+    pub const ALL: [ViewKind; 3] = [
+        ViewKind::StationLatest,
+        ViewKind::StationHourly,
+        ViewKind::QualityByWindow,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::StationLatest => "station_latest",
+            ViewKind::StationHourly => "station_hourly",
+            ViewKind::QualityByWindow => "quality_by_window",
+        }
+    }
+}
+
+impl std::str::FromStr for ViewKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ViewKind::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown view '{s}': expected one of {}",
+                    ViewKind::ALL.map(|v| v.name()).join(", ")
+                )
+            })
+    }
+}
+
+/// A `--views` list (see [`parse_view_list`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewList(pub Vec<ViewKind>);
+
+impl std::str::FromStr for ViewList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_view_list(s).map(ViewList)
+    }
+}
+
+/// Parses a `--views` list: comma-separated names, `all`, or `none`.
+pub fn parse_view_list(s: &str) -> Result<Vec<ViewKind>, String> {
+    match s.trim() {
+        "all" => Ok(ViewKind::ALL.to_vec()),
+        "none" | "" => Ok(Vec::new()),
+        list => {
+            let mut out = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let v: ViewKind = name.parse()?;
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The change-feed table of a view: the view's columns plus `_change_type` and `_epoch`.
+pub fn change_feed_schema(view_schema: &SchemaRef) -> SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let mut fields: Vec<Field> = view_schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("_change_type", DataType::Utf8, false));
+    fields.push(Field::new("_epoch", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// The name of a view's change-feed table.
+pub fn change_feed_name(view: &str) -> String {
+    format!("{view}_changes")
+}
+
+/// Where a view's table lives and how its writer starts; built by `run` for each view.
+#[derive(Debug, Clone)]
+pub struct ViewTable {
+    pub index: u8,
+    pub root: PathBuf,
+    pub change_feed: Option<(u8, PathBuf)>,
+}
+
+/// A total order on `f64` (by `total_cmp`), so that floats can be differential data.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct OrdF64(pub f64);
+
+impl PartialEq for OrdF64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+impl Eq for OrdF64 {}
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}

@@ -1,0 +1,105 @@
+//! `quality_by_window`: per rule and event-time window, the rows evaluated, failed and the failure
+//! rate: the same counts as the `quality` table, as a view that library users can compose.
+
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use differential_dataflow::{AsCollection, VecCollection};
+use timely::dataflow::StreamVec;
+
+use super::View;
+use crate::dataflow::operators::QualityChange;
+use crate::dataflow::Time;
+use crate::sink::tables::ts_type;
+
+/// The view's definition: rule names (rule 0 is `parse`) and the window length.
+pub struct QualityByWindow {
+    /// (name, criticality) of rule 0, 1, ...
+    pub rules: Vec<(String, String)>,
+    pub window_ms: i64,
+}
+
+/// The `quality_by_window` schema.
+pub fn quality_by_window_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("criticality", DataType::Utf8, false),
+        Field::new("window_start", ts_type(), true),
+        Field::new("window_end", ts_type(), true),
+        Field::new("evaluated", DataType::Int64, false),
+        Field::new("failed", DataType::Int64, false),
+        Field::new("failure_rate", DataType::Float64, true),
+    ]))
+}
+
+impl View for QualityByWindow {
+    /// (rule, window start in ms; `None` for rows without an event time).
+    type Key = (u32, Option<i64>);
+    /// (evaluated, failed)
+    type Row = (i64, i64);
+    fn name(&self) -> &str {
+        "quality_by_window"
+    }
+    fn schema(&self) -> SchemaRef {
+        quality_by_window_schema()
+    }
+    fn file_group(&self, key: &(u32, Option<i64>)) -> u64 {
+        key.1.map(|w| w.div_euclid(3_600_000) as u64).unwrap_or(0)
+    }
+    fn to_batch(&self, rows: &[(&(u32, Option<i64>), &(i64, i64))]) -> RecordBatch {
+        let unknown = ("unknown".to_string(), "error".to_string());
+        let rule = |r: u32| self.rules.get(r as usize).unwrap_or(&unknown);
+        let ts = |f: &dyn Fn(i64) -> i64| {
+            TimestampMicrosecondArray::from_iter(rows.iter().map(|(k, _)| k.1.map(|w| f(w) * 1000)))
+                .with_timezone("UTC")
+        };
+        RecordBatch::try_new(
+            quality_by_window_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|(k, _)| rule(k.0).0.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|(k, _)| rule(k.0).1.as_str()),
+                )),
+                Arc::new(ts(&|w| w)),
+                Arc::new(ts(&|w| w + self.window_ms)),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, r)| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, r)| r.1))),
+                Arc::new(Float64Array::from_iter(rows.iter().map(|(_, r)| {
+                    (r.0 > 0).then(|| r.1 as f64 / r.0 as f64)
+                }))),
+            ],
+        )
+        .expect("quality_by_window rows match the schema")
+    }
+}
+
+/// The per-rule counts per window as a collection.
+pub trait QualityByWindowView<'s> {
+    /// From the changes of the per-(rule, window, evaluated|failed) totals that
+    /// `QualityCounts::quality_counts` emits.
+    fn quality_by_window(self) -> VecCollection<'s, Time, ((u32, Option<i64>), (i64, i64))>;
+}
+
+impl<'s> QualityByWindowView<'s> for StreamVec<'s, Time, QualityChange> {
+    fn quality_by_window(self) -> VecCollection<'s, Time, ((u32, Option<i64>), (i64, i64))> {
+        self.as_collection()
+            .map(|((rule, window, kind), total)| ((rule, window), (kind, total)))
+            .reduce_named("quality_by_window", |_key, counts, out| {
+                let (mut evaluated, mut failed) = (0i64, 0i64);
+                for ((kind, total), n) in counts {
+                    let v = *total as i64 * *n as i64;
+                    if *kind == 0 {
+                        evaluated += v;
+                    } else {
+                        failed += v;
+                    }
+                }
+                if (evaluated, failed) != (0, 0) {
+                    out.push(((evaluated, failed), 1));
+                }
+            })
+    }
+}

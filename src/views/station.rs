@@ -1,0 +1,329 @@
+//! The per-station views over silver: [`StationLatest`] (each station's newest reading, all silver
+//! columns) and [`StationHourly`] (per station and UTC hour: readings, temperature min/max/avg,
+//! precipitation total, maximum wind speed). Both take late and out-of-order rows: a late reading
+//! corrects its hour, and an old reading never replaces a newer one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt32Array,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimestampMicrosecondType};
+use arrow::row::{RowConverter, SortField};
+use serde::{Deserialize, Serialize};
+
+use super::{OrdF64, SilverView, View};
+use crate::sink::tables::{silver_schema, ts_type};
+
+/// Number of files `station_latest` spreads its rows over (by station hash).
+pub const LATEST_FILE_GROUPS: u64 = 16;
+
+/// One microsecond-hour.
+pub const HOUR_US: i64 = 3_600_000_000;
+
+fn strings<'a>(batch: &'a RecordBatch, name: &str) -> &'a arrow::array::StringArray {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("silver has a {name} column"))
+        .as_string::<i32>()
+}
+
+fn times<'a>(batch: &'a RecordBatch, name: &str) -> &'a TimestampMicrosecondArray {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("silver has a {name} column"))
+        .as_primitive::<TimestampMicrosecondType>()
+}
+
+fn floats<'a>(batch: &'a RecordBatch, name: &str) -> &'a Float64Array {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("silver has a {name} column"))
+        .as_primitive::<Float64Type>()
+}
+
+/// A station's newest silver row: ordered by (`event_time`, `event_id`); `row` is the whole silver
+/// row in Arrow's row format.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LatestRow {
+    pub event_time: Option<i64>,
+    pub event_id: Option<String>,
+    pub row: Vec<u8>,
+}
+
+/// `station_latest`: per `station_id`, the silver row with the greatest (`event_time`,
+/// `event_id`), with all silver columns.
+pub struct StationLatest {
+    converter: RowConverter,
+    schema: SchemaRef,
+}
+
+impl Default for StationLatest {
+    fn default() -> Self {
+        let schema = silver_schema();
+        let fields = schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        StationLatest {
+            converter: RowConverter::new(fields).expect("silver columns have a row format"),
+            schema,
+        }
+    }
+}
+
+impl View for StationLatest {
+    type Key = String;
+    type Row = LatestRow;
+    fn name(&self) -> &str {
+        "station_latest"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn file_group(&self, key: &String) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish() % LATEST_FILE_GROUPS
+    }
+    fn to_batch(&self, rows: &[(&String, &LatestRow)]) -> RecordBatch {
+        let parser = self.converter.parser();
+        let parsed: Vec<_> = rows.iter().map(|(_, r)| parser.parse(&r.row)).collect();
+        let columns = self
+            .converter
+            .convert_rows(parsed)
+            .expect("rows were encoded by this converter");
+        RecordBatch::try_new(self.schema.clone(), columns).expect("silver rows")
+    }
+}
+
+impl SilverView for StationLatest {
+    type Part = LatestRow;
+    fn parts(&self, silver: &RecordBatch, out: &mut Vec<(String, LatestRow)>) {
+        let stations = strings(silver, "station_id");
+        let ids = strings(silver, "event_id");
+        let event_times = times(silver, "event_time");
+        let key_of = |i: usize| {
+            (
+                (!event_times.is_null(i)).then(|| event_times.value(i)),
+                (!ids.is_null(i)).then(|| ids.value(i)),
+            )
+        };
+        let mut best: HashMap<&str, usize> = HashMap::new();
+        for i in 0..silver.num_rows() {
+            if stations.is_null(i) {
+                continue;
+            }
+            best.entry(stations.value(i))
+                .and_modify(|b| {
+                    if key_of(i) > key_of(*b) {
+                        *b = i;
+                    }
+                })
+                .or_insert(i);
+        }
+        if best.is_empty() {
+            return;
+        }
+        let indices = UInt32Array::from_iter_values(best.values().map(|&i| i as u32));
+        let columns: Vec<ArrayRef> = silver
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::take(c, &indices, None).expect("indices in range"))
+            .collect();
+        let encoded = self
+            .converter
+            .convert_columns(&columns)
+            .expect("silver batches have the silver schema");
+        for (n, (&station, &i)) in best.iter().enumerate() {
+            let (event_time, event_id) = key_of(i);
+            out.push((
+                station.to_string(),
+                LatestRow {
+                    event_time,
+                    event_id: event_id.map(str::to_string),
+                    row: encoded.row(n).as_ref().to_vec(),
+                },
+            ));
+        }
+    }
+    fn combine(&self, _key: &String, parts: &[(&LatestRow, isize)]) -> Option<LatestRow> {
+        parts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(p, _)| *p)
+            .max()
+            .cloned()
+    }
+}
+
+/// Aggregates of one station-hour (also the part one batch contributes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HourlyAggregate {
+    pub readings: i64,
+    pub temp_count: i64,
+    pub temp_sum: Option<OrdF64>,
+    pub temp_min: Option<OrdF64>,
+    pub temp_max: Option<OrdF64>,
+    pub precip_total: Option<OrdF64>,
+    pub wind_max: Option<OrdF64>,
+}
+
+impl std::hash::Hash for OrdF64 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state)
+    }
+}
+
+fn add(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
+        (x, None) | (None, x) => x,
+    }
+}
+
+fn scaled(a: Option<OrdF64>, n: isize) -> Option<OrdF64> {
+    a.map(|x| OrdF64(x.0 * n as f64))
+}
+
+impl HourlyAggregate {
+    /// Adds one reading (temperature, precipitation, wind speed; each may be missing).
+    pub fn add_reading(&mut self, temp: Option<f64>, precip: Option<f64>, wind: Option<f64>) {
+        self.readings += 1;
+        if let Some(t) = temp {
+            self.temp_count += 1;
+            self.temp_sum = add(self.temp_sum, Some(OrdF64(t)));
+            self.temp_min = self.temp_min.min(Some(OrdF64(t))).or(Some(OrdF64(t)));
+            self.temp_max = self.temp_max.max(Some(OrdF64(t)));
+        }
+        self.precip_total = add(self.precip_total, precip.map(OrdF64));
+        if let Some(w) = wind {
+            self.wind_max = self.wind_max.max(Some(OrdF64(w)));
+        }
+    }
+
+    /// Merges `n` copies of `other` into `self`.
+    pub fn merge(&mut self, other: &HourlyAggregate, n: isize) {
+        self.readings += other.readings * n as i64;
+        self.temp_count += other.temp_count * n as i64;
+        self.temp_sum = add(self.temp_sum, scaled(other.temp_sum, n));
+        self.temp_min = match (self.temp_min, other.temp_min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.temp_max = self.temp_max.max(other.temp_max);
+        self.precip_total = add(self.precip_total, scaled(other.precip_total, n));
+        self.wind_max = self.wind_max.max(other.wind_max);
+    }
+
+    /// Average temperature (of readings that have one).
+    pub fn temp_avg(&self) -> Option<f64> {
+        (self.temp_count > 0).then(|| self.temp_sum.map(|s| s.0).unwrap_or(0.0) / self.temp_count as f64)
+    }
+}
+
+/// The UTC hour start (µs) of a timestamp in µs.
+pub fn hour_of(ts_us: i64) -> i64 {
+    ts_us.div_euclid(HOUR_US) * HOUR_US
+}
+
+/// `station_hourly`: per `station_id` and `hour` (UTC hour start): `readings`, `temp_min`,
+/// `temp_max`, `temp_avg`, `precip_total`, `wind_max`. One file per hour.
+#[derive(Default)]
+pub struct StationHourly;
+
+/// The `station_hourly` schema.
+pub fn station_hourly_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("station_id", DataType::Utf8, false),
+        Field::new("hour", ts_type(), false),
+        Field::new("readings", DataType::Int64, false),
+        Field::new("temp_min", DataType::Float64, true),
+        Field::new("temp_max", DataType::Float64, true),
+        Field::new("temp_avg", DataType::Float64, true),
+        Field::new("precip_total", DataType::Float64, true),
+        Field::new("wind_max", DataType::Float64, true),
+    ]))
+}
+
+impl View for StationHourly {
+    type Key = (String, i64);
+    type Row = HourlyAggregate;
+    fn name(&self) -> &str {
+        "station_hourly"
+    }
+    fn schema(&self) -> SchemaRef {
+        station_hourly_schema()
+    }
+    fn file_group(&self, key: &(String, i64)) -> u64 {
+        (key.1 / HOUR_US) as u64
+    }
+    fn to_batch(&self, rows: &[(&(String, i64), &HourlyAggregate)]) -> RecordBatch {
+        let f = |g: &dyn Fn(&HourlyAggregate) -> Option<f64>| -> ArrayRef {
+            Arc::new(Float64Array::from_iter(rows.iter().map(|(_, r)| g(r))))
+        };
+        RecordBatch::try_new(
+            station_hourly_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|(k, _)| k.0.as_str()),
+                )),
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(k, _)| k.1))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|(_, r)| r.readings),
+                )),
+                f(&|r| r.temp_min.map(|x| x.0)),
+                f(&|r| r.temp_max.map(|x| x.0)),
+                f(&|r| r.temp_avg()),
+                f(&|r| r.precip_total.map(|x| x.0)),
+                f(&|r| r.wind_max.map(|x| x.0)),
+            ],
+        )
+        .expect("station_hourly rows match the schema")
+    }
+}
+
+impl SilverView for StationHourly {
+    type Part = HourlyAggregate;
+    fn parts(&self, silver: &RecordBatch, out: &mut Vec<((String, i64), HourlyAggregate)>) {
+        let stations = strings(silver, "station_id");
+        let event_times = times(silver, "event_time");
+        let temp = floats(silver, "temperature_c");
+        let precip = floats(silver, "precip_mm");
+        let wind = floats(silver, "wind_speed_ms");
+        let value = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+        let mut groups: HashMap<(&str, i64), HourlyAggregate> = HashMap::new();
+        for i in 0..silver.num_rows() {
+            if stations.is_null(i) || event_times.is_null(i) {
+                continue;
+            }
+            groups
+                .entry((stations.value(i), hour_of(event_times.value(i))))
+                .or_default()
+                .add_reading(value(temp, i), value(precip, i), value(wind, i));
+        }
+        out.extend(
+            groups
+                .into_iter()
+                .map(|((s, h), agg)| ((s.to_string(), h), agg)),
+        );
+    }
+    fn combine(
+        &self,
+        _key: &(String, i64),
+        parts: &[(&HourlyAggregate, isize)],
+    ) -> Option<HourlyAggregate> {
+        let mut total = HourlyAggregate::default();
+        for (p, n) in parts {
+            total.merge(p, *n);
+        }
+        (total.readings > 0).then_some(total)
+    }
+}
