@@ -201,6 +201,7 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         progress: Some(a.plain_progress || !std::io::IsTerminal::is_terminal(&std::io::stderr())),
         views: a.views.0,
         change_feed: a.change_feed,
+        custom_views: Default::default(),
     })
 }
 

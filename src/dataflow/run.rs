@@ -28,10 +28,12 @@ use crate::sink::tables::TableKind;
 use crate::sink::DeltaTables;
 use crate::source::{worker_for, PartitionReader, PartitionedSource, SequenceNumber};
 use crate::sink::TableSpec;
+use crate::views::dataset::DatasetChecks;
 use crate::views::quality::{QualityByWindow, QualityByWindowView};
 use crate::views::station::{StationHourly, StationLatest};
 use crate::views::{
-    change_feed_name, change_feed_schema, Maintain, View, ViewKind, ViewSink, ViewTable, WriteView,
+    change_feed_name, change_feed_schema, CustomViews, Maintain, View, ViewKind, ViewSink,
+    ViewTable, WriteView,
 };
 use crate::{Error, Result};
 
@@ -91,6 +93,8 @@ pub struct RunConfig {
     pub views: Vec<ViewKind>,
     /// Also write each view's change feed (`<view>_changes`).
     pub change_feed: bool,
+    /// Views of the library user's own, each written to its own table like the built-in ones.
+    pub custom_views: CustomViews,
 }
 
 impl Default for RunConfig {
@@ -112,6 +116,7 @@ impl Default for RunConfig {
             progress: None,
             views: ViewKind::ALL.to_vec(),
             change_feed: false,
+            custom_views: CustomViews::default(),
         }
     }
 }
@@ -351,6 +356,53 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
             },
         );
     }
+    // The library user's views.
+    let mut custom = Vec::new();
+    for view in &cfg.custom_views.0 {
+        let spec = view.table();
+        if extra.iter().any(|t: &TableSpec| t.name == spec.name)
+            || TableKind::ALL.iter().any(|k| k.name() == spec.name)
+        {
+            return Err(Error::Config(format!(
+                "custom view '{}' has the name of another table",
+                spec.name
+            )));
+        }
+        let index = (TableKind::ALL.len() + extra.len()) as u8;
+        custom.push((
+            view.clone(),
+            ViewTable {
+                index,
+                root: cfg.out.join(&spec.name),
+                change_feed: None,
+            },
+        ));
+        extra.push(spec);
+    }
+    // Dataset-level checks: their results table follows the views.
+    let dataset_checks = if rules.dataset_checks().is_empty() {
+        None
+    } else {
+        let checks = DatasetChecks::new(
+            rules.dataset_checks().to_vec(),
+            &crate::sink::tables::silver_schema(),
+            cfg.window_ms,
+        )
+        .map_err(|e| Error::Config(format!("invalid dataset check: {e}")))?;
+        let index = (TableKind::ALL.len() + extra.len()) as u8;
+        extra.push(TableSpec {
+            name: checks.name().to_string(),
+            schema: checks.schema(),
+        });
+        Some((
+            Arc::new(checks),
+            ViewTable {
+                index,
+                root: cfg.out.join("dataset_checks"),
+                change_feed: None,
+            },
+        ))
+    };
     // Process 0 creates missing tables; the other processes wait until they exist.
     let tables = open_tables(&cfg.out, &extra, &partitions, process)?;
     let restart = tables.table(TableKind::Silver).table.version().unwrap_or(0) > 0
@@ -367,8 +419,32 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
             view_files.insert(*kind, files);
         }
     }
+    let mut custom_files = Vec::new();
+    for (_, t) in &custom {
+        custom_files.push(if process == 0 {
+            tables
+                .active_files(t.index as usize)
+                .map_err(|e| Error::Config(e.to_string()))?
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        });
+    }
+    let dataset_files = match (&dataset_checks, process) {
+        (Some((_, t)), 0) => tables
+            .active_files(t.index as usize)
+            .map_err(|e| Error::Config(e.to_string()))?
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
     let view_files = Arc::new(view_files);
     let worker_view_tables = view_tables.clone();
+    let worker_dataset = dataset_checks.clone();
+    let worker_custom = custom.clone();
     let mut rule_names = vec![("parse".to_string(), "error".to_string())];
     rule_names.extend(rules.rules().iter().map(|r| {
         (
@@ -482,6 +558,10 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
             },
             rewrite_at_start: restart,
         };
+        let dataset_checks = worker_dataset.clone();
+        let custom = worker_custom.clone();
+        let custom_files = custom_files.clone();
+        let dataset_files = if index == 0 { dataset_files.clone() } else { Vec::new() };
         worker.dataflow::<Time, _, _>(|scope| {
             let processed = input.to_stream(scope).process(ctx, skips, metrics.clone());
             let positions = processed.clone().positions();
@@ -534,6 +614,26 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
                 };
                 written = written.concat(files);
             }
+            for ((view, table), files) in custom.into_iter().zip(custom_files) {
+                let sink = ViewSink {
+                    table,
+                    restored_files: if index == 0 { files } else { Vec::new() },
+                    rewrite_at_start: restart,
+                };
+                written = written.concat(view.build(silver_rows.clone(), restored.silver.clone(), sink));
+            }
+            if let Some((checks, table)) = dataset_checks {
+                let sink = ViewSink {
+                    table,
+                    restored_files: dataset_files,
+                    rewrite_at_start: restart,
+                };
+                let files = silver_rows
+                    .clone()
+                    .maintain(checks.clone(), restored.silver.clone())
+                    .write_view(checks, sink);
+                written = written.concat(files);
+            }
             written
                 .commit(tables, metrics, stats)
                 .probe_with(&probe);
@@ -562,6 +662,12 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     }
     for (k, t) in &view_tables {
         tables_summary.insert(k.name().to_string(), stats.rows_of(t.index as usize));
+    }
+    for (view, t) in &custom {
+        tables_summary.insert(view.table().name, stats.rows_of(t.index as usize));
+    }
+    if let Some((checks, t)) = &dataset_checks {
+        tables_summary.insert(checks.name().to_string(), stats.rows_of(t.index as usize));
     }
     let mut rule_counts: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for ((r, _w), (e, f)) in quality_state.lock().expect("quality state").iter() {

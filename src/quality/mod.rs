@@ -31,6 +31,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod dataset;
 mod error;
 pub mod eval;
 pub mod expr;
@@ -165,6 +166,7 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    dataset: Vec<dataset::DatasetCheck>,
     checks: Vec<Check>,
     strict: bool,
 }
@@ -195,7 +197,15 @@ impl RuleSet {
         opts: &LoadOptions,
     ) -> Result<RuleSet, QualityError> {
         let mut rules = Vec::new();
+        let mut dataset_checks = Vec::new();
         for check in &checks {
+            if dataset::is_dataset_function(&check.function) {
+                match dataset::compile(check) {
+                    Ok(d) => dataset_checks.push(d),
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
             match compile_check(check) {
                 Ok(rs) => rules.extend(rs),
                 Err(e) => errors.push(e),
@@ -221,6 +231,7 @@ impl RuleSet {
         }
         Ok(RuleSet {
             rules,
+            dataset: dataset_checks,
             checks,
             strict: opts.strict,
         })
@@ -229,6 +240,11 @@ impl RuleSet {
     /// The compiled rules, in check order (a `for_each_column` check gives one rule per column).
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The dataset-level checks (`is_unique`, `is_aggr_*`), evaluated across the stream.
+    pub fn dataset_checks(&self) -> &[dataset::DatasetCheck] {
+        &self.dataset
     }
 
     /// The check definitions as loaded.

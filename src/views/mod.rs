@@ -28,6 +28,7 @@ use timely::dataflow::StreamVec;
 use crate::dataflow::operators::{epoch_of, Vecs};
 use crate::dataflow::Time;
 
+pub mod dataset;
 pub mod quality;
 pub mod station;
 mod writer;
@@ -115,6 +116,58 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
                 out.push((row, 1));
             }
         })
+    }
+}
+
+/// A view as `run` takes it from a library user (object-safe): its table and how to build it on
+/// the silver stream. Make one from any [`SilverView`] with [`custom_view`].
+pub trait CustomView: Send + Sync + 'static {
+    /// The view's table (name and schema).
+    fn table(&self) -> crate::sink::TableSpec;
+    /// Maintains the view over `silver` and writes it to its table.
+    fn build<'s>(
+        &self,
+        silver: StreamVec<'s, Time, RecordBatch>,
+        restored: Vec<RecordBatch>,
+        sink: ViewSink,
+    ) -> StreamVec<'s, Time, crate::sink::FilesWritten>;
+}
+
+struct SilverViewPlugin<V>(Arc<V>);
+
+impl<V: SilverView> CustomView for SilverViewPlugin<V> {
+    fn table(&self) -> crate::sink::TableSpec {
+        crate::sink::TableSpec {
+            name: self.0.name().to_string(),
+            schema: self.0.schema(),
+        }
+    }
+    fn build<'s>(
+        &self,
+        silver: StreamVec<'s, Time, RecordBatch>,
+        restored: Vec<RecordBatch>,
+        sink: ViewSink,
+    ) -> StreamVec<'s, Time, crate::sink::FilesWritten> {
+        silver
+            .maintain(self.0.clone(), restored)
+            .write_view(self.0.clone(), sink)
+    }
+}
+
+/// Wraps a [`SilverView`] for [`crate::dataflow::RunConfig::custom_views`].
+pub fn custom_view<V: SilverView>(view: V) -> Arc<dyn CustomView> {
+    Arc::new(SilverViewPlugin(Arc::new(view)))
+}
+
+/// Views a library user adds to a run (see `examples/custom_view.rs`).
+#[derive(Clone, Default)]
+pub struct CustomViews(pub Vec<Arc<dyn CustomView>>);
+
+impl std::fmt::Debug for CustomViews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|v| v.table().name))
+            .finish()
     }
 }
 
@@ -225,6 +278,11 @@ impl Eq for OrdF64 {}
 impl PartialOrd for OrdF64 {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
+    }
+}
+impl std::hash::Hash for OrdF64 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state)
     }
 }
 impl Ord for OrdF64 {

@@ -173,12 +173,6 @@ pub struct HourlyAggregate {
     pub wind_max: Option<OrdF64>,
 }
 
-impl std::hash::Hash for OrdF64 {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.to_bits().hash(state)
-    }
-}
-
 fn add(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),

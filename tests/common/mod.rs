@@ -10,6 +10,8 @@ use arrow::datatypes::{Int32Type, Int64Type};
 use medallion::sink::delta::read_table;
 use medallion::sink::TableKind;
 
+pub mod views;
+
 pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/workload")
 }

@@ -1,0 +1,353 @@
+//! Dataset-level checks of DQX (`is_unique`, `is_aggr_not_greater_than`, `is_aggr_not_less_than`,
+//! `is_aggr_equal`, `is_aggr_not_equal`): their definitions, validated when the check list loads.
+//! They are evaluated across the whole stream (not per micro-batch, as Spark does) by
+//! [`crate::views::dataset`].
+
+use super::checks::{ArgValue, Check, Criticality};
+use super::error::CheckError;
+
+/// The dataset-level functions.
+pub const DATASET_FUNCTIONS: [&str; 5] = [
+    "is_unique",
+    "is_aggr_not_greater_than",
+    "is_aggr_not_less_than",
+    "is_aggr_equal",
+    "is_aggr_not_equal",
+];
+
+/// Whether `function` is a dataset-level check.
+pub fn is_dataset_function(function: &str) -> bool {
+    DATASET_FUNCTIONS.contains(&function)
+}
+
+/// The aggregate of an `is_aggr_*` check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggrType {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    CountDistinct,
+}
+
+impl AggrType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggrType::Count => "count",
+            AggrType::Sum => "sum",
+            AggrType::Avg => "avg",
+            AggrType::Min => "min",
+            AggrType::Max => "max",
+            AggrType::CountDistinct => "count_distinct",
+        }
+    }
+}
+
+/// How an `is_aggr_*` check compares the aggregate with its limit (the condition that passes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    NotGreaterThan,
+    NotLessThan,
+    Equal,
+    NotEqual,
+}
+
+impl Comparison {
+    /// Whether `value` passes against `limit`.
+    pub fn passes(self, value: f64, limit: f64) -> bool {
+        match self {
+            Comparison::NotGreaterThan => value <= limit,
+            Comparison::NotLessThan => value >= limit,
+            Comparison::Equal => value == limit,
+            Comparison::NotEqual => value != limit,
+        }
+    }
+    /// The failure wording of DQX's message (`is greater than`, ...).
+    pub fn failure(self) -> &'static str {
+        match self {
+            Comparison::NotGreaterThan => "is greater than",
+            Comparison::NotLessThan => "is less than",
+            Comparison::Equal => "is not equal to",
+            Comparison::NotEqual => "is equal to",
+        }
+    }
+    /// The suffix of the generated check name.
+    fn name_suffix(self) -> &'static str {
+        match self {
+            Comparison::NotGreaterThan => "greater_than_limit",
+            Comparison::NotLessThan => "less_than_limit",
+            Comparison::Equal => "not_equal_to_limit",
+            Comparison::NotEqual => "equal_to_limit",
+        }
+    }
+}
+
+/// What a dataset check computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetKind {
+    /// No two rows share the values of `columns` (rows with a null in them are distinct unless
+    /// `nulls_distinct` is false).
+    Unique {
+        columns: Vec<String>,
+        nulls_distinct: bool,
+    },
+    /// `aggr(column)` per `group_by` group and event-time window, compared with `limit`.
+    Aggr {
+        column: String,
+        aggr: AggrType,
+        group_by: Vec<String>,
+        limit: f64,
+        /// The limit as written, for messages.
+        limit_text: String,
+        comparison: Comparison,
+    },
+}
+
+/// One compiled dataset-level check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetCheck {
+    /// Position in the check list.
+    pub index: usize,
+    pub name: String,
+    pub criticality: Criticality,
+    pub function: String,
+    pub kind: DatasetKind,
+}
+
+fn err(check: &Check, arg: &str, msg: impl Into<String>) -> CheckError {
+    CheckError::new(check.index, check.name.clone(), Some(arg), msg)
+}
+
+fn string_list(check: &Check, name: &str, required: bool) -> Result<Vec<String>, CheckError> {
+    match check.arg(name) {
+        None | Some(ArgValue::Null) if !required => Ok(Vec::new()),
+        None | Some(ArgValue::Null) => Err(err(
+            check,
+            name,
+            format!("missing required argument '{name}'"),
+        )),
+        Some(ArgValue::List(items)) => {
+            let cols: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    ArgValue::Str(s) if !s.trim().is_empty() => Ok(s.clone()),
+                    other => Err(err(
+                        check,
+                        name,
+                        format!("'{name}' items must be column names, found {}", other.kind()),
+                    )),
+                })
+                .collect::<Result<_, _>>()?;
+            if required && cols.is_empty() {
+                return Err(err(check, name, format!("'{name}' must not be empty")));
+            }
+            Ok(cols)
+        }
+        Some(ArgValue::Str(s)) => Ok(vec![s.clone()]),
+        Some(other) => Err(err(
+            check,
+            name,
+            format!("'{name}' must be a list of column names, found {}", other.kind()),
+        )),
+    }
+}
+
+/// Compiles a dataset-level check definition.
+pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
+    if check.for_each_column.is_some() {
+        return Err(err(
+            check,
+            "for_each_column",
+            format!("for_each_column is not supported with '{}'", check.function),
+        ));
+    }
+    if check.filter.is_some() || check.arg("row_filter").is_some() {
+        return Err(err(
+            check,
+            "filter",
+            format!(
+                "a filter is not supported with the stream-wide dataset check '{}' (yet)",
+                check.function
+            ),
+        ));
+    }
+    let (kind, auto_name) = if check.function == "is_unique" {
+        let columns = string_list(check, "columns", true)?;
+        let nulls_distinct = match check.arg("nulls_distinct") {
+            None | Some(ArgValue::Null) => true,
+            Some(ArgValue::Bool(b)) => *b,
+            Some(other) => {
+                return Err(err(
+                    check,
+                    "nulls_distinct",
+                    format!("'nulls_distinct' must be true or false, found {}", other.kind()),
+                ))
+            }
+        };
+        let name = format!("{}_is_not_unique", columns.join("_"));
+        (
+            DatasetKind::Unique {
+                columns,
+                nulls_distinct,
+            },
+            name,
+        )
+    } else {
+        let comparison = match check.function.as_str() {
+            "is_aggr_not_greater_than" => Comparison::NotGreaterThan,
+            "is_aggr_not_less_than" => Comparison::NotLessThan,
+            "is_aggr_equal" => Comparison::Equal,
+            "is_aggr_not_equal" => Comparison::NotEqual,
+            other => {
+                return Err(err(
+                    check,
+                    "function",
+                    format!("'{other}' is not a dataset-level check"),
+                ))
+            }
+        };
+        let column = match check.arg("column") {
+            Some(ArgValue::Str(s)) if !s.trim().is_empty() => s.clone(),
+            None | Some(ArgValue::Null) => {
+                return Err(err(check, "column", "missing required argument 'column'"))
+            }
+            Some(other) => {
+                return Err(err(
+                    check,
+                    "column",
+                    format!("'column' must be a column name, found {}", other.kind()),
+                ))
+            }
+        };
+        let aggr = match check.arg("aggr_type") {
+            None | Some(ArgValue::Null) => AggrType::Count,
+            Some(ArgValue::Str(s)) => match s.as_str() {
+                "count" => AggrType::Count,
+                "sum" => AggrType::Sum,
+                "avg" => AggrType::Avg,
+                "min" => AggrType::Min,
+                "max" => AggrType::Max,
+                "count_distinct" => AggrType::CountDistinct,
+                other => {
+                    return Err(err(
+                        check,
+                        "aggr_type",
+                        format!(
+                            "unknown aggr_type '{other}': expected count, sum, avg, min, max or count_distinct"
+                        ),
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(err(
+                    check,
+                    "aggr_type",
+                    format!("'aggr_type' must be a string, found {}", other.kind()),
+                ))
+            }
+        };
+        let (limit, limit_text) = match check.arg("limit") {
+            Some(ArgValue::Int(i)) => (*i as f64, i.to_string()),
+            Some(ArgValue::Float(x)) if x.is_finite() => (*x, x.to_string()),
+            Some(ArgValue::Str(s)) if s.trim().parse::<f64>().is_ok() => {
+                (s.trim().parse().expect("checked"), s.trim().to_string())
+            }
+            None | Some(ArgValue::Null) => {
+                return Err(err(check, "limit", "missing required argument 'limit'"))
+            }
+            Some(other) => {
+                return Err(err(
+                    check,
+                    "limit",
+                    format!("'limit' must be a number, found {}", other.kind()),
+                ))
+            }
+        };
+        let group_by = string_list(check, "group_by", false)?;
+        let col = if column == "*" { "all" } else { column.as_str() };
+        let name = if group_by.is_empty() {
+            format!("{col}_{}_{}", aggr.as_str(), comparison.name_suffix())
+        } else {
+            format!(
+                "{col}_{}_group_by_{}_{}",
+                aggr.as_str(),
+                group_by.join("_"),
+                comparison.name_suffix()
+            )
+        };
+        (
+            DatasetKind::Aggr {
+                column,
+                aggr,
+                group_by,
+                limit,
+                limit_text,
+                comparison,
+            },
+            name,
+        )
+    };
+    Ok(DatasetCheck {
+        index: check.index,
+        name: check.name.clone().unwrap_or(auto_name),
+        criticality: check.criticality,
+        function: check.function.clone(),
+        kind,
+    })
+}
+
+/// Renders an aggregate value the way DQX's messages show it (integers without a fraction).
+pub fn render_metric(aggr: AggrType, value: f64) -> String {
+    match aggr {
+        AggrType::Count | AggrType::CountDistinct => format!("{}", value as i64),
+        _ if value.fract() == 0.0 && value.abs() < 1e15 => format!("{value:.1}"),
+        _ => value.to_string(),
+    }
+}
+
+impl DatasetCheck {
+    /// DQX's failure message for a failing group, e.g.
+    /// `Count value 3 in column 'a' is greater than limit: 1`.
+    pub fn aggr_message(&self, value: f64) -> Option<String> {
+        let DatasetKind::Aggr {
+            column,
+            aggr,
+            group_by,
+            limit_text,
+            comparison,
+            ..
+        } = &self.kind
+        else {
+            return None;
+        };
+        let label = match aggr {
+            AggrType::CountDistinct => "Count_distinct".to_string(),
+            a => {
+                let s = a.as_str();
+                s[..1].to_uppercase() + &s[1..]
+            }
+        };
+        let per_group = if group_by.is_empty() {
+            String::new()
+        } else {
+            format!(" per group of columns '{}'", group_by.join(", "))
+        };
+        Some(format!(
+            "{label} value {} in column '{column}'{per_group} {} limit: {limit_text}",
+            render_metric(*aggr, value),
+            comparison.failure()
+        ))
+    }
+
+    /// DQX's failure message for a duplicated key of an `is_unique` check.
+    pub fn unique_message(&self, value: &str, count: i64) -> Option<String> {
+        let DatasetKind::Unique { columns, .. } = &self.kind else {
+            return None;
+        };
+        Some(format!(
+            "Value '{value}' in column '{}' is not unique, found {count} duplicates",
+            columns.join(", ")
+        ))
+    }
+}
