@@ -156,7 +156,9 @@ fn views_equal_recomputation_after_every_commit() {
         let out = dir.path().join("out");
         run_small(&file, &out, workers);
         let checked = check_every_commit(&out);
-        assert!(checked >= 20, "seed {seed}: only {checked} view commits to check");
+        // Epochs follow the clock (1 ms here), so their number varies; a few per view suffice for
+        // the incremental path to matter (the change feeds must also show updates, below).
+        assert!(checked >= 12, "seed {seed}: only {checked} view commits to check");
         let final_checks = table_dataset(&read(
             &out.join("dataset_checks"),
             &commits(&out.join("dataset_checks")).last().unwrap().files,
