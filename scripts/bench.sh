@@ -3,8 +3,12 @@
 # `medallion run`, with repeats, and reports events/s, MB/s of JSON, end-to-end latency and peak RSS.
 #
 #   scripts/bench.sh [--quick] [--sizes smoke,standard,large] [--workers 1,2,4] \
-#                    [--sources file,generator] [--repeats N] [--views] [--out DIR]
+#                    [--sources file,generator] [--repeats N] [--views all,none] [--out DIR]
 #
+#   --views     view modes to sweep: `all` (every view, the default of `medallion run`) and/or
+#               `none` (no views), to measure what maintaining the views costs
+#   sources     file:PATH, generator (in process), eventhub (a `medallion emulator` started here,
+#               filled by `medallion produce`, read over AMQP; events/s excludes the 1 s idle stop)
 #   --quick     only the smoke size (10K events), 1 and 2 workers, one repeat (well under 2 minutes)
 #   sizes       smoke = 10K events / 100 stations / 4 partitions, standard = 2M / 10K / 8,
 #               large = 20M / 100K / 32 (see shared/workload/README.md)
@@ -14,7 +18,7 @@
 # Input files are generated once into bench-results/data/ with `medallion generate`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-sizes="smoke,standard" workers="1,2" sources="file,generator" repeats=1 outdir="$root/bench-results"
+sizes="smoke,standard" workers="1,2" sources="file,generator" repeats=1 outdir="$root/bench-results" views="all"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) sizes="smoke"; workers="1,2"; repeats=1; shift ;;
@@ -22,8 +26,9 @@ while [[ $# -gt 0 ]]; do
     --workers) workers="$2"; shift 2 ;;
     --sources) sources="$2"; shift 2 ;;
     --repeats) repeats="$2"; shift 2 ;;
+    --views) views="$2"; shift 2 ;;
     --out) outdir="$2"; shift 2 ;;
-    --help|-h) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --help|-h) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +53,7 @@ size_params() { # name -> events stations partitions
 IFS=, read -ra size_list <<< "$sizes"
 IFS=, read -ra worker_list <<< "$workers"
 IFS=, read -ra source_list <<< "$sources"
+IFS=, read -ra views_list <<< "$views"
 for size in "${size_list[@]}"; do
   read -r events stations partitions <<< "$(size_params "$size")"
   file="$outdir/data/$size.jsonl"
@@ -62,27 +68,42 @@ for size in "${size_list[@]}"; do
   fi
   for source in "${source_list[@]}"; do
     for w in "${worker_list[@]}"; do
+     for vmode in "${views_list[@]}"; do
       for ((r = 1; r <= repeats; r++)); do
         run_out="$(mktemp -d)"
         case "$source" in
           file) src="file:$file"; extra=(--now 2026-11-26T12:00:00Z) ;;
           generator) src="generator"; extra=(--events "$events" --stations "$stations" --now 2026-11-26T12:00:00Z) ;;
+          eventhub)
+            src="eventhub"
+            "$bin" emulator --port 0 --hub "weather:$partitions" > "$run_out/emulator.log" 2>&1 &
+            emu_pid=$!
+            for _ in $(seq 100); do grep -q '^Endpoint=' "$run_out/emulator.log" && break; sleep 0.1; done
+            cs="$(grep '^Endpoint=' "$run_out/emulator.log")"
+            "$bin" produce --hub weather --events "$events" --stations "$stations" --connection-string "$cs" >&2
+            extra=(--hub weather --stop-when-idle 1 --connection-string "$cs" --now 2026-11-26T12:00:00Z) ;;
           *) echo "bench: unknown source '$source'" >&2; exit 2 ;;
         esac
-        echo "bench: $size $source workers=$w repeat=$r" >&2
+        echo "bench: $size $source workers=$w views=$vmode repeat=$r" >&2
         "$bin" run --workers "$w" --source "$src" --partitions "$partitions" --out "$run_out/out" \
-          --plain-progress "${extra[@]}" > "$run_out/stdout" 2> "$run_out/stderr" \
+          --views "$vmode" --plain-progress "${extra[@]}" > "$run_out/stdout" 2> "$run_out/stderr" \
           || { cat "$run_out/stderr" >&2; exit 1; }
-        python3 - "$run_out/out/_metrics/summary.json" "$size" "$source" "$w" "$r" >> "$results" <<'PY'
+        if [[ "$source" == eventhub ]]; then kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; fi
+        python3 - "$run_out/out/_metrics/summary.json" "$size" "$source" "$w" "$r" "$vmode" >> "$results" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-print(json.dumps({"size": sys.argv[2], "source": sys.argv[3], "workers": int(sys.argv[4]), "repeat": int(sys.argv[5]),
+if sys.argv[3] == "eventhub":  # the run ends after 1 s without events: not part of the work
+    s["seconds"] = max(s["seconds"] - 1.0, 1e-3)
+    s["events_per_second"] = s["events_read"] / s["seconds"]
+    s["mb_per_second"] = s["body_bytes"] / 1e6 / s["seconds"]
+print(json.dumps({"size": sys.argv[2], "source": sys.argv[3], "workers": int(sys.argv[4]), "repeat": int(sys.argv[5]), "views": sys.argv[6],
   "events": s["events_read"], "seconds": s["seconds"], "events_per_second": s["events_per_second"],
   "mb_per_second": s["mb_per_second"], "e2e_ms": s["end_to_end_latency_ms"], "commit_us": s["commit_latency_us"],
   "batch_us": s["batch_latency_us"], "peak_rss_bytes": s["peak_rss_bytes"], "tables": s["tables"]}))
 PY
         rm -rf "$run_out"
       done
+     done
     done
   done
 done
@@ -100,32 +121,32 @@ for name in (f"{stamp}.json", "latest.json"):
 # table: best of repeats per (size, source, workers)
 best = {}
 for r in runs:
-    k = (r["size"], r["source"], r["workers"])
+    k = (r["size"], r["source"], r["workers"], r.get("views", "all"))
     if k not in best or r["events_per_second"] > best[k]["events_per_second"]:
         best[k] = r
 print(f"machine: {machine['cpus']} CPUs, {machine['cpu']}, {machine['memory_gib']} GiB")
-print(f"| size | source | workers | events/s | MB/s | e2e p50 ms | e2e p99 ms | commit p99 ms | peak RSS MB |")
-print(f"|---|---|---|---|---|---|---|---|---|")
-for (size, source, w), r in sorted(best.items()):
-    print(f"| {size} | {source} | {w} | {r['events_per_second']:,.0f} | {r['mb_per_second']:.1f} | {r['e2e_ms']['p50']} | {r['e2e_ms']['p99']} | {r['commit_us']['p99']/1000:.1f} | {(r['peak_rss_bytes'] or 0)/1e6:.0f} |")
+print(f"| size | source | workers | views | events/s | MB/s | e2e p50 ms | e2e p99 ms | commit p99 ms | peak RSS MB |")
+print(f"|---|---|---|---|---|---|---|---|---|---|")
+for (size, source, w, v), r in sorted(best.items()):
+    print(f"| {size} | {source} | {w} | {v} | {r['events_per_second']:,.0f} | {r['mb_per_second']:.1f} | {r['e2e_ms']['p50']} | {r['e2e_ms']['p99']} | {r['commit_us']['p99']/1000:.1f} | {(r['peak_rss_bytes'] or 0)/1e6:.0f} |")
 # report: SVG bars of events/s per worker count, per (size, source); latency percentiles table
 rows = sorted(best.items())
 width, bar_h = 720, 22
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{(len(rows)+1)*bar_h+20}" font-family="sans-serif" font-size="12">']
 top = max((r["events_per_second"] for _, r in rows), default=1) or 1
-for i, ((size, source, w), r) in enumerate(rows):
+for i, ((size, source, w, v), r) in enumerate(rows):
     y = 10 + i * bar_h
     bw = int((width - 330) * r["events_per_second"] / top)
-    svg.append(f'<text x="5" y="{y+15}">{size} / {source} / {w}w</text>')
+    svg.append(f'<text x="5" y="{y+15}">{size} / {source} / {w}w / views {v}</text>')
     svg.append(f'<rect x="200" y="{y+3}" width="{bw}" height="{bar_h-6}" fill="#4878a8"/>')
     svg.append(f'<text x="{205+bw}" y="{y+15}">{r["events_per_second"]:,.0f} ev/s</text>')
 svg.append("</svg>")
-lat = "".join(f"<tr><td>{s}</td><td>{src}</td><td>{w}</td>" + "".join(f"<td>{r['e2e_ms'][p]}</td>" for p in ("p50","p90","p99","p999","max")) + "</tr>" for (s, src, w), r in rows)
+lat = "".join(f"<tr><td>{s}</td><td>{src}</td><td>{w}</td><td>{v}</td>" + "".join(f"<td>{r['e2e_ms'][p]}</td>" for p in ("p50","p90","p99","p999","max")) + "</tr>" for (s, src, w, v), r in rows)
 html = f"""<!doctype html><html><head><meta charset="utf-8"><title>medallion benchmark {stamp}</title></head>
 <body><h1>medallion benchmark {stamp}</h1><p>{machine['cpus']} CPUs ({machine['cpu']}), {machine['memory_gib']} GiB</p>
 <h2>Throughput (best of repeats)</h2>{''.join(svg)}
 <h2>End-to-end latency, ms (HdrHistogram percentiles)</h2>
-<table border="1" cellpadding="4"><tr><th>size</th><th>source</th><th>workers</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>{lat}</table>
+<table border="1" cellpadding="4"><tr><th>size</th><th>source</th><th>workers</th><th>views</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>{lat}</table>
 </body></html>"""
 with open(os.path.join(outdir, "report.html"), "w") as f:
     f.write(html)

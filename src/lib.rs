@@ -13,9 +13,14 @@
 //! - [`dataflow`]: the pipeline's stages as timely operators (extension traits).
 //! - [`sink`]: Parquet writing and the Delta commit protocol.
 //! - [`metrics`]: histograms, run summary and progress.
+//! - [`views`]: views over silver and stream-wide dataset checks, maintained with differential.
+//! - [`eventhub`]: the Event Hubs source and producer (Microsoft's `azure_messaging_eventhubs`).
+//! - [`emulator`]: a local Event Hubs–compatible AMQP 1.0 endpoint (`medallion emulator`).
 
 pub mod dataflow;
+pub mod emulator;
 pub mod error;
+pub mod eventhub;
 pub mod metrics;
 pub mod parse;
 pub mod quality;

@@ -31,6 +31,12 @@ enum Command {
     },
     /// Write the reference workload as a JSON-lines file (plus FILE.meta.json).
     Generate(GenerateArgs),
+    /// Send the reference workload (--events N) or a JSON-lines file (--file) to an event hub,
+    /// partition key = station_id, in batches of up to 1 MB.
+    Produce(ProduceArgs),
+    /// Run a local Event Hubs–compatible AMQP 1.0 endpoint (plain AMQP and TLS on one port);
+    /// prints the connection string to use, then serves until Ctrl-C.
+    Emulator(medallion::emulator::EmulatorArgs),
 }
 
 #[derive(Args)]
@@ -48,9 +54,28 @@ struct RunArgs {
     /// File with one host:port per line, one per process (timely's -h; default localhost:2101+i).
     #[arg(short = 'h', long = "hostfile")]
     hostfile: Option<PathBuf>,
-    /// Where events come from: `generator` (the reference workload) or `file:PATH` (JSON lines).
-    #[arg(long, default_value = "generator")]
-    source: SourceSpec,
+    /// Where events come from: `embedded` (an in-process Event Hubs emulator fed with the
+    /// reference workload, read over AMQP), `eventhub` (a real hub or `medallion emulator`; needs
+    /// --connection-string), `generator` (the workload in process, no AMQP) or `file:PATH` (JSON
+    /// lines). Default: `eventhub` when a connection string is given, else `embedded`.
+    #[arg(long)]
+    source: Option<SourceSpec>,
+    /// Event Hubs connection string (never logged), e.g. the one `medallion emulator` prints.
+    #[arg(long, env = "EVENTHUB_CONNECTION_STRING", hide_env_values = true)]
+    connection_string: Option<String>,
+    /// Event hub name (default: the connection string's EntityPath).
+    #[arg(long)]
+    hub: Option<String>,
+    /// Consumer group.
+    #[arg(long, default_value = "$Default")]
+    consumer_group: String,
+    /// Where partitions start that have no committed position: earliest or latest.
+    #[arg(long, default_value = "earliest", value_parser = ["earliest", "latest"])]
+    start: String,
+    /// Event Hubs: end the run once every partition has been idle this many seconds (tests,
+    /// backfills); without it the run reads until stopped.
+    #[arg(long)]
+    stop_when_idle: Option<f64>,
     /// Generator: number of events.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -98,6 +123,31 @@ struct RunArgs {
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
+}
+
+#[derive(Args)]
+struct ProduceArgs {
+    /// Event Hubs connection string (never logged), e.g. the one `medallion emulator` prints.
+    #[arg(long, env = "EVENTHUB_CONNECTION_STRING", hide_env_values = true)]
+    connection_string: String,
+    /// Event hub name (default: the connection string's EntityPath).
+    #[arg(long)]
+    hub: Option<String>,
+    /// Number of reference-workload events to generate and send.
+    #[arg(long, conflicts_with = "file")]
+    events: Option<u64>,
+    /// A JSON-lines file to send, one body per line.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Generator: number of stations.
+    #[arg(long, default_value_t = 10_000)]
+    stations: u32,
+    /// Generator: random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Events per second (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 #[derive(Args)]
@@ -184,8 +234,33 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
             );
         }
     }
+    let source = match a.source {
+        Some(SourceSpec::EventHub(_)) | None if a.connection_string.is_some() => {
+            SourceSpec::EventHub(medallion::dataflow::run::EventHubSpec {
+                connection_string: a.connection_string.clone().unwrap_or_default(),
+                hub: a.hub.clone(),
+                consumer_group: Some(a.consumer_group.clone()),
+                start: if a.start == "latest" {
+                    medallion::eventhub::StartPosition::Latest
+                } else {
+                    medallion::eventhub::StartPosition::Earliest
+                },
+                stop_when_idle: match a.stop_when_idle {
+                    Some(s) if !(s.is_finite() && s > 0.0) => {
+                        anyhow::bail!("--stop-when-idle must be a positive number of seconds")
+                    }
+                    s => s.map(std::time::Duration::from_secs_f64),
+                },
+            })
+        }
+        Some(SourceSpec::EventHub(_)) => anyhow::bail!(
+            "--source eventhub needs --connection-string or EVENTHUB_CONNECTION_STRING (for a local hub, start `medallion emulator` and use the connection string it prints)"
+        ),
+        None => SourceSpec::Embedded,
+        Some(other) => other,
+    };
     Ok(RunConfig {
-        source: a.source,
+        source,
         events: a.events,
         stations: a.stations,
         seed: a.seed,
@@ -234,6 +309,57 @@ fn inspect(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn produce(a: ProduceArgs) -> anyhow::Result<()> {
+    use medallion::eventhub::BlockingProducer;
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            anyhow::bail!("--rate must be a positive number of events per second");
+        }
+    }
+    let producer = BlockingProducer::connect(&a.connection_string, a.hub.as_deref())
+        .map_err(|e| anyhow::anyhow!("cannot connect to the event hub: {e}"))?;
+    let total = match (&a.file, a.events) {
+        (Some(_), _) => None,
+        (None, n) => Some(n.unwrap_or(10_000)),
+    };
+    let bar = medallion::metrics::progress::producer_bar(total);
+    let progress = |sent: u64| bar.set_position(sent);
+    let (stats, read_error) = match &a.file {
+        Some(path) => {
+            let (lines, slot) = medallion::workload::keyed_lines(path)?;
+            (producer.send_all(lines, a.rate, progress), Some(slot))
+        }
+        None => {
+            let cfg = medallion::workload::WorkloadConfig {
+                events: total.unwrap_or(0),
+                stations: a.stations,
+                seed: a.seed,
+                now_ms: chrono::Utc::now().timestamp_millis(),
+                ..Default::default()
+            };
+            cfg.validate()?;
+            (
+                producer.send_all(medallion::workload::keyed_events(&cfg), a.rate, progress),
+                None,
+            )
+        }
+    };
+    bar.finish_and_clear();
+    producer.close();
+    let stats = stats.map_err(|e| anyhow::anyhow!("sending failed: {e}"))?;
+    if let Some(e) = read_error.and_then(|s| s.lock().ok().and_then(|mut e| e.take())) {
+        anyhow::bail!("stopped after {} events: {e}", stats.events);
+    }
+    println!(
+        "sent {} events ({:.1} MB) in {:.2} s: {:.0} events/s",
+        stats.events,
+        stats.bytes as f64 / 1e6,
+        stats.seconds,
+        stats.events_per_sec
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<u8> = match cli.command {
@@ -250,6 +376,13 @@ fn main() -> ExitCode {
         }),
         Command::Check(args) => medallion::quality::cli::run_check_command(&args).map(|c| c as u8),
         Command::Inspect { dir } => inspect(&dir).map(|_| 0),
+        Command::Produce(a) => produce(a).map(|_| 0),
+        Command::Emulator(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(medallion::emulator::run_cli(args)).map_err(anyhow::Error::from))
+            .map(|_| 0),
         Command::Generate(a) => parse_now(&a.now).and_then(|now| {
             let cfg = medallion::workload::WorkloadConfig {
                 events: a.events,

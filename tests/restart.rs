@@ -89,4 +89,25 @@ fn sigkill_mid_run_then_rerun_equals_uninterrupted_run() {
     );
     assert_eq!(silver_ids(&crashed), silver_ids(&clean));
     assert_eq!(quality_rows(&crashed), quality_rows(&clean));
+
+    // The views restart from committed silver and equal those of the uninterrupted run.
+    let view = |out: &std::path::Path, name: &str| {
+        medallion::sink::delta::read_named_table(out, name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .batches
+    };
+    use common::views::*;
+    assert_eq!(
+        table_latest(&view(&crashed, "station_latest")),
+        table_latest(&view(&clean, "station_latest"))
+    );
+    assert_hourly_eq(
+        &table_hourly(&view(&crashed, "station_hourly")),
+        &table_hourly(&view(&clean, "station_hourly")),
+        "after restart",
+    );
+    assert_eq!(
+        quality_counts(&view(&crashed, "quality_by_window")),
+        quality_counts(&view(&clean, "quality_by_window"))
+    );
 }

@@ -27,6 +27,7 @@ use crate::sink::delta::read_table;
 use crate::sink::tables::TableKind;
 use crate::sink::DeltaTables;
 use crate::source::{worker_for, PartitionReader, PartitionedSource, SequenceNumber};
+use crate::eventhub::{EventHubSource, EventHubSourceConfig, StartPosition};
 use crate::sink::TableSpec;
 use crate::views::dataset::DatasetChecks;
 use crate::views::quality::{QualityByWindow, QualityByWindowView};
@@ -43,10 +44,42 @@ pub const DEFAULT_CHECKS: &str = include_str!("../../assets/checks.yml");
 /// Where events come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
-    /// The reference workload generator.
+    /// The reference workload generator, in process (no AMQP).
     Generator,
     /// A JSON-lines file, one body per line.
     File(PathBuf),
+    /// An event hub (Azure Event Hubs, or `medallion emulator`).
+    EventHub(EventHubSpec),
+    /// The whole path on one machine: an embedded emulator, a producer of the reference workload
+    /// (`events`, `stations`, `seed`) and the pipeline reading the hub over AMQP.
+    Embedded,
+}
+
+/// The event hub a run reads.
+#[derive(Clone, PartialEq, Default)]
+pub struct EventHubSpec {
+    /// Never logged (see the `Debug` impl).
+    pub connection_string: String,
+    /// The hub; `None` takes the connection string's `EntityPath`.
+    pub hub: Option<String>,
+    pub consumer_group: Option<String>,
+    /// Where partitions without a committed position start.
+    pub start: StartPosition,
+    /// End the run once every partition has been idle this long (bounded runs: tests,
+    /// backfills); `None` runs until stopped.
+    pub stop_when_idle: Option<Duration>,
+}
+
+impl std::fmt::Debug for EventHubSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHubSpec")
+            .field("connection_string", &"<redacted>")
+            .field("hub", &self.hub)
+            .field("consumer_group", &self.consumer_group)
+            .field("start", &self.start)
+            .field("stop_when_idle", &self.stop_when_idle)
+            .finish()
+    }
 }
 
 impl std::str::FromStr for SourceSpec {
@@ -54,12 +87,28 @@ impl std::str::FromStr for SourceSpec {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "generator" => Ok(SourceSpec::Generator),
+            "eventhub" => Ok(SourceSpec::EventHub(EventHubSpec::default())),
+            "embedded" => Ok(SourceSpec::Embedded),
             _ => match s.strip_prefix("file:") {
                 Some(p) if !p.is_empty() => Ok(SourceSpec::File(PathBuf::from(p))),
                 _ => Err(format!(
-                    "unknown source '{s}': expected 'generator' or 'file:PATH'"
+                    "unknown source '{s}': expected 'embedded', 'eventhub', 'generator' or 'file:PATH'"
                 )),
             },
+        }
+    }
+}
+
+impl SourceSpec {
+    /// How the run summary names the source (never the connection string).
+    pub fn describe(&self) -> String {
+        match self {
+            SourceSpec::Generator => "generator".into(),
+            SourceSpec::File(p) => format!("file:{}", p.display()),
+            SourceSpec::EventHub(h) => {
+                format!("eventhub:{}", h.hub.as_deref().unwrap_or("(EntityPath)"))
+            }
+            SourceSpec::Embedded => "embedded emulator".into(),
         }
     }
 }
@@ -198,7 +247,115 @@ pub fn open_source(cfg: &RunConfig, now: DateTime<Utc>) -> Result<Arc<dyn Partit
             p,
             cfg.partitions,
         )?),
+        SourceSpec::EventHub(h) => {
+            if h.connection_string.is_empty() {
+                return Err(Error::Config(
+                    "--source eventhub needs --connection-string (or EVENTHUB_CONNECTION_STRING)"
+                        .into(),
+                ));
+            }
+            let mut c = EventHubSourceConfig::new(h.connection_string.clone(), "");
+            c.hub = h.hub.clone();
+            if let Some(cg) = &h.consumer_group {
+                c.consumer_group = cg.clone();
+            }
+            c.start = h.start;
+            c.stop_when_idle = h.stop_when_idle;
+            Arc::new(EventHubSource::connect(c).map_err(|e| {
+                Error::Config(format!("cannot connect to the event hub: {e}"))
+            })?)
+        }
+        SourceSpec::Embedded => {
+            return Err(Error::Config(
+                "the embedded source is started by `run` (see EmbeddedHub)".into(),
+            ))
+        }
     })
+}
+
+/// The embedded path of `SourceSpec::Embedded`: an in-process emulator and a producer thread
+/// sending the reference workload to it; kept alive for the run.
+pub struct EmbeddedHub {
+    _runtime: tokio::runtime::Runtime,
+    handle: crate::emulator::EmulatorHandle,
+    producer: Option<std::thread::JoinHandle<std::result::Result<crate::eventhub::SendStats, String>>>,
+}
+
+impl EmbeddedHub {
+    /// Starts the emulator (hub `weather` with `cfg.partitions` partitions, a free loopback
+    /// port) and a producer of `cfg.events` workload events; returns once the first events are
+    /// sent (or the producer finished).
+    pub fn start(cfg: &RunConfig, now: DateTime<Utc>) -> Result<EmbeddedHub> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("emulator")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start the embedded emulator: {e}")))?;
+        let config = crate::emulator::EmulatorConfig {
+            port: 0,
+            hubs: vec![crate::emulator::HubSpec::new("weather", cfg.partitions)],
+            ..Default::default()
+        };
+        let handle = runtime
+            .block_on(crate::emulator::Emulator::start(config))
+            .map_err(|e| Error::Config(format!("cannot start the embedded emulator: {e}")))?;
+        let connection_string = handle.connection_string();
+        let workload = crate::workload::WorkloadConfig {
+            events: cfg.events,
+            stations: cfg.stations,
+            seed: cfg.seed,
+            now_ms: now.timestamp_millis(),
+            ..Default::default()
+        };
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let producer = std::thread::Builder::new()
+            .name("producer".into())
+            .spawn(move || {
+                let producer =
+                    crate::eventhub::BlockingProducer::connect(&connection_string, Some("weather"))
+                        .map_err(|e| e.to_string())?;
+                let mut signalled = false;
+                let stats = producer
+                    .send_all(crate::workload::keyed_events(&workload), None, |sent| {
+                        if !signalled && sent > 0 {
+                            signalled = true;
+                            let _ = started_tx.send(());
+                        }
+                    })
+                    .map_err(|e| e.to_string());
+                producer.close();
+                stats
+            })
+            .map_err(|e| Error::Config(format!("cannot start the producer: {e}")))?;
+        // Wait for the first events (or the producer's end, when the channel closes).
+        let _ = started_rx.recv_timeout(Duration::from_secs(60));
+        Ok(EmbeddedHub {
+            _runtime: runtime,
+            handle,
+            producer: Some(producer),
+        })
+    }
+
+    /// The source spec to read the embedded hub with.
+    pub fn source(&self) -> EventHubSpec {
+        EventHubSpec {
+            connection_string: self.handle.connection_string(),
+            hub: Some("weather".into()),
+            consumer_group: None,
+            start: StartPosition::Earliest,
+            stop_when_idle: Some(Duration::from_secs(3)),
+        }
+    }
+
+    /// Waits for the producer; its statistics, or why it failed.
+    pub fn finish(mut self) -> std::result::Result<crate::eventhub::SendStats, String> {
+        match self.producer.take().map(|p| p.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err("the producer thread panicked".into()),
+            None => Err("no producer".into()),
+        }
+    }
 }
 
 /// Committed state the stateful stages restart from.
@@ -313,6 +470,36 @@ fn open_tables(
 /// Runs the pipeline to the end of a bounded source and returns the summary (on process 0;
 /// other processes return their own partial view).
 pub fn run(cfg: RunConfig) -> Result<RunSummary> {
+    if cfg.source == SourceSpec::Embedded {
+        let (_, _, processes) = process_info(&cfg.timely);
+        if processes > 1 {
+            return Err(Error::Config(
+                "the embedded emulator runs inside one process; for a cluster give --source eventhub --connection-string ... (e.g. of `medallion emulator`) or file:PATH".into(),
+            ));
+        }
+        if cfg.out.join("bronze").join("_delta_log").is_dir() {
+            return Err(Error::Config(format!(
+                "{} already holds the tables of an earlier run, and the embedded hub starts empty each time: pass another --out, remove {0}, or read a persistent hub (`medallion emulator --data-dir`) with --source eventhub",
+                cfg.out.display()
+            )));
+        }
+        let now = cfg.now.unwrap_or_else(Utc::now);
+        let hub = EmbeddedHub::start(&cfg, now)?;
+        let inner = RunConfig {
+            source: SourceSpec::EventHub(hub.source()),
+            now: Some(now),
+            ..cfg
+        };
+        let mut summary = run(inner)?;
+        let sent = hub
+            .finish()
+            .map_err(|e| Error::Config(format!("the embedded producer failed: {e}")))?;
+        summary.source = format!(
+            "the embedded emulator ({} events produced at {:.0} events/s)",
+            sent.events, sent.events_per_sec
+        );
+        return Ok(summary);
+    }
     let (threads, process, processes) = process_info(&cfg.timely);
     let peers = threads * processes;
     std::fs::create_dir_all(&cfg.out).map_err(|e| {
@@ -324,7 +511,7 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     let rules = Arc::new(load_rules(cfg.checks.as_deref())?);
     let now = cfg.now.or_else(|| match &cfg.source {
         SourceSpec::File(p) => now_from_meta(p),
-        SourceSpec::Generator => None,
+        _ => None,
     });
     let now = now.unwrap_or_else(Utc::now);
     let source = open_source(&cfg, now)?;
@@ -467,12 +654,20 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
             quarantine: pos(TableKind::Quarantine),
             quality: pos(TableKind::Quality),
         };
-        let start = skip
-            .bronze
-            .min(skip.silver)
-            .min(skip.quarantine)
-            .min(skip.quality)
-            + 1;
+        let committed = TableKind::ALL
+            .iter()
+            .any(|k| tables.positions(*k).contains_key(&p));
+        let start = if committed {
+            skip.bronze
+                .min(skip.silver)
+                .min(skip.quarantine)
+                .min(skip.quality)
+                + 1
+        } else if matches!(cfg.source, SourceSpec::EventHub(_)) {
+            crate::eventhub::source::USE_CONFIGURED_START.0 // --start earliest|latest
+        } else {
+            0
+        };
         skips.insert(p, skip);
         starts.insert(p, start);
     }
@@ -688,10 +883,7 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
         (counter(&metrics.events_read), counter(&metrics.bytes_read))
     };
     let summary = RunSummary {
-        source: match &cfg.source {
-            SourceSpec::Generator => "generator".into(),
-            SourceSpec::File(p) => format!("file:{}", p.display()),
-        },
+        source: cfg.source.describe(),
         workers: peers,
         processes,
         events_read: events,

@@ -107,6 +107,10 @@ pub enum SourceError {
     NoSuchPartition(u32, u32),
     #[error("invalid source option: {0}")]
     Invalid(String),
+    #[error("partition {partition} was taken over by another reader with a higher owner level: {message}")]
+    PartitionTakenOver { partition: u32, message: String },
+    #[error("partition {partition}: {message}")]
+    Remote { partition: u32, message: String },
 }
 
 /// One open partition: yields batches in sequence order.
@@ -142,7 +146,8 @@ pub fn worker_for(partition: PartitionId, peers: usize) -> usize {
 }
 
 /// Partition for a partition key over `partitions` partitions: a stable hash of the key
-/// (FNV-1a 32 bit, as a stand-in for Event Hubs' key hashing). Messages without a key go to
+/// (FNV-1a 32 bit, as a stand-in for Event Hubs' key hashing; `medallion emulator` routes keys
+/// the same way). Messages without a key go to
 /// partition `fallback % partitions` (the caller passes e.g. the line number: round robin).
 pub fn partition_for_key(key: Option<&[u8]>, partitions: u32, fallback: u64) -> PartitionId {
     let p = partitions.max(1);

@@ -497,3 +497,64 @@ pub fn write_jsonl(cfg: &WorkloadConfig, path: &Path) -> Result<Meta, WorkloadEr
     std::fs::write(&mp, text).map_err(io(&mp))?;
     Ok(meta)
 }
+
+/// The workload as (partition key, body) pairs, the way a producer sends it: the key is the
+/// body's `station_id` (none for bodies without one).
+pub fn keyed_events(cfg: &WorkloadConfig) -> impl Iterator<Item = (Option<String>, Vec<u8>)> + Send {
+    let mut g = Generator::new(cfg.clone());
+    std::iter::from_fn(move || {
+        let mut body = Vec::with_capacity(320);
+        g.next_event(&mut body)?;
+        let key = fmt::station_key(&body).map(|k| k.into_owned());
+        Some((key, body))
+    })
+}
+
+/// A read error met by [`keyed_lines`] after it started (the iterator then ends early).
+pub type ReadErrorSlot = std::sync::Arc<std::sync::Mutex<Option<WorkloadError>>>;
+
+/// The lines of a JSON-lines file as (partition key, body) pairs (empty lines skipped). A read
+/// error ends the iterator and is left in the returned slot: check it after sending.
+pub fn keyed_lines(
+    path: &Path,
+) -> Result<
+    (
+        impl Iterator<Item = (Option<String>, Vec<u8>)> + Send,
+        ReadErrorSlot,
+    ),
+    WorkloadError,
+> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|source| WorkloadError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let slot = ReadErrorSlot::default();
+    let error = slot.clone();
+    let shown = path.display().to_string();
+    let lines = std::iter::from_fn(move || loop {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return None,
+            Err(source) => {
+                *error.lock().expect("error slot") = Some(WorkloadError::Io {
+                    path: shown.clone(),
+                    source,
+                });
+                return None;
+            }
+            Ok(_) => {
+                while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    line.pop();
+                }
+                if line.is_empty() {
+                    continue;
+                }
+                let key = fmt::station_key(&line).map(|k| k.into_owned());
+                return Some((key, line));
+            }
+        }
+    });
+    Ok((lines, slot))
+}

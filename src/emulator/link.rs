@@ -1,0 +1,266 @@
+//! Link tasks: consumer links (the emulator sends events), producer links
+//! (the emulator stores events) and the request/reply links of the
+//! `$management` and `$cbs` nodes.
+
+use std::{sync::Arc, time::Duration};
+
+use fe2o3_amqp::{
+    link::{delivery::Sendable, Receiver, RecvError, Sender},
+    types::{
+        definitions::{AmqpError, Error as AmqpErrorFrame, LinkError},
+        messaging::{Body, Data},
+        primitives::Value,
+    },
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::emulator::{
+    cbs,
+    hub::{Broker, Hub, Partition},
+    log::{annotation, decode_message, AmqpMessage, PARTITION_KEY},
+    management,
+    selector::StartPosition,
+};
+
+/// Message format of an Event Hubs batch: the body is a sequence of Data
+/// sections, each holding one encoded AMQP message.
+pub const BATCH_MESSAGE_FORMAT: u32 = 0x8001_3700;
+
+/// Builds an AMQP error.
+pub fn amqp_error(condition: impl Into<fe2o3_amqp::types::definitions::ErrorCondition>, description: impl Into<String>) -> AmqpErrorFrame {
+    AmqpErrorFrame::new(condition, Some(description.into()), None)
+}
+
+/// A consumer link bound to one partition of one consumer group.
+pub struct Consumer {
+    /// The hub.
+    pub hub: Arc<Hub>,
+    /// The partition.
+    pub partition: Arc<Partition>,
+    /// Consumer group (for owner-level bookkeeping).
+    pub consumer_group: String,
+    /// Reader id registered with the hub.
+    pub reader_id: u64,
+    /// Fires when a reader with a higher owner level takes the partition.
+    pub stolen: oneshot::Receiver<()>,
+    /// Where to start.
+    pub start: StartPosition,
+}
+
+impl Consumer {
+    /// Streams events to the client, honouring link credit (the send waits
+    /// for credit, so nothing is buffered beyond one event), until the
+    /// client detaches, the connection drops or the partition is stolen.
+    pub async fn run(self, mut sender: Sender) {
+        let Consumer {
+            hub,
+            partition,
+            consumer_group,
+            reader_id,
+            mut stolen,
+            start,
+        } = self;
+        let mut appended: watch::Receiver<usize> = partition.subscribe();
+        let mut next = start.resolve(&partition.log());
+        let stolen_error = || amqp_error(LinkError::Stolen, "a reader with a higher owner level took the partition");
+        loop {
+            let event = partition.log().get(next).map(|e| e.message.clone());
+            match event {
+                Some(message) => {
+                    let sendable = Sendable::builder()
+                        .message((*message).clone())
+                        .settled(true)
+                        .build();
+                    tokio::select! {
+                        res = sender.send(sendable) => {
+                            if res.is_err() { break; }
+                            next += 1;
+                        }
+                        _ = &mut stolen => {
+                            let _ = sender.close_with_error(stolen_error()).await;
+                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
+                            return;
+                        }
+                    }
+                }
+                None => {
+                    appended.mark_unchanged();
+                    if partition.log().len() > next {
+                        continue;
+                    }
+                    tokio::select! {
+                        changed = appended.changed() => {
+                            if changed.is_err() { break; }
+                        }
+                        _ = sender.on_detach() => break,
+                        _ = &mut stolen => {
+                            let _ = sender.close_with_error(stolen_error()).await;
+                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        hub.unregister_reader(&consumer_group, partition.id, reader_id);
+        let _ = sender.close().await;
+    }
+}
+
+/// Where a producer link sends its events.
+pub enum ProducerTarget {
+    /// `<hub>`: by partition key, else round robin.
+    Hub,
+    /// `<hub>/Partitions/<id>`.
+    Partition(Arc<Partition>),
+}
+
+fn partition_key(message: &AmqpMessage) -> Option<String> {
+    match annotation(message, PARTITION_KEY)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Symbol(s) => Some(s.0.clone()),
+        _ => None,
+    }
+}
+
+/// Splits a delivery into the events it carries: a batch (message format
+/// 0x80013700) holds one encoded message per Data section.
+fn unpack(message: AmqpMessage, message_format: Option<u32>) -> Result<(Vec<AmqpMessage>, Option<String>), String> {
+    let key = partition_key(&message);
+    if message_format != Some(BATCH_MESSAGE_FORMAT) {
+        return Ok((vec![message], key));
+    }
+    let Body::Data(sections) = message.body else {
+        return Err("batch body must consist of data sections".into());
+    };
+    let events = sections
+        .into_iter()
+        .map(|Data(bytes)| decode_message(&bytes).ok_or_else(|| "batch entry is not an AMQP message".to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = key.or_else(|| events.iter().find_map(partition_key));
+    Ok((events, key))
+}
+
+/// Stores every delivery of a producer link and accepts it.
+pub async fn run_producer(hub: Arc<Hub>, target: ProducerTarget, mut receiver: Receiver) {
+    loop {
+        let delivery = match receiver.recv::<Body<Value>>().await {
+            Ok(d) => d,
+            Err(RecvError::MessageDecode(e)) => {
+                let _ = receiver
+                    .close_with_error(amqp_error(AmqpError::DecodeError, format!("cannot decode message: {e}")))
+                    .await;
+                return;
+            }
+            Err(_) => break,
+        };
+        let format = *delivery.message_format();
+        let (info, message) = delivery.into_parts();
+        let outcome = unpack(message, format).and_then(|(events, key)| {
+            let partition = match &target {
+                ProducerTarget::Partition(p) => p,
+                ProducerTarget::Hub => hub.route(key.as_deref()),
+            };
+            partition
+                .append(events, key.as_deref())
+                .map_err(|e| e.to_string())
+        });
+        let disposed = match outcome {
+            Ok(_) => receiver.accept(info).await,
+            Err(reason) => {
+                receiver
+                    .reject(info, amqp_error(AmqpError::InvalidField, reason))
+                    .await
+            }
+        };
+        if disposed.is_err() {
+            break;
+        }
+    }
+    let _ = receiver.close().await;
+}
+
+/// A reply link of a session: the client's receiver on `$management`/`$cbs`.
+#[derive(Debug)]
+pub struct ReplyLink {
+    /// Node the link reads from (its source address).
+    pub node: String,
+    /// The client's address for it (its target address), matched with `reply-to`.
+    pub address: Option<String>,
+    /// Queue of responses.
+    pub tx: mpsc::Sender<AmqpMessage>,
+}
+
+/// Reply links of one session.
+pub type ReplyLinks = Arc<std::sync::Mutex<Vec<ReplyLink>>>;
+
+/// Sends queued responses on a reply link.
+pub async fn run_reply_link(mut sender: Sender, mut rx: mpsc::Receiver<AmqpMessage>) {
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                let sendable = Sendable::builder().message(msg).settled(true).build();
+                if sender.send(sendable).await.is_err() {
+                    return;
+                }
+            }
+            _ = sender.on_detach() => return,
+        }
+    }
+    let _ = sender.close().await;
+}
+
+fn find_reply(links: &ReplyLinks, node: &str, reply_to: Option<&str>) -> Option<mpsc::Sender<AmqpMessage>> {
+    let mut links = links.lock().unwrap_or_else(|e| e.into_inner());
+    links.retain(|l| !l.tx.is_closed());
+    let by_address = reply_to.and_then(|r| links.iter().find(|l| l.address.as_deref() == Some(r)));
+    by_address
+        .or_else(|| links.iter().rev().find(|l| l.node == node))
+        .map(|l| l.tx.clone())
+}
+
+/// Serves requests sent to `$management` or `$cbs` on a client's sender link.
+pub async fn run_request_link(broker: Arc<Broker>, node: String, replies: ReplyLinks, mut receiver: Receiver) {
+    loop {
+        let delivery = match receiver.recv::<Body<Value>>().await {
+            Ok(d) => d,
+            Err(RecvError::MessageDecode(_)) => {
+                let _ = receiver
+                    .close_with_error(amqp_error(AmqpError::DecodeError, "cannot decode request"))
+                    .await;
+                return;
+            }
+            Err(_) => break,
+        };
+        let (info, request) = delivery.into_parts();
+        if receiver.accept(info).await.is_err() {
+            break;
+        }
+        let response = if node == cbs::CBS_ADDRESS {
+            cbs::handle_request(&broker, &request)
+        } else {
+            management::handle_request(&broker, &request)
+        };
+        let reply_to = request
+            .properties
+            .as_ref()
+            .and_then(|p| p.reply_to.clone());
+        // The client may attach its reply link right after sending.
+        let mut tx = None;
+        for _ in 0..100 {
+            tx = find_reply(&replies, &node, reply_to.as_deref());
+            if tx.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(response).await;
+            }
+            None => tracing::warn!(node, "no reply link for request; response dropped"),
+        }
+    }
+    let _ = receiver.close().await;
+}

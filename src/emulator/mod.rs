@@ -1,0 +1,164 @@
+//! Azure Event Hubs–compatible AMQP 1.0 emulator.
+//!
+//! This module owns a small broker that speaks enough of the Event Hubs AMQP
+//! dialect for Microsoft's SDKs (Python `azure-eventhub`, Rust
+//! `azure_messaging_eventhubs`) and fe2o3-amqp clients to produce and consume
+//! events locally:
+//!
+//! * SASL ANONYMOUS/PLAIN and `$cbs` put-token (optionally verifying SAS
+//!   tokens), see [`cbs`];
+//! * `$management` READ of hub and partition properties, see [`management`];
+//! * producer links to `<hub>` and `<hub>/Partitions/<id>` (single messages
+//!   and batches) and consumer links on
+//!   `<hub>/ConsumerGroups/<cg>/Partitions/<id>` with selector filters and
+//!   owner levels, see [`link`], [`selector`] and [`hub`];
+//! * in-memory or file-backed partition logs, see [`log`];
+//! * plain AMQP and TLS (self-signed `localhost` certificate) on one port,
+//!   see [`server`], [`tls`] and the frame normaliser in [`stream`].
+//!
+//! Start it with [`Emulator::start`] (tests) or [`run_cli`] (the
+//! `emulator` subcommand).
+
+pub mod cbs;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod link;
+pub mod log;
+pub mod management;
+pub mod selector;
+pub mod server;
+pub mod stream;
+pub mod tls;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio::{
+    net::TcpListener,
+    sync::watch,
+    task::JoinHandle,
+};
+
+pub use config::{EmulatorArgs, EmulatorConfig, HubSpec};
+pub use error::{EmulatorError, Result};
+
+use crate::emulator::{
+    config::{DEFAULT_SAS_KEY_NAME, DEFAULT_SAS_KEY_VALUE},
+    hub::Broker,
+    server::Shared,
+};
+
+/// Entry point: starts emulator instances.
+#[derive(Debug, Clone, Copy)]
+pub struct Emulator;
+
+/// Statistics of one partition, for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStats {
+    /// Number of stored events.
+    pub events: usize,
+    /// Sequence number of the last event, `-1` when empty.
+    pub last_sequence_number: i64,
+}
+
+/// A running emulator. Dropping the handle does not stop it; call
+/// [`EmulatorHandle::shutdown`].
+pub struct EmulatorHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    accept_task: JoinHandle<()>,
+    sas_key: Option<String>,
+}
+
+impl std::fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorHandle")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Binds the listener, loads the partition logs and starts serving.
+    pub async fn start(config: EmulatorConfig) -> Result<EmulatorHandle> {
+        let broker = Arc::new(Broker::new(&config)?);
+        let tls = tls::generate()?;
+        let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
+        let local_addr = listener.local_addr()?;
+        let (kill, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared { broker, tls, kill });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let accept_task = tokio::spawn(server::accept_loop(listener, shared.clone(), shutdown_rx));
+        Ok(EmulatorHandle {
+            local_addr,
+            shared,
+            shutdown,
+            accept_task,
+            sas_key: config.sas_key,
+        })
+    }
+}
+
+impl EmulatorHandle {
+    /// The address the emulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Connection string for Event Hubs SDKs (plain AMQP on this port).
+    pub fn connection_string(&self) -> String {
+        format!(
+            "Endpoint=sb://localhost:{};SharedAccessKeyName={};SharedAccessKey={};UseDevelopmentEmulator=true;",
+            self.local_addr.port(),
+            DEFAULT_SAS_KEY_NAME,
+            self.sas_key.as_deref().unwrap_or(DEFAULT_SAS_KEY_VALUE),
+        )
+    }
+
+    /// PEM of the self-signed certificate served on TLS connections.
+    pub fn cert_pem(&self) -> &str {
+        &self.shared.tls.cert_pem
+    }
+
+    /// Closes every open connection abruptly; the emulator keeps serving.
+    pub fn drop_all_connections(&self) {
+        self.shared.kill.send_modify(|generation| *generation += 1);
+    }
+
+    /// Statistics of a partition, `None` for an unknown hub or partition.
+    pub fn partition_stats(&self, hub: &str, partition: u32) -> Option<PartitionStats> {
+        let hub = self.shared.broker.hub(hub)?;
+        let partition = hub.partitions.get(partition as usize)?;
+        let log = partition.log();
+        Some(PartitionStats {
+            events: log.len(),
+            last_sequence_number: log.last().map_or(-1, |e| e.sequence_number),
+        })
+    }
+
+    /// Stops accepting, drops all connections and waits for the accept loop.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.drop_all_connections();
+        let _ = self.accept_task.await;
+    }
+}
+
+/// Runs the emulator until Ctrl-C, printing the connection string on start.
+pub async fn run_cli(args: EmulatorArgs) -> Result<()> {
+    let config = EmulatorConfig::from(args);
+    let hubs: Vec<String> = config
+        .hubs
+        .iter()
+        .map(|h| format!("{}:{}", h.name, h.partitions))
+        .collect();
+    let handle = Emulator::start(config).await?;
+    println!("Event Hubs emulator listening on {} (plain AMQP and TLS), hubs: {}", handle.local_addr(), hubs.join(", "));
+    println!("{}", handle.connection_string());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,456 @@
+//! Accept loop and per-connection/per-session handling.
+//!
+//! One port serves plain AMQP and TLS: a first byte of 0x16 (TLS handshake)
+//! selects TLS, anything else is read as an AMQP or SASL protocol header.
+//! Each connection runs the fe2o3 acceptor behind [`stream::pump`], which
+//! normalises outgoing frames; sessions route each incoming attach to a
+//! consumer, producer, `$management` or `$cbs` link task.
+
+use std::{sync::Arc, time::Duration};
+
+use fe2o3_amqp::{
+    acceptor::{
+        ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerSessionHandle, SaslAcceptor,
+        SessionAcceptor, SupportedReceiverSettleModes, SupportedSenderSettleModes,
+    },
+    acceptor::sasl_acceptor::SaslServerFrame,
+    types::{
+        definitions::{AmqpError, ReceiverSettleMode, Role, SenderSettleMode},
+        performatives::Attach,
+        messaging::TargetArchetype,
+        primitives::{Array, Symbol, Value},
+        sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse},
+    },
+};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::{mpsc, watch},
+};
+
+use crate::emulator::{
+    cbs::CBS_ADDRESS,
+    hub::{Broker, OwnershipError},
+    link::{self, amqp_error, Consumer, ProducerTarget, ReplyLink, ReplyLinks},
+    management::MANAGEMENT_ADDRESS,
+    selector,
+    stream,
+    tls::TlsMaterial,
+};
+
+/// Maximum message size announced on producer links (the Rust SDK's
+/// `create_batch` needs a non-zero value).
+pub const MAX_MESSAGE_SIZE: u64 = 1024 * 1024;
+
+/// Attach property carrying a reader's owner level.
+pub const EPOCH_PROPERTY: &str = "com.microsoft:epoch";
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SASL acceptor offering ANONYMOUS and PLAIN, accepting any credentials
+/// (authorization happens through `$cbs`).
+#[derive(Debug, Clone, Default)]
+pub struct EmulatorSasl;
+
+impl SaslAcceptor for EmulatorSasl {
+    fn mechanisms(&self) -> Array<Symbol> {
+        Array::from(vec![Symbol::from("ANONYMOUS"), Symbol::from("PLAIN")])
+    }
+
+    fn on_init(&mut self, init: SaslInit) -> SaslServerFrame {
+        let code = match init.mechanism.0.as_str() {
+            "ANONYMOUS" | "PLAIN" | "MSSBCBS" => SaslCode::Ok,
+            _ => SaslCode::Auth,
+        };
+        SaslServerFrame::Outcome(SaslOutcome {
+            code,
+            additional_data: None,
+        })
+    }
+
+    fn on_response(&mut self, _response: SaslResponse) -> SaslServerFrame {
+        SaslServerFrame::Outcome(SaslOutcome {
+            code: SaslCode::Ok,
+            additional_data: None,
+        })
+    }
+}
+
+/// State shared by all connections of one emulator.
+pub struct Shared {
+    /// Hubs and their partitions.
+    pub broker: Arc<Broker>,
+    /// TLS certificate and acceptor.
+    pub tls: TlsMaterial,
+    /// Bumped to drop every open connection.
+    pub kill: watch::Sender<u64>,
+}
+
+/// Accepts connections until `shutdown` flips.
+pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = handle_socket(tcp, shared).await {
+                            tracing::debug!(%peer, error = %e, "connection ended");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn handle_socket(tcp: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
+    tcp.set_nodelay(true)?;
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no protocol header"))??;
+    if n == 0 {
+        return Ok(());
+    }
+    if first[0] == 0x16 {
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.acceptor.accept(tcp))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+            .map_err(std::io::Error::other)?;
+        serve(tls, shared).await
+    } else {
+        serve(tcp, shared).await
+    }
+}
+
+async fn read_header<S: AsyncRead + Unpin>(client: &mut S) -> std::io::Result<[u8; 8]> {
+    let mut header = [0u8; 8];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, client.read_exact(&mut header))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no protocol header"))??;
+    Ok(header)
+}
+
+/// Reads the protocol header; `AMQP 2 1 0 0` (TLS negotiation, as fe2o3's
+/// `amqps://` client sends it) is answered and upgraded to TLS in place.
+async fn serve<S>(mut client: S, shared: Arc<Shared>) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let header = read_header(&mut client).await?;
+    if &header[..5] == b"AMQP\x02" {
+        client.write_all(&header).await?;
+        client.flush().await?;
+        let mut tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.acceptor.accept(client))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+            .map_err(std::io::Error::other)?;
+        let header = read_header(&mut tls).await?;
+        serve_amqp(tls, header, shared).await
+    } else {
+        serve_amqp(client, header, shared).await
+    }
+}
+
+async fn serve_amqp<S>(client: S, header: [u8; 8], shared: Arc<Shared>) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (engine, mut pump_end) = tokio::io::duplex(256 * 1024);
+    pump_end.write_all(&header).await?;
+    tokio::spawn(stream::pump(client, pump_end, shared.kill.subscribe()));
+
+    let result = if &header[..4] == b"AMQP" && header[4] == 3 {
+        ConnectionAcceptor::builder()
+            .container_id("eventhubs-emulator")
+            .sasl_acceptor(EmulatorSasl)
+            .build()
+            .accept(engine)
+            .await
+    } else {
+        ConnectionAcceptor::builder()
+            .container_id("eventhubs-emulator")
+            .build()
+            .accept(engine)
+            .await
+    };
+    let mut connection = result.map_err(|e| std::io::Error::other(e.to_string()))?;
+    let session_acceptor = SessionAcceptor::new();
+    while let Some(incoming) = connection.next_incoming_session().await {
+        match session_acceptor
+            .accept_incoming_session(incoming, &mut connection)
+            .await
+        {
+            Ok(session) => {
+                tokio::spawn(run_session(session, shared.broker.clone()));
+            }
+            Err(e) => tracing::debug!(error = %e, "begin failed"),
+        }
+    }
+    let _ = connection.close().await;
+    Ok(())
+}
+
+/// fe2o3's link acceptor with its default dynamic-terminus handlers.
+type DefaultLinkAcceptor = LinkAcceptor<
+    fn(fe2o3_amqp::types::messaging::Source) -> Option<fe2o3_amqp::types::messaging::Source>,
+    fn(fe2o3_amqp::types::messaging::Target) -> Option<fe2o3_amqp::types::messaging::Target>,
+>;
+
+/// Link acceptor for links where the emulator sends: always pre-settled.
+fn sender_acceptor() -> DefaultLinkAcceptor {
+    LinkAcceptor::builder()
+        .supported_sender_settle_modes(SupportedSenderSettleModes::Settled)
+        .fallback_sender_settle_mode(SenderSettleMode::Settled)
+        .verify_incoming_source(false)
+        .verify_incoming_target(false)
+        .build()
+}
+
+/// Link acceptor for links where the emulator receives: settle mode
+/// `first` and a 1 MiB max message size.
+fn receiver_acceptor() -> DefaultLinkAcceptor {
+    LinkAcceptor::builder()
+        .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
+        .fallback_receiver_settle_mode(ReceiverSettleMode::First)
+        .max_message_size(MAX_MESSAGE_SIZE)
+        .verify_incoming_source(false)
+        .verify_incoming_target(false)
+        .build()
+}
+
+async fn run_session(mut session: ListenerSessionHandle, broker: Arc<Broker>) {
+    let replies = ReplyLinks::default();
+    while let Some(attach) = session.next_incoming_attach().await {
+        route_attach(attach, &mut session, &broker, &replies).await;
+    }
+    let _ = session.end().await;
+}
+
+/// Strips `amqps://host/` or `sb://host/` and surrounding slashes.
+pub fn entity_path(address: &str) -> &str {
+    let path = match address.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => address,
+    };
+    path.trim_matches('/')
+}
+
+/// A parsed link address.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Address<'a> {
+    /// `$management`
+    Management,
+    /// `$cbs`
+    Cbs,
+    /// `<hub>`
+    Hub(&'a str),
+    /// `<hub>/Partitions/<id>`
+    Partition(&'a str, &'a str),
+    /// `<hub>/ConsumerGroups/<cg>/Partitions/<id>`
+    Consumer(&'a str, &'a str, &'a str),
+    /// Anything else.
+    Unknown,
+}
+
+/// Parses a link address.
+pub fn parse_address(address: &str) -> Address<'_> {
+    let path = entity_path(address);
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        [node] if *node == MANAGEMENT_ADDRESS => Address::Management,
+        [node] if *node == CBS_ADDRESS => Address::Cbs,
+        [hub] if !hub.is_empty() => Address::Hub(hub),
+        [hub, p, id] if p.eq_ignore_ascii_case("Partitions") => Address::Partition(hub, id),
+        [hub, c, cg, p, id]
+            if c.eq_ignore_ascii_case("ConsumerGroups") && p.eq_ignore_ascii_case("Partitions") =>
+        {
+            Address::Consumer(hub, cg, id)
+        }
+        _ => Address::Unknown,
+    }
+}
+
+fn target_address(attach: &Attach) -> Option<String> {
+    match attach.target.as_deref()? {
+        TargetArchetype::Target(t) => t.address.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+fn epoch_of(attach: &Attach) -> Option<i64> {
+    let value = attach
+        .properties
+        .as_ref()?
+        .iter()
+        .find(|(k, _)| k.0 == EPOCH_PROPERTY)
+        .map(|(_, v)| v)?;
+    match value {
+        Value::Long(v) => Some(*v),
+        Value::Int(v) => Some(i64::from(*v)),
+        Value::Short(v) => Some(i64::from(*v)),
+        Value::Uint(v) => Some(i64::from(*v)),
+        Value::Ulong(v) => i64::try_from(*v).ok(),
+        _ => None,
+    }
+}
+
+/// Completes the attach with a null terminus and detaches with `error`,
+/// the AMQP way of refusing a link.
+async fn refuse(mut attach: Attach, session: &mut ListenerSessionHandle, error: fe2o3_amqp::types::definitions::Error) {
+    tracing::debug!(link = %attach.name, ?error, "refusing link");
+    match attach.role {
+        Role::Receiver => {
+            attach.source = None;
+            if let Ok(LinkEndpoint::Sender(s)) = sender_acceptor().accept_incoming_attach(attach, session).await {
+                let _ = s.close_with_error(error).await;
+            }
+        }
+        Role::Sender => {
+            attach.target = None;
+            if let Ok(LinkEndpoint::Receiver(r)) = receiver_acceptor().accept_incoming_attach(attach, session).await {
+                let _ = r.close_with_error(error).await;
+            }
+        }
+    }
+}
+
+fn not_found(what: String) -> fe2o3_amqp::types::definitions::Error {
+    amqp_error(AmqpError::NotFound, what)
+}
+
+async fn route_attach(attach: Attach, session: &mut ListenerSessionHandle, broker: &Arc<Broker>, replies: &ReplyLinks) {
+    match attach.role {
+        // The client receives: consumer or reply link.
+        Role::Receiver => {
+            let source = attach
+                .source
+                .as_ref()
+                .and_then(|s| s.address.clone())
+                .unwrap_or_default();
+            match parse_address(&source) {
+                Address::Management | Address::Cbs => {
+                    let node = entity_path(&source).to_string();
+                    let address = target_address(&attach);
+                    if let Ok(LinkEndpoint::Sender(sender)) =
+                        sender_acceptor().accept_incoming_attach(attach, session).await
+                    {
+                        let (tx, rx) = mpsc::channel(64);
+                        replies
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(ReplyLink { node, address, tx });
+                        tokio::spawn(link::run_reply_link(sender, rx));
+                    }
+                }
+                Address::Consumer(hub_name, cg, pid) => {
+                    let Some(hub) = broker.hub(hub_name).cloned() else {
+                        return refuse(attach, session, not_found(format!("event hub {hub_name:?} not found"))).await;
+                    };
+                    if !hub.has_consumer_group(cg) {
+                        return refuse(attach, session, not_found(format!("consumer group {cg:?} not found in {hub_name:?}"))).await;
+                    }
+                    let Some(partition) = hub.partition(pid).cloned() else {
+                        return refuse(attach, session, not_found(format!("partition {pid:?} not found in {hub_name:?}"))).await;
+                    };
+                    let filter = attach.source.as_ref().and_then(|s| s.filter.as_ref());
+                    let start = match selector::start_position(filter) {
+                        Ok(s) => s,
+                        Err(e) => return refuse(attach, session, amqp_error(AmqpError::InvalidField, e)).await,
+                    };
+                    let consumer_group = cg.to_string();
+                    let reader_id = broker.next_id();
+                    let stolen = match hub.register_reader(&consumer_group, partition.id, reader_id, epoch_of(&attach)) {
+                        Ok(rx) => rx,
+                        Err(OwnershipError::LowerEpoch { current }) => {
+                            return refuse(
+                                attach,
+                                session,
+                                amqp_error(
+                                    AmqpError::PreconditionFailed,
+                                    format!("a reader with owner level {current} holds partition {pid} of consumer group {consumer_group}"),
+                                ),
+                            )
+                            .await
+                        }
+                    };
+                    match sender_acceptor().accept_incoming_attach(attach, session).await {
+                        Ok(LinkEndpoint::Sender(sender)) => {
+                            let consumer = Consumer { hub, partition, consumer_group, reader_id, stolen, start };
+                            tokio::spawn(consumer.run(sender));
+                        }
+                        _ => hub.unregister_reader(&consumer_group, partition.id, reader_id),
+                    }
+                }
+                _ => {
+                    let msg = format!("cannot read from {source:?}");
+                    refuse(attach, session, not_found(msg)).await
+                }
+            }
+        }
+        // The client sends: producer or request link.
+        Role::Sender => {
+            let target = target_address(&attach).unwrap_or_default();
+            let (hub_name, producer_target) = match parse_address(&target) {
+                Address::Management | Address::Cbs => {
+                    let node = entity_path(&target).to_string();
+                    if let Ok(LinkEndpoint::Receiver(receiver)) =
+                        receiver_acceptor().accept_incoming_attach(attach, session).await
+                    {
+                        tokio::spawn(link::run_request_link(broker.clone(), node, replies.clone(), receiver));
+                    }
+                    return;
+                }
+                Address::Hub(hub) => (hub, None),
+                Address::Partition(hub, pid) => (hub, Some(pid)),
+                _ => {
+                    let msg = format!("cannot send to {target:?}");
+                    return refuse(attach, session, not_found(msg)).await;
+                }
+            };
+            let Some(hub) = broker.hub(hub_name).cloned() else {
+                return refuse(attach, session, not_found(format!("event hub {hub_name:?} not found"))).await;
+            };
+            let producer_target = match producer_target {
+                None => ProducerTarget::Hub,
+                Some(pid) => match hub.partition(pid) {
+                    Some(p) => ProducerTarget::Partition(p.clone()),
+                    None => {
+                        return refuse(attach, session, not_found(format!("partition {pid:?} not found in {hub_name:?}"))).await
+                    }
+                },
+            };
+            if let Ok(LinkEndpoint::Receiver(receiver)) =
+                receiver_acceptor().accept_incoming_attach(attach, session).await
+            {
+                tokio::spawn(link::run_producer(hub, producer_target, receiver));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_addresses() {
+        assert_eq!(parse_address("$management"), Address::Management);
+        assert_eq!(parse_address("$cbs"), Address::Cbs);
+        assert_eq!(parse_address("weather"), Address::Hub("weather"));
+        assert_eq!(parse_address("amqps://localhost/weather/Partitions/3"), Address::Partition("weather", "3"));
+        assert_eq!(
+            parse_address("sb://h:5672/weather/ConsumerGroups/$Default/Partitions/0"),
+            Address::Consumer("weather", "$Default", "0")
+        );
+        assert_eq!(parse_address("a/b"), Address::Unknown);
+        assert_eq!(parse_address(""), Address::Unknown);
+    }
+}

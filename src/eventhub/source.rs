@@ -1,0 +1,516 @@
+//! [`EventHubSource`]: Event Hubs partitions as a [`PartitionedSource`].
+//!
+//! The trait is synchronous and called from timely worker threads in a tight loop, so the source
+//! owns a small tokio runtime. Each [`EventHubPartitionReader`] has a background task that
+//! receives events on its own connection and passes them in chunks through a bounded channel
+//! (back-pressure: at most `channel_chunks` chunks wait); `next_batch` drains the channel without
+//! blocking for more than [`EventHubSourceConfig::max_wait`].
+//!
+//! ## Start positions
+//!
+//! `open(partition, SequenceNumber(n))` with `n >= 0` reads from sequence number `n` on
+//! (`0` is the start of the partition). A negative `n` ([`USE_CONFIGURED_START`]) means "no
+//! committed position": the configured [`StartPosition`] (earliest or latest) is resolved to a
+//! sequence number through the management API when the reader opens, so [`position`] is always
+//! a sequence number.
+//!
+//! ## Reconnects
+//!
+//! When the link or connection fails, the task reopens a receiver with exponential backoff at
+//! the sequence number after the last event it passed on, so nothing is lost or duplicated;
+//! events that come back out of order (e.g. a client library re-attaching with an old filter)
+//! are dropped and the receiver reopened. Sequence numbers handed out are strictly consecutive;
+//! a gap after a reconnect (events expired meanwhile) is an error.
+//!
+//! ## Owner level
+//!
+//! Every reader attaches with the source's owner level (`com.microsoft:epoch`, by default the
+//! creation time of the source in ms), so a restarted pipeline takes its partitions from a
+//! zombie reader. A displaced reader first returns what it already received, then
+//! [`SourceError::PartitionTakenOver`] from every later `next_batch` call: it does not reconnect.
+//!
+//! [`position`]: PartitionReader::position
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use tokio::{
+    runtime::Runtime,
+    sync::mpsc::{self, error::TryRecvError},
+    task::JoinHandle,
+};
+use tracing::{debug, warn};
+
+use crate::{
+    eventhub::{
+        block_on, build_runtime,
+        client::{ConsumerBackend, ReceiveRequest, ReceivedEvent},
+        connection::ConnectionConfig,
+        error::EventHubError,
+        sdk::SdkConsumer,
+    },
+    source::{PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber, SourceError},
+};
+
+/// `open` with this (or any negative) sequence number uses the configured [`StartPosition`].
+pub const USE_CONFIGURED_START: SequenceNumber = SequenceNumber(-1);
+
+/// Where a reader starts when `open` is given no position (a negative sequence number).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The first retained event.
+    #[default]
+    Earliest,
+    /// The first event enqueued after the reader opens.
+    Latest,
+}
+
+/// Reconnect backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// Consecutive failed attempts before the reader gives up with an error.
+    pub max_attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(5), max_attempts: 10 }
+    }
+}
+
+impl Backoff {
+    /// Delay before attempt `attempt` (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Configuration of an [`EventHubSource`].
+#[derive(Debug, Clone)]
+pub struct EventHubSourceConfig {
+    /// The connection string (see [`crate::eventhub::connection`]).
+    pub connection_string: String,
+    /// Hub name; `None` takes the connection string's `EntityPath`.
+    pub hub: Option<String>,
+    /// Consumer group.
+    pub consumer_group: String,
+    /// Start used when `open` gets a negative sequence number.
+    pub start: StartPosition,
+    /// Link credit (events the service may send ahead).
+    pub prefetch: u32,
+    /// Bounded source: a reader returns `Ok(None)` once its partition had no event for this long.
+    /// `None`: unbounded, empty batches when nothing is available.
+    pub stop_when_idle: Option<Duration>,
+    /// Owner level of the readers; `None`: the current time in ms when the source is created.
+    pub owner_level: Option<i64>,
+    /// Longest `next_batch` waits when nothing is buffered.
+    pub max_wait: Duration,
+    /// Events per chunk passed from the receiving task to the reader.
+    pub chunk_events: usize,
+    /// Chunks buffered per reader (the channel bound).
+    pub channel_chunks: usize,
+    /// Threads of the source's runtime.
+    pub runtime_threads: usize,
+    /// Reconnect backoff.
+    pub reconnect: Backoff,
+}
+
+impl EventHubSourceConfig {
+    /// Defaults for `connection_string` and `hub` (consumer group `$Default`, earliest start,
+    /// unbounded).
+    pub fn new(connection_string: impl Into<String>, hub: impl Into<String>) -> Self {
+        EventHubSourceConfig {
+            connection_string: connection_string.into(),
+            hub: Some(hub.into()),
+            consumer_group: "$Default".into(),
+            start: StartPosition::Earliest,
+            prefetch: 2000,
+            stop_when_idle: None,
+            owner_level: None,
+            max_wait: Duration::from_millis(5),
+            chunk_events: 512,
+            channel_chunks: 16,
+            runtime_threads: 2,
+            reconnect: Backoff::default(),
+        }
+    }
+}
+
+/// State shared by the source and its readers; owns the runtime.
+struct Shared {
+    runtime: Option<Runtime>,
+    backend: Arc<dyn ConsumerBackend>,
+    config: EventHubSourceConfig,
+    owner_level: i64,
+}
+
+impl Shared {
+    fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().expect("the runtime lives as long as Shared")
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Never blocks, so dropping from inside an async context is fine.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Event Hubs as a partitioned source.
+pub struct EventHubSource {
+    shared: Arc<Shared>,
+    /// Partition ids as the hub names them, indexed like `partitions`.
+    partition_names: Vec<String>,
+    partitions: Vec<PartitionId>,
+}
+
+impl std::fmt::Debug for EventHubSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHubSource")
+            .field("hub", &self.shared.config.hub)
+            .field("partitions", &self.partitions)
+            .field("owner_level", &self.shared.owner_level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventHubSource {
+    /// Connects with the Microsoft SDK and lists the partitions (management API).
+    pub fn connect(config: EventHubSourceConfig) -> Result<Self, EventHubError> {
+        let connection = ConnectionConfig::parse(&config.connection_string)?;
+        let hub = connection.hub_name(config.hub.as_deref())?;
+        let backend = SdkConsumer::new(connection, hub.clone(), config.consumer_group.clone());
+        Self::with_backend(EventHubSourceConfig { hub: Some(hub), ..config }, Arc::new(backend))
+    }
+
+    /// A source over any [`ConsumerBackend`]; lists the partitions now.
+    pub fn with_backend(config: EventHubSourceConfig, backend: Arc<dyn ConsumerBackend>) -> Result<Self, EventHubError> {
+        if config.prefetch == 0 || config.chunk_events == 0 || config.channel_chunks == 0 {
+            return Err(EventHubError::Config("prefetch, chunk_events and channel_chunks must be positive".into()));
+        }
+        let runtime = build_runtime(config.runtime_threads, "eventhub-source")?;
+        let owner_level = config.owner_level.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let names = block_on(&runtime, backend.partition_ids())?;
+        let partitions = names
+            .iter()
+            .map(|n| n.parse::<u32>().map(PartitionId).map_err(|_| EventHubError::PartitionId(n.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EventHubSource {
+            shared: Arc::new(Shared { runtime: Some(runtime), backend, config, owner_level }),
+            partition_names: names,
+            partitions,
+        })
+    }
+
+    /// The owner level (`com.microsoft:epoch`) the readers attach with.
+    pub fn owner_level(&self) -> i64 {
+        self.shared.owner_level
+    }
+
+    /// Opens `partition` with the concrete reader type.
+    pub fn open_reader(&self, partition: PartitionId, start: SequenceNumber) -> Result<EventHubPartitionReader, EventHubError> {
+        let index = self
+            .partitions
+            .iter()
+            .position(|p| *p == partition)
+            .ok_or(EventHubError::NoSuchPartition { partition: partition.0, count: self.partitions.len() as u32 })?;
+        let name = self.partition_names[index].clone();
+        let shared = &self.shared;
+        let config = &shared.config;
+        let start_seq = if start.0 >= 0 {
+            start.0
+        } else {
+            let info = block_on(shared.runtime(), shared.backend.partition_info(name.clone()))?;
+            match config.start {
+                StartPosition::Earliest => info.beginning_sequence_number.max(0),
+                StartPosition::Latest => info.last_enqueued_sequence_number.max(-1) + 1,
+            }
+        };
+        let (tx, rx) = mpsc::channel(config.channel_chunks);
+        let pump = Pump {
+            backend: shared.backend.clone(),
+            request: ReceiveRequest {
+                partition: name,
+                from_sequence_number: start_seq,
+                owner_level: Some(shared.owner_level),
+                prefetch: config.prefetch,
+                max_chunk: config.chunk_events,
+            },
+            backoff: config.reconnect,
+            tx,
+        };
+        let task = shared.runtime().spawn(pump.run());
+        Ok(EventHubPartitionReader {
+            partition,
+            rx,
+            current: Vec::new().into_iter(),
+            next_seq: start_seq,
+            returned_any: false,
+            terminal: None,
+            finished: false,
+            stop_when_idle: config.stop_when_idle,
+            max_wait: config.max_wait,
+            last_activity: Instant::now(),
+            task,
+            _shared: shared.clone(),
+        })
+    }
+}
+
+impl PartitionedSource for EventHubSource {
+    /// The partitions listed when the source connected.
+    fn partitions(&self) -> Vec<PartitionId> {
+        self.partitions.clone()
+    }
+
+    fn open(&self, partition: PartitionId, start: SequenceNumber) -> Result<Box<dyn PartitionReader>, SourceError> {
+        self.open_reader(partition, start)
+            .map(|r| Box::new(r) as Box<dyn PartitionReader>)
+            .map_err(|e| e.into_source_error(partition.0))
+    }
+}
+
+/// What the receiving task sends to the reader.
+enum Message {
+    Events(Vec<ReceivedEvent>),
+    Failed(Terminal),
+}
+
+/// Why a reader stopped for good.
+#[derive(Debug, Clone)]
+enum Terminal {
+    TakenOver(String),
+    Failed(String),
+}
+
+impl Terminal {
+    fn to_error(&self, partition: PartitionId) -> SourceError {
+        match self {
+            Terminal::TakenOver(m) => SourceError::PartitionTakenOver { partition: partition.0, message: m.clone() },
+            Terminal::Failed(m) => SourceError::Remote { partition: partition.0, message: m.clone() },
+        }
+    }
+}
+
+/// The background receiving task of one reader.
+struct Pump {
+    backend: Arc<dyn ConsumerBackend>,
+    request: ReceiveRequest,
+    backoff: Backoff,
+    tx: mpsc::Sender<Message>,
+}
+
+impl Pump {
+    async fn run(mut self) {
+        let mut failures = 0u32;
+        let mut first_open = true;
+        loop {
+            let reason = match self.receive_until_failure(&mut first_open, &mut failures).await {
+                Ok(reason) => reason,
+                Err(terminal) => {
+                    let _ = self.tx.send(Message::Failed(terminal)).await;
+                    return;
+                }
+            };
+            if self.tx.is_closed() {
+                return;
+            }
+            failures += 1;
+            if failures > self.backoff.max_attempts {
+                let message = format!("giving up after {} reconnect attempts: {reason}", failures - 1);
+                let _ = self.tx.send(Message::Failed(Terminal::Failed(message))).await;
+                return;
+            }
+            let delay = self.backoff.delay(failures);
+            warn!(partition = %self.request.partition, attempt = failures, ?delay, %reason,
+                "Event Hubs receiver failed; reconnecting at sequence number {}", self.request.from_sequence_number);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.tx.closed() => return,
+            }
+        }
+    }
+
+    /// Receives until the stream fails; returns why (to reconnect) or a terminal error.
+    async fn receive_until_failure(&mut self, first_open: &mut bool, failures: &mut u32) -> Result<String, Terminal> {
+        let mut stream = self.backend.receive(self.request.clone());
+        // The first event after a reopen may not skip ahead (it would mean lost events); on the
+        // very first open the partition may begin later than requested (retention).
+        let mut first_event = true;
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = self.tx.closed() => return Ok("reader closed".into()),
+            };
+            let chunk = match item {
+                None => return Ok("the receiver stream ended".into()),
+                Some(Ok(chunk)) => chunk,
+                Some(Err(EventHubError::TakenOver(m))) => return Err(Terminal::TakenOver(m)),
+                Some(Err(e @ EventHubError::MalformedEvent(_))) => return Err(Terminal::Failed(e.to_string())),
+                Some(Err(e)) => return Ok(e.to_string()),
+            };
+            let expected_before = self.request.from_sequence_number;
+            let mut accepted = Vec::with_capacity(chunk.len());
+            let mut out_of_order = None;
+            for event in chunk {
+                let expected = self.request.from_sequence_number;
+                let seq = event.sequence_number;
+                if seq == expected || (seq > expected && first_event && *first_open) {
+                    if seq != expected {
+                        warn!(partition = %self.request.partition, "partition begins at {seq}, not {expected}");
+                    }
+                    self.request.from_sequence_number = seq + 1;
+                    accepted.push(event);
+                } else if seq > expected && first_event {
+                    return Err(Terminal::Failed(format!(
+                        "events {expected}..{} are no longer available after a reconnect",
+                        seq - 1
+                    )));
+                } else {
+                    out_of_order = Some(format!("received sequence number {seq}, expected {expected}"));
+                    break;
+                }
+                first_event = false;
+                *first_open = false;
+            }
+            if !accepted.is_empty() {
+                if self.request.from_sequence_number > expected_before {
+                    *failures = 0;
+                }
+                if self.tx.send(Message::Events(accepted)).await.is_err() {
+                    return Ok("reader closed".into());
+                }
+            }
+            if let Some(reason) = out_of_order {
+                debug!(partition = %self.request.partition, %reason, "reopening the receiver");
+                return Ok(reason);
+            }
+        }
+    }
+}
+
+/// Reads one Event Hubs partition; see the [module docs](self).
+pub struct EventHubPartitionReader {
+    partition: PartitionId,
+    rx: mpsc::Receiver<Message>,
+    current: std::vec::IntoIter<ReceivedEvent>,
+    next_seq: i64,
+    returned_any: bool,
+    terminal: Option<Terminal>,
+    finished: bool,
+    stop_when_idle: Option<Duration>,
+    max_wait: Duration,
+    last_activity: Instant,
+    task: JoinHandle<()>,
+    _shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EventHubPartitionReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHubPartitionReader")
+            .field("partition", &self.partition)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for EventHubPartitionReader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EventHubPartitionReader {
+    /// Moves buffered events into `batch` until it holds `max`; an error on a sequence gap.
+    fn drain_into(&mut self, batch: &mut RawBatch, max: usize) -> Result<(), Terminal> {
+        while batch.len() < max {
+            let Some(event) = self.current.next() else { return Ok(()) };
+            let seq = event.sequence_number;
+            if seq != self.next_seq && !(seq > self.next_seq && !self.returned_any) {
+                return Err(Terminal::Failed(format!("sequence number {seq} where {} was expected", self.next_seq)));
+            }
+            batch.push(seq, event.offset, event.enqueued_time_ms, event.partition_key, &event.body);
+            self.next_seq = seq + 1;
+            self.returned_any = true;
+        }
+        Ok(())
+    }
+}
+
+impl PartitionReader for EventHubPartitionReader {
+    fn partition(&self) -> PartitionId {
+        self.partition
+    }
+
+    fn next_batch(&mut self, max: usize) -> Result<Option<RawBatch>, SourceError> {
+        if let Some(t) = &self.terminal {
+            return Err(t.to_error(self.partition));
+        }
+        if self.finished {
+            return Ok(None);
+        }
+        let max = max.max(1);
+        let mut batch = RawBatch::new(self.partition);
+        let deadline = Instant::now() + self.max_wait;
+        loop {
+            if let Err(t) = self.drain_into(&mut batch, max) {
+                self.terminal = Some(t.clone());
+                if batch.is_empty() {
+                    return Err(t.to_error(self.partition));
+                }
+                break;
+            }
+            if batch.len() >= max {
+                break;
+            }
+            match self.rx.try_recv() {
+                Ok(Message::Events(events)) => self.current = events.into_iter(),
+                Ok(Message::Failed(t)) => {
+                    self.terminal = Some(t.clone());
+                    if batch.is_empty() {
+                        return Err(t.to_error(self.partition));
+                    }
+                    break;
+                }
+                Err(TryRecvError::Empty) => {
+                    if !batch.is_empty() || Instant::now() >= deadline {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(TryRecvError::Disconnected) => {
+                    let t = Terminal::Failed("the receiving task stopped".into());
+                    self.terminal = Some(t.clone());
+                    if batch.is_empty() {
+                        return Err(t.to_error(self.partition));
+                    }
+                    break;
+                }
+            }
+        }
+        if batch.is_empty() {
+            if self.stop_when_idle.is_some_and(|idle| self.last_activity.elapsed() >= idle) {
+                self.finished = true;
+                return Ok(None);
+            }
+        } else {
+            self.last_activity = Instant::now();
+        }
+        Ok(Some(batch))
+    }
+
+    fn position(&self) -> SequenceNumber {
+        SequenceNumber(self.next_seq)
+    }
+}
