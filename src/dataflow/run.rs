@@ -953,6 +953,9 @@ pub fn feed_partitions(
     let mut epoch: Time = 1;
     input.advance_to(epoch);
     let mut live = vec![true; readers.len()];
+    // A partition that fails stops being read, but the worker finishes the dataflow (so that what
+    // was read is committed and the other workers are not left waiting) before reporting it.
+    let mut failure: Option<String> = None;
     while live.iter().any(|l| *l) {
         for (i, reader) in readers.iter_mut().enumerate() {
             if !live[i] {
@@ -962,7 +965,11 @@ pub fn feed_partitions(
                 Ok(Some(batch)) if !batch.is_empty() => input.send(batch),
                 Ok(Some(_)) => {}
                 Ok(None) => live[i] = false,
-                Err(e) => return Err(format!("reading partition {}: {e}", reader.partition())),
+                Err(e) => {
+                    live[i] = false;
+                    eprintln!("error: reading partition {}: {e}", reader.partition());
+                    failure.get_or_insert_with(|| format!("reading partition {}: {e}", reader.partition()));
+                }
             }
         }
         let now_epoch = 1 + begin.elapsed().as_millis() as u64 / epoch_ms;
@@ -981,7 +988,7 @@ pub fn feed_partitions(
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 fn rule_names_of(rules: &RuleSet, r: u32) -> String {

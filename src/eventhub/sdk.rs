@@ -36,6 +36,9 @@ fn sdk_retry_options() -> RetryOptions {
     }
 }
 
+/// Longest connecting or attaching a receiver may take before the pump retries.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Receives through the SDK.
 #[derive(Debug, Clone)]
 pub struct SdkConsumer {
@@ -97,7 +100,12 @@ impl ConsumerBackend for SdkConsumer {
     fn receive(&self, request: ReceiveRequest) -> EventChunks {
         let backend = self.clone();
         Box::pin(async_stream::try_stream! {
-            let client = backend.open_client().await?;
+            // A connection dropped during the handshake can leave it pending: bound it, so the
+            // pump reconnects.
+            let opening = tokio::time::timeout(OPEN_TIMEOUT, backend.open_client())
+                .await
+                .map_err(|_| EventHubError::client(format!("connecting for partition {}", request.partition), "timed out"))?;
+            let client = opening?;
             let options = OpenReceiverOptions {
                 owner_level: request.owner_level,
                 prefetch: Some(request.prefetch),
@@ -107,10 +115,13 @@ impl ConsumerBackend for SdkConsumer {
                 }),
                 receive_timeout: None,
             };
-            let receiver = client
-                .open_receiver_on_partition(request.partition.clone(), Some(options))
-                .await
-                .map_err(|e| receive_error(&request.partition, e))?;
+            let receiver = tokio::time::timeout(
+                OPEN_TIMEOUT,
+                client.open_receiver_on_partition(request.partition.clone(), Some(options)),
+            )
+            .await
+            .map_err(|_| EventHubError::client(format!("opening a receiver on partition {}", request.partition), "timed out"))?
+            .map_err(|e| receive_error(&request.partition, e))?;
             let events = receiver.stream_events();
             futures::pin_mut!(events);
             let max_chunk = request.max_chunk.max(1);

@@ -22,6 +22,12 @@
 //! are dropped and the receiver reopened. Sequence numbers handed out are strictly consecutive;
 //! a gap after a reconnect (events expired meanwhile) is an error.
 //!
+//! ## Stopping when idle
+//!
+//! With [`EventHubSourceConfig::stop_when_idle`], a reader that received nothing for that long
+//! asks the hub for the partition's last sequence number and ends only if it has handed out
+//! everything up to it (a reader that is reconnecting is idle too, but not done).
+//!
 //! ## Owner level
 //!
 //! Every reader attaches with the source's owner level (`com.microsoft:epoch`, by default the
@@ -54,6 +60,38 @@ use crate::{
     },
     source::{PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber, SourceError},
 };
+
+/// Longest a management request (hub or partition properties) may take before it is retried.
+pub const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a management request with a timeout, retrying failures and time-outs with `backoff`
+/// (a connection dropped mid-request would otherwise leave it pending for ever).
+fn with_retries<T, F, Fut>(runtime: &Runtime, backoff: Backoff, call: F) -> Result<T, EventHubError>
+where
+    T: Send,
+    F: Fn() -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<T, EventHubError>> + Send,
+{
+    block_on(runtime, async {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match tokio::time::timeout(MANAGEMENT_TIMEOUT, call()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => e,
+                Err(_) => EventHubError::client(
+                    "management request",
+                    format!("no answer within {} s", MANAGEMENT_TIMEOUT.as_secs()),
+                ),
+            };
+            if attempt >= backoff.max_attempts.max(1) {
+                return Err(error);
+            }
+            warn!(attempt, %error, "management request failed; retrying");
+            tokio::time::sleep(backoff.delay(attempt)).await;
+        }
+    })
+}
 
 /// `open` with this (or any negative) sequence number uses the configured [`StartPosition`].
 pub const USE_CONFIGURED_START: SequenceNumber = SequenceNumber(-1);
@@ -201,7 +239,7 @@ impl EventHubSource {
         }
         let runtime = build_runtime(config.runtime_threads, "eventhub-source")?;
         let owner_level = config.owner_level.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-        let names = block_on(&runtime, backend.partition_ids())?;
+        let names = with_retries(&runtime, config.reconnect, || backend.partition_ids())?;
         let partitions = names
             .iter()
             .map(|n| n.parse::<u32>().map(PartitionId).map_err(|_| EventHubError::PartitionId(n.clone())))
@@ -231,7 +269,9 @@ impl EventHubSource {
         let start_seq = if start.0 >= 0 {
             start.0
         } else {
-            let info = block_on(shared.runtime(), shared.backend.partition_info(name.clone()))?;
+            let info = with_retries(shared.runtime(), config.reconnect, || {
+                shared.backend.partition_info(name.clone())
+            })?;
             match config.start {
                 StartPosition::Earliest => info.beginning_sequence_number.max(0),
                 StartPosition::Latest => info.last_enqueued_sequence_number.max(-1) + 1,
@@ -263,7 +303,8 @@ impl EventHubSource {
             max_wait: config.max_wait,
             last_activity: Instant::now(),
             task,
-            _shared: shared.clone(),
+            partition_name: self.partition_names[index].clone(),
+            shared: shared.clone(),
         })
     }
 }
@@ -413,7 +454,8 @@ pub struct EventHubPartitionReader {
     max_wait: Duration,
     last_activity: Instant,
     task: JoinHandle<()>,
-    _shared: Arc<Shared>,
+    partition_name: String,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for EventHubPartitionReader {
@@ -501,8 +543,20 @@ impl PartitionReader for EventHubPartitionReader {
         }
         if batch.is_empty() {
             if self.stop_when_idle.is_some_and(|idle| self.last_activity.elapsed() >= idle) {
-                self.finished = true;
-                return Ok(None);
+                // Idle is not enough (the receiver may be reconnecting): stop only once the
+                // partition has nothing past what was handed out.
+                let shared = &self.shared;
+                let name = self.partition_name.clone();
+                let info = with_retries(shared.runtime(), shared.config.reconnect, || {
+                    shared.backend.partition_info(name.clone())
+                })
+                .map_err(|e| e.into_source_error(self.partition.0))?;
+                if info.last_enqueued_sequence_number < self.next_seq {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                debug!(partition = %self.partition, "idle but behind the partition's end; waiting");
+                self.last_activity = Instant::now();
             }
         } else {
             self.last_activity = Instant::now();
