@@ -32,6 +32,9 @@ pub fn route_key(key: &str, partitions: u32) -> u32 {
     crate::source::partition_for_key(Some(key.as_bytes()), partitions, 0).0
 }
 
+/// Longest the producer waits for one batch's acknowledgement before resending it.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Producer settings.
 #[derive(Debug, Clone)]
 pub struct ProducerConfig {
@@ -204,7 +207,17 @@ impl EventHubProducer {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match self.backend.send_batch(name, &group[start..]).await {
+                // An acknowledgement that never comes (a dropped connection, or a disposition
+                // lost on the client side) must not hang the producer: time out and resend.
+                let sent = tokio::time::timeout(SEND_TIMEOUT, self.backend.send_batch(name, &group[start..]))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(EventHubError::client(
+                            format!("sending a batch to partition {name}"),
+                            format!("no acknowledgement within {} s", SEND_TIMEOUT.as_secs()),
+                        ))
+                    });
+                match sent {
                     Ok(count) => {
                         start += count.max(1);
                         break;
