@@ -63,6 +63,9 @@ impl SilverView for ConditionHourly {
         }
         out.extend(counts);
     }
+    fn merge(&self, acc: &i64, part: &i64) -> Option<i64> {
+        Some(acc + part) // counts add up: each worker keeps one running count per key
+    }
     fn combine(&self, _key: &(String, i64), parts: &[(&i64, isize)]) -> Option<i64> {
         let n: i64 = parts.iter().map(|(p, m)| **p * *m as i64).sum();
         (n > 0).then_some(n)

@@ -10,7 +10,8 @@
 #   sources     file:PATH, generator (in process), eventhub (a `medallion emulator` started here,
 #               filled by `medallion produce`, read over AMQP; events/s excludes the 1 s idle stop)
 #   --quick     only the smoke size (10K events), 1 and 2 workers, one repeat (well under 2 minutes)
-#   sizes       smoke = 10K events / 100 stations / 4 partitions, standard = 2M / 10K / 8,
+#   sizes       smoke = 10K events / 100 stations / 4 partitions, medium = 200K / 2K / 8,
+#               standard = 2M / 10K / 8,
 #               large = 20M / 100K / 32 (see shared/workload/README.md)
 #
 # Writes bench-results/<timestamp>.json, bench-results/latest.json and bench-results/report.html
@@ -44,6 +45,7 @@ results="$outdir/runs/$stamp.jsonl"
 size_params() { # name -> events stations partitions
   case "$1" in
     smoke) echo "10000 100 4" ;;
+    medium) echo "200000 2000 8" ;;
     standard) echo "2000000 10000 8" ;;
     large) echo "20000000 100000 32" ;;
     *) echo "bench: unknown size '$1'" >&2; exit 2 ;;

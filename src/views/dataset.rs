@@ -331,6 +331,29 @@ impl SilverView for DatasetChecks {
         }
     }
 
+    fn merge(&self, acc: &DatasetPart, part: &DatasetPart) -> Option<DatasetPart> {
+        let add = |a: Option<OrdF64>, b: Option<OrdF64>| match (a, b) {
+            (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
+            (x, None) | (None, x) => x,
+        };
+        let pick = |a: Option<OrdF64>, b: Option<OrdF64>, f: fn(OrdF64, OrdF64) -> OrdF64| match (a, b) {
+            (Some(x), Some(y)) => Some(f(x, y)),
+            (x, None) | (None, x) => x,
+        };
+        let mut distinct = acc.distinct.clone();
+        if !part.distinct.is_empty() {
+            distinct.extend(part.distinct.iter().cloned());
+            distinct.sort();
+            distinct.dedup();
+        }
+        Some(DatasetPart {
+            count: acc.count + part.count,
+            sum: add(acc.sum, part.sum),
+            min: pick(acc.min, part.min, std::cmp::min),
+            max: pick(acc.max, part.max, std::cmp::max),
+            distinct,
+        })
+    }
     fn combine(&self, key: &DatasetKey, parts: &[(&DatasetPart, isize)]) -> Option<DatasetResult> {
         let check = &self.checks[key.0 as usize];
         let count: i64 = parts.iter().map(|(p, n)| p.count * *n as i64).sum();

@@ -60,6 +60,13 @@ pub trait SilverView: View {
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<(Self::Key, Self::Part)>);
     /// A key's row from all its parts (each with its multiplicity); `None`: no row.
     fn combine(&self, key: &Self::Key, parts: &[(&Self::Part, isize)]) -> Option<Self::Row>;
+    /// Two parts of one key as one (an associative merge), if the view can merge parts. Then
+    /// each worker keeps one part per key and replaces it (retracting the old one) instead of
+    /// adding a part per batch: `reduce` sees at most one part per key and worker, however long
+    /// the stream. `None` (the default): every batch's part is kept.
+    fn merge(&self, _acc: &Self::Part, _part: &Self::Part) -> Option<Self::Part> {
+        None
+    }
 }
 
 /// Maintains a [`SilverView`] over a stream of silver batches.
@@ -87,13 +94,14 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
             move |cap, _info| {
                 let mut restore = Some((cap, restored));
                 let mut parts = Vec::new();
+                let mut local = LocalParts::<V>::default();
                 move |input, output| {
                     if let Some((cap, restored)) = restore.take() {
                         let mut session = output.session(&cap);
                         for batch in &restored {
                             parts_of.parts(batch, &mut parts);
-                            for kp in parts.drain(..) {
-                                session.give((kp, 0, 1));
+                            for (key, part) in parts.drain(..) {
+                                local.add(&*parts_of, key, part, |u, d| session.give((u, 0, d)));
                             }
                         }
                     }
@@ -102,8 +110,8 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
                         let mut session = output.session(&cap);
                         for batch in data.iter() {
                             parts_of.parts(batch, &mut parts);
-                            for kp in parts.drain(..) {
-                                session.give((kp, t, 1));
+                            for (key, part) in parts.drain(..) {
+                                local.add(&*parts_of, key, part, |u, d| session.give((u, t, d)));
                             }
                         }
                     });
@@ -168,6 +176,53 @@ impl std::fmt::Debug for CustomViews {
         f.debug_list()
             .entries(self.0.iter().map(|v| v.table().name))
             .finish()
+    }
+}
+
+/// A worker's current part per key, for views whose parts merge ([`SilverView::merge`]).
+struct LocalParts<V: SilverView> {
+    parts: ahash::AHashMap<V::Key, V::Part>,
+    mergeable: Option<bool>,
+}
+
+impl<V: SilverView> Default for LocalParts<V> {
+    fn default() -> Self {
+        LocalParts {
+            parts: ahash::AHashMap::new(),
+            mergeable: None,
+        }
+    }
+}
+
+impl<V: SilverView> LocalParts<V> {
+    /// Adds `part` of `key`; emits the updates (datum, diff) for differential.
+    fn add(
+        &mut self,
+        view: &V,
+        key: V::Key,
+        part: V::Part,
+        mut emit: impl FnMut((V::Key, V::Part), isize),
+    ) {
+        let mergeable = *self
+            .mergeable
+            .get_or_insert_with(|| view.merge(&part, &part).is_some());
+        if !mergeable {
+            return emit((key, part), 1);
+        }
+        match self.parts.get_mut(&key) {
+            None => {
+                self.parts.insert(key.clone(), part.clone());
+                emit((key, part), 1);
+            }
+            Some(acc) => {
+                let merged = view.merge(acc, &part).expect("the view merges parts");
+                if merged != *acc {
+                    let old = std::mem::replace(acc, merged.clone());
+                    emit((key.clone(), old), -1);
+                    emit((key, merged), 1);
+                }
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! precipitation total, maximum wind speed). Both take late and out-of-order rows: a late reading
 //! corrects its hour, and an old reading never replaces a newer one.
 
-use std::collections::HashMap;
+
 use std::sync::Arc;
 
 use arrow::array::{
@@ -113,7 +113,7 @@ impl SilverView for StationLatest {
                 (!ids.is_null(i)).then(|| ids.value(i)),
             )
         };
-        let mut best: HashMap<&str, usize> = HashMap::new();
+        let mut best: ahash::AHashMap<&str, usize> = ahash::AHashMap::new();
         for i in 0..silver.num_rows() {
             if stations.is_null(i) {
                 continue;
@@ -150,6 +150,9 @@ impl SilverView for StationLatest {
                 },
             ));
         }
+    }
+    fn merge(&self, acc: &LatestRow, part: &LatestRow) -> Option<LatestRow> {
+        Some(acc.max(part).clone())
     }
     fn combine(&self, _key: &String, parts: &[(&LatestRow, isize)]) -> Option<LatestRow> {
         parts
@@ -293,7 +296,7 @@ impl SilverView for StationHourly {
         let precip = floats(silver, "precip_mm");
         let wind = floats(silver, "wind_speed_ms");
         let value = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-        let mut groups: HashMap<(&str, i64), HourlyAggregate> = HashMap::new();
+        let mut groups: ahash::AHashMap<(&str, i64), HourlyAggregate> = ahash::AHashMap::new();
         for i in 0..silver.num_rows() {
             if stations.is_null(i) || event_times.is_null(i) {
                 continue;
@@ -308,6 +311,11 @@ impl SilverView for StationHourly {
                 .into_iter()
                 .map(|((s, h), agg)| ((s.to_string(), h), agg)),
         );
+    }
+    fn merge(&self, acc: &HourlyAggregate, part: &HourlyAggregate) -> Option<HourlyAggregate> {
+        let mut merged = acc.clone();
+        merged.merge(part, 1);
+        Some(merged)
     }
     fn combine(
         &self,
