@@ -19,7 +19,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the pipeline (default: the reference workload generator into ./medallion-data).
+    /// Run the pipeline (default: the reference workload through an embedded Event Hubs emulator, over AMQP, into ./medallion-data).
     Run(RunArgs),
     /// Load data-quality checks (DQX format) and apply them to sample rows.
     Check(medallion::quality::cli::CheckArgs),
@@ -76,19 +76,21 @@ struct RunArgs {
     /// backfills); without it the run reads until stopped.
     #[arg(long)]
     stop_when_idle: Option<f64>,
-    /// Generator: number of events.
+    /// Generator and embedded sources: number of events.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
-    /// Generator: number of stations.
+    /// Generator and embedded sources: number of stations.
     #[arg(long, default_value_t = 10_000)]
     stations: u32,
-    /// Generator: random seed.
+    /// Generator and embedded sources: random seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Number of partitions the events are spread over (by station_id).
+    /// Number of partitions the events are spread over by station_id (file and generator
+    /// sources; the embedded hub's partitions). An event hub has its own.
     #[arg(long, default_value_t = 8)]
     partitions: u32,
-    /// Output directory (Delta tables bronze, silver, quarantine, quality; _metrics/).
+    /// Output directory (Delta tables bronze, silver, quarantine, quality, the views,
+    /// dataset_checks; _metrics/).
     #[arg(long, default_value = "medallion-data")]
     out: PathBuf,
     /// Quality checks, YAML or JSON in the DQX format (default: the reference checks, built in).

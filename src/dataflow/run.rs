@@ -431,14 +431,19 @@ fn restore(
                     .push(((r as u32, w), (ev.value(i), failed.value(i))));
             }
         }
-        restored.quality_files = tables
-            .active_files(TableKind::Quality as usize)
-            .map_err(|e| Error::Config(e.to_string()))?
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
+        restored.quality_files = committed_files(tables, TableKind::Quality as u8)?;
     }
     Ok(restored)
+}
+
+/// The data files (names under the table's directory) of the table at `index`, as committed.
+fn committed_files(tables: &DeltaTables, index: u8) -> Result<Vec<String>> {
+    Ok(tables
+        .active_files(index as usize)
+        .map_err(|e| Error::Config(e.to_string()))?
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect())
 }
 
 fn open_tables(
@@ -597,35 +602,19 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     let mut view_files = BTreeMap::new();
     if process == 0 {
         for (kind, t) in &view_tables {
-            let files = tables
-                .active_files(t.index as usize)
-                .map_err(|e| Error::Config(e.to_string()))?
-                .iter()
-                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .collect::<Vec<_>>();
-            view_files.insert(*kind, files);
+            view_files.insert(*kind, committed_files(&tables, t.index)?);
         }
     }
     let mut custom_files = Vec::new();
     for (_, t) in &custom {
         custom_files.push(if process == 0 {
-            tables
-                .active_files(t.index as usize)
-                .map_err(|e| Error::Config(e.to_string()))?
-                .iter()
-                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .collect::<Vec<_>>()
+            committed_files(&tables, t.index)?
         } else {
             Vec::new()
         });
     }
     let dataset_files = match (&dataset_checks, process) {
-        (Some((_, t)), 0) => tables
-            .active_files(t.index as usize)
-            .map_err(|e| Error::Config(e.to_string()))?
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect::<Vec<_>>(),
+        (Some((_, t)), 0) => committed_files(&tables, t.index)?,
         _ => Vec::new(),
     };
     let view_files = Arc::new(view_files);

@@ -11,7 +11,6 @@ use timely::dataflow::StreamVec;
 use super::View;
 use crate::dataflow::operators::QualityChange;
 use crate::dataflow::Time;
-use crate::sink::tables::ts_type;
 
 /// The view's definition: rule names (rule 0 is `parse`) and the window length.
 pub struct QualityByWindow {
@@ -22,15 +21,13 @@ pub struct QualityByWindow {
 
 /// The `quality_by_window` schema.
 pub fn quality_by_window_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("rule", DataType::Utf8, false),
-        Field::new("criticality", DataType::Utf8, false),
-        Field::new("window_start", ts_type(), true),
-        Field::new("window_end", ts_type(), true),
-        Field::new("evaluated", DataType::Int64, false),
-        Field::new("failed", DataType::Int64, false),
-        Field::new("failure_rate", DataType::Float64, true),
-    ]))
+    let mut fields: Vec<Field> = crate::sink::tables::quality_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("failure_rate", DataType::Float64, true));
+    Arc::new(Schema::new(fields))
 }
 
 impl View for QualityByWindow {
