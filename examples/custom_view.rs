@@ -35,7 +35,9 @@ impl View for ConditionHourly {
         RecordBatch::try_new(
             self.schema(),
             vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|(k, _)| &k.0))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|(k, _)| &k.0),
+                )),
                 Arc::new(
                     TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(k, _)| k.1))
                         .with_timezone("UTC"),
@@ -50,7 +52,10 @@ impl View for ConditionHourly {
 impl SilverView for ConditionHourly {
     type Part = i64;
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<((String, i64), i64)>) {
-        let condition = silver.column_by_name("condition").unwrap().as_string::<i32>();
+        let condition = silver
+            .column_by_name("condition")
+            .unwrap()
+            .as_string::<i32>();
         let time = silver
             .column_by_name("event_time")
             .unwrap()

@@ -383,7 +383,10 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(medallion::emulator::run_cli(args)).map_err(anyhow::Error::from))
+            .and_then(|rt| {
+                rt.block_on(medallion::emulator::run_cli(args))
+                    .map_err(anyhow::Error::from)
+            })
             .map(|_| 0),
         Command::Generate(a) => parse_now(&a.now).and_then(|now| {
             let cfg = medallion::workload::WorkloadConfig {

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use base64::Engine;
-use medallion::emulator::{Emulator, EmulatorConfig, EmulatorHandle, HubSpec};
 use fe2o3_amqp::{
     connection::ConnectionHandle,
     link::{delivery::Sendable, Receiver, Sender},
@@ -19,6 +18,7 @@ use fe2o3_amqp::{
     Connection, Session,
 };
 use fe2o3_amqp_types::messaging::message::__private::Serializable;
+use medallion::emulator::{Emulator, EmulatorConfig, EmulatorHandle, HubSpec};
 use serde_amqp::{described::Described, descriptor::Descriptor, primitives::Symbol};
 
 type Msg = Message<Body<Value>>;
@@ -61,7 +61,12 @@ impl Client {
             .expect("sender attaches")
     }
 
-    async fn receiver(&mut self, address: &str, filter: Option<Value>, epoch: Option<i64>) -> Result<Receiver, String> {
+    async fn receiver(
+        &mut self,
+        address: &str,
+        filter: Option<Value>,
+        epoch: Option<i64>,
+    ) -> Result<Receiver, String> {
         let mut source = Source::builder().address(address.to_string());
         if let Some(f) = filter {
             source = source.add_to_filter_using_legacy_format("selector", f);
@@ -75,7 +80,10 @@ impl Client {
             props.insert(Symbol::from("com.microsoft:epoch"), Value::Long(e));
             builder = builder.properties(props);
         }
-        builder.attach(&mut self.session).await.map_err(|e| format!("{e:?}"))
+        builder
+            .attach(&mut self.session)
+            .await
+            .map_err(|e| format!("{e:?}"))
     }
 
     async fn close(mut self) {
@@ -92,7 +100,10 @@ fn selector(expr: &str, descriptor: Descriptor) -> Value {
 }
 
 fn by_name(expr: &str) -> Option<Value> {
-    Some(selector(expr, Descriptor::Name(Symbol::from("apache.org:selector-filter:string"))))
+    Some(selector(
+        expr,
+        Descriptor::Name(Symbol::from("apache.org:selector-filter:string")),
+    ))
 }
 
 fn event(body: &str) -> Msg {
@@ -102,7 +113,9 @@ fn event(body: &str) -> Msg {
                 .insert("station", SimpleValue::String("s1".into()))
                 .build(),
         )
-        .body(Body::Data(vec![Data(body.as_bytes().to_vec().into())].into()))
+        .body(Body::Data(
+            vec![Data(body.as_bytes().to_vec().into())].into(),
+        ))
         .build()
 }
 
@@ -130,7 +143,10 @@ async fn recv(r: &mut Receiver) -> Msg {
 
 async fn send_all(s: &mut Sender, bodies: &[&str]) {
     for b in bodies {
-        let outcome = tokio::time::timeout(T, s.send(event(b))).await.expect("send in time").expect("send ok");
+        let outcome = tokio::time::timeout(T, s.send(event(b)))
+            .await
+            .expect("send in time")
+            .expect("send ok");
         assert!(outcome.is_accepted(), "{outcome:?}");
     }
 }
@@ -146,40 +162,67 @@ async fn produce_consume_roundtrip_with_annotations() {
     let keyed = Message::builder()
         .message_annotations(
             MessageAnnotations::builder()
-                .insert(OwnedKey::Symbol(Symbol::from("x-opt-partition-key")), Value::String("k1".into()))
+                .insert(
+                    OwnedKey::Symbol(Symbol::from("x-opt-partition-key")),
+                    Value::String("k1".into()),
+                )
                 .build(),
         )
-        .body(Body::<Value>::Data(vec![Data(b"keyed".to_vec().into())].into()))
+        .body(Body::<Value>::Data(
+            vec![Data(b"keyed".to_vec().into())].into(),
+        ))
         .build();
     assert!(hub_sender.send(keyed).await.unwrap().is_accepted());
 
     let mut r = c
-        .receiver("weather/ConsumerGroups/$Default/Partitions/1", by_name("amqp.annotation.x-opt-offset > '-1'"), None)
+        .receiver(
+            "weather/ConsumerGroups/$Default/Partitions/1",
+            by_name("amqp.annotation.x-opt-offset > '-1'"),
+            None,
+        )
         .await
         .unwrap();
     for (i, expected) in ["a", "b"].iter().enumerate() {
         let m = recv(&mut r).await;
         assert_eq!(body_str(&m), *expected);
-        assert_eq!(annotation(&m, "x-opt-sequence-number"), Some(&Value::Long(i as i64)));
-        assert!(matches!(annotation(&m, "x-opt-offset"), Some(Value::String(_))));
-        assert!(matches!(annotation(&m, "x-opt-enqueued-time"), Some(Value::Timestamp(_))));
+        assert_eq!(
+            annotation(&m, "x-opt-sequence-number"),
+            Some(&Value::Long(i as i64))
+        );
+        assert!(matches!(
+            annotation(&m, "x-opt-offset"),
+            Some(Value::String(_))
+        ));
+        assert!(matches!(
+            annotation(&m, "x-opt-enqueued-time"),
+            Some(Value::Timestamp(_))
+        ));
         assert_eq!(
             m.application_properties.as_ref().unwrap().0.get("station"),
             Some(&SimpleValue::String("s1".into()))
         );
     }
-    let stats: Vec<_> = (0..2).map(|p| emu.partition_stats("weather", p).unwrap().events).collect();
+    let stats: Vec<_> = (0..2)
+        .map(|p| emu.partition_stats("weather", p).unwrap().events)
+        .collect();
     assert_eq!(stats.iter().sum::<usize>(), 3);
     let keyed_partition = if stats[0] == 1 { 0 } else { 1 };
     let mut r2 = c
-        .receiver(&format!("weather/ConsumerGroups/$Default/Partitions/{keyed_partition}"), None, None)
+        .receiver(
+            &format!("weather/ConsumerGroups/$Default/Partitions/{keyed_partition}"),
+            None,
+            None,
+        )
         .await
         .unwrap();
     let mut found = false;
     for _ in 0..stats[keyed_partition as usize] {
         let m = recv(&mut r2).await;
         if body_str(&m) == "keyed" {
-            assert_eq!(annotation(&m, "x-opt-partition-key"), Some(&Value::String("k1".into())));
+            assert_eq!(
+                annotation(&m, "x-opt-partition-key"),
+                Some(&Value::String("k1".into()))
+            );
             found = true;
         }
     }
@@ -194,17 +237,32 @@ async fn batch_format_is_unpacked() {
     let mut c = Client::connect(&emu).await;
     let mut s = c.sender("weather").await;
     let sections: Vec<Data> = (0..3)
-        .map(|i| Data(serde_amqp::to_vec(&Serializable(event(&format!("e{i}")))).unwrap().into()))
+        .map(|i| {
+            Data(
+                serde_amqp::to_vec(&Serializable(event(&format!("e{i}"))))
+                    .unwrap()
+                    .into(),
+            )
+        })
         .collect();
     let envelope: Msg = Message::builder().body(Body::Data(sections.into())).build();
-    let sendable = Sendable::builder().message(envelope).message_format(0x8001_3700).build();
+    let sendable = Sendable::builder()
+        .message(envelope)
+        .message_format(0x8001_3700)
+        .build();
     assert!(s.send(sendable).await.unwrap().is_accepted());
     assert_eq!(emu.partition_stats("weather", 0).unwrap().events, 3);
-    let mut r = c.receiver("weather/ConsumerGroups/$Default/Partitions/0", None, None).await.unwrap();
+    let mut r = c
+        .receiver("weather/ConsumerGroups/$Default/Partitions/0", None, None)
+        .await
+        .unwrap();
     for i in 0..3 {
         let m = recv(&mut r).await;
         assert_eq!(body_str(&m), format!("e{i}"));
-        assert_eq!(annotation(&m, "x-opt-sequence-number"), Some(&Value::Long(i)));
+        assert_eq!(
+            annotation(&m, "x-opt-sequence-number"),
+            Some(&Value::Long(i))
+        );
     }
     c.close().await;
     emu.shutdown().await;
@@ -216,7 +274,11 @@ async fn selector_filter_variants() {
     let mut c = Client::connect(&emu).await;
     let mut s = c.sender("weather/Partitions/0").await;
     let bodies: Vec<String> = (0..10).map(|i| format!("e{i}")).collect();
-    send_all(&mut s, &bodies.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    send_all(
+        &mut s,
+        &bodies.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
     let addr = "weather/ConsumerGroups/$Default/Partitions/0";
 
     // Offset of event 3, read from the log through a consumer.
@@ -225,39 +287,87 @@ async fn selector_filter_variants() {
     for i in 0..4 {
         let m = recv(&mut r).await;
         if i == 3 {
-            let Some(Value::String(o)) = annotation(&m, "x-opt-offset") else { panic!("offset") };
+            let Some(Value::String(o)) = annotation(&m, "x-opt-offset") else {
+                panic!("offset")
+            };
             offset3 = o.clone();
         }
     }
 
     let cases: Vec<(Value, i64)> = vec![
-        (by_name("amqp.annotation.x-opt-sequence-number >= '5'").unwrap(), 5),
-        (by_name("amqp.annotation.x-opt-sequence-number>'2'").unwrap(), 3),
-        (by_name("amqp.annotation.x-opt-sequence-number > 7").unwrap(), 8),
-        (by_name(&format!("amqp.annotation.x-opt-offset > '{offset3}'")).unwrap(), 4),
-        (by_name(&format!("amqp.annotation.x-opt-offset >= '{offset3}'")).unwrap(), 3),
-        (by_name("amqp.annotation.x-opt-enqueued-time > '1700000000000'").unwrap(), 0),
-        (selector("amqp.annotation.x-opt-sequence-number >= '6'", Descriptor::Code(0x0000_468C_0000_0004)), 6),
-        (selector("amqp.annotation.x-opt-sequence-number >= '9'", Descriptor::Code(0x13_7000_000A)), 9),
+        (
+            by_name("amqp.annotation.x-opt-sequence-number >= '5'").unwrap(),
+            5,
+        ),
+        (
+            by_name("amqp.annotation.x-opt-sequence-number>'2'").unwrap(),
+            3,
+        ),
+        (
+            by_name("amqp.annotation.x-opt-sequence-number > 7").unwrap(),
+            8,
+        ),
+        (
+            by_name(&format!("amqp.annotation.x-opt-offset > '{offset3}'")).unwrap(),
+            4,
+        ),
+        (
+            by_name(&format!("amqp.annotation.x-opt-offset >= '{offset3}'")).unwrap(),
+            3,
+        ),
+        (
+            by_name("amqp.annotation.x-opt-enqueued-time > '1700000000000'").unwrap(),
+            0,
+        ),
+        (
+            selector(
+                "amqp.annotation.x-opt-sequence-number >= '6'",
+                Descriptor::Code(0x0000_468C_0000_0004),
+            ),
+            6,
+        ),
+        (
+            selector(
+                "amqp.annotation.x-opt-sequence-number >= '9'",
+                Descriptor::Code(0x13_7000_000A),
+            ),
+            9,
+        ),
     ];
     for (filter, first) in cases {
         let mut r = c.receiver(addr, Some(filter.clone()), None).await.unwrap();
         let m = recv(&mut r).await;
-        assert_eq!(annotation(&m, "x-opt-sequence-number"), Some(&Value::Long(first)), "filter {filter:?}");
+        assert_eq!(
+            annotation(&m, "x-opt-sequence-number"),
+            Some(&Value::Long(first)),
+            "filter {filter:?}"
+        );
         r.close().await.unwrap();
     }
 
     // @latest: only events sent after attaching.
-    let mut latest = c.receiver(addr, by_name("amqp.annotation.x-opt-offset > '@latest'"), None).await.unwrap();
+    let mut latest = c
+        .receiver(
+            addr,
+            by_name("amqp.annotation.x-opt-offset > '@latest'"),
+            None,
+        )
+        .await
+        .unwrap();
     let none = tokio::time::timeout(Duration::from_millis(300), latest.recv::<Body<Value>>()).await;
     assert!(none.is_err(), "no old events after @latest");
     send_all(&mut s, &["new"]).await;
     let m = recv(&mut latest).await;
     assert_eq!(body_str(&m), "new");
-    assert_eq!(annotation(&m, "x-opt-sequence-number"), Some(&Value::Long(10)));
+    assert_eq!(
+        annotation(&m, "x-opt-sequence-number"),
+        Some(&Value::Long(10))
+    );
 
     // A bad selector is refused.
-    let bad = c.receiver(addr, by_name("amqp.annotation.x-opt-offset < '3'"), None).await;
+    let bad = c
+        .receiver(addr, by_name("amqp.annotation.x-opt-offset < '3'"), None)
+        .await;
     let refused = match bad {
         Err(e) => e,
         Ok(mut r) => format!("{:?}", r.recv::<Body<Value>>().await.unwrap_err()),
@@ -283,9 +393,27 @@ async fn expect_refused(c: &mut Client, addr: &str, epoch: Option<i64>, conditio
 async fn unknown_entities_are_not_found() {
     let emu = start(vec![HubSpec::new("weather", 2)]).await;
     let mut c = Client::connect(&emu).await;
-    expect_refused(&mut c, "nohub/ConsumerGroups/$Default/Partitions/0", None, "NotFound").await;
-    expect_refused(&mut c, "weather/ConsumerGroups/$Default/Partitions/7", None, "NotFound").await;
-    expect_refused(&mut c, "weather/ConsumerGroups/nocg/Partitions/0", None, "NotFound").await;
+    expect_refused(
+        &mut c,
+        "nohub/ConsumerGroups/$Default/Partitions/0",
+        None,
+        "NotFound",
+    )
+    .await;
+    expect_refused(
+        &mut c,
+        "weather/ConsumerGroups/$Default/Partitions/7",
+        None,
+        "NotFound",
+    )
+    .await;
+    expect_refused(
+        &mut c,
+        "weather/ConsumerGroups/nocg/Partitions/0",
+        None,
+        "NotFound",
+    )
+    .await;
     expect_refused(&mut c, "weather/bogus", None, "NotFound").await;
     let sender = Sender::attach(&mut c.session, "s-unknown", "nohub").await;
     let err = match sender {
@@ -306,7 +434,10 @@ async fn consumer_groups_from_spec() {
     let mut c = Client::connect(&emu).await;
     let mut s = c.sender("weather").await;
     send_all(&mut s, &["x"]).await;
-    let mut r = c.receiver("weather/ConsumerGroups/analytics/Partitions/0", None, None).await.unwrap();
+    let mut r = c
+        .receiver("weather/ConsumerGroups/analytics/Partitions/0", None, None)
+        .await
+        .unwrap();
     assert_eq!(body_str(&recv(&mut r).await), "x");
     c.close().await;
     emu.shutdown().await;
@@ -343,7 +474,13 @@ async fn owner_level_steals_and_refuses() {
     emu.shutdown().await;
 }
 
-async fn request(c: &mut Client, node: &str, app: Vec<(&str, &str)>, body: Value, message_id: u64) -> Msg {
+async fn request(
+    c: &mut Client,
+    node: &str,
+    app: Vec<(&str, &str)>,
+    body: Value,
+    message_id: u64,
+) -> Msg {
     let reply_to = format!("{node}-reply-{message_id}");
     let mut sender = c.sender(node).await;
     let mut receiver = Receiver::builder()
@@ -379,40 +516,105 @@ async fn request(c: &mut Client, node: &str, app: Vec<(&str, &str)>, body: Value
 }
 
 fn status(m: &Msg) -> Option<SimpleValue> {
-    m.application_properties.as_ref()?.0.get("status-code").cloned()
+    m.application_properties
+        .as_ref()?
+        .0
+        .get("status-code")
+        .cloned()
 }
 
 fn map_get<'a>(m: &'a Msg, key: &str) -> &'a Value {
-    let Body::Value(AmqpValue(Value::Map(map))) = &m.body else { panic!("map body: {:?}", m.body) };
-    map.get(&Value::String(key.into())).unwrap_or_else(|| panic!("key {key}"))
+    let Body::Value(AmqpValue(Value::Map(map))) = &m.body else {
+        panic!("map body: {:?}", m.body)
+    };
+    map.get(&Value::String(key.into()))
+        .unwrap_or_else(|| panic!("key {key}"))
 }
 
 #[tokio::test]
 async fn management_read_types() {
     let emu = start(vec![HubSpec::new("weather", 3)]).await;
     let mut c = Client::connect(&emu).await;
-    let hub = request(&mut c, "$management", vec![("operation", "READ"), ("type", "com.microsoft:eventhub"), ("name", "weather")], Value::Null, 7).await;
+    let hub = request(
+        &mut c,
+        "$management",
+        vec![
+            ("operation", "READ"),
+            ("type", "com.microsoft:eventhub"),
+            ("name", "weather"),
+        ],
+        Value::Null,
+        7,
+    )
+    .await;
     assert_eq!(status(&hub), Some(SimpleValue::Int(200)));
     assert_eq!(map_get(&hub, "name"), &Value::String("weather".into()));
     assert!(matches!(map_get(&hub, "created_at"), Value::Timestamp(_)));
     assert_eq!(map_get(&hub, "partition_count"), &Value::Int(3));
-    let Value::Array(ids) = map_get(&hub, "partition_ids") else { panic!("partition_ids must be an array") };
-    assert_eq!(ids.clone().into_inner(), vec![Value::String("0".into()), Value::String("1".into()), Value::String("2".into())]);
+    let Value::Array(ids) = map_get(&hub, "partition_ids") else {
+        panic!("partition_ids must be an array")
+    };
+    assert_eq!(
+        ids.clone().into_inner(),
+        vec![
+            Value::String("0".into()),
+            Value::String("1".into()),
+            Value::String("2".into())
+        ]
+    );
 
     let mut s = c.sender("weather/Partitions/1").await;
     send_all(&mut s, &["a", "b"]).await;
-    let p = request(&mut c, "$management", vec![("operation", "READ"), ("type", "com.microsoft:partition"), ("name", "weather"), ("partition", "1")], Value::Null, 8).await;
+    let p = request(
+        &mut c,
+        "$management",
+        vec![
+            ("operation", "READ"),
+            ("type", "com.microsoft:partition"),
+            ("name", "weather"),
+            ("partition", "1"),
+        ],
+        Value::Null,
+        8,
+    )
+    .await;
     assert_eq!(status(&p), Some(SimpleValue::Int(200)));
     assert_eq!(map_get(&p, "partition"), &Value::String("1".into()));
-    assert_eq!(map_get(&p, "type"), &Value::String("com.microsoft:partition".into()));
+    assert_eq!(
+        map_get(&p, "type"),
+        &Value::String("com.microsoft:partition".into())
+    );
     assert_eq!(map_get(&p, "begin_sequence_number"), &Value::Long(0));
-    assert_eq!(map_get(&p, "last_enqueued_sequence_number"), &Value::Long(1));
-    assert!(matches!(map_get(&p, "last_enqueued_offset"), Value::String(_)));
-    assert!(matches!(map_get(&p, "last_enqueued_time_utc"), Value::Timestamp(_)));
+    assert_eq!(
+        map_get(&p, "last_enqueued_sequence_number"),
+        &Value::Long(1)
+    );
+    assert!(matches!(
+        map_get(&p, "last_enqueued_offset"),
+        Value::String(_)
+    ));
+    assert!(matches!(
+        map_get(&p, "last_enqueued_time_utc"),
+        Value::Timestamp(_)
+    ));
     assert_eq!(map_get(&p, "is_partition_empty"), &Value::Bool(false));
-    assert_eq!(map_get(&p, "last_enqueued_sequence_number_epoch"), &Value::Long(0));
+    assert_eq!(
+        map_get(&p, "last_enqueued_sequence_number_epoch"),
+        &Value::Long(0)
+    );
 
-    let missing = request(&mut c, "$management", vec![("operation", "READ"), ("type", "com.microsoft:eventhub"), ("name", "nope")], Value::Null, 9).await;
+    let missing = request(
+        &mut c,
+        "$management",
+        vec![
+            ("operation", "READ"),
+            ("type", "com.microsoft:eventhub"),
+            ("name", "nope"),
+        ],
+        Value::Null,
+        9,
+    )
+    .await;
     assert_eq!(status(&missing), Some(SimpleValue::Int(404)));
     c.close().await;
     emu.shutdown().await;
@@ -441,10 +643,30 @@ async fn cbs_put_token_verification() {
     let mut c = Client::connect(&emu).await;
     let audience = "sb://localhost/weather";
     let expiry = chrono::Utc::now().timestamp() + 3600;
-    let app = || vec![("operation", "put-token"), ("type", "servicebus.windows.net:sastoken"), ("name", audience)];
-    let good = request(&mut c, "$cbs", app(), Value::String(sas_token("s3cret", audience, expiry)), 1).await;
+    let app = || {
+        vec![
+            ("operation", "put-token"),
+            ("type", "servicebus.windows.net:sastoken"),
+            ("name", audience),
+        ]
+    };
+    let good = request(
+        &mut c,
+        "$cbs",
+        app(),
+        Value::String(sas_token("s3cret", audience, expiry)),
+        1,
+    )
+    .await;
     assert_eq!(status(&good), Some(SimpleValue::Int(202)));
-    let bad = request(&mut c, "$cbs", app(), Value::String(sas_token("wrong", audience, expiry)), 2).await;
+    let bad = request(
+        &mut c,
+        "$cbs",
+        app(),
+        Value::String(sas_token("wrong", audience, expiry)),
+        2,
+    )
+    .await;
     assert_eq!(status(&bad), Some(SimpleValue::Int(401)));
     c.close().await;
     emu.shutdown().await;
@@ -467,15 +689,26 @@ async fn data_dir_survives_restart() {
     emu.shutdown().await;
 
     let emu = start_with(config()).await;
-    assert_eq!(emu.partition_stats("weather", 1).unwrap().last_sequence_number, 2);
+    assert_eq!(
+        emu.partition_stats("weather", 1)
+            .unwrap()
+            .last_sequence_number,
+        2
+    );
     let mut c = Client::connect(&emu).await;
     let mut s = c.sender("weather/Partitions/1").await;
     send_all(&mut s, &["d"]).await;
-    let mut r = c.receiver("weather/ConsumerGroups/$Default/Partitions/1", None, None).await.unwrap();
+    let mut r = c
+        .receiver("weather/ConsumerGroups/$Default/Partitions/1", None, None)
+        .await
+        .unwrap();
     for (i, b) in ["a", "b", "c", "d"].iter().enumerate() {
         let m = recv(&mut r).await;
         assert_eq!(body_str(&m), *b);
-        assert_eq!(annotation(&m, "x-opt-sequence-number"), Some(&Value::Long(i as i64)));
+        assert_eq!(
+            annotation(&m, "x-opt-sequence-number"),
+            Some(&Value::Long(i as i64))
+        );
     }
     c.close().await;
     emu.shutdown().await;
@@ -485,14 +718,22 @@ async fn data_dir_survives_restart() {
 async fn drop_all_connections_keeps_serving() {
     let emu = start(vec![HubSpec::new("weather", 1)]).await;
     let mut c = Client::connect(&emu).await;
-    let mut r = c.receiver("weather/ConsumerGroups/$Default/Partitions/0", None, None).await.unwrap();
+    let mut r = c
+        .receiver("weather/ConsumerGroups/$Default/Partitions/0", None, None)
+        .await
+        .unwrap();
     emu.drop_all_connections();
-    let res = tokio::time::timeout(T, r.recv::<Body<Value>>()).await.expect("receiver notices the drop");
+    let res = tokio::time::timeout(T, r.recv::<Body<Value>>())
+        .await
+        .expect("receiver notices the drop");
     assert!(res.is_err());
     let mut c2 = Client::connect(&emu).await;
     let mut s = c2.sender("weather").await;
     send_all(&mut s, &["after"]).await;
-    let mut r2 = c2.receiver("weather/ConsumerGroups/$Default/Partitions/0", None, None).await.unwrap();
+    let mut r2 = c2
+        .receiver("weather/ConsumerGroups/$Default/Partitions/0", None, None)
+        .await
+        .unwrap();
     assert_eq!(body_str(&recv(&mut r2).await), "after");
     c2.close().await;
     emu.shutdown().await;
@@ -502,7 +743,10 @@ async fn drop_all_connections_keeps_serving() {
 async fn tls_on_the_same_port() {
     let emu = start(vec![HubSpec::new("weather", 1)]).await;
     let cert = native_tls::Certificate::from_pem(emu.cert_pem().as_bytes()).unwrap();
-    let connector = native_tls::TlsConnector::builder().add_root_certificate(cert).build().unwrap();
+    let connector = native_tls::TlsConnector::builder()
+        .add_root_certificate(cert)
+        .build()
+        .unwrap();
     let url = format!("amqps://localhost:{}", emu.local_addr().port());
     let mut conn = Connection::builder()
         .container_id("tls-client")
@@ -512,7 +756,9 @@ async fn tls_on_the_same_port() {
         .await
         .expect("TLS connection opens");
     let mut session = Session::begin(&mut conn).await.unwrap();
-    let mut s = Sender::attach(&mut session, "tls-sender", "weather").await.unwrap();
+    let mut s = Sender::attach(&mut session, "tls-sender", "weather")
+        .await
+        .unwrap();
     assert!(s.send(event("secure")).await.unwrap().is_accepted());
     assert_eq!(emu.partition_stats("weather", 0).unwrap().events, 1);
     let _ = s.close().await;
@@ -526,10 +772,18 @@ async fn raw_tls_handshake_on_the_same_port() {
     let emu = start(vec![HubSpec::new("weather", 1)]).await;
     let cert = native_tls::Certificate::from_pem(emu.cert_pem().as_bytes()).unwrap();
     let connector = tokio_native_tls::TlsConnector::from(
-        native_tls::TlsConnector::builder().add_root_certificate(cert).build().unwrap(),
+        native_tls::TlsConnector::builder()
+            .add_root_certificate(cert)
+            .build()
+            .unwrap(),
     );
-    let tcp = tokio::net::TcpStream::connect(emu.local_addr()).await.unwrap();
-    let tls = connector.connect("localhost", tcp).await.expect("TLS handshake (first byte 0x16)");
+    let tcp = tokio::net::TcpStream::connect(emu.local_addr())
+        .await
+        .unwrap();
+    let tls = connector
+        .connect("localhost", tcp)
+        .await
+        .expect("TLS handshake (first byte 0x16)");
     let mut conn = Connection::builder()
         .container_id("raw-tls-client")
         .sasl_profile(SaslProfile::Anonymous)
@@ -537,7 +791,9 @@ async fn raw_tls_handshake_on_the_same_port() {
         .await
         .expect("AMQP over TLS opens");
     let mut session = Session::begin(&mut conn).await.unwrap();
-    let mut s = Sender::attach(&mut session, "raw-tls-sender", "weather").await.unwrap();
+    let mut s = Sender::attach(&mut session, "raw-tls-sender", "weather")
+        .await
+        .unwrap();
     assert!(s.send(event("secure")).await.unwrap().is_accepted());
     assert_eq!(emu.partition_stats("weather", 0).unwrap().events, 1);
     let _ = session.end().await;
@@ -550,18 +806,32 @@ async fn garbage_input_does_not_hurt_the_emulator() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let emu = start(vec![HubSpec::new("weather", 1)]).await;
     // Not an AMQP header at all.
-    let mut tcp = tokio::net::TcpStream::connect(emu.local_addr()).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(emu.local_addr())
+        .await
+        .unwrap();
     tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(T, tcp.read_to_end(&mut buf)).await.expect("connection is closed");
+    let _ = tokio::time::timeout(T, tcp.read_to_end(&mut buf))
+        .await
+        .expect("connection is closed");
     // A valid SASL header followed by a corrupt frame.
-    let mut tcp = tokio::net::TcpStream::connect(emu.local_addr()).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(emu.local_addr())
+        .await
+        .unwrap();
     tcp.write_all(b"AMQP\x03\x01\x00\x00").await.unwrap();
-    tcp.write_all(&[0, 0, 0, 12, 2, 1, 0, 0, 0xde, 0xad, 0xbe, 0xef]).await.unwrap();
-    let _ = tokio::time::timeout(T, tcp.read_to_end(&mut buf)).await.expect("connection is closed");
+    tcp.write_all(&[0, 0, 0, 12, 2, 1, 0, 0, 0xde, 0xad, 0xbe, 0xef])
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(T, tcp.read_to_end(&mut buf))
+        .await
+        .expect("connection is closed");
     // A half-open TLS handshake.
-    let mut tcp = tokio::net::TcpStream::connect(emu.local_addr()).await.unwrap();
-    tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2]).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(emu.local_addr())
+        .await
+        .unwrap();
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2])
+        .await
+        .unwrap();
     drop(tcp);
     // Still serving.
     let mut c = Client::connect(&emu).await;

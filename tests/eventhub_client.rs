@@ -18,9 +18,17 @@ const HUB: &str = "weather";
 
 /// An emulator with `weather:4` on a free port, on its own runtime.
 fn emulator() -> (Runtime, EmulatorHandle) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let handle = rt
-        .block_on(Emulator::start(EmulatorConfig { port: 0, hubs: vec![HubSpec::new(HUB, 4)], ..Default::default() }))
+        .block_on(Emulator::start(EmulatorConfig {
+            port: 0,
+            hubs: vec![HubSpec::new(HUB, 4)],
+            ..Default::default()
+        }))
         .expect("emulator starts");
     (rt, handle)
 }
@@ -34,7 +42,8 @@ fn events(n: usize, keys: usize, pad: usize) -> Vec<(Option<String>, Vec<u8>)> {
     (0..n)
         .map(|i| {
             let k = key(i, keys);
-            let mut body = format!("{{\"station\":\"{k}\",\"n\":{},\"i\":{i}", i / keys).into_bytes();
+            let mut body =
+                format!("{{\"station\":\"{k}\",\"n\":{},\"i\":{i}", i / keys).into_bytes();
             if body.len() + 1 < pad {
                 body.extend(std::iter::repeat_n(b' ', pad - body.len() - 1));
             }
@@ -44,9 +53,15 @@ fn events(n: usize, keys: usize, pad: usize) -> Vec<(Option<String>, Vec<u8>)> {
         .collect()
 }
 
-fn produce(emu: &EmulatorHandle, events: Vec<(Option<String>, Vec<u8>)>) -> medallion::eventhub::SendStats {
-    let producer = BlockingProducer::connect(&emu.connection_string(), Some(HUB)).expect("producer connects");
-    let stats = producer.send_all(events, None, |_| {}).expect("send succeeds");
+fn produce(
+    emu: &EmulatorHandle,
+    events: Vec<(Option<String>, Vec<u8>)>,
+) -> medallion::eventhub::SendStats {
+    let producer =
+        BlockingProducer::connect(&emu.connection_string(), Some(HUB)).expect("producer connects");
+    let stats = producer
+        .send_all(events, None, |_| {})
+        .expect("send succeeds");
     producer.close();
     stats
 }
@@ -92,7 +107,11 @@ fn drain(reader: &mut dyn PartitionReader, max: usize, mut each: impl FnMut(usiz
 
 fn assert_consecutive(partition: u32, reads: &[Read], from: i64) {
     for (i, r) in reads.iter().enumerate() {
-        assert_eq!(r.seq, from + i as i64, "partition {partition}: gap or duplicate at index {i}");
+        assert_eq!(
+            r.seq,
+            from + i as i64,
+            "partition {partition}: gap or duplicate at index {i}"
+        );
     }
 }
 
@@ -104,7 +123,10 @@ fn produce_then_read_all_partitions_round_trips() {
     assert_eq!(stats.events, 20_000);
 
     let source = EventHubSource::connect(config(&emu)).expect("source connects");
-    assert_eq!(source.partitions(), (0..4).map(PartitionId).collect::<Vec<_>>());
+    assert_eq!(
+        source.partitions(),
+        (0..4).map(PartitionId).collect::<Vec<_>>()
+    );
     let mut total = 0;
     let mut received: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
     for p in source.partitions() {
@@ -118,7 +140,11 @@ fn produce_then_read_all_partitions_round_trips() {
         for r in &reads {
             let k = r.key.clone().expect("partition key round-trips");
             assert_eq!(route_key(&k, 4), p.0, "key {k} is in the wrong partition");
-            assert!(r.enqueued_ms > 1_600_000_000_000, "enqueued time {}", r.enqueued_ms);
+            assert!(
+                r.enqueued_ms > 1_600_000_000_000,
+                "enqueued time {}",
+                r.enqueued_ms
+            );
             assert!(r.offset >= 0);
             received.entry(k).or_default().push(r.body.clone());
         }
@@ -150,7 +176,11 @@ fn open_at_a_position_reads_exactly_the_rest() {
     produce(&emu, events(4_000, 50, 0));
     let source = EventHubSource::connect(config(&emu)).expect("source connects");
     let p = PartitionId(1);
-    let all = drain(source.open(p, SequenceNumber(0)).unwrap().as_mut(), 500, |_| {});
+    let all = drain(
+        source.open(p, SequenceNumber(0)).unwrap().as_mut(),
+        500,
+        |_| {},
+    );
     let n = all.len() as i64;
     assert!(n > 10);
     for k in [1, n / 2, n - 1] {
@@ -161,10 +191,18 @@ fn open_at_a_position_reads_exactly_the_rest() {
         assert_eq!(rest, all[k as usize..], "start {k}");
     }
     // At the end: nothing, then the idle stop.
-    let rest = drain(source.open(p, SequenceNumber(n)).unwrap().as_mut(), 100, |_| {});
+    let rest = drain(
+        source.open(p, SequenceNumber(n)).unwrap().as_mut(),
+        100,
+        |_| {},
+    );
     assert!(rest.is_empty());
     // Negative = the configured start (earliest by default; latest: nothing old).
-    let earliest = drain(source.open(p, SequenceNumber(-1)).unwrap().as_mut(), 500, |_| {});
+    let earliest = drain(
+        source.open(p, SequenceNumber(-1)).unwrap().as_mut(),
+        500,
+        |_| {},
+    );
     assert_eq!(earliest, all);
     let mut latest_cfg = config(&emu);
     latest_cfg.start = medallion::eventhub::StartPosition::Latest;
@@ -177,14 +215,32 @@ fn open_at_a_position_reads_exactly_the_rest() {
 #[test]
 fn unbounded_reader_returns_empty_batches_when_idle() {
     let (_rt, emu) = emulator();
-    let source = EventHubSource::connect(EventHubSourceConfig::new(emu.connection_string(), HUB)).unwrap();
+    let source =
+        EventHubSource::connect(EventHubSourceConfig::new(emu.connection_string(), HUB)).unwrap();
     let mut reader = source.open(PartitionId(0), SequenceNumber(0)).unwrap();
     let started = Instant::now();
-    let batch = reader.next_batch(10).unwrap().expect("unbounded: never None");
+    let batch = reader
+        .next_batch(10)
+        .unwrap()
+        .expect("unbounded: never None");
     assert!(batch.is_empty());
-    assert!(started.elapsed() < Duration::from_millis(500), "next_batch blocked for {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "next_batch blocked for {:?}",
+        started.elapsed()
+    );
     // Events produced later show up.
-    produce(&emu, (0..40).map(|i| (Some("station-000".to_string()), format!("e{i}").into_bytes())).collect());
+    produce(
+        &emu,
+        (0..40)
+            .map(|i| {
+                (
+                    Some("station-000".to_string()),
+                    format!("e{i}").into_bytes(),
+                )
+            })
+            .collect(),
+    );
     let p = route_key("station-000", 4);
     let mut reader = source.open(PartitionId(p), SequenceNumber(0)).unwrap();
     let mut got = 0;
@@ -206,7 +262,11 @@ fn reconnects_after_dropped_connections_without_loss_or_duplicates() {
     cfg.channel_chunks = 2;
     cfg.stop_when_idle = Some(Duration::from_secs(3));
     let source = EventHubSource::connect(cfg).expect("source connects");
-    let mut readers: Vec<_> = source.partitions().into_iter().map(|p| source.open(p, SequenceNumber(0)).unwrap()).collect();
+    let mut readers: Vec<_> = source
+        .partitions()
+        .into_iter()
+        .map(|p| source.open(p, SequenceNumber(0)).unwrap())
+        .collect();
     let mut reads: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
     let mut done = vec![false; readers.len()];
     let (mut total, mut drops) = (0usize, 0);
@@ -217,15 +277,24 @@ fn reconnects_after_dropped_connections_without_loss_or_duplicates() {
             if done[i] {
                 continue;
             }
-            match reader.next_batch(50).expect("reader recovers from dropped connections") {
+            match reader
+                .next_batch(50)
+                .expect("reader recovers from dropped connections")
+            {
                 None => done[i] = true,
                 Some(b) => {
                     total += b.len();
-                    reads.entry(b.partition).or_default().extend(&b.sequence_numbers);
+                    reads
+                        .entry(b.partition)
+                        .or_default()
+                        .extend(&b.sequence_numbers);
                 }
             }
         }
-        if (drops == 0 && total >= 3_000) || (drops == 1 && total >= 9_000) || (drops == 2 && total >= 15_000) {
+        if (drops == 0 && total >= 3_000)
+            || (drops == 1 && total >= 9_000)
+            || (drops == 2 && total >= 15_000)
+        {
             emu.drop_all_connections();
             drops += 1;
         }
@@ -234,7 +303,10 @@ fn reconnects_after_dropped_connections_without_loss_or_duplicates() {
     assert_eq!(total, 20_000);
     for (p, seqs) in reads {
         assert_eq!(seqs.len(), emu.partition_stats(HUB, p).unwrap().events);
-        assert!(seqs.iter().enumerate().all(|(i, s)| *s == i as i64), "partition {p}: not exactly once");
+        assert!(
+            seqs.iter().enumerate().all(|(i, s)| *s == i as i64),
+            "partition {p}: not exactly once"
+        );
     }
 }
 
@@ -276,22 +348,53 @@ fn higher_owner_level_takes_over_a_partition() {
             Err(e) => break e,
         }
     };
-    assert!(matches!(err, SourceError::PartitionTakenOver { partition: 2, .. }), "{err}");
-    assert!(matches!(zombie.next_batch(1), Err(SourceError::PartitionTakenOver { .. })));
+    assert!(
+        matches!(err, SourceError::PartitionTakenOver { partition: 2, .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        zombie.next_batch(1),
+        Err(SourceError::PartitionTakenOver { .. })
+    ));
 }
 
 #[test]
 fn bad_connection_strings_name_the_field() {
-    let err = |cs: &str| EventHubSource::connect(EventHubSourceConfig::new(cs, HUB)).unwrap_err().to_string();
+    let err = |cs: &str| {
+        EventHubSource::connect(EventHubSourceConfig::new(cs, HUB))
+            .unwrap_err()
+            .to_string()
+    };
     assert!(err("SharedAccessKeyName=a;SharedAccessKey=b").contains("`Endpoint`"));
-    assert!(err("Endpoint=sb://localhost:1;SharedAccessKey=secret").contains("`SharedAccessKeyName`"));
+    assert!(
+        err("Endpoint=sb://localhost:1;SharedAccessKey=secret").contains("`SharedAccessKeyName`")
+    );
     let e = err("Endpoint=sb://localhost:1;SharedAccessKeyName=a;SharedAccessKey=secret;UseDevelopmentEmulator=yes");
-    assert!(e.contains("`UseDevelopmentEmulator`") && !e.contains("secret"), "{e}");
-    assert!(err("Endpoint=ftp://localhost;SharedAccessKeyName=a;SharedAccessKey=b").contains("`Endpoint`"));
-    let no_hub = EventHubSourceConfig { hub: None, ..EventHubSourceConfig::new("Endpoint=sb://h;SharedAccessKeyName=a;SharedAccessKey=b", "") };
-    assert!(matches!(EventHubSource::connect(no_hub), Err(EventHubError::HubName(_))));
-    let producer_err = BlockingProducer::connect("Endpoint=sb://h;SharedAccessKey=b", Some(HUB)).unwrap_err();
-    assert!(producer_err.to_string().contains("`SharedAccessKeyName`"), "{producer_err}");
+    assert!(
+        e.contains("`UseDevelopmentEmulator`") && !e.contains("secret"),
+        "{e}"
+    );
+    assert!(
+        err("Endpoint=ftp://localhost;SharedAccessKeyName=a;SharedAccessKey=b")
+            .contains("`Endpoint`")
+    );
+    let no_hub = EventHubSourceConfig {
+        hub: None,
+        ..EventHubSourceConfig::new(
+            "Endpoint=sb://h;SharedAccessKeyName=a;SharedAccessKey=b",
+            "",
+        )
+    };
+    assert!(matches!(
+        EventHubSource::connect(no_hub),
+        Err(EventHubError::HubName(_))
+    ));
+    let producer_err =
+        BlockingProducer::connect("Endpoint=sb://h;SharedAccessKey=b", Some(HUB)).unwrap_err();
+    assert!(
+        producer_err.to_string().contains("`SharedAccessKeyName`"),
+        "{producer_err}"
+    );
 }
 
 /// 200K events of ~250 bytes: produce, then consume with 2 threads (2 partitions each, like 2
@@ -315,7 +418,10 @@ fn throughput_200k_events() {
     let mut cfg = EventHubSourceConfig::new(emu.connection_string(), HUB);
     cfg.stop_when_idle = Some(Duration::from_millis(300));
     // Tuning knobs for experiments: EH_PREFETCH, EH_CHUNK (events per chunk).
-    if let Some(v) = std::env::var("EH_PREFETCH").ok().and_then(|v| v.parse().ok()) {
+    if let Some(v) = std::env::var("EH_PREFETCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         cfg.prefetch = v;
     }
     if let Some(v) = std::env::var("EH_CHUNK").ok().and_then(|v| v.parse().ok()) {

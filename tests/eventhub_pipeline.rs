@@ -59,7 +59,11 @@ fn assert_gapless(out: &Path) {
     for p in 0..PARTITIONS as i32 {
         let seqs: Vec<i64> = lin.iter().filter(|l| l.0 == p).map(|l| l.1).collect();
         assert!(!seqs.is_empty(), "partition {p} has events");
-        assert_eq!(seqs, (0..seqs.len() as i64).collect::<Vec<_>>(), "partition {p} gapless");
+        assert_eq!(
+            seqs,
+            (0..seqs.len() as i64).collect::<Vec<_>>(),
+            "partition {p} gapless"
+        );
     }
 }
 
@@ -68,7 +72,10 @@ fn smoke_through_the_emulator_matches_expected() {
     let _serial = serial();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let emu = start_emulator(&rt);
-    assert_eq!(produce_file(&emu.connection_string(), &smoke_file()), 10_000);
+    assert_eq!(
+        produce_file(&emu.connection_string(), &smoke_file()),
+        10_000
+    );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let summary = run(RunConfig {
@@ -112,7 +119,10 @@ fn dropped_connections_lose_and_duplicate_nothing() {
     // The producer is at-least-once (a batch whose acknowledgement was lost is resent), so count
     // what the hub holds.
     let in_hub: u64 = (0..PARTITIONS)
-        .map(|p| emu.partition_stats("weather", p).map_or(0, |s| s.events as u64))
+        .map(|p| {
+            emu.partition_stats("weather", p)
+                .map_or(0, |s| s.events as u64)
+        })
         .sum();
     assert!(in_hub >= 120_000);
     let config = |out: &Path, cs: String| RunConfig {
@@ -141,10 +151,16 @@ fn dropped_connections_lose_and_duplicate_nothing() {
         emu.drop_all_connections();
         drops += 1;
     }
-    let summary = handle.join().unwrap().expect("the run survives dropped connections");
+    let summary = handle
+        .join()
+        .unwrap()
+        .expect("the run survives dropped connections");
     assert!(drops >= 1, "connections were dropped while the run read");
     assert_eq!(summary.tables["bronze"], in_hub);
-    assert_eq!(lineage(&dropped, TableKind::Bronze), lineage(&clean, TableKind::Bronze));
+    assert_eq!(
+        lineage(&dropped, TableKind::Bronze),
+        lineage(&clean, TableKind::Bronze)
+    );
     assert_eq!(silver_ids(&dropped), silver_ids(&clean));
     assert_eq!(quality_rows(&dropped), quality_rows(&clean));
     assert_gapless(&dropped);
@@ -154,14 +170,23 @@ fn dropped_connections_lose_and_duplicate_nothing() {
 /// `medallion emulator` as a child process; returns it and the connection string it printed.
 fn emulator_process() -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_medallion"))
-        .args(["emulator", "--port", "0", "--hub", &format!("weather:{PARTITIONS}")])
+        .args([
+            "emulator",
+            "--port",
+            "0",
+            "--hub",
+            &format!("weather:{PARTITIONS}"),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let cs = loop {
-        let line = lines.next().expect("the emulator prints its connection string").unwrap();
+        let line = lines
+            .next()
+            .expect("the emulator prints its connection string")
+            .unwrap();
         if line.starts_with("Endpoint=") {
             break line;
         }
@@ -172,20 +197,40 @@ fn emulator_process() -> (Child, String) {
 
 fn pipeline(out: &Path, cs: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
-    c.args(["run", "--source", "eventhub", "--hub", "weather", "--stop-when-idle", "2"])
-        .args(["--workers", "2", "--epoch-ms", "30", "--batch-size", "1000", "--plain-progress"])
-        .args(["--now", "2026-11-26T12:00:00Z"])
-        .arg("--out")
-        .arg(out)
-        .env("EVENTHUB_CONNECTION_STRING", cs)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    c.args([
+        "run",
+        "--source",
+        "eventhub",
+        "--hub",
+        "weather",
+        "--stop-when-idle",
+        "2",
+    ])
+    .args([
+        "--workers",
+        "2",
+        "--epoch-ms",
+        "30",
+        "--batch-size",
+        "1000",
+        "--plain-progress",
+    ])
+    .args(["--now", "2026-11-26T12:00:00Z"])
+    .arg("--out")
+    .arg(out)
+    .env("EVENTHUB_CONNECTION_STRING", cs)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     c
 }
 
 fn commits_of(out: &Path) -> usize {
     std::fs::read_dir(out.join("bronze/_delta_log"))
-        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -195,11 +240,23 @@ fn sigkill_mid_stream_then_rerun_equals_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let (mut emulator, cs) = emulator_process();
     let producer = Command::new(env!("CARGO_BIN_EXE_medallion"))
-        .args(["produce", "--hub", "weather", "--events", "200000", "--stations", "1000"])
+        .args([
+            "produce",
+            "--hub",
+            "weather",
+            "--events",
+            "200000",
+            "--stations",
+            "1000",
+        ])
         .env("EVENTHUB_CONNECTION_STRING", &cs)
         .output()
         .unwrap();
-    assert!(producer.status.success(), "{}", String::from_utf8_lossy(&producer.stderr));
+    assert!(
+        producer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&producer.stderr)
+    );
     assert!(String::from_utf8_lossy(&producer.stdout).contains("sent 200000 events"));
 
     let clean = dir.path().join("clean");
@@ -213,12 +270,24 @@ fn sigkill_mid_stream_then_rerun_equals_uninterrupted_run() {
     let still_running = child.try_wait().unwrap().is_none();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(still_running, "the run was killed while it was still running");
-    assert!(rows(&crashed, TableKind::Bronze) < 200_000, "killed mid-way");
+    assert!(
+        still_running,
+        "the run was killed while it was still running"
+    );
+    assert!(
+        rows(&crashed, TableKind::Bronze) < 200_000,
+        "killed mid-way"
+    );
     assert!(pipeline(&crashed, &cs).status().unwrap().success());
 
-    assert_eq!(lineage(&crashed, TableKind::Bronze), lineage(&clean, TableKind::Bronze));
-    assert_eq!(lineage(&crashed, TableKind::Quarantine), lineage(&clean, TableKind::Quarantine));
+    assert_eq!(
+        lineage(&crashed, TableKind::Bronze),
+        lineage(&clean, TableKind::Bronze)
+    );
+    assert_eq!(
+        lineage(&crashed, TableKind::Quarantine),
+        lineage(&clean, TableKind::Quarantine)
+    );
     assert_eq!(silver_ids(&crashed), silver_ids(&clean));
     assert_eq!(quality_rows(&crashed), quality_rows(&clean));
     assert_gapless(&crashed);
@@ -235,7 +304,16 @@ fn default_run_goes_through_the_embedded_emulator() {
     let out = dir.path().join("out");
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_medallion"))
-            .args(["run", "--workers", "2", "--events", "20000", "--stations", "200", "--plain-progress"])
+            .args([
+                "run",
+                "--workers",
+                "2",
+                "--events",
+                "20000",
+                "--stations",
+                "200",
+                "--plain-progress",
+            ])
             .arg("--out")
             .arg(&out)
             .output()
@@ -243,8 +321,15 @@ fn default_run_goes_through_the_embedded_emulator() {
     };
     let first = run();
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success(), "{stdout}{}", String::from_utf8_lossy(&first.stderr));
-    assert!(stdout.contains("the embedded emulator (20000 events produced"), "{stdout}");
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        stdout.contains("the embedded emulator (20000 events produced"),
+        "{stdout}"
+    );
     assert_eq!(rows(&out, TableKind::Bronze), 20_000);
     assert_gapless_over(&out, 8);
     let second = run();
@@ -256,6 +341,10 @@ fn assert_gapless_over(out: &Path, partitions: i32) {
     let lin = lineage(out, TableKind::Bronze);
     for p in 0..partitions {
         let seqs: Vec<i64> = lin.iter().filter(|l| l.0 == p).map(|l| l.1).collect();
-        assert_eq!(seqs, (0..seqs.len() as i64).collect::<Vec<_>>(), "partition {p} gapless");
+        assert_eq!(
+            seqs,
+            (0..seqs.len() as i64).collect::<Vec<_>>(),
+            "partition {p} gapless"
+        );
     }
 }

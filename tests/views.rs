@@ -20,14 +20,23 @@ fn generate(file: &Path, events: u32, stations: u32, seed: u64) {
     let tools = shared().join("tools");
     let out = Command::new("python3")
         .arg(tools.join("gen_events.py"))
-        .args(["--events", &events.to_string(), "--stations", &stations.to_string()])
+        .args([
+            "--events",
+            &events.to_string(),
+            "--stations",
+            &stations.to_string(),
+        ])
         .args(["--seed", &seed.to_string(), "--interval-s", "300"])
         .args(["--rate", "late_arrival=0.3", "--rate", "duplicate=0.1"])
         .arg("--out")
         .arg(file)
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn run_small(file: &Path, out: &Path, workers: usize) {
@@ -57,7 +66,12 @@ fn check_every_commit(out: &Path) -> usize {
     let quality_root = out.join("quality");
     let quality_log = commits(&quality_root);
     let mut checked = 0;
-    for view in ["station_latest", "station_hourly", "quality_by_window", "dataset_checks"] {
+    for view in [
+        "station_latest",
+        "station_hourly",
+        "quality_by_window",
+        "dataset_checks",
+    ] {
         let root = out.join(view);
         for c in commits(&root) {
             let Some(epoch) = c.epoch else { continue };
@@ -91,7 +105,10 @@ fn check_every_commit(out: &Path) -> usize {
     checked
 }
 
-fn render_rows(batches: &[RecordBatch], key_cols: &[&str]) -> Vec<(Vec<String>, Vec<String>, String, i64)> {
+fn render_rows(
+    batches: &[RecordBatch],
+    key_cols: &[&str],
+) -> Vec<(Vec<String>, Vec<String>, String, i64)> {
     let opts = FormatOptions::default().with_null("∅");
     let mut out = Vec::new();
     for b in batches {
@@ -101,9 +118,14 @@ fn render_rows(batches: &[RecordBatch], key_cols: &[&str]) -> Vec<(Vec<String>, 
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
             .collect();
-        let key_idx: Vec<usize> = key_cols.iter().map(|k| b.schema().index_of(k).unwrap()).collect();
+        let key_idx: Vec<usize> = key_cols
+            .iter()
+            .map(|k| b.schema().index_of(k).unwrap())
+            .collect();
         let kinds = b.column(n - 2).as_string::<i32>();
-        let epochs = b.column(n - 1).as_primitive::<arrow::datatypes::Int64Type>();
+        let epochs = b
+            .column(n - 1)
+            .as_primitive::<arrow::datatypes::Int64Type>();
         for i in 0..b.num_rows() {
             let row: Vec<String> = (0..n - 2).map(|c| fmts[c].value(i).to_string()).collect();
             let key = key_idx.iter().map(|&c| row[c].clone()).collect();
@@ -121,29 +143,51 @@ fn check_change_feed(out: &Path, view: &str, key_cols: &[&str]) {
     let all = read(&feed_root, &feed_log.last().unwrap().files);
     let mut changes = render_rows(&all, key_cols);
     changes.sort_by_key(|c| c.3);
-    assert!(changes.iter().any(|c| c.2 == "update"), "{view}: the feed has updates");
+    assert!(
+        changes.iter().any(|c| c.2 == "update"),
+        "{view}: the feed has updates"
+    );
     let opts = FormatOptions::default().with_null("∅");
     for c in commits(&root) {
         let Some(epoch) = c.epoch else { continue };
         let mut state: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
         for (key, row, kind, _) in changes.iter().filter(|c| c.3 as u64 <= epoch) {
             match kind.as_str() {
-                "insert" => assert!(state.insert(key.clone(), row.clone()).is_none(), "{view}: insert of an existing key {key:?}"),
-                "update" => assert!(state.insert(key.clone(), row.clone()).is_some(), "{view}: update of a missing key {key:?}"),
-                "delete" => assert!(state.remove(key).is_some(), "{view}: delete of a missing key"),
+                "insert" => assert!(
+                    state.insert(key.clone(), row.clone()).is_none(),
+                    "{view}: insert of an existing key {key:?}"
+                ),
+                "update" => assert!(
+                    state.insert(key.clone(), row.clone()).is_some(),
+                    "{view}: update of a missing key {key:?}"
+                ),
+                "delete" => assert!(
+                    state.remove(key).is_some(),
+                    "{view}: delete of a missing key"
+                ),
                 other => panic!("{view}: unknown _change_type {other}"),
             }
         }
         let mut table: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
         for b in read(&root, &c.files) {
-            let key_idx: Vec<usize> = key_cols.iter().map(|k| b.schema().index_of(k).unwrap()).collect();
-            let fmts: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap()).collect();
+            let key_idx: Vec<usize> = key_cols
+                .iter()
+                .map(|k| b.schema().index_of(k).unwrap())
+                .collect();
+            let fmts: Vec<_> = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+                .collect();
             for i in 0..b.num_rows() {
                 let row: Vec<String> = fmts.iter().map(|f| f.value(i).to_string()).collect();
                 table.insert(key_idx.iter().map(|&c| row[c].clone()).collect(), row);
             }
         }
-        assert_eq!(state, table, "{view}: change feed replayed to epoch {epoch}");
+        assert_eq!(
+            state, table,
+            "{view}: change feed replayed to epoch {epoch}"
+        );
     }
 }
 
@@ -158,7 +202,10 @@ fn views_equal_recomputation_after_every_commit() {
         let checked = check_every_commit(&out);
         // Epochs follow the clock (1 ms here), so their number varies; a few per view suffice for
         // the incremental path to matter (the change feeds must also show updates, below).
-        assert!(checked >= 12, "seed {seed}: only {checked} view commits to check");
+        assert!(
+            checked >= 12,
+            "seed {seed}: only {checked} view commits to check"
+        );
         let final_checks = table_dataset(&read(
             &out.join("dataset_checks"),
             &commits(&out.join("dataset_checks")).last().unwrap().files,
@@ -189,7 +236,10 @@ fn views_are_optional_and_selectable() {
     assert!(!out.join("station_latest").exists());
     assert!(!out.join("quality_by_window").exists());
     let silver = batches(&out, medallion::sink::TableKind::Silver);
-    let hourly = read(&out.join("station_hourly"), &commits(&out.join("station_hourly")).last().unwrap().files);
+    let hourly = read(
+        &out.join("station_hourly"),
+        &commits(&out.join("station_hourly")).last().unwrap().files,
+    );
     assert_eq!(silver.iter().map(|b| b.num_rows()).sum::<usize>(), 9660);
     assert_hourly_eq(&table_hourly(&hourly), &expected_hourly(&silver), "smoke");
 }

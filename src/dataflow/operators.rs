@@ -752,8 +752,7 @@ fn commit_epoch(
 ) {
     let mut positions: BTreeMap<u32, i64> = BTreeMap::new();
     let mut batches = Vec::new();
-    let mut per_table: BTreeMap<u8, (Vec<deltalake::kernel::Add>, Vec<String>)> =
-        BTreeMap::new();
+    let mut per_table: BTreeMap<u8, (Vec<deltalake::kernel::Add>, Vec<String>)> = BTreeMap::new();
     let mut s = stats.lock().expect("commit stats");
     if s.rows.len() < tables.len() {
         s.rows.resize(tables.len(), 0);

@@ -21,14 +21,14 @@ use super::operators::{
 };
 use super::process::{dedup_key, DedupKey, ProcessContext, QualityKey, SkipBelow};
 use super::Time;
+use crate::eventhub::{EventHubSource, EventHubSourceConfig, StartPosition};
 use crate::metrics::{peak_rss_bytes, write_hgrm, Percentiles, RunMetrics};
 use crate::quality::{EvalContext, LoadOptions, RuleSet};
 use crate::sink::delta::read_table;
 use crate::sink::tables::TableKind;
 use crate::sink::DeltaTables;
-use crate::source::{worker_for, PartitionReader, PartitionedSource, SequenceNumber};
-use crate::eventhub::{EventHubSource, EventHubSourceConfig, StartPosition};
 use crate::sink::TableSpec;
+use crate::source::{worker_for, PartitionReader, PartitionedSource, SequenceNumber};
 use crate::views::dataset::DatasetChecks;
 use crate::views::quality::{QualityByWindow, QualityByWindowView};
 use crate::views::station::{StationHourly, StationLatest};
@@ -261,9 +261,10 @@ pub fn open_source(cfg: &RunConfig, now: DateTime<Utc>) -> Result<Arc<dyn Partit
             }
             c.start = h.start;
             c.stop_when_idle = h.stop_when_idle;
-            Arc::new(EventHubSource::connect(c).map_err(|e| {
-                Error::Config(format!("cannot connect to the event hub: {e}"))
-            })?)
+            Arc::new(
+                EventHubSource::connect(c)
+                    .map_err(|e| Error::Config(format!("cannot connect to the event hub: {e}")))?,
+            )
         }
         SourceSpec::Embedded => {
             return Err(Error::Config(
@@ -278,7 +279,8 @@ pub fn open_source(cfg: &RunConfig, now: DateTime<Utc>) -> Result<Arc<dyn Partit
 pub struct EmbeddedHub {
     _runtime: tokio::runtime::Runtime,
     handle: crate::emulator::EmulatorHandle,
-    producer: Option<std::thread::JoinHandle<std::result::Result<crate::eventhub::SendStats, String>>>,
+    producer:
+        Option<std::thread::JoinHandle<std::result::Result<crate::eventhub::SendStats, String>>>,
 }
 
 impl EmbeddedHub {
@@ -598,7 +600,12 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
     // Process 0 creates missing tables; the other processes wait until they exist.
     let tables = open_tables(&cfg.out, &extra, &partitions, process)?;
     let restart = tables.table(TableKind::Silver).table.version().unwrap_or(0) > 0
-        || tables.table(TableKind::Quality).table.version().unwrap_or(0) > 0;
+        || tables
+            .table(TableKind::Quality)
+            .table
+            .version()
+            .unwrap_or(0)
+            > 0;
     let mut view_files = BTreeMap::new();
     if process == 0 {
         for (kind, t) in &view_tables {
@@ -745,7 +752,11 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
         let dataset_checks = worker_dataset.clone();
         let custom = worker_custom.clone();
         let custom_files = custom_files.clone();
-        let dataset_files = if index == 0 { dataset_files.clone() } else { Vec::new() };
+        let dataset_files = if index == 0 {
+            dataset_files.clone()
+        } else {
+            Vec::new()
+        };
         worker.dataflow::<Time, _, _>(|scope| {
             let processed = input.to_stream(scope).process(ctx, skips, metrics.clone());
             let positions = processed.clone().positions();
@@ -785,16 +796,15 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
                         .clone()
                         .maintain(Arc::new(StationHourly), restored.silver.clone())
                         .write_view(Arc::new(StationHourly), view_sink(kind)),
-                    ViewKind::QualityByWindow => quality_changes
-                        .clone()
-                        .quality_by_window()
-                        .write_view(
+                    ViewKind::QualityByWindow => {
+                        quality_changes.clone().quality_by_window().write_view(
                             Arc::new(QualityByWindow {
                                 rules: rule_names.clone(),
                                 window_ms,
                             }),
                             view_sink(kind),
-                        ),
+                        )
+                    }
                 };
                 written = written.concat(files);
             }
@@ -804,7 +814,8 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
                     restored_files: if index == 0 { files } else { Vec::new() },
                     rewrite_at_start: restart,
                 };
-                written = written.concat(view.build(silver_rows.clone(), restored.silver.clone(), sink));
+                written =
+                    written.concat(view.build(silver_rows.clone(), restored.silver.clone(), sink));
             }
             if let Some((checks, table)) = dataset_checks {
                 let sink = ViewSink {
@@ -818,9 +829,7 @@ pub fn run(cfg: RunConfig) -> Result<RunSummary> {
                     .write_view(checks, sink);
                 written = written.concat(files);
             }
-            written
-                .commit(tables, metrics, stats)
-                .probe_with(&probe);
+            written.commit(tables, metrics, stats).probe_with(&probe);
         });
 
         let readers =
@@ -957,7 +966,9 @@ pub fn feed_partitions(
                 Err(e) => {
                     live[i] = false;
                     eprintln!("error: reading partition {}: {e}", reader.partition());
-                    failure.get_or_insert_with(|| format!("reading partition {}: {e}", reader.partition()));
+                    failure.get_or_insert_with(|| {
+                        format!("reading partition {}: {e}", reader.partition())
+                    });
                 }
             }
         }

@@ -28,7 +28,8 @@ pub enum TokenError {
 }
 
 fn sign(key: &str, string_to_sign: &str) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key size");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key size");
     mac.update(string_to_sign.as_bytes());
     mac.finalize().into_bytes().to_vec()
 }
@@ -52,11 +53,15 @@ pub fn verify_sas_token(token: &str, key: &str, now_secs: i64) -> Result<(), Tok
     let sr = sr.ok_or(TokenError::Malformed("missing sr"))?;
     let sig = sig.ok_or(TokenError::Malformed("missing sig"))?;
     let se = se.ok_or(TokenError::Malformed("missing se"))?;
-    let expiry: i64 = se.parse().map_err(|_| TokenError::Malformed("se is not a number"))?;
+    let expiry: i64 = se
+        .parse()
+        .map_err(|_| TokenError::Malformed("se is not a number"))?;
     if expiry < now_secs {
         return Err(TokenError::Expired);
     }
-    let sig = percent_decode_str(sig).decode_utf8_lossy().replace(' ', "+");
+    let sig = percent_decode_str(sig)
+        .decode_utf8_lossy()
+        .replace(' ', "+");
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig.as_bytes())
         .map_err(|_| TokenError::Malformed("sig is not base64"))?;
@@ -89,7 +94,9 @@ pub fn handle_request(broker: &Broker, request: &AmqpMessage) -> AmqpMessage {
             Value::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
             _ => None,
         },
-        Body::Data(d) => d.first().map(|d| String::from_utf8_lossy(&d.0).into_owned()),
+        Body::Data(d) => d
+            .first()
+            .map(|d| String::from_utf8_lossy(&d.0).into_owned()),
         _ => None,
     };
     let Some(token) = token else {
@@ -107,17 +114,29 @@ mod tests {
 
     fn token(key: &str, sr: &str, se: i64) -> String {
         let encoded = utf8_percent_encode(sr, NON_ALPHANUMERIC).to_string();
-        let sig = base64::engine::general_purpose::STANDARD.encode(sign(key, &format!("{encoded}\n{se}")));
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(sign(key, &format!("{encoded}\n{se}")));
         let sig = utf8_percent_encode(&sig, NON_ALPHANUMERIC);
-        format!("SharedAccessSignature sr={encoded}&sig={sig}&se={se}&skn=RootManageSharedAccessKey")
+        format!(
+            "SharedAccessSignature sr={encoded}&sig={sig}&se={se}&skn=RootManageSharedAccessKey"
+        )
     }
 
     #[test]
     fn verifies_sas_tokens() {
         let t = token("secret", "sb://localhost/weather", 2_000);
         assert_eq!(verify_sas_token(&t, "secret", 1_000), Ok(()));
-        assert_eq!(verify_sas_token(&t, "other", 1_000), Err(TokenError::BadSignature));
-        assert_eq!(verify_sas_token(&t, "secret", 3_000), Err(TokenError::Expired));
-        assert!(matches!(verify_sas_token("Bearer x", "secret", 0), Err(TokenError::Malformed(_))));
+        assert_eq!(
+            verify_sas_token(&t, "other", 1_000),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            verify_sas_token(&t, "secret", 3_000),
+            Err(TokenError::Expired)
+        );
+        assert!(matches!(
+            verify_sas_token("Bearer x", "secret", 0),
+            Err(TokenError::Malformed(_))
+        ));
     }
 }

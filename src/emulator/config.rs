@@ -174,7 +174,10 @@ mod tests {
         let h: HubSpec = "weather:8".parse().unwrap();
         assert_eq!(h, HubSpec::new("weather", 8));
         let h: HubSpec = "a:2:cg1, cg2".parse().unwrap();
-        assert_eq!(h.consumer_groups, vec!["cg1".to_string(), "cg2".to_string()]);
+        assert_eq!(
+            h.consumer_groups,
+            vec!["cg1".to_string(), "cg2".to_string()]
+        );
         assert!("weather".parse::<HubSpec>().is_err());
         assert!("weather:0".parse::<HubSpec>().is_err());
         assert!(":3".parse::<HubSpec>().is_err());

@@ -102,7 +102,9 @@ impl Hub {
         let partitions = (0..spec.partitions)
             .map(|id| {
                 let log = match data_dir {
-                    Some(dir) => PartitionLog::open(&dir.join(&spec.name).join(format!("{id}.log")))?,
+                    Some(dir) => {
+                        PartitionLog::open(&dir.join(&spec.name).join(format!("{id}.log")))?
+                    }
                     None => PartitionLog::in_memory(),
                 };
                 Ok(Arc::new(Partition::new(id, log)))
@@ -128,7 +130,9 @@ impl Hub {
 
     /// Whether the consumer group exists (case-insensitive, like Event Hubs).
     pub fn has_consumer_group(&self, cg: &str) -> bool {
-        self.consumer_groups.iter().any(|c| c.eq_ignore_ascii_case(cg))
+        self.consumer_groups
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(cg))
     }
 
     /// Picks the partition for a message without an explicit partition id.
@@ -245,7 +249,10 @@ mod tests {
         let hub = hub();
         let mut plain = hub.register_reader("$Default", 0, 1, None).unwrap();
         let mut first = hub.register_reader("$default", 0, 2, Some(5)).unwrap();
-        assert!(plain.try_recv().is_ok(), "epoch reader takes over plain readers");
+        assert!(
+            plain.try_recv().is_ok(),
+            "epoch reader takes over plain readers"
+        );
         assert!(hub.register_reader("$Default", 0, 3, None).is_err());
         assert_eq!(
             hub.register_reader("$Default", 0, 4, Some(4)).unwrap_err(),

@@ -27,7 +27,10 @@ use crate::emulator::{
 pub const BATCH_MESSAGE_FORMAT: u32 = 0x8001_3700;
 
 /// Builds an AMQP error.
-pub fn amqp_error(condition: impl Into<fe2o3_amqp::types::definitions::ErrorCondition>, description: impl Into<String>) -> AmqpErrorFrame {
+pub fn amqp_error(
+    condition: impl Into<fe2o3_amqp::types::definitions::ErrorCondition>,
+    description: impl Into<String>,
+) -> AmqpErrorFrame {
     AmqpErrorFrame::new(condition, Some(description.into()), None)
 }
 
@@ -62,7 +65,12 @@ impl Consumer {
         } = self;
         let mut appended: watch::Receiver<usize> = partition.subscribe();
         let mut next = start.resolve(&partition.log());
-        let stolen_error = || amqp_error(LinkError::Stolen, "a reader with a higher owner level took the partition");
+        let stolen_error = || {
+            amqp_error(
+                LinkError::Stolen,
+                "a reader with a higher owner level took the partition",
+            )
+        };
         loop {
             let event = partition.log().get(next).map(|e| e.message.clone());
             match event {
@@ -125,7 +133,10 @@ fn partition_key(message: &AmqpMessage) -> Option<String> {
 
 /// Splits a delivery into the events it carries: a batch (message format
 /// 0x80013700) holds one encoded message per Data section.
-fn unpack(message: AmqpMessage, message_format: Option<u32>) -> Result<(Vec<AmqpMessage>, Option<String>), String> {
+fn unpack(
+    message: AmqpMessage,
+    message_format: Option<u32>,
+) -> Result<(Vec<AmqpMessage>, Option<String>), String> {
     let key = partition_key(&message);
     if message_format != Some(BATCH_MESSAGE_FORMAT) {
         return Ok((vec![message], key));
@@ -135,7 +146,9 @@ fn unpack(message: AmqpMessage, message_format: Option<u32>) -> Result<(Vec<Amqp
     };
     let events = sections
         .into_iter()
-        .map(|Data(bytes)| decode_message(&bytes).ok_or_else(|| "batch entry is not an AMQP message".to_string()))
+        .map(|Data(bytes)| {
+            decode_message(&bytes).ok_or_else(|| "batch entry is not an AMQP message".to_string())
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let key = key.or_else(|| events.iter().find_map(partition_key));
     Ok((events, key))
@@ -148,7 +161,10 @@ pub async fn run_producer(hub: Arc<Hub>, target: ProducerTarget, mut receiver: R
             Ok(d) => d,
             Err(RecvError::MessageDecode(e)) => {
                 let _ = receiver
-                    .close_with_error(amqp_error(AmqpError::DecodeError, format!("cannot decode message: {e}")))
+                    .close_with_error(amqp_error(
+                        AmqpError::DecodeError,
+                        format!("cannot decode message: {e}"),
+                    ))
                     .await;
                 return;
             }
@@ -211,7 +227,11 @@ pub async fn run_reply_link(mut sender: Sender, mut rx: mpsc::Receiver<AmqpMessa
     let _ = sender.close().await;
 }
 
-fn find_reply(links: &ReplyLinks, node: &str, reply_to: Option<&str>) -> Option<mpsc::Sender<AmqpMessage>> {
+fn find_reply(
+    links: &ReplyLinks,
+    node: &str,
+    reply_to: Option<&str>,
+) -> Option<mpsc::Sender<AmqpMessage>> {
     let mut links = links.lock().unwrap_or_else(|e| e.into_inner());
     links.retain(|l| !l.tx.is_closed());
     let by_address = reply_to.and_then(|r| links.iter().find(|l| l.address.as_deref() == Some(r)));
@@ -221,7 +241,12 @@ fn find_reply(links: &ReplyLinks, node: &str, reply_to: Option<&str>) -> Option<
 }
 
 /// Serves requests sent to `$management` or `$cbs` on a client's sender link.
-pub async fn run_request_link(broker: Arc<Broker>, node: String, replies: ReplyLinks, mut receiver: Receiver) {
+pub async fn run_request_link(
+    broker: Arc<Broker>,
+    node: String,
+    replies: ReplyLinks,
+    mut receiver: Receiver,
+) {
     loop {
         let delivery = match receiver.recv::<Body<Value>>().await {
             Ok(d) => d,
@@ -242,10 +267,7 @@ pub async fn run_request_link(broker: Arc<Broker>, node: String, replies: ReplyL
         } else {
             management::handle_request(&broker, &request)
         };
-        let reply_to = request
-            .properties
-            .as_ref()
-            .and_then(|p| p.reply_to.clone());
+        let reply_to = request.properties.as_ref().and_then(|p| p.reply_to.clone());
         // The client may attach its reply link right after sending.
         let mut tx = None;
         for _ in 0..100 {

@@ -112,8 +112,9 @@ impl PartitionLog {
         let mut log = Self::default();
         let mut pos = 0usize;
         while pos + 4 <= bytes.len() {
-            let len = u32::from_be_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
-                as usize;
+            let len =
+                u32::from_be_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
+                    as usize;
             let Some(record) = bytes.get(pos + 4..pos + 4 + len) else {
                 break;
             };
@@ -127,7 +128,9 @@ impl PartitionLog {
             };
             let expected = log.events.len() as i64;
             if long(SEQUENCE_NUMBER) != Some(expected) {
-                return Err(log_err(format!("record {expected} has a wrong sequence number")));
+                return Err(log_err(format!(
+                    "record {expected} has a wrong sequence number"
+                )));
             }
             let enqueued_ms = long(ENQUEUED_TIME).unwrap_or_default();
             log.events.push(StoredEvent {
@@ -170,8 +173,13 @@ impl PartitionLog {
 
     /// Index of the first event whose offset is `> offset` (or `>=` when inclusive).
     pub fn index_after_offset(&self, offset: i64, inclusive: bool) -> usize {
-        self.events
-            .partition_point(|e| if inclusive { e.offset < offset } else { e.offset <= offset })
+        self.events.partition_point(|e| {
+            if inclusive {
+                e.offset < offset
+            } else {
+                e.offset <= offset
+            }
+        })
     }
 
     /// Index of the first event enqueued `> ms` (or `>=` when inclusive).
@@ -248,7 +256,9 @@ mod tests {
 
     fn msg(body: &str) -> AmqpMessage {
         Message::builder()
-            .body(Body::Data(vec![Data(body.as_bytes().to_vec().into())].into()))
+            .body(Body::Data(
+                vec![Data(body.as_bytes().to_vec().into())].into(),
+            ))
             .build()
     }
 
@@ -271,7 +281,9 @@ mod tests {
         assert_eq!(log.len(), 3);
         let e = log.get(2).unwrap();
         assert_eq!(e.sequence_number, 2);
-        assert!(matches!(annotation(&log.get(0).unwrap().message, PARTITION_KEY), Some(Value::String(k)) if k == "k"));
+        assert!(
+            matches!(annotation(&log.get(0).unwrap().message, PARTITION_KEY), Some(Value::String(k)) if k == "k")
+        );
         assert_eq!(log.index_after_offset(-1, false), 0);
         assert_eq!(log.index_after_offset(e.offset, true), 2);
         assert_eq!(log.index_after_offset(e.offset, false), 3);

@@ -69,14 +69,22 @@ fn partition_properties(hub: &str, partition: &Partition) -> Value {
     let mut map = OrderedMap::new();
     entry(&mut map, "name", Value::String(hub.to_string()));
     entry(&mut map, "type", Value::String(PARTITION_TYPE.to_string()));
-    entry(&mut map, "partition", Value::String(partition.id.to_string()));
+    entry(
+        &mut map,
+        "partition",
+        Value::String(partition.id.to_string()),
+    );
     let (last_seq, last_offset, last_time) = match log.last() {
         Some(e) => (e.sequence_number, e.offset.to_string(), e.enqueued_ms),
         None => (-1, "-1".to_string(), 0),
     };
     // Nothing is ever expired, so the partition always begins at 0.
     entry(&mut map, "begin_sequence_number", Value::Long(0));
-    entry(&mut map, "last_enqueued_sequence_number", Value::Long(last_seq));
+    entry(
+        &mut map,
+        "last_enqueued_sequence_number",
+        Value::Long(last_seq),
+    );
     entry(&mut map, "last_enqueued_offset", Value::String(last_offset));
     entry(
         &mut map,
@@ -84,7 +92,11 @@ fn partition_properties(hub: &str, partition: &Partition) -> Value {
         Value::Timestamp(Timestamp::from_milliseconds(last_time)),
     );
     entry(&mut map, "is_partition_empty", Value::Bool(log.is_empty()));
-    entry(&mut map, "last_enqueued_sequence_number_epoch", Value::Long(0));
+    entry(
+        &mut map,
+        "last_enqueued_sequence_number_epoch",
+        Value::Long(0),
+    );
     Value::Map(map)
 }
 
@@ -101,7 +113,12 @@ pub fn handle_request(broker: &Broker, request: &AmqpMessage) -> AmqpMessage {
     }
     let name = app_property(request, "name").unwrap_or_default();
     let Some(hub) = broker.hub(name) else {
-        return response(request, 404, &format!("event hub {name:?} not found"), Value::Null);
+        return response(
+            request,
+            404,
+            &format!("event hub {name:?} not found"),
+            Value::Null,
+        );
     };
     match app_property(request, "type").unwrap_or_default() {
         EVENTHUB_TYPE => {
@@ -134,6 +151,11 @@ pub fn handle_request(broker: &Broker, request: &AmqpMessage) -> AmqpMessage {
                 ),
             }
         }
-        other => response(request, 400, &format!("unsupported type {other:?}"), Value::Null),
+        other => response(
+            request,
+            400,
+            &format!("unsupported type {other:?}"),
+            Value::Null,
+        ),
     }
 }

@@ -33,11 +33,7 @@ pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use tokio::{
-    net::TcpListener,
-    sync::watch,
-    task::JoinHandle,
-};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use config::{EmulatorArgs, EmulatorConfig, HubSpec};
 pub use error::{EmulatorError, Result};
@@ -154,7 +150,11 @@ pub async fn run_cli(args: EmulatorArgs) -> Result<()> {
         .map(|h| format!("{}:{}", h.name, h.partitions))
         .collect();
     let handle = Emulator::start(config).await?;
-    println!("Event Hubs emulator listening on {} (plain AMQP and TLS), hubs: {}", handle.local_addr(), hubs.join(", "));
+    println!(
+        "Event Hubs emulator listening on {} (plain AMQP and TLS), hubs: {}",
+        handle.local_addr(),
+        hubs.join(", ")
+    );
     println!("{}", handle.connection_string());
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -164,15 +164,27 @@ mod tests {
         );
         assert_eq!(
             parse_selector("amqp.annotation.x-opt-sequence-number >= '5'"),
-            Ok(StartPosition::After { kind: SequenceNumber, value: 5, inclusive: true })
+            Ok(StartPosition::After {
+                kind: SequenceNumber,
+                value: 5,
+                inclusive: true
+            })
         );
         assert_eq!(
             parse_selector("amqp.annotation.x-opt-sequence-number>'2'"),
-            Ok(StartPosition::After { kind: SequenceNumber, value: 2, inclusive: false })
+            Ok(StartPosition::After {
+                kind: SequenceNumber,
+                value: 2,
+                inclusive: false
+            })
         );
         assert_eq!(
             parse_selector("amqp.annotation.x-opt-enqueued-time > 1700000000000"),
-            Ok(StartPosition::After { kind: EnqueuedTime, value: 1_700_000_000_000, inclusive: false })
+            Ok(StartPosition::After {
+                kind: EnqueuedTime,
+                value: 1_700_000_000_000,
+                inclusive: false
+            })
         );
         assert_eq!(
             parse_selector("amqp.annotation.x-opt-offset > '@latest'"),

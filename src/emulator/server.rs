@@ -9,15 +9,15 @@
 use std::{sync::Arc, time::Duration};
 
 use fe2o3_amqp::{
+    acceptor::sasl_acceptor::SaslServerFrame,
     acceptor::{
         ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerSessionHandle, SaslAcceptor,
         SessionAcceptor, SupportedReceiverSettleModes, SupportedSenderSettleModes,
     },
-    acceptor::sasl_acceptor::SaslServerFrame,
     types::{
         definitions::{AmqpError, ReceiverSettleMode, Role, SenderSettleMode},
-        performatives::Attach,
         messaging::TargetArchetype,
+        performatives::Attach,
         primitives::{Array, Symbol, Value},
         sasl::{SaslCode, SaslInit, SaslOutcome, SaslResponse},
     },
@@ -33,8 +33,7 @@ use crate::emulator::{
     hub::{Broker, OwnershipError},
     link::{self, amqp_error, Consumer, ProducerTarget, ReplyLink, ReplyLinks},
     management::MANAGEMENT_ADDRESS,
-    selector,
-    stream,
+    selector, stream,
     tls::TlsMaterial,
 };
 
@@ -87,7 +86,11 @@ pub struct Shared {
 }
 
 /// Accepts connections until `shutdown` flips.
-pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -121,7 +124,9 @@ async fn handle_socket(tcp: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
     if first[0] == 0x16 {
         let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.acceptor.accept(tcp))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })?
             .map_err(std::io::Error::other)?;
         serve(tls, shared).await
     } else {
@@ -149,7 +154,9 @@ where
         client.flush().await?;
         let mut tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, shared.tls.acceptor.accept(client))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })?
             .map_err(std::io::Error::other)?;
         let header = read_header(&mut tls).await?;
         serve_amqp(tls, header, shared).await
@@ -304,18 +311,28 @@ fn epoch_of(attach: &Attach) -> Option<i64> {
 
 /// Completes the attach with a null terminus and detaches with `error`,
 /// the AMQP way of refusing a link.
-async fn refuse(mut attach: Attach, session: &mut ListenerSessionHandle, error: fe2o3_amqp::types::definitions::Error) {
+async fn refuse(
+    mut attach: Attach,
+    session: &mut ListenerSessionHandle,
+    error: fe2o3_amqp::types::definitions::Error,
+) {
     tracing::debug!(link = %attach.name, ?error, "refusing link");
     match attach.role {
         Role::Receiver => {
             attach.source = None;
-            if let Ok(LinkEndpoint::Sender(s)) = sender_acceptor().accept_incoming_attach(attach, session).await {
+            if let Ok(LinkEndpoint::Sender(s)) = sender_acceptor()
+                .accept_incoming_attach(attach, session)
+                .await
+            {
                 let _ = s.close_with_error(error).await;
             }
         }
         Role::Sender => {
             attach.target = None;
-            if let Ok(LinkEndpoint::Receiver(r)) = receiver_acceptor().accept_incoming_attach(attach, session).await {
+            if let Ok(LinkEndpoint::Receiver(r)) = receiver_acceptor()
+                .accept_incoming_attach(attach, session)
+                .await
+            {
                 let _ = r.close_with_error(error).await;
             }
         }
@@ -326,7 +343,12 @@ fn not_found(what: String) -> fe2o3_amqp::types::definitions::Error {
     amqp_error(AmqpError::NotFound, what)
 }
 
-async fn route_attach(attach: Attach, session: &mut ListenerSessionHandle, broker: &Arc<Broker>, replies: &ReplyLinks) {
+async fn route_attach(
+    attach: Attach,
+    session: &mut ListenerSessionHandle,
+    broker: &Arc<Broker>,
+    replies: &ReplyLinks,
+) {
     match attach.role {
         // The client receives: consumer or reply link.
         Role::Receiver => {
@@ -339,8 +361,9 @@ async fn route_attach(attach: Attach, session: &mut ListenerSessionHandle, broke
                 Address::Management | Address::Cbs => {
                     let node = entity_path(&source).to_string();
                     let address = target_address(&attach);
-                    if let Ok(LinkEndpoint::Sender(sender)) =
-                        sender_acceptor().accept_incoming_attach(attach, session).await
+                    if let Ok(LinkEndpoint::Sender(sender)) = sender_acceptor()
+                        .accept_incoming_attach(attach, session)
+                        .await
                     {
                         let (tx, rx) = mpsc::channel(64);
                         replies
@@ -352,18 +375,36 @@ async fn route_attach(attach: Attach, session: &mut ListenerSessionHandle, broke
                 }
                 Address::Consumer(hub_name, cg, pid) => {
                     let Some(hub) = broker.hub(hub_name).cloned() else {
-                        return refuse(attach, session, not_found(format!("event hub {hub_name:?} not found"))).await;
+                        return refuse(
+                            attach,
+                            session,
+                            not_found(format!("event hub {hub_name:?} not found")),
+                        )
+                        .await;
                     };
                     if !hub.has_consumer_group(cg) {
-                        return refuse(attach, session, not_found(format!("consumer group {cg:?} not found in {hub_name:?}"))).await;
+                        return refuse(
+                            attach,
+                            session,
+                            not_found(format!("consumer group {cg:?} not found in {hub_name:?}")),
+                        )
+                        .await;
                     }
                     let Some(partition) = hub.partition(pid).cloned() else {
-                        return refuse(attach, session, not_found(format!("partition {pid:?} not found in {hub_name:?}"))).await;
+                        return refuse(
+                            attach,
+                            session,
+                            not_found(format!("partition {pid:?} not found in {hub_name:?}")),
+                        )
+                        .await;
                     };
                     let filter = attach.source.as_ref().and_then(|s| s.filter.as_ref());
                     let start = match selector::start_position(filter) {
                         Ok(s) => s,
-                        Err(e) => return refuse(attach, session, amqp_error(AmqpError::InvalidField, e)).await,
+                        Err(e) => {
+                            return refuse(attach, session, amqp_error(AmqpError::InvalidField, e))
+                                .await
+                        }
                     };
                     let consumer_group = cg.to_string();
                     let reader_id = broker.next_id();
@@ -381,9 +422,19 @@ async fn route_attach(attach: Attach, session: &mut ListenerSessionHandle, broke
                             .await
                         }
                     };
-                    match sender_acceptor().accept_incoming_attach(attach, session).await {
+                    match sender_acceptor()
+                        .accept_incoming_attach(attach, session)
+                        .await
+                    {
                         Ok(LinkEndpoint::Sender(sender)) => {
-                            let consumer = Consumer { hub, partition, consumer_group, reader_id, stolen, start };
+                            let consumer = Consumer {
+                                hub,
+                                partition,
+                                consumer_group,
+                                reader_id,
+                                stolen,
+                                start,
+                            };
                             tokio::spawn(consumer.run(sender));
                         }
                         _ => hub.unregister_reader(&consumer_group, partition.id, reader_id),
@@ -401,10 +452,16 @@ async fn route_attach(attach: Attach, session: &mut ListenerSessionHandle, broke
             let (hub_name, producer_target) = match parse_address(&target) {
                 Address::Management | Address::Cbs => {
                     let node = entity_path(&target).to_string();
-                    if let Ok(LinkEndpoint::Receiver(receiver)) =
-                        receiver_acceptor().accept_incoming_attach(attach, session).await
+                    if let Ok(LinkEndpoint::Receiver(receiver)) = receiver_acceptor()
+                        .accept_incoming_attach(attach, session)
+                        .await
                     {
-                        tokio::spawn(link::run_request_link(broker.clone(), node, replies.clone(), receiver));
+                        tokio::spawn(link::run_request_link(
+                            broker.clone(),
+                            node,
+                            replies.clone(),
+                            receiver,
+                        ));
                     }
                     return;
                 }
@@ -416,19 +473,30 @@ async fn route_attach(attach: Attach, session: &mut ListenerSessionHandle, broke
                 }
             };
             let Some(hub) = broker.hub(hub_name).cloned() else {
-                return refuse(attach, session, not_found(format!("event hub {hub_name:?} not found"))).await;
+                return refuse(
+                    attach,
+                    session,
+                    not_found(format!("event hub {hub_name:?} not found")),
+                )
+                .await;
             };
             let producer_target = match producer_target {
                 None => ProducerTarget::Hub,
                 Some(pid) => match hub.partition(pid) {
                     Some(p) => ProducerTarget::Partition(p.clone()),
                     None => {
-                        return refuse(attach, session, not_found(format!("partition {pid:?} not found in {hub_name:?}"))).await
+                        return refuse(
+                            attach,
+                            session,
+                            not_found(format!("partition {pid:?} not found in {hub_name:?}")),
+                        )
+                        .await
                     }
                 },
             };
-            if let Ok(LinkEndpoint::Receiver(receiver)) =
-                receiver_acceptor().accept_incoming_attach(attach, session).await
+            if let Ok(LinkEndpoint::Receiver(receiver)) = receiver_acceptor()
+                .accept_incoming_attach(attach, session)
+                .await
             {
                 tokio::spawn(link::run_producer(hub, producer_target, receiver));
             }
@@ -445,7 +513,10 @@ mod tests {
         assert_eq!(parse_address("$management"), Address::Management);
         assert_eq!(parse_address("$cbs"), Address::Cbs);
         assert_eq!(parse_address("weather"), Address::Hub("weather"));
-        assert_eq!(parse_address("amqps://localhost/weather/Partitions/3"), Address::Partition("weather", "3"));
+        assert_eq!(
+            parse_address("amqps://localhost/weather/Partitions/3"),
+            Address::Partition("weather", "3")
+        );
         assert_eq!(
             parse_address("sb://h:5672/weather/ConsumerGroups/$Default/Partitions/0"),
             Address::Consumer("weather", "$Default", "0")

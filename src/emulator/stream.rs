@@ -43,7 +43,22 @@ fn field_defaults(frame_type: u8, code: u8) -> &'static [&'static [u8]] {
         // begin
         (0, 0x11) => &[N, N, N, N, UINT_MAX, N, N, N],
         // attach
-        (0, 0x12) => &[N, N, N, &[0x50, 0x02], &[0x50, 0x00], N, N, N, F, N, N, N, N, N],
+        (0, 0x12) => &[
+            N,
+            N,
+            N,
+            &[0x50, 0x02],
+            &[0x50, 0x00],
+            N,
+            N,
+            N,
+            F,
+            N,
+            N,
+            N,
+            N,
+            N,
+        ],
         // flow
         (0, 0x13) => &[N, N, N, N, N, N, N, N, F, F, N],
         // transfer
@@ -310,13 +325,18 @@ mod tests {
         let frame = [0, 0, 0, 12, 2, 0, 0, 1, 0x00, 0x53, 0x17, 0x45];
         let (out, info) = normalize_frame(&frame);
         assert_eq!(info.unwrap().code, 0x17);
-        assert_eq!(out, vec![0, 0, 0, 15, 2, 0, 0, 1, 0x00, 0x53, 0x17, 0xc0, 2, 1, 0x40]);
+        assert_eq!(
+            out,
+            vec![0, 0, 0, 15, 2, 0, 0, 1, 0x00, 0x53, 0x17, 0xc0, 2, 1, 0x40]
+        );
     }
 
     #[test]
     fn pads_detach_and_reads_handle() {
         // detach handle=3 (smalluint), closed=true
-        let frame = [0, 0, 0, 16, 2, 0, 0, 0, 0x00, 0x53, 0x16, 0xc0, 4, 2, 0x52, 3, 0x41];
+        let frame = [
+            0, 0, 0, 16, 2, 0, 0, 0, 0x00, 0x53, 0x16, 0xc0, 4, 2, 0x52, 3, 0x41,
+        ];
         let frame = {
             let mut f = frame.to_vec();
             let n = f.len() as u32;
@@ -326,7 +346,10 @@ mod tests {
         let (out, info) = normalize_frame(&frame);
         assert_eq!(info.unwrap().handle, Some(3));
         assert_eq!(&out[11..], &[0xc0, 5, 3, 0x52, 3, 0x41, 0x40]);
-        assert_eq!(u32::from_be_bytes(out[..4].try_into().unwrap()) as usize, out.len());
+        assert_eq!(
+            u32::from_be_bytes(out[..4].try_into().unwrap()) as usize,
+            out.len()
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub trait ConsumerBackend: Send + Sync + 'static {
     /// Partition ids of the hub (management API).
     fn partition_ids(&self) -> BoxFuture<'_, Result<Vec<String>, EventHubError>>;
     /// Positions of one partition (management API).
-    fn partition_info(&self, partition: String) -> BoxFuture<'_, Result<PartitionInfo, EventHubError>>;
+    fn partition_info(
+        &self,
+        partition: String,
+    ) -> BoxFuture<'_, Result<PartitionInfo, EventHubError>>;
     /// Opens a receiver (lazily, on first poll) on its own connection.
     fn receive(&self, request: ReceiveRequest) -> EventChunks;
 }

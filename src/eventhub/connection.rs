@@ -63,11 +63,17 @@ impl ConnectionConfig {
         let mut key = None;
         let mut entity_path = None;
         let mut emulator = false;
-        for part in connection_string.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').ok_or_else(|| EventHubError::InvalidField {
-                field: "connection string",
-                reason: "every field must look like Name=Value".into(),
-            })?;
+        for part in connection_string
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (name, value) =
+                part.split_once('=')
+                    .ok_or_else(|| EventHubError::InvalidField {
+                        field: "connection string",
+                        reason: "every field must look like Name=Value".into(),
+                    })?;
             let value = value.trim();
             match name.trim().to_ascii_lowercase().as_str() {
                 "endpoint" => endpoint = Some(value.to_string()),
@@ -97,9 +103,20 @@ impl ConnectionConfig {
         }
         let endpoint = endpoint.ok_or(EventHubError::MissingField("Endpoint"))?;
         let (host, port) = parse_endpoint(&endpoint)?;
-        let key_name = key_name.filter(|k| !k.is_empty()).ok_or(EventHubError::MissingField("SharedAccessKeyName"))?;
-        let key = key.filter(|k| !k.is_empty()).ok_or(EventHubError::MissingField("SharedAccessKey"))?;
-        Ok(ConnectionConfig { host, port, key_name, key, entity_path, development_emulator: emulator })
+        let key_name = key_name
+            .filter(|k| !k.is_empty())
+            .ok_or(EventHubError::MissingField("SharedAccessKeyName"))?;
+        let key = key
+            .filter(|k| !k.is_empty())
+            .ok_or(EventHubError::MissingField("SharedAccessKey"))?;
+        Ok(ConnectionConfig {
+            host,
+            port,
+            key_name,
+            key,
+            entity_path,
+            development_emulator: emulator,
+        })
     }
 
     /// The AMQP URL to connect to: `amqp://` for the emulator, `amqps://` for the service.
@@ -114,7 +131,8 @@ impl ConnectionConfig {
     /// The custom endpoint to hand to the SDK, which ignores `UseDevelopmentEmulator` and the
     /// endpoint's port: `None` for the service on its default port.
     pub fn custom_endpoint(&self) -> Option<String> {
-        (self.development_emulator || self.port.is_some_and(|p| p != AMQPS_PORT)).then(|| self.amqp_url())
+        (self.development_emulator || self.port.is_some_and(|p| p != AMQPS_PORT))
+            .then(|| self.amqp_url())
     }
 
     /// The hub to use: `hub` if given, else `EntityPath`; an error when neither is set or both are
@@ -147,11 +165,17 @@ impl ConnectionConfig {
 }
 
 fn parse_endpoint(endpoint: &str) -> Result<(String, Option<u16>), EventHubError> {
-    let invalid = |reason: String| EventHubError::InvalidField { field: "Endpoint", reason };
+    let invalid = |reason: String| EventHubError::InvalidField {
+        field: "Endpoint",
+        reason,
+    };
     let (scheme, rest) = endpoint
         .split_once("://")
         .ok_or_else(|| invalid(format!("expected sb://HOST[:PORT], got '{endpoint}'")))?;
-    if !matches!(scheme.to_ascii_lowercase().as_str(), "sb" | "amqp" | "amqps") {
+    if !matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "sb" | "amqp" | "amqps"
+    ) {
         return Err(invalid(format!("scheme must be sb://, got '{scheme}://'")));
     }
     let authority = rest.split('/').next().unwrap_or_default();
@@ -184,7 +208,10 @@ mod tests {
         assert_eq!(c.host, "localhost");
         assert_eq!(c.port, Some(5673));
         assert!(c.development_emulator);
-        assert_eq!(c.custom_endpoint().as_deref(), Some("amqp://localhost:5673"));
+        assert_eq!(
+            c.custom_endpoint().as_deref(),
+            Some("amqp://localhost:5673")
+        );
     }
 
     #[test]
@@ -214,10 +241,18 @@ mod tests {
         assert!(err("SharedAccessKeyName=a;SharedAccessKey=b").contains("`Endpoint`"));
         assert!(err("Endpoint=sb://h;SharedAccessKey=b").contains("`SharedAccessKeyName`"));
         assert!(err("Endpoint=sb://h;SharedAccessKeyName=a").contains("`SharedAccessKey`"));
-        assert!(err("Endpoint=http://h;SharedAccessKeyName=a;SharedAccessKey=b").contains("`Endpoint`"));
-        assert!(err("Endpoint=sb://h:99999;SharedAccessKeyName=a;SharedAccessKey=b").contains("bad port"));
+        assert!(
+            err("Endpoint=http://h;SharedAccessKeyName=a;SharedAccessKey=b").contains("`Endpoint`")
+        );
+        assert!(
+            err("Endpoint=sb://h:99999;SharedAccessKeyName=a;SharedAccessKey=b")
+                .contains("bad port")
+        );
         let e = err("Endpoint=sb://h;SharedAccessKeyName=a;SharedAccessKey=SECRET;UseDevelopmentEmulator=maybe");
-        assert!(e.contains("`UseDevelopmentEmulator`") && !e.contains("SECRET"), "{e}");
+        assert!(
+            e.contains("`UseDevelopmentEmulator`") && !e.contains("SECRET"),
+            "{e}"
+        );
         assert!(err("garbage").contains("Name=Value"));
     }
 }

@@ -39,7 +39,11 @@ pub enum EventHubError {
     EventTooLarge { size: usize },
     /// Sending kept failing.
     #[error("sending to partition {partition} failed after {attempts} attempts: {message}")]
-    SendFailed { partition: String, attempts: u32, message: String },
+    SendFailed {
+        partition: String,
+        attempts: u32,
+        message: String,
+    },
     /// The background runtime could not be built.
     #[error("cannot start the Event Hubs runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -48,7 +52,10 @@ pub enum EventHubError {
 impl EventHubError {
     /// Wraps a client-library error with what was being done.
     pub fn client(context: impl Into<String>, error: impl std::fmt::Display) -> Self {
-        EventHubError::Client { context: context.into(), message: error.to_string() }
+        EventHubError::Client {
+            context: context.into(),
+            message: error.to_string(),
+        }
     }
 }
 
@@ -56,13 +63,20 @@ impl EventHubError {
     /// The [`SourceError`] for this error on `partition`.
     pub fn into_source_error(self, partition: u32) -> SourceError {
         match self {
-            EventHubError::NoSuchPartition { partition, count } => SourceError::NoSuchPartition(partition, count),
-            EventHubError::TakenOver(message) => SourceError::PartitionTakenOver { partition, message },
+            EventHubError::NoSuchPartition { partition, count } => {
+                SourceError::NoSuchPartition(partition, count)
+            }
+            EventHubError::TakenOver(message) => {
+                SourceError::PartitionTakenOver { partition, message }
+            }
             EventHubError::MissingField(_)
             | EventHubError::InvalidField { .. }
             | EventHubError::HubName(_)
             | EventHubError::Config(_) => SourceError::Invalid(self.to_string()),
-            other => SourceError::Remote { partition, message: other.to_string() },
+            other => SourceError::Remote {
+                partition,
+                message: other.to_string(),
+            },
         }
     }
 }

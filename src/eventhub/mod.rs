@@ -34,16 +34,19 @@ where
     if tokio::runtime::Handle::try_current().is_err() {
         return runtime.block_on(future);
     }
-    std::thread::scope(|scope| {
-        match scope.spawn(|| runtime.block_on(future)).join() {
+    std::thread::scope(
+        |scope| match scope.spawn(|| runtime.block_on(future)).join() {
             Ok(output) => output,
             Err(panic) => std::panic::resume_unwind(panic),
-        }
-    })
+        },
+    )
 }
 
 /// Builds the multi-threaded runtime a source or blocking producer owns.
-pub(crate) fn build_runtime(threads: usize, name: &str) -> Result<tokio::runtime::Runtime, EventHubError> {
+pub(crate) fn build_runtime(
+    threads: usize,
+    name: &str,
+) -> Result<tokio::runtime::Runtime, EventHubError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name(name)

@@ -48,7 +48,11 @@ pub struct ProducerConfig {
 
 impl Default for ProducerConfig {
     fn default() -> Self {
-        ProducerConfig { max_attempts: 5, initial_backoff: Duration::from_millis(100), group_bytes: 900 * 1024 }
+        ProducerConfig {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            group_bytes: 900 * 1024,
+        }
     }
 }
 
@@ -74,7 +78,9 @@ pub struct EventHubProducer {
 
 impl std::fmt::Debug for EventHubProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventHubProducer").field("partitions", &self.partitions).finish_non_exhaustive()
+        f.debug_struct("EventHubProducer")
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,12 +89,19 @@ const EVENT_OVERHEAD: usize = 64;
 
 impl EventHubProducer {
     /// Connects with the Microsoft SDK; `hub` `None` takes `EntityPath`.
-    pub async fn connect(connection_string: &str, hub: Option<&str>) -> Result<Self, EventHubError> {
+    pub async fn connect(
+        connection_string: &str,
+        hub: Option<&str>,
+    ) -> Result<Self, EventHubError> {
         Self::connect_with(connection_string, hub, ProducerConfig::default()).await
     }
 
     /// [`connect`](Self::connect) with explicit settings.
-    pub async fn connect_with(connection_string: &str, hub: Option<&str>, config: ProducerConfig) -> Result<Self, EventHubError> {
+    pub async fn connect_with(
+        connection_string: &str,
+        hub: Option<&str>,
+        config: ProducerConfig,
+    ) -> Result<Self, EventHubError> {
         let connection = ConnectionConfig::parse(connection_string)?;
         let hub = connection.hub_name(hub)?;
         let backend = SdkProducer::connect(&connection, &hub).await?;
@@ -96,15 +109,24 @@ impl EventHubProducer {
     }
 
     /// A producer over any [`ProducerBackend`]; reads the partition ids.
-    pub async fn with_backend(backend: Box<dyn ProducerBackend>, config: ProducerConfig) -> Result<Self, EventHubError> {
+    pub async fn with_backend(
+        backend: Box<dyn ProducerBackend>,
+        config: ProducerConfig,
+    ) -> Result<Self, EventHubError> {
         if config.max_attempts == 0 {
-            return Err(EventHubError::Config("max_attempts must be at least 1".into()));
+            return Err(EventHubError::Config(
+                "max_attempts must be at least 1".into(),
+            ));
         }
         let partitions = backend.partition_ids().await?;
         if partitions.is_empty() {
             return Err(EventHubError::Config("the hub has no partitions".into()));
         }
-        Ok(EventHubProducer { backend, partitions, config })
+        Ok(EventHubProducer {
+            backend,
+            partitions,
+            config,
+        })
     }
 
     /// Number of partitions of the hub.
@@ -114,14 +136,21 @@ impl EventHubProducer {
 
     /// Sends all `events` (`(partition key, body)`), at most `rate` events/s when given, calling
     /// `progress(events sent so far)` after each acknowledged group.
-    pub async fn send_all<I, F>(&self, events: I, rate: Option<f64>, mut progress: F) -> Result<SendStats, EventHubError>
+    pub async fn send_all<I, F>(
+        &self,
+        events: I,
+        rate: Option<f64>,
+        mut progress: F,
+    ) -> Result<SendStats, EventHubError>
     where
         I: IntoIterator<Item = (Option<String>, Vec<u8>)>,
         F: FnMut(u64),
     {
         if let Some(r) = rate {
             if !(r > 0.0 && r.is_finite()) {
-                return Err(EventHubError::Config(format!("rate must be a positive number of events/s, got {r}")));
+                return Err(EventHubError::Config(format!(
+                    "rate must be a positive number of events/s, got {r}"
+                )));
             }
         }
         let started = Instant::now();
@@ -154,11 +183,16 @@ impl EventHubProducer {
                             }
                         };
                         bytes += body.len() as u64;
-                        let size = body.len() + key.as_ref().map_or(0, String::len) + EVENT_OVERHEAD;
+                        let size =
+                            body.len() + key.as_ref().map_or(0, String::len) + EVENT_OVERHEAD;
                         let entry = pending.entry(partition).or_default();
-                        entry.0.push(OutgoingEvent { partition_key: key, body });
+                        entry.0.push(OutgoingEvent {
+                            partition_key: key,
+                            body,
+                        });
                         entry.1 += size;
-                        (entry.1 >= self.config.group_bytes || entry.0.len() >= max_group_events).then_some(partition)
+                        (entry.1 >= self.config.group_bytes || entry.0.len() >= max_group_events)
+                            .then_some(partition)
                     }
                 }
             };
@@ -186,7 +220,9 @@ impl EventHubProducer {
                     progress(sent);
                 }
             }
-            let Some((group, _)) = pending.remove(&partition) else { continue };
+            let Some((group, _)) = pending.remove(&partition) else {
+                continue;
+            };
             if let Some(r) = rate {
                 let due = started + Duration::from_secs_f64(dispatched as f64 / r);
                 tokio::time::sleep_until(due.into()).await;
@@ -196,11 +232,20 @@ impl EventHubProducer {
             in_flight.push(self.send_group(partition, group));
         }
         let seconds = started.elapsed().as_secs_f64();
-        Ok(SendStats { events: sent, bytes, seconds, events_per_sec: sent as f64 / seconds.max(1e-9) })
+        Ok(SendStats {
+            events: sent,
+            bytes,
+            seconds,
+            events_per_sec: sent as f64 / seconds.max(1e-9),
+        })
     }
 
     /// Sends a group as one or more batches, retrying each batch.
-    async fn send_group(&self, partition: u32, group: Vec<OutgoingEvent>) -> Result<(u32, usize), EventHubError> {
+    async fn send_group(
+        &self,
+        partition: u32,
+        group: Vec<OutgoingEvent>,
+    ) -> Result<(u32, usize), EventHubError> {
         let name = &self.partitions[partition as usize];
         let mut start = 0;
         while start < group.len() {
@@ -209,14 +254,17 @@ impl EventHubProducer {
                 attempt += 1;
                 // An acknowledgement that never comes (a dropped connection, or a disposition
                 // lost on the client side) must not hang the producer: time out and resend.
-                let sent = tokio::time::timeout(SEND_TIMEOUT, self.backend.send_batch(name, &group[start..]))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(EventHubError::client(
-                            format!("sending a batch to partition {name}"),
-                            format!("no acknowledgement within {} s", SEND_TIMEOUT.as_secs()),
-                        ))
-                    });
+                let sent = tokio::time::timeout(
+                    SEND_TIMEOUT,
+                    self.backend.send_batch(name, &group[start..]),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(EventHubError::client(
+                        format!("sending a batch to partition {name}"),
+                        format!("no acknowledgement within {} s", SEND_TIMEOUT.as_secs()),
+                    ))
+                });
                 match sent {
                     Ok(count) => {
                         start += count.max(1);
@@ -259,7 +307,9 @@ pub struct BlockingProducer {
 
 impl std::fmt::Debug for BlockingProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockingProducer").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("BlockingProducer")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -268,16 +318,26 @@ impl BlockingProducer {
     pub fn connect(connection_string: &str, hub: Option<&str>) -> Result<Self, EventHubError> {
         let runtime = build_runtime(2, "eventhub-producer")?;
         let inner = block_on(&runtime, EventHubProducer::connect(connection_string, hub))?;
-        Ok(BlockingProducer { inner: Some(inner), runtime: Some(runtime) })
+        Ok(BlockingProducer {
+            inner: Some(inner),
+            runtime: Some(runtime),
+        })
     }
 
     /// Number of partitions of the hub.
     pub fn partition_count(&self) -> u32 {
-        self.inner.as_ref().map_or(0, EventHubProducer::partition_count)
+        self.inner
+            .as_ref()
+            .map_or(0, EventHubProducer::partition_count)
     }
 
     /// See [`EventHubProducer::send_all`].
-    pub fn send_all<I, F>(&self, events: I, rate: Option<f64>, progress: F) -> Result<SendStats, EventHubError>
+    pub fn send_all<I, F>(
+        &self,
+        events: I,
+        rate: Option<f64>,
+        progress: F,
+    ) -> Result<SendStats, EventHubError>
     where
         I: IntoIterator<Item = (Option<String>, Vec<u8>)> + Send,
         I::IntoIter: Send,

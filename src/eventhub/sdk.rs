@@ -12,15 +12,15 @@ use azure_core_amqp::{
     AmqpMessage, AmqpSymbol, AmqpValue,
 };
 use azure_messaging_eventhubs::{
-    error::ErrorKind, ConsumerClient, EventDataBatchOptions, OpenReceiverOptions, ProducerClient,
-    models::ReceivedEventData, RetryOptions, StartLocation, StartPosition,
+    error::ErrorKind, models::ReceivedEventData, ConsumerClient, EventDataBatchOptions,
+    OpenReceiverOptions, ProducerClient, RetryOptions, StartLocation, StartPosition,
 };
 use futures::{future::BoxFuture, FutureExt, StreamExt};
 
 use crate::eventhub::{
     client::{
-        ConsumerBackend, EventChunks, OutgoingEvent, PartitionInfo, ProducerBackend, ReceiveRequest,
-        ReceivedEvent,
+        ConsumerBackend, EventChunks, OutgoingEvent, PartitionInfo, ProducerBackend,
+        ReceiveRequest, ReceivedEvent,
     },
     connection::ConnectionConfig,
     error::EventHubError,
@@ -50,7 +50,11 @@ pub struct SdkConsumer {
 impl SdkConsumer {
     /// A backend for `hub` and `consumer_group`; connects lazily.
     pub fn new(connection: ConnectionConfig, hub: String, consumer_group: String) -> Self {
-        SdkConsumer { connection, hub, consumer_group }
+        SdkConsumer {
+            connection,
+            hub,
+            consumer_group,
+        }
     }
 
     async fn open_client(&self) -> Result<ConsumerClient, EventHubError> {
@@ -63,7 +67,12 @@ impl SdkConsumer {
         builder
             .open_with_connection_string(&self.connection.sdk_connection_string(), Some(&self.hub))
             .await
-            .map_err(|e| EventHubError::client(format!("cannot connect to {}", self.connection.amqp_url()), e))
+            .map_err(|e| {
+                EventHubError::client(
+                    format!("cannot connect to {}", self.connection.amqp_url()),
+                    e,
+                )
+            })
     }
 }
 
@@ -73,20 +82,29 @@ impl ConsumerBackend for SdkConsumer {
             let client = self.open_client().await?;
             let props = client.get_eventhub_properties().await;
             let _ = client.close().await;
-            props
-                .map(|p| p.partition_ids)
-                .map_err(|e| EventHubError::client(format!("cannot read the properties of hub '{}'", self.hub), e))
+            props.map(|p| p.partition_ids).map_err(|e| {
+                EventHubError::client(
+                    format!("cannot read the properties of hub '{}'", self.hub),
+                    e,
+                )
+            })
         }
         .boxed()
     }
 
-    fn partition_info(&self, partition: String) -> BoxFuture<'_, Result<PartitionInfo, EventHubError>> {
+    fn partition_info(
+        &self,
+        partition: String,
+    ) -> BoxFuture<'_, Result<PartitionInfo, EventHubError>> {
         async move {
             let client = self.open_client().await?;
             let props = client.get_partition_properties(&partition).await;
             let _ = client.close().await;
             let p = props.map_err(|e| {
-                EventHubError::client(format!("cannot read the properties of partition {partition}"), e)
+                EventHubError::client(
+                    format!("cannot read the properties of partition {partition}"),
+                    e,
+                )
             })?;
             Ok(PartitionInfo {
                 beginning_sequence_number: p.beginning_sequence_number,
@@ -150,10 +168,16 @@ impl ConsumerBackend for SdkConsumer {
     }
 }
 
-fn receive_error(partition: &str, error: azure_messaging_eventhubs::EventHubsError) -> EventHubError {
+fn receive_error(
+    partition: &str,
+    error: azure_messaging_eventhubs::EventHubsError,
+) -> EventHubError {
     match &error.kind {
         ErrorKind::ConsumerDisconnected(Some(described)) => EventHubError::TakenOver(
-            described.description.clone().unwrap_or_else(|| format!("{:?}", described.condition)),
+            described
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("{:?}", described.condition)),
         ),
         _ => EventHubError::client(format!("receiving from partition {partition}"), error),
     }
@@ -168,12 +192,16 @@ fn decode(event: &ReceivedEventData) -> Result<ReceivedEvent, EventHubError> {
     let mut partition_key: Option<String> = None;
     if let Some(annotations) = message.message_annotations.as_ref() {
         for (key, value) in annotations.0.iter() {
-            let AmqpAnnotationKey::Symbol(symbol) = key else { continue };
+            let AmqpAnnotationKey::Symbol(symbol) = key else {
+                continue;
+            };
             match (symbol.0.as_str(), value) {
                 ("x-opt-sequence-number", AmqpValue::Long(v)) => sequence_number = Some(*v),
                 ("x-opt-offset", AmqpValue::String(s)) => {
                     offset = Some(s.parse::<i64>().map_err(|_| {
-                        EventHubError::MalformedEvent(format!("x-opt-offset '{s}' is not an integer"))
+                        EventHubError::MalformedEvent(format!(
+                            "x-opt-offset '{s}' is not an integer"
+                        ))
                     })?)
                 }
                 ("x-opt-offset", AmqpValue::Long(v)) => offset = Some(*v),
@@ -188,8 +216,8 @@ fn decode(event: &ReceivedEventData) -> Result<ReceivedEvent, EventHubError> {
             }
         }
     }
-    let sequence_number =
-        sequence_number.ok_or_else(|| EventHubError::MalformedEvent("no x-opt-sequence-number".into()))?;
+    let sequence_number = sequence_number
+        .ok_or_else(|| EventHubError::MalformedEvent("no x-opt-sequence-number".into()))?;
     let body = match &message.body {
         AmqpMessageBody::Binary(parts) if parts.len() == 1 => parts[0].clone(),
         AmqpMessageBody::Binary(parts) => parts.concat(),
@@ -220,7 +248,9 @@ pub struct SdkProducer {
 
 impl std::fmt::Debug for SdkProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SdkProducer").field("hub", &self.hub).finish_non_exhaustive()
+        f.debug_struct("SdkProducer")
+            .field("hub", &self.hub)
+            .finish_non_exhaustive()
     }
 }
 
@@ -234,8 +264,12 @@ impl SdkProducer {
         let client = builder
             .open_with_connection_string(&connection.sdk_connection_string(), Some(hub))
             .await
-            .map_err(|e| EventHubError::client(format!("cannot connect to {}", connection.amqp_url()), e))?;
-        let seed = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+            .map_err(|e| {
+                EventHubError::client(format!("cannot connect to {}", connection.amqp_url()), e)
+            })?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         Ok(SdkProducer {
             client,
             hub: hub.to_string(),
@@ -246,7 +280,9 @@ impl SdkProducer {
     fn message(&self, event: &OutgoingEvent) -> AmqpMessage {
         let mut message = AmqpMessage::from(event.body.clone());
         // A cheap unique id (the SDK would otherwise generate a UUID per event).
-        let id = self.next_message_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .next_message_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         message.set_message_id(id);
         if let Some(key) = &event.partition_key {
             message.add_message_annotation(AmqpSymbol::from("x-opt-partition-key"), key.clone());
@@ -262,7 +298,12 @@ impl ProducerBackend for SdkProducer {
                 .get_eventhub_properties()
                 .await
                 .map(|p| p.partition_ids)
-                .map_err(|e| EventHubError::client(format!("cannot read the properties of hub '{}'", self.hub), e))
+                .map_err(|e| {
+                    EventHubError::client(
+                        format!("cannot read the properties of hub '{}'", self.hub),
+                        e,
+                    )
+                })
         }
         .boxed()
     }
@@ -280,7 +321,12 @@ impl ProducerBackend for SdkProducer {
                     ..Default::default()
                 }))
                 .await
-                .map_err(|e| EventHubError::client(format!("cannot create a batch for partition {partition}"), e))?;
+                .map_err(|e| {
+                    EventHubError::client(
+                        format!("cannot create a batch for partition {partition}"),
+                        e,
+                    )
+                })?;
             let mut added = 0;
             for event in events {
                 let fits = batch
@@ -297,10 +343,9 @@ impl ProducerBackend for SdkProducer {
                     None => Ok(0),
                 };
             }
-            self.client
-                .send_batch(batch, None)
-                .await
-                .map_err(|e| EventHubError::client(format!("sending a batch to partition {partition}"), e))?;
+            self.client.send_batch(batch, None).await.map_err(|e| {
+                EventHubError::client(format!("sending a batch to partition {partition}"), e)
+            })?;
             Ok(added)
         }
         .boxed()

@@ -58,7 +58,9 @@ use crate::{
         error::EventHubError,
         sdk::SdkConsumer,
     },
-    source::{PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber, SourceError},
+    source::{
+        PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber, SourceError,
+    },
 };
 
 /// Longest a management request (hub or partition properties) may take before it is retried.
@@ -119,7 +121,11 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(5), max_attempts: 10 }
+        Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+            max_attempts: 10,
+        }
     }
 }
 
@@ -192,7 +198,9 @@ struct Shared {
 
 impl Shared {
     fn runtime(&self) -> &Runtime {
-        self.runtime.as_ref().expect("the runtime lives as long as Shared")
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as Shared")
     }
 }
 
@@ -229,23 +237,45 @@ impl EventHubSource {
         let connection = ConnectionConfig::parse(&config.connection_string)?;
         let hub = connection.hub_name(config.hub.as_deref())?;
         let backend = SdkConsumer::new(connection, hub.clone(), config.consumer_group.clone());
-        Self::with_backend(EventHubSourceConfig { hub: Some(hub), ..config }, Arc::new(backend))
+        Self::with_backend(
+            EventHubSourceConfig {
+                hub: Some(hub),
+                ..config
+            },
+            Arc::new(backend),
+        )
     }
 
     /// A source over any [`ConsumerBackend`]; lists the partitions now.
-    pub fn with_backend(config: EventHubSourceConfig, backend: Arc<dyn ConsumerBackend>) -> Result<Self, EventHubError> {
+    pub fn with_backend(
+        config: EventHubSourceConfig,
+        backend: Arc<dyn ConsumerBackend>,
+    ) -> Result<Self, EventHubError> {
         if config.prefetch == 0 || config.chunk_events == 0 || config.channel_chunks == 0 {
-            return Err(EventHubError::Config("prefetch, chunk_events and channel_chunks must be positive".into()));
+            return Err(EventHubError::Config(
+                "prefetch, chunk_events and channel_chunks must be positive".into(),
+            ));
         }
         let runtime = build_runtime(config.runtime_threads, "eventhub-source")?;
-        let owner_level = config.owner_level.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let owner_level = config
+            .owner_level
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
         let names = with_retries(&runtime, config.reconnect, || backend.partition_ids())?;
         let partitions = names
             .iter()
-            .map(|n| n.parse::<u32>().map(PartitionId).map_err(|_| EventHubError::PartitionId(n.clone())))
+            .map(|n| {
+                n.parse::<u32>()
+                    .map(PartitionId)
+                    .map_err(|_| EventHubError::PartitionId(n.clone()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EventHubSource {
-            shared: Arc::new(Shared { runtime: Some(runtime), backend, config, owner_level }),
+            shared: Arc::new(Shared {
+                runtime: Some(runtime),
+                backend,
+                config,
+                owner_level,
+            }),
             partition_names: names,
             partitions,
         })
@@ -257,12 +287,17 @@ impl EventHubSource {
     }
 
     /// Opens `partition` with the concrete reader type.
-    pub fn open_reader(&self, partition: PartitionId, start: SequenceNumber) -> Result<EventHubPartitionReader, EventHubError> {
-        let index = self
-            .partitions
-            .iter()
-            .position(|p| *p == partition)
-            .ok_or(EventHubError::NoSuchPartition { partition: partition.0, count: self.partitions.len() as u32 })?;
+    pub fn open_reader(
+        &self,
+        partition: PartitionId,
+        start: SequenceNumber,
+    ) -> Result<EventHubPartitionReader, EventHubError> {
+        let index = self.partitions.iter().position(|p| *p == partition).ok_or(
+            EventHubError::NoSuchPartition {
+                partition: partition.0,
+                count: self.partitions.len() as u32,
+            },
+        )?;
         let name = self.partition_names[index].clone();
         let shared = &self.shared;
         let config = &shared.config;
@@ -315,7 +350,11 @@ impl PartitionedSource for EventHubSource {
         self.partitions.clone()
     }
 
-    fn open(&self, partition: PartitionId, start: SequenceNumber) -> Result<Box<dyn PartitionReader>, SourceError> {
+    fn open(
+        &self,
+        partition: PartitionId,
+        start: SequenceNumber,
+    ) -> Result<Box<dyn PartitionReader>, SourceError> {
         self.open_reader(partition, start)
             .map(|r| Box::new(r) as Box<dyn PartitionReader>)
             .map_err(|e| e.into_source_error(partition.0))
@@ -338,8 +377,14 @@ enum Terminal {
 impl Terminal {
     fn to_error(&self, partition: PartitionId) -> SourceError {
         match self {
-            Terminal::TakenOver(m) => SourceError::PartitionTakenOver { partition: partition.0, message: m.clone() },
-            Terminal::Failed(m) => SourceError::Remote { partition: partition.0, message: m.clone() },
+            Terminal::TakenOver(m) => SourceError::PartitionTakenOver {
+                partition: partition.0,
+                message: m.clone(),
+            },
+            Terminal::Failed(m) => SourceError::Remote {
+                partition: partition.0,
+                message: m.clone(),
+            },
         }
     }
 }
@@ -357,7 +402,10 @@ impl Pump {
         let mut failures = 0u32;
         let mut first_open = true;
         loop {
-            let reason = match self.receive_until_failure(&mut first_open, &mut failures).await {
+            let reason = match self
+                .receive_until_failure(&mut first_open, &mut failures)
+                .await
+            {
                 Ok(reason) => reason,
                 Err(terminal) => {
                     let _ = self.tx.send(Message::Failed(terminal)).await;
@@ -369,8 +417,14 @@ impl Pump {
             }
             failures += 1;
             if failures > self.backoff.max_attempts {
-                let message = format!("giving up after {} reconnect attempts: {reason}", failures - 1);
-                let _ = self.tx.send(Message::Failed(Terminal::Failed(message))).await;
+                let message = format!(
+                    "giving up after {} reconnect attempts: {reason}",
+                    failures - 1
+                );
+                let _ = self
+                    .tx
+                    .send(Message::Failed(Terminal::Failed(message)))
+                    .await;
                 return;
             }
             let delay = self.backoff.delay(failures);
@@ -384,7 +438,11 @@ impl Pump {
     }
 
     /// Receives until the stream fails; returns why (to reconnect) or a terminal error.
-    async fn receive_until_failure(&mut self, first_open: &mut bool, failures: &mut u32) -> Result<String, Terminal> {
+    async fn receive_until_failure(
+        &mut self,
+        first_open: &mut bool,
+        failures: &mut u32,
+    ) -> Result<String, Terminal> {
         let mut stream = self.backend.receive(self.request.clone());
         // The first event after a reopen may not skip ahead (it would mean lost events); on the
         // very first open the partition may begin later than requested (retention).
@@ -398,7 +456,9 @@ impl Pump {
                 None => return Ok("the receiver stream ended".into()),
                 Some(Ok(chunk)) => chunk,
                 Some(Err(EventHubError::TakenOver(m))) => return Err(Terminal::TakenOver(m)),
-                Some(Err(e @ EventHubError::MalformedEvent(_))) => return Err(Terminal::Failed(e.to_string())),
+                Some(Err(e @ EventHubError::MalformedEvent(_))) => {
+                    return Err(Terminal::Failed(e.to_string()))
+                }
                 Some(Err(e)) => return Ok(e.to_string()),
             };
             let expected_before = self.request.from_sequence_number;
@@ -419,7 +479,9 @@ impl Pump {
                         seq - 1
                     )));
                 } else {
-                    out_of_order = Some(format!("received sequence number {seq}, expected {expected}"));
+                    out_of_order = Some(format!(
+                        "received sequence number {seq}, expected {expected}"
+                    ));
                     break;
                 }
                 first_event = false;
@@ -477,12 +539,23 @@ impl EventHubPartitionReader {
     /// Moves buffered events into `batch` until it holds `max`; an error on a sequence gap.
     fn drain_into(&mut self, batch: &mut RawBatch, max: usize) -> Result<(), Terminal> {
         while batch.len() < max {
-            let Some(event) = self.current.next() else { return Ok(()) };
+            let Some(event) = self.current.next() else {
+                return Ok(());
+            };
             let seq = event.sequence_number;
             if seq != self.next_seq && !(seq > self.next_seq && !self.returned_any) {
-                return Err(Terminal::Failed(format!("sequence number {seq} where {} was expected", self.next_seq)));
+                return Err(Terminal::Failed(format!(
+                    "sequence number {seq} where {} was expected",
+                    self.next_seq
+                )));
             }
-            batch.push(seq, event.offset, event.enqueued_time_ms, event.partition_key, &event.body);
+            batch.push(
+                seq,
+                event.offset,
+                event.enqueued_time_ms,
+                event.partition_key,
+                &event.body,
+            );
             self.next_seq = seq + 1;
             self.returned_any = true;
         }
@@ -542,7 +615,10 @@ impl PartitionReader for EventHubPartitionReader {
             }
         }
         if batch.is_empty() {
-            if self.stop_when_idle.is_some_and(|idle| self.last_activity.elapsed() >= idle) {
+            if self
+                .stop_when_idle
+                .is_some_and(|idle| self.last_activity.elapsed() >= idle)
+            {
                 // Idle is not enough (the receiver may be reconnecting): stop only once the
                 // partition has nothing past what was handed out.
                 let shared = &self.shared;

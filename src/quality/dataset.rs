@@ -135,7 +135,10 @@ fn string_list(check: &Check, name: &str, required: bool) -> Result<Vec<String>,
                     other => Err(err(
                         check,
                         name,
-                        format!("'{name}' items must be column names, found {}", other.kind()),
+                        format!(
+                            "'{name}' items must be column names, found {}",
+                            other.kind()
+                        ),
                     )),
                 })
                 .collect::<Result<_, _>>()?;
@@ -148,7 +151,10 @@ fn string_list(check: &Check, name: &str, required: bool) -> Result<Vec<String>,
         Some(other) => Err(err(
             check,
             name,
-            format!("'{name}' must be a list of column names, found {}", other.kind()),
+            format!(
+                "'{name}' must be a list of column names, found {}",
+                other.kind()
+            ),
         )),
     }
 }
@@ -181,7 +187,10 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
                 return Err(err(
                     check,
                     "nulls_distinct",
-                    format!("'nulls_distinct' must be true or false, found {}", other.kind()),
+                    format!(
+                        "'nulls_distinct' must be true or false, found {}",
+                        other.kind()
+                    ),
                 ))
             }
         };
@@ -265,7 +274,11 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
             }
         };
         let group_by = string_list(check, "group_by", false)?;
-        let col = if column == "*" { "all" } else { column.as_str() };
+        let col = if column == "*" {
+            "all"
+        } else {
+            column.as_str()
+        };
         let name = if group_by.is_empty() {
             format!("{col}_{}_{}", aggr.as_str(), comparison.name_suffix())
         } else {
@@ -369,10 +382,18 @@ mod tests {
         )
         .unwrap();
         assert!(rules.rules().is_empty());
-        let names: Vec<&str> = rules.dataset_checks().iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = rules
+            .dataset_checks()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(
             names,
-            ["a_b_is_not_unique", "a_count_greater_than_limit", "x_avg_group_by_g_not_equal_to_limit"]
+            [
+                "a_b_is_not_unique",
+                "a_count_greater_than_limit",
+                "x_avg_group_by_g_not_equal_to_limit"
+            ]
         );
         assert_eq!(
             rules.dataset_checks()[1].aggr_message(3.0).unwrap(),
@@ -388,11 +409,26 @@ mod tests {
     fn bad_dataset_checks_are_reported_with_their_argument() {
         for (yaml, needle) in [
             ("function: is_unique\n    arguments: {}", "'columns'"),
-            ("function: is_unique\n    arguments: {columns: [a], nulls_distinct: 3}", "nulls_distinct"),
-            ("function: is_aggr_not_less_than\n    arguments: {column: a}", "'limit'"),
-            ("function: is_aggr_not_less_than\n    arguments: {column: a, limit: x}", "'limit' must be a number"),
-            ("function: is_aggr_equal\n    arguments: {column: a, limit: 1, aggr_type: median}", "unknown aggr_type 'median'"),
-            ("function: is_aggr_equal\n    arguments: {limit: 1}", "'column'"),
+            (
+                "function: is_unique\n    arguments: {columns: [a], nulls_distinct: 3}",
+                "nulls_distinct",
+            ),
+            (
+                "function: is_aggr_not_less_than\n    arguments: {column: a}",
+                "'limit'",
+            ),
+            (
+                "function: is_aggr_not_less_than\n    arguments: {column: a, limit: x}",
+                "'limit' must be a number",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {column: a, limit: 1, aggr_type: median}",
+                "unknown aggr_type 'median'",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {limit: 1}",
+                "'column'",
+            ),
         ] {
             let text = format!("- criticality: error\n  check:\n    {yaml}\n");
             let e = load(&text).unwrap_err().to_string();

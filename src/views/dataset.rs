@@ -111,7 +111,10 @@ impl DatasetChecks {
                     AggrType::Sum | AggrType::Avg | AggrType::Min | AggrType::Max
                 );
                 if col == "*" && aggr != AggrType::Count {
-                    return Err(fail(format!("aggr_type {} needs a column, not '*'", aggr.as_str())));
+                    return Err(fail(format!(
+                        "aggr_type {} needs a column, not '*'",
+                        aggr.as_str()
+                    )));
                 }
                 if needs_number && col != "*" {
                     let dt = schema.field_with_name(col).expect("checked").data_type();
@@ -183,12 +186,11 @@ impl View for DatasetChecks {
             let c = check(k);
             match &c.kind {
                 DatasetKind::Unique { .. } => {
-                    let value = k
-                        .1
-                        .iter()
-                        .map(|v| v.as_deref().unwrap_or("null"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let value =
+                        k.1.iter()
+                            .map(|v| v.as_deref().unwrap_or("null"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
                     c.unique_message(&value, r.metric.map(|m| m.0 as i64).unwrap_or(0))
                 }
                 DatasetKind::Aggr { .. } => r.metric.and_then(|m| c.aggr_message(m.0)),
@@ -219,13 +221,17 @@ impl View for DatasetChecks {
                 Arc::new(StringArray::from_iter_values(
                     rows.iter().map(|(k, _)| check(k).function.as_str()),
                 )),
-                Arc::new(StringArray::from_iter(rows.iter().map(|(k, _)| group_text(k)))),
+                Arc::new(StringArray::from_iter(
+                    rows.iter().map(|(k, _)| group_text(k)),
+                )),
                 Arc::new(ts(false)),
                 Arc::new(ts(true)),
                 Arc::new(Float64Array::from_iter(
                     rows.iter().map(|(_, r)| r.metric.map(|m| m.0)),
                 )),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|(k, _)| limit(k)))),
+                Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|(k, _)| limit(k)),
+                )),
                 Arc::new(BooleanArray::from_iter(
                     rows.iter().map(|(_, r)| Some(r.passed)),
                 )),
@@ -288,8 +294,9 @@ impl SilverView for DatasetChecks {
                         (numbers.map(|a| (a, c.clone())), texts.map(|t| (t, c)))
                     };
                     for i in 0..n {
-                        let window = (!times.is_null(i))
-                            .then(|| (times.value(i) / 1000).div_euclid(self.window_ms) * self.window_ms);
+                        let window = (!times.is_null(i)).then(|| {
+                            (times.value(i) / 1000).div_euclid(self.window_ms) * self.window_ms
+                        });
                         let key: Vec<Option<String>> = cols.iter().map(|c| c[i].clone()).collect();
                         let part = groups.entry((key, window)).or_default();
                         if value_col == "*" {
@@ -336,10 +343,11 @@ impl SilverView for DatasetChecks {
             (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
             (x, None) | (None, x) => x,
         };
-        let pick = |a: Option<OrdF64>, b: Option<OrdF64>, f: fn(OrdF64, OrdF64) -> OrdF64| match (a, b) {
-            (Some(x), Some(y)) => Some(f(x, y)),
-            (x, None) | (None, x) => x,
-        };
+        let pick =
+            |a: Option<OrdF64>, b: Option<OrdF64>, f: fn(OrdF64, OrdF64) -> OrdF64| match (a, b) {
+                (Some(x), Some(y)) => Some(f(x, y)),
+                (x, None) | (None, x) => x,
+            };
         let mut distinct = acc.distinct.clone();
         if !part.distinct.is_empty() {
             distinct.extend(part.distinct.iter().cloned());

@@ -64,9 +64,10 @@ impl View for QualityByWindow {
                 Arc::new(ts(&|w| w + self.window_ms)),
                 Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, r)| r.0))),
                 Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, r)| r.1))),
-                Arc::new(Float64Array::from_iter(rows.iter().map(|(_, r)| {
-                    (r.0 > 0).then(|| r.1 as f64 / r.0 as f64)
-                }))),
+                Arc::new(Float64Array::from_iter(
+                    rows.iter()
+                        .map(|(_, r)| (r.0 > 0).then(|| r.1 as f64 / r.0 as f64)),
+                )),
             ],
         )
         .expect("quality_by_window rows match the schema")

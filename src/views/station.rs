@@ -3,7 +3,6 @@
 //! precipitation total, maximum wind speed). Both take late and out-of-order rows: a late reading
 //! corrects its hour, and an old reading never replaces a newer one.
 
-
 use std::sync::Arc;
 
 use arrow::array::{
@@ -219,7 +218,8 @@ impl HourlyAggregate {
 
     /// Average temperature (of readings that have one).
     pub fn temp_avg(&self) -> Option<f64> {
-        (self.temp_count > 0).then(|| self.temp_sum.map(|s| s.0).unwrap_or(0.0) / self.temp_count as f64)
+        (self.temp_count > 0)
+            .then(|| self.temp_sum.map(|s| s.0).unwrap_or(0.0) / self.temp_count as f64)
     }
 }
 

@@ -107,7 +107,9 @@ where
                             if let Some(old) = files.remove(&group) {
                                 removes.push(old);
                             }
-                            let Some(group_rows) = rows.get(&group) else { continue };
+                            let Some(group_rows) = rows.get(&group) else {
+                                continue;
+                            };
                             if group_rows.is_empty() {
                                 rows.remove(&group);
                                 continue;

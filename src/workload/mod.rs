@@ -500,7 +500,9 @@ pub fn write_jsonl(cfg: &WorkloadConfig, path: &Path) -> Result<Meta, WorkloadEr
 
 /// The workload as (partition key, body) pairs, the way a producer sends it: the key is the
 /// body's `station_id` (none for bodies without one).
-pub fn keyed_events(cfg: &WorkloadConfig) -> impl Iterator<Item = (Option<String>, Vec<u8>)> + Send {
+pub fn keyed_events(
+    cfg: &WorkloadConfig,
+) -> impl Iterator<Item = (Option<String>, Vec<u8>)> + Send {
     let mut g = Generator::new(cfg.clone());
     std::iter::from_fn(move || {
         let mut body = Vec::with_capacity(320);

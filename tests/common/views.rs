@@ -74,7 +74,10 @@ pub fn as_of(root: &Path, log: &[Commit], epoch: u64) -> Vec<RecordBatch> {
 
 fn cell(a: &dyn Array, i: usize) -> String {
     let opts = FormatOptions::default().with_null("∅");
-    ArrayFormatter::try_new(a, &opts).unwrap().value(i).to_string()
+    ArrayFormatter::try_new(a, &opts)
+        .unwrap()
+        .value(i)
+        .to_string()
 }
 
 fn strs(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
@@ -95,7 +98,10 @@ fn ts(b: &RecordBatch, name: &str) -> Vec<Option<i64>> {
 }
 
 fn floats(b: &RecordBatch, name: &str) -> Vec<Option<f64>> {
-    let a = b.column_by_name(name).unwrap().as_primitive::<Float64Type>();
+    let a = b
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Float64Type>();
     (0..a.len())
         .map(|i| (!a.is_null(i)).then(|| a.value(i)))
         .collect()
@@ -122,7 +128,11 @@ fn rendered(batches: &[RecordBatch]) -> Vec<Vec<String>> {
 pub fn expected_latest(silver: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
     let mut best: BTreeMap<String, ((Option<i64>, Option<String>), Vec<String>)> = BTreeMap::new();
     for b in silver {
-        let (st, id, t) = (strs(b, "station_id"), strs(b, "event_id"), ts(b, "event_time"));
+        let (st, id, t) = (
+            strs(b, "station_id"),
+            strs(b, "event_id"),
+            ts(b, "event_time"),
+        );
         let rows = rendered(std::slice::from_ref(b));
         for i in 0..b.num_rows() {
             let Some(s) = st[i].clone() else { continue };
@@ -145,14 +155,24 @@ pub fn table_latest(view: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
         let st = strs(b, "station_id");
         for (i, row) in rendered(std::slice::from_ref(b)).into_iter().enumerate() {
             let s = st[i].clone().expect("station_id");
-            assert!(out.insert(s.clone(), row).is_none(), "station {s} twice in station_latest");
+            assert!(
+                out.insert(s.clone(), row).is_none(),
+                "station {s} twice in station_latest"
+            );
         }
     }
     out
 }
 
 /// A station-hour: readings, temp min, max, avg, precip total, wind max.
-pub type Hourly = (i64, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+pub type Hourly = (
+    i64,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
 
 /// `station_hourly` recomputed from silver rows (nulls ignored, as SQL aggregates do).
 pub fn expected_hourly(silver: &[RecordBatch]) -> BTreeMap<(String, i64), Hourly> {
@@ -167,7 +187,9 @@ pub fn expected_hourly(silver: &[RecordBatch]) -> BTreeMap<(String, i64), Hourly
             floats(b, "wind_speed_ms"),
         );
         for i in 0..b.num_rows() {
-            let (Some(s), Some(t)) = (st[i].clone(), t[i]) else { continue };
+            let (Some(s), Some(t)) = (st[i].clone(), t[i]) else {
+                continue;
+            };
             acc.entry((s, t.div_euclid(HOUR) * HOUR))
                 .or_default()
                 .push((temp[i], precip[i], wind[i]));
@@ -205,8 +227,13 @@ pub fn table_hourly(view: &[RecordBatch]) -> BTreeMap<(String, i64), Hourly> {
         .collect();
         for i in 0..b.num_rows() {
             let key = (st[i].clone().unwrap(), h[i].unwrap());
-            let row = (n[i], cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]);
-            assert!(out.insert(key.clone(), row).is_none(), "{key:?} twice in station_hourly");
+            let row = (
+                n[i], cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i],
+            );
+            assert!(
+                out.insert(key.clone(), row).is_none(),
+                "{key:?} twice in station_hourly"
+            );
         }
     }
     out
@@ -285,7 +312,8 @@ pub const DATASET_CHECKS_YAML: &str = r#"
 "#;
 
 /// One `dataset_checks` row: (check, group, window start µs) → (metric, limit, passed, message).
-pub type DatasetRows = BTreeMap<(String, Option<String>, Option<i64>), (Option<f64>, f64, bool, Option<String>)>;
+pub type DatasetRows =
+    BTreeMap<(String, Option<String>, Option<i64>), (Option<f64>, f64, bool, Option<String>)>;
 
 /// The `dataset_checks` table.
 pub fn table_dataset(batches: &[RecordBatch]) -> DatasetRows {
@@ -298,7 +326,10 @@ pub fn table_dataset(batches: &[RecordBatch]) -> DatasetRows {
         for i in 0..b.num_rows() {
             let key = (c[i].clone().unwrap(), g[i].clone(), w[i]);
             let row = (m[i], l[i].unwrap(), p.value(i), msg[i].clone());
-            assert!(out.insert(key.clone(), row).is_none(), "{key:?} twice in dataset_checks");
+            assert!(
+                out.insert(key.clone(), row).is_none(),
+                "{key:?} twice in dataset_checks"
+            );
         }
     }
     out
@@ -315,14 +346,35 @@ fn display(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
 /// [`DATASET_CHECKS_YAML`] recomputed from silver rows with `window_ms` windows.
 pub fn expected_dataset(silver: &[RecordBatch], window_ms: i64) -> DatasetRows {
     type Groups = BTreeMap<(Option<String>, Option<i64>), Vec<usize>>;
-    let mut rows: Vec<(Option<String>, Option<String>, Option<i64>, Option<f64>, Option<f64>, Option<String>)> =
-        Vec::new(); // station, event_time text, window µs, temp, wind, condition
+    let mut rows: Vec<(
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<f64>,
+        Option<f64>,
+        Option<String>,
+    )> = Vec::new(); // station, event_time text, window µs, temp, wind, condition
     for b in silver {
-        let (st, et, t) = (display(b, "station_id"), display(b, "event_time"), ts(b, "event_time"));
-        let (temp, wind, cond) = (floats(b, "temperature_c"), floats(b, "wind_speed_ms"), strs(b, "condition"));
+        let (st, et, t) = (
+            display(b, "station_id"),
+            display(b, "event_time"),
+            ts(b, "event_time"),
+        );
+        let (temp, wind, cond) = (
+            floats(b, "temperature_c"),
+            floats(b, "wind_speed_ms"),
+            strs(b, "condition"),
+        );
         for i in 0..b.num_rows() {
             let w = t[i].map(|t| (t / 1000).div_euclid(window_ms) * window_ms * 1000);
-            rows.push((st[i].clone(), et[i].clone(), w, temp[i], wind[i], cond[i].clone()));
+            rows.push((
+                st[i].clone(),
+                et[i].clone(),
+                w,
+                temp[i],
+                wind[i],
+                cond[i].clone(),
+            ));
         }
     }
     let mut out = DatasetRows::new();
@@ -339,7 +391,16 @@ pub fn expected_dataset(silver: &[RecordBatch], window_ms: i64) -> DatasetRows {
             (Some(n as f64), 1.0, false, Some(format!("Value '{s}, {e}' in column 'station_id, event_time' is not unique, found {n} duplicates"))),
         );
     }
-    let group = |key: &dyn Fn(&(Option<String>, Option<String>, Option<i64>, Option<f64>, Option<f64>, Option<String>)) -> Option<String>| {
+    let group = |key: &dyn Fn(
+        &(
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<f64>,
+            Option<f64>,
+            Option<String>,
+        ),
+    ) -> Option<String>| {
         let mut g: Groups = BTreeMap::new();
         for (i, r) in rows.iter().enumerate() {
             g.entry((key(r), r.2)).or_default().push(i);
@@ -358,19 +419,40 @@ pub fn expected_dataset(silver: &[RecordBatch], window_ms: i64) -> DatasetRows {
         let temps: Vec<f64> = idx.iter().filter_map(|&i| rows[i].3).collect();
         let avg = (!temps.is_empty()).then(|| temps.iter().sum::<f64>() / temps.len() as f64);
         let passed = avg.is_none_or(|a| a >= 0.0);
-        out.insert(("temperature_c_avg_less_than_limit".into(), None, w), (avg, 0.0, passed, None));
-        let distinct: std::collections::BTreeSet<&String> = idx.iter().filter_map(|&i| rows[i].5.as_ref()).collect();
+        out.insert(
+            ("temperature_c_avg_less_than_limit".into(), None, w),
+            (avg, 0.0, passed, None),
+        );
+        let distinct: std::collections::BTreeSet<&String> =
+            idx.iter().filter_map(|&i| rows[i].5.as_ref()).collect();
         let d = distinct.len() as f64;
         out.insert(
-            ("condition_count_distinct_not_equal_to_limit".into(), None, w),
-            (Some(d), 3.0, d == 3.0, (d != 3.0).then(|| format!("Count_distinct value {d} in column 'condition' is not equal to limit: 3"))),
+            (
+                "condition_count_distinct_not_equal_to_limit".into(),
+                None,
+                w,
+            ),
+            (
+                Some(d),
+                3.0,
+                d == 3.0,
+                (d != 3.0).then(|| {
+                    format!(
+                        "Count_distinct value {d} in column 'condition' is not equal to limit: 3"
+                    )
+                }),
+            ),
         );
     }
     for ((c, w), idx) in group(&|r| r.5.clone()) {
         let max = idx.iter().filter_map(|&i| rows[i].4).reduce(f64::max);
         let passed = max.is_none_or(|m| m != 0.0);
         out.insert(
-            ("wind_speed_ms_max_group_by_condition_equal_to_limit".into(), Some(format!("condition={}", c.as_deref().unwrap_or("null"))), w),
+            (
+                "wind_speed_ms_max_group_by_condition_equal_to_limit".into(),
+                Some(format!("condition={}", c.as_deref().unwrap_or("null"))),
+                w,
+            ),
             (max, 0.0, passed, None),
         );
     }
@@ -387,8 +469,15 @@ pub fn assert_dataset_eq(got: &DatasetRows, want: &DatasetRows, context: &str) {
     );
     for (k, g) in got {
         let w = &want[k];
-        assert!(close(g.0, w.0) && g.1 == w.1 && g.2 == w.2, "{context}: {k:?}: table {g:?}, recomputed {w:?}");
-        assert_eq!(g.3.is_some(), !g.2, "{context}: {k:?}: a message exactly when failed");
+        assert!(
+            close(g.0, w.0) && g.1 == w.1 && g.2 == w.2,
+            "{context}: {k:?}: table {g:?}, recomputed {w:?}"
+        );
+        assert_eq!(
+            g.3.is_some(),
+            !g.2,
+            "{context}: {k:?}: a message exactly when failed"
+        );
         if let Some(m) = &w.3 {
             assert_eq!(g.3.as_ref(), Some(m), "{context}: {k:?} message");
         }
