@@ -15,6 +15,7 @@
 //! [`station::StationLatest`], [`station::StationHourly`] and [`quality::QualityByWindow`] are the
 //! built-in views; `examples/custom_view.rs` defines a new one.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,7 +24,9 @@ use arrow::datatypes::SchemaRef;
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Capability, InputCapability};
 use timely::dataflow::StreamVec;
+use timely::progress::frontier::MutableAntichain;
 
 use crate::dataflow::operators::{epoch_of, Vecs};
 use crate::dataflow::Time;
@@ -61,11 +64,15 @@ pub trait SilverView: View {
     /// A key's row from all its parts (each with its multiplicity); `None`: no row.
     fn combine(&self, key: &Self::Key, parts: &[(&Self::Part, isize)]) -> Option<Self::Row>;
     /// Two parts of one key as one (an associative merge), if the view can merge parts. Then
-    /// each worker keeps one part per key and replaces it (retracting the old one) instead of
+    /// each worker keeps one part per key and replaces it (retracting the old one) once per epoch, instead of
     /// adding a part per batch: `reduce` sees at most one part per key and worker, however long
     /// the stream. `None` (the default): every batch's part is kept.
     fn merge(&self, _acc: &Self::Part, _part: &Self::Part) -> Option<Self::Part> {
         None
+    }
+    /// [`SilverView::merge`] in place (override it to save the clone of the merged part).
+    fn merge_into(&self, acc: &mut Self::Part, part: Self::Part) {
+        *acc = self.merge(acc, &part).expect("the view merges parts");
     }
 }
 
@@ -88,33 +95,47 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
     ) -> VecCollection<'s, Time, (V::Key, V::Row)> {
         let parts_of = view.clone();
         let name = view.name().to_string();
-        self.unary::<Vecs<((V::Key, V::Part), Time, isize)>, _, _, _>(
+        self.unary_frontier::<Vecs<((V::Key, V::Part), Time, isize)>, _, _, _>(
             Pipeline,
             &format!("{name} parts"),
             move |cap, _info| {
                 let mut restore = Some((cap, restored));
                 let mut parts = Vec::new();
                 let mut local = LocalParts::<V>::default();
-                move |input, output| {
+                move |(input, frontier), output| {
+                    let port = output.output_index();
                     if let Some((cap, restored)) = restore.take() {
                         let mut session = output.session(&cap);
                         for batch in &restored {
                             parts_of.parts(batch, &mut parts);
                             for (key, part) in parts.drain(..) {
-                                local.add(&*parts_of, key, part, |u, d| session.give((u, 0, d)));
+                                local.apply(&*parts_of, key, part, |u, d| session.give((u, 0, d)));
                             }
                         }
                     }
                     input.for_each(|cap, data| {
                         let t = epoch_of(&cap);
-                        let mut session = output.session(&cap);
                         for batch in data.iter() {
                             parts_of.parts(batch, &mut parts);
+                            if !local.mergeable(&*parts_of, &parts) {
+                                let mut session = output.session(&cap);
+                                for (key, part) in parts.drain(..) {
+                                    session.give(((key, part), t, 1));
+                                }
+                                continue;
+                            }
+                            let staged = local.staged(&cap, port, t);
                             for (key, part) in parts.drain(..) {
-                                local.add(&*parts_of, key, part, |u, d| session.give((u, t, d)));
+                                stage(&*parts_of, staged, key, part);
                             }
                         }
                     });
+                    for (t, cap, staged) in local.take_done(frontier) {
+                        let mut session = output.session(&cap);
+                        for (key, part) in staged {
+                            local.apply(&*parts_of, key, part, |u, d| session.give((u, t, d)));
+                        }
+                    }
                 }
             },
         )
@@ -179,24 +200,87 @@ impl std::fmt::Debug for CustomViews {
     }
 }
 
-/// A worker's current part per key, for views whose parts merge ([`SilverView::merge`]).
+/// A worker's parts of a view whose parts merge ([`SilverView::merge`]): the parts of each open
+/// epoch are merged per key as batches arrive, and once the epoch is complete each changed key's
+/// part in differential is replaced (the old one retracted), so that differential sees one
+/// update pair per changed key and epoch, not one per key and batch.
 struct LocalParts<V: SilverView> {
-    parts: ahash::AHashMap<V::Key, V::Part>,
+    /// The part of each key that differential holds (the merge of all its emitted parts).
+    emitted: ahash::AHashMap<V::Key, V::Part>,
+    /// Per open epoch: the merge of its parts per key, not yet emitted.
+    staged: BTreeMap<Time, (Capability<Time>, ahash::AHashMap<V::Key, V::Part>)>,
     mergeable: Option<bool>,
 }
 
 impl<V: SilverView> Default for LocalParts<V> {
     fn default() -> Self {
         LocalParts {
-            parts: ahash::AHashMap::new(),
+            emitted: ahash::AHashMap::new(),
+            staged: BTreeMap::new(),
             mergeable: None,
         }
     }
 }
 
+/// Merges `part` into the staged parts of its epoch.
+fn stage<V: SilverView>(
+    view: &V,
+    staged: &mut ahash::AHashMap<V::Key, V::Part>,
+    key: V::Key,
+    part: V::Part,
+) {
+    match staged.entry(key) {
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(part);
+        }
+        std::collections::hash_map::Entry::Occupied(mut e) => view.merge_into(e.get_mut(), part),
+    }
+}
+
 impl<V: SilverView> LocalParts<V> {
-    /// Adds `part` of `key`; emits the updates (datum, diff) for differential.
-    fn add(
+    /// Whether the view merges parts (asked once, of its first part).
+    fn mergeable(&mut self, view: &V, parts: &[(V::Key, V::Part)]) -> bool {
+        match (self.mergeable, parts.first()) {
+            (Some(m), _) => m,
+            (None, Some((_, p))) => *self.mergeable.insert(view.merge(p, p).is_some()),
+            (None, None) => true, // nothing to emit either way
+        }
+    }
+
+    /// The staged parts of epoch `t` (holding a capability for it).
+    fn staged(
+        &mut self,
+        cap: &InputCapability<Time>,
+        port: usize,
+        t: Time,
+    ) -> &mut ahash::AHashMap<V::Key, V::Part> {
+        &mut self
+            .staged
+            .entry(t)
+            .or_insert_with(|| (cap.delayed(&t, port), ahash::AHashMap::new()))
+            .1
+    }
+
+    /// The staged epochs the frontier has passed, in epoch order.
+    fn take_done(
+        &mut self,
+        frontier: &MutableAntichain<Time>,
+    ) -> Vec<(Time, Capability<Time>, ahash::AHashMap<V::Key, V::Part>)> {
+        let mut done = Vec::new();
+        while let Some(entry) = self.staged.first_entry() {
+            if frontier.less_equal(entry.key()) {
+                break;
+            }
+            let t = *entry.key();
+            let (cap, parts) = entry.remove();
+            done.push((t, cap, parts));
+        }
+        done
+    }
+
+    /// Merges `part` into `key`'s part in differential; emits the updates (datum, diff). Views
+    /// whose parts do not merge get `part` added as it is.
+    fn apply(
         &mut self,
         view: &V,
         key: V::Key,
@@ -209,17 +293,17 @@ impl<V: SilverView> LocalParts<V> {
         if !mergeable {
             return emit((key, part), 1);
         }
-        match self.parts.get_mut(&key) {
+        match self.emitted.get_mut(&key) {
             None => {
-                self.parts.insert(key.clone(), part.clone());
+                self.emitted.insert(key.clone(), part.clone());
                 emit((key, part), 1);
             }
             Some(acc) => {
-                let merged = view.merge(acc, &part).expect("the view merges parts");
-                if merged != *acc {
-                    let old = std::mem::replace(acc, merged.clone());
+                let old = acc.clone();
+                view.merge_into(acc, part);
+                if *acc != old {
                     emit((key.clone(), old), -1);
-                    emit((key, merged), 1);
+                    emit((key, acc.clone()), 1);
                 }
             }
         }

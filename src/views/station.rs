@@ -44,12 +44,48 @@ fn floats<'a>(batch: &'a RecordBatch, name: &str) -> &'a Float64Array {
 }
 
 /// A station's newest silver row: ordered by (`event_time`, `event_id`); `row` is the whole silver
-/// row in Arrow's row format.
+/// row in Arrow's row format. The strings are shared, so that differential's many copies of a row
+/// cost no allocation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LatestRow {
     pub event_time: Option<i64>,
-    pub event_id: Option<String>,
-    pub row: Vec<u8>,
+    pub event_id: Option<Shared<str>>,
+    pub row: Shared<[u8]>,
+}
+
+/// An immutable shared value that compares, hashes and (de)serialises as its contents.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shared<T: ?Sized>(pub Arc<T>);
+
+impl<T: ?Sized> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: ?Sized + Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (*self.0).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shared<str> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Shared(Arc::from(s)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Shared<[u8]> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<u8>::deserialize(d).map(|v| Shared(Arc::from(v)))
+    }
 }
 
 /// `station_latest`: per `station_id`, the silver row with the greatest (`event_time`,
@@ -144,14 +180,19 @@ impl SilverView for StationLatest {
                 station.to_string(),
                 LatestRow {
                     event_time,
-                    event_id: event_id.map(str::to_string),
-                    row: encoded.row(n).as_ref().to_vec(),
+                    event_id: event_id.map(|id| Shared(Arc::from(id))),
+                    row: Shared(Arc::from(encoded.row(n).as_ref())),
                 },
             ));
         }
     }
     fn merge(&self, acc: &LatestRow, part: &LatestRow) -> Option<LatestRow> {
         Some(acc.max(part).clone())
+    }
+    fn merge_into(&self, acc: &mut LatestRow, part: LatestRow) {
+        if part > *acc {
+            *acc = part;
+        }
     }
     fn combine(&self, _key: &String, parts: &[(&LatestRow, isize)]) -> Option<LatestRow> {
         parts
@@ -316,6 +357,9 @@ impl SilverView for StationHourly {
         let mut merged = acc.clone();
         merged.merge(part, 1);
         Some(merged)
+    }
+    fn merge_into(&self, acc: &mut HourlyAggregate, part: HourlyAggregate) {
+        acc.merge(&part, 1);
     }
     fn combine(
         &self,
