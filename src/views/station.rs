@@ -88,6 +88,77 @@ impl<'de> Deserialize<'de> for Shared<[u8]> {
     }
 }
 
+/// A station id as a view key: an id of up to 15 bytes is kept inline (no allocation; compared
+/// as one 128-bit integer), a longer one is shared. The order is total and consistent (inline ids
+/// first), which is all differential needs; tables are written in any order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StationKey {
+    /// The id's bytes, zero-padded, with its length in the last byte.
+    Inline([u8; 16]),
+    Long(Shared<str>),
+}
+
+impl StationKey {
+    pub fn new(id: &str) -> Self {
+        let n = id.len();
+        if n <= 15 {
+            let mut bytes = [0u8; 16];
+            bytes[..n].copy_from_slice(id.as_bytes());
+            bytes[15] = n as u8;
+            StationKey::Inline(bytes)
+        } else {
+            StationKey::Long(Shared(Arc::from(id)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            StationKey::Inline(bytes) => {
+                std::str::from_utf8(&bytes[..bytes[15] as usize]).expect("made from a str")
+            }
+            StationKey::Long(s) => s,
+        }
+    }
+}
+
+impl Ord for StationKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (StationKey::Inline(a), StationKey::Inline(b)) => {
+                u128::from_be_bytes(*a).cmp(&u128::from_be_bytes(*b))
+            }
+            (StationKey::Inline(_), StationKey::Long(_)) => Ordering::Less,
+            (StationKey::Long(_), StationKey::Inline(_)) => Ordering::Greater,
+            (StationKey::Long(a), StationKey::Long(b)) => a.cmp(b),
+        }
+    }
+}
+
+impl PartialOrd for StationKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for StationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for StationKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_str().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StationKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| StationKey::new(&s))
+    }
+}
+
 /// `station_latest`: per `station_id`, the silver row with the greatest (`event_time`,
 /// `event_id`), with all silver columns.
 pub struct StationLatest {
@@ -111,7 +182,7 @@ impl Default for StationLatest {
 }
 
 impl View for StationLatest {
-    type Key = String;
+    type Key = StationKey;
     type Row = LatestRow;
     fn name(&self) -> &str {
         "station_latest"
@@ -119,13 +190,13 @@ impl View for StationLatest {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
-    fn file_group(&self, key: &String) -> u64 {
+    fn file_group(&self, key: &StationKey) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
+        key.as_str().hash(&mut h);
         h.finish() % LATEST_FILE_GROUPS
     }
-    fn to_batch(&self, rows: &[(&String, &LatestRow)]) -> RecordBatch {
+    fn to_batch(&self, rows: &[(&StationKey, &LatestRow)]) -> RecordBatch {
         let parser = self.converter.parser();
         let parsed: Vec<_> = rows.iter().map(|(_, r)| parser.parse(&r.row)).collect();
         let columns = self
@@ -138,7 +209,7 @@ impl View for StationLatest {
 
 impl SilverView for StationLatest {
     type Part = LatestRow;
-    fn parts(&self, silver: &RecordBatch, out: &mut Vec<(String, LatestRow)>) {
+    fn parts(&self, silver: &RecordBatch, out: &mut Vec<(StationKey, LatestRow)>) {
         let stations = strings(silver, "station_id");
         let ids = strings(silver, "event_id");
         let event_times = times(silver, "event_time");
@@ -177,7 +248,7 @@ impl SilverView for StationLatest {
         for (n, (&station, &i)) in best.iter().enumerate() {
             let (event_time, event_id) = key_of(i);
             out.push((
-                station.to_string(),
+                StationKey::new(station),
                 LatestRow {
                     event_time,
                     event_id: event_id.map(|id| Shared(Arc::from(id))),
@@ -194,7 +265,7 @@ impl SilverView for StationLatest {
             *acc = part;
         }
     }
-    fn combine(&self, _key: &String, parts: &[(&LatestRow, isize)]) -> Option<LatestRow> {
+    fn combine(&self, _key: &StationKey, parts: &[(&LatestRow, isize)]) -> Option<LatestRow> {
         parts
             .iter()
             .filter(|(_, n)| *n > 0)
@@ -289,7 +360,7 @@ pub fn station_hourly_schema() -> SchemaRef {
 }
 
 impl View for StationHourly {
-    type Key = (String, i64);
+    type Key = (StationKey, i64);
     type Row = HourlyAggregate;
     fn name(&self) -> &str {
         "station_hourly"
@@ -297,10 +368,10 @@ impl View for StationHourly {
     fn schema(&self) -> SchemaRef {
         station_hourly_schema()
     }
-    fn file_group(&self, key: &(String, i64)) -> u64 {
+    fn file_group(&self, key: &(StationKey, i64)) -> u64 {
         (key.1 / HOUR_US) as u64
     }
-    fn to_batch(&self, rows: &[(&(String, i64), &HourlyAggregate)]) -> RecordBatch {
+    fn to_batch(&self, rows: &[(&(StationKey, i64), &HourlyAggregate)]) -> RecordBatch {
         let f = |g: &dyn Fn(&HourlyAggregate) -> Option<f64>| -> ArrayRef {
             Arc::new(Float64Array::from_iter(rows.iter().map(|(_, r)| g(r))))
         };
@@ -330,7 +401,7 @@ impl View for StationHourly {
 
 impl SilverView for StationHourly {
     type Part = HourlyAggregate;
-    fn parts(&self, silver: &RecordBatch, out: &mut Vec<((String, i64), HourlyAggregate)>) {
+    fn parts(&self, silver: &RecordBatch, out: &mut Vec<((StationKey, i64), HourlyAggregate)>) {
         let stations = strings(silver, "station_id");
         let event_times = times(silver, "event_time");
         let temp = floats(silver, "temperature_c");
@@ -350,7 +421,7 @@ impl SilverView for StationHourly {
         out.extend(
             groups
                 .into_iter()
-                .map(|((s, h), agg)| ((s.to_string(), h), agg)),
+                .map(|((s, h), agg)| ((StationKey::new(s), h), agg)),
         );
     }
     fn merge(&self, acc: &HourlyAggregate, part: &HourlyAggregate) -> Option<HourlyAggregate> {
@@ -363,7 +434,7 @@ impl SilverView for StationHourly {
     }
     fn combine(
         &self,
-        _key: &(String, i64),
+        _key: &(StationKey, i64),
         parts: &[(&HourlyAggregate, isize)],
     ) -> Option<HourlyAggregate> {
         let mut total = HourlyAggregate::default();
