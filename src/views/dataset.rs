@@ -154,7 +154,7 @@ impl View for DatasetChecks {
     }
     fn file_group(&self, key: &DatasetKey) -> u64 {
         match key.2 {
-            Some(w) => w.div_euclid(3_600_000) as u64,
+            Some(w) => w.div_euclid(super::WINDOW_FILE_GROUP_MS) as u64,
             None => {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();

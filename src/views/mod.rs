@@ -15,7 +15,6 @@
 //! [`station::StationLatest`], [`station::StationHourly`] and [`quality::QualityByWindow`] are the
 //! built-in views; `examples/custom_view.rs` defines a new one.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,11 +23,9 @@ use arrow::datatypes::SchemaRef;
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Capability, InputCapability};
 use timely::dataflow::StreamVec;
-use timely::progress::frontier::MutableAntichain;
 
-use crate::dataflow::operators::{epoch_of, Vecs};
+use crate::dataflow::operators::{epoch_of, EpochBuckets, Vecs};
 use crate::dataflow::Time;
 
 pub mod dataset;
@@ -37,6 +34,10 @@ pub mod station;
 mod writer;
 
 pub use writer::{ViewSink, WriteView};
+
+/// Windowed views keep the rows of one UTC day of windows in one file: a stream touches few days
+/// per epoch (now, plus the odd late or future-dated event), so an epoch rewrites few files.
+pub const WINDOW_FILE_GROUP_MS: i64 = 86_400_000;
 
 /// A derived table: one row per key.
 pub trait View: Send + Sync + 'static {
@@ -61,6 +62,36 @@ pub trait SilverView: View {
     type Part: ExchangeData;
     /// The parts of one silver batch.
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<(Self::Key, Self::Part)>);
+    /// The parts of one epoch's batches: by default each batch's [`SilverView::parts`], merged
+    /// per key when the view merges parts. Override it when a part is cheaper to make once per
+    /// epoch than once per batch.
+    fn epoch_parts(&self, silver: &[RecordBatch], out: &mut Vec<(Self::Key, Self::Part)>) {
+        if silver.len() <= 1 {
+            return silver.iter().for_each(|b| self.parts(b, out));
+        }
+        let mut parts = Vec::new();
+        let mut merged: ahash::AHashMap<Self::Key, Self::Part> = ahash::AHashMap::new();
+        for batch in silver {
+            self.parts(batch, &mut parts);
+            if let Some((_, p)) = parts.first() {
+                if self.merge(p, p).is_none() {
+                    out.append(&mut parts);
+                    continue;
+                }
+            }
+            for (key, part) in parts.drain(..) {
+                match merged.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(part);
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        self.merge_into(e.get_mut(), part)
+                    }
+                }
+            }
+        }
+        out.extend(merged);
+    }
     /// A key's row from all its parts (each with its multiplicity); `None`: no row.
     fn combine(&self, key: &Self::Key, parts: &[(&Self::Part, isize)]) -> Option<Self::Row>;
     /// Two parts of one key as one (an associative merge), if the view can merge parts. Then
@@ -102,37 +133,26 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
                 let mut restore = Some((cap, restored));
                 let mut parts = Vec::new();
                 let mut local = LocalParts::<V>::default();
+                let mut pending: EpochBuckets<RecordBatch> = EpochBuckets::new();
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     if let Some((cap, restored)) = restore.take() {
                         let mut session = output.session(&cap);
-                        for batch in &restored {
-                            parts_of.parts(batch, &mut parts);
-                            for (key, part) in parts.drain(..) {
-                                local.apply(&*parts_of, key, part, |u, d| session.give((u, 0, d)));
-                            }
+                        parts_of.epoch_parts(&restored, &mut parts);
+                        for (key, part) in parts.drain(..) {
+                            local.apply(&*parts_of, key, part, |u, d| session.give((u, 0, d)));
                         }
                     }
+                    // An epoch's batches wait for the epoch to complete: its parts are made (and
+                    // merged) once, and differential sees one update pair per changed key.
                     input.for_each(|cap, data| {
                         let t = epoch_of(&cap);
-                        for batch in data.iter() {
-                            parts_of.parts(batch, &mut parts);
-                            if !local.mergeable(&*parts_of, &parts) {
-                                let mut session = output.session(&cap);
-                                for (key, part) in parts.drain(..) {
-                                    session.give(((key, part), t, 1));
-                                }
-                                continue;
-                            }
-                            let staged = local.staged(&cap, port, t);
-                            for (key, part) in parts.drain(..) {
-                                stage(&*parts_of, staged, key, part);
-                            }
-                        }
+                        pending.absorb(&cap, port, data, |_| t);
                     });
-                    for (t, cap, staged) in local.take_done(frontier) {
+                    for (t, cap, batches) in pending.take_done(frontier) {
+                        parts_of.epoch_parts(&batches, &mut parts);
                         let mut session = output.session(&cap);
-                        for (key, part) in staged {
+                        for (key, part) in parts.drain(..) {
                             local.apply(&*parts_of, key, part, |u, d| session.give((u, t, d)));
                         }
                     }
@@ -200,15 +220,12 @@ impl std::fmt::Debug for CustomViews {
     }
 }
 
-/// A worker's parts of a view whose parts merge ([`SilverView::merge`]): the parts of each open
-/// epoch are merged per key as batches arrive, and once the epoch is complete each changed key's
-/// part in differential is replaced (the old one retracted), so that differential sees one
-/// update pair per changed key and epoch, not one per key and batch.
+/// A worker's part per key in differential, for views whose parts merge
+/// ([`SilverView::merge`]): a changed key's part is replaced (the old one retracted), so that
+/// `reduce` sees at most one part per key and worker, however long the stream.
 struct LocalParts<V: SilverView> {
     /// The part of each key that differential holds (the merge of all its emitted parts).
     emitted: ahash::AHashMap<V::Key, V::Part>,
-    /// Per open epoch: the merge of its parts per key, not yet emitted.
-    staged: BTreeMap<Time, (Capability<Time>, ahash::AHashMap<V::Key, V::Part>)>,
     mergeable: Option<bool>,
 }
 
@@ -216,68 +233,12 @@ impl<V: SilverView> Default for LocalParts<V> {
     fn default() -> Self {
         LocalParts {
             emitted: ahash::AHashMap::new(),
-            staged: BTreeMap::new(),
             mergeable: None,
         }
     }
 }
 
-/// Merges `part` into the staged parts of its epoch.
-fn stage<V: SilverView>(
-    view: &V,
-    staged: &mut ahash::AHashMap<V::Key, V::Part>,
-    key: V::Key,
-    part: V::Part,
-) {
-    match staged.entry(key) {
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(part);
-        }
-        std::collections::hash_map::Entry::Occupied(mut e) => view.merge_into(e.get_mut(), part),
-    }
-}
-
 impl<V: SilverView> LocalParts<V> {
-    /// Whether the view merges parts (asked once, of its first part).
-    fn mergeable(&mut self, view: &V, parts: &[(V::Key, V::Part)]) -> bool {
-        match (self.mergeable, parts.first()) {
-            (Some(m), _) => m,
-            (None, Some((_, p))) => *self.mergeable.insert(view.merge(p, p).is_some()),
-            (None, None) => true, // nothing to emit either way
-        }
-    }
-
-    /// The staged parts of epoch `t` (holding a capability for it).
-    fn staged(
-        &mut self,
-        cap: &InputCapability<Time>,
-        port: usize,
-        t: Time,
-    ) -> &mut ahash::AHashMap<V::Key, V::Part> {
-        &mut self
-            .staged
-            .entry(t)
-            .or_insert_with(|| (cap.delayed(&t, port), ahash::AHashMap::new()))
-            .1
-    }
-
-    /// The staged epochs the frontier has passed, in epoch order.
-    fn take_done(
-        &mut self,
-        frontier: &MutableAntichain<Time>,
-    ) -> Vec<(Time, Capability<Time>, ahash::AHashMap<V::Key, V::Part>)> {
-        let mut done = Vec::new();
-        while let Some(entry) = self.staged.first_entry() {
-            if frontier.less_equal(entry.key()) {
-                break;
-            }
-            let t = *entry.key();
-            let (cap, parts) = entry.remove();
-            done.push((t, cap, parts));
-        }
-        done
-    }
-
     /// Merges `part` into `key`'s part in differential; emits the updates (datum, diff). Views
     /// whose parts do not merge get `part` added as it is.
     fn apply(

@@ -42,7 +42,9 @@ impl View for QualityByWindow {
         quality_by_window_schema()
     }
     fn file_group(&self, key: &(u32, Option<i64>)) -> u64 {
-        key.1.map(|w| w.div_euclid(3_600_000) as u64).unwrap_or(0)
+        key.1
+            .map(|w| w.div_euclid(super::WINDOW_FILE_GROUP_MS) as u64)
+            .unwrap_or(0)
     }
     fn to_batch(&self, rows: &[(&(u32, Option<i64>), &(i64, i64))]) -> RecordBatch {
         let unknown = ("unknown".to_string(), "error".to_string());

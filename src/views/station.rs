@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray, UInt32Array,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
@@ -17,7 +17,7 @@ use super::{OrdF64, SilverView, View};
 use crate::sink::tables::{silver_schema, ts_type};
 
 /// Number of files `station_latest` spreads its rows over (by station hash).
-pub const LATEST_FILE_GROUPS: u64 = 16;
+pub const LATEST_FILE_GROUPS: u64 = 4;
 
 /// One microsecond-hour.
 pub const HOUR_US: i64 = 3_600_000_000;
@@ -210,43 +210,58 @@ impl View for StationLatest {
 impl SilverView for StationLatest {
     type Part = LatestRow;
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<(StationKey, LatestRow)>) {
-        let stations = strings(silver, "station_id");
-        let ids = strings(silver, "event_id");
-        let event_times = times(silver, "event_time");
-        let key_of = |i: usize| {
+        self.epoch_parts(std::slice::from_ref(silver), out)
+    }
+    /// Finds each station's newest row over all the batches first, and encodes only those.
+    fn epoch_parts(&self, silver: &[RecordBatch], out: &mut Vec<(StationKey, LatestRow)>) {
+        let columns: Vec<_> = silver
+            .iter()
+            .map(|b| {
+                (
+                    strings(b, "station_id"),
+                    strings(b, "event_id"),
+                    times(b, "event_time"),
+                )
+            })
+            .collect();
+        let key_of = |(b, i): (usize, usize)| {
+            let (_, ids, event_times) = columns[b];
             (
                 (!event_times.is_null(i)).then(|| event_times.value(i)),
                 (!ids.is_null(i)).then(|| ids.value(i)),
             )
         };
-        let mut best: ahash::AHashMap<&str, usize> = ahash::AHashMap::new();
-        for i in 0..silver.num_rows() {
-            if stations.is_null(i) {
-                continue;
+        let mut best: ahash::AHashMap<&str, (usize, usize)> = ahash::AHashMap::new();
+        for (b, (stations, _, _)) in columns.iter().enumerate() {
+            for i in 0..stations.len() {
+                if stations.is_null(i) {
+                    continue;
+                }
+                best.entry(stations.value(i))
+                    .and_modify(|w| {
+                        if key_of((b, i)) > key_of(*w) {
+                            *w = (b, i);
+                        }
+                    })
+                    .or_insert((b, i));
             }
-            best.entry(stations.value(i))
-                .and_modify(|b| {
-                    if key_of(i) > key_of(*b) {
-                        *b = i;
-                    }
-                })
-                .or_insert(i);
         }
         if best.is_empty() {
             return;
         }
-        let indices = UInt32Array::from_iter_values(best.values().map(|&i| i as u32));
-        let columns: Vec<ArrayRef> = silver
-            .columns()
-            .iter()
-            .map(|c| arrow::compute::take(c, &indices, None).expect("indices in range"))
+        let winners: Vec<(usize, usize)> = best.values().copied().collect();
+        let taken: Vec<ArrayRef> = (0..self.schema.fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = silver.iter().map(|b| b.column(c).as_ref()).collect();
+                arrow::compute::interleave(&arrays, &winners).expect("indices in range")
+            })
             .collect();
         let encoded = self
             .converter
-            .convert_columns(&columns)
+            .convert_columns(&taken)
             .expect("silver batches have the silver schema");
-        for (n, (&station, &i)) in best.iter().enumerate() {
-            let (event_time, event_id) = key_of(i);
+        for (n, (&station, &w)) in best.iter().enumerate() {
+            let (event_time, event_id) = key_of(w);
             out.push((
                 StationKey::new(station),
                 LatestRow {
