@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::{OrdF64, SilverView, View};
 use crate::sink::tables::{silver_schema, ts_type};
 
-/// Number of files `station_latest` spreads its rows over (by station hash).
-pub const LATEST_FILE_GROUPS: u64 = 4;
+/// Number of files the station views spread their rows over (by station hash): `station_latest`
+/// in all, `station_hourly` per hour. Several, so that the workers share the writing.
+pub const STATION_FILE_GROUPS: u64 = 4;
 
 /// One microsecond-hour.
 pub const HOUR_US: i64 = 3_600_000_000;
@@ -111,6 +112,12 @@ impl StationKey {
         }
     }
 
+    /// The station's group of `n` (by a hash that is the same in every process).
+    pub fn group(&self, n: u64) -> u64 {
+        use differential_dataflow::hashable::Hashable;
+        self.as_str().hashed() % n
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             StationKey::Inline(bytes) => {
@@ -191,10 +198,7 @@ impl View for StationLatest {
         self.schema.clone()
     }
     fn file_group(&self, key: &StationKey) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.as_str().hash(&mut h);
-        h.finish() % LATEST_FILE_GROUPS
+        key.group(STATION_FILE_GROUPS)
     }
     fn to_batch(&self, rows: &[(&StationKey, &LatestRow)]) -> RecordBatch {
         let parser = self.converter.parser();
@@ -356,7 +360,7 @@ pub fn hour_of(ts_us: i64) -> i64 {
 }
 
 /// `station_hourly`: per `station_id` and `hour` (UTC hour start): `readings`, `temp_min`,
-/// `temp_max`, `temp_avg`, `precip_total`, `wind_max`. One file per hour.
+/// `temp_max`, `temp_avg`, `precip_total`, `wind_max`. [`STATION_FILE_GROUPS`] files per hour.
 #[derive(Default)]
 pub struct StationHourly;
 
@@ -384,7 +388,9 @@ impl View for StationHourly {
         station_hourly_schema()
     }
     fn file_group(&self, key: &(StationKey, i64)) -> u64 {
-        (key.1 / HOUR_US) as u64
+        (key.1.div_euclid(HOUR_US) as u64)
+            .wrapping_mul(STATION_FILE_GROUPS)
+            .wrapping_add(key.0.group(STATION_FILE_GROUPS))
     }
     fn to_batch(&self, rows: &[(&(StationKey, i64), &HourlyAggregate)]) -> RecordBatch {
         let f = |g: &dyn Fn(&HourlyAggregate) -> Option<f64>| -> ArrayRef {
