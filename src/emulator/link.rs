@@ -65,6 +65,7 @@ impl Consumer {
         } = self;
         let mut appended: watch::Receiver<usize> = partition.subscribe();
         let mut next = start.resolve(&partition.log());
+        let mut buffered = std::collections::VecDeque::new();
         let stolen_error = || {
             amqp_error(
                 LinkError::Stolen,
@@ -72,17 +73,16 @@ impl Consumer {
             )
         };
         loop {
-            let event = partition.log().get(next).map(|e| e.message.clone());
-            match event {
-                Some(message) => {
-                    let sendable = Sendable::builder()
-                        .message((*message).clone())
-                        .settled(true)
-                        .build();
+            if buffered.is_empty() {
+                buffered.extend(partition.log().deliveries(next, 256));
+            }
+            match buffered.front().cloned() {
+                Some(delivery) => {
                     tokio::select! {
-                        res = sender.send(sendable) => {
+                        res = sender.send_ref(&delivery) => {
                             if res.is_err() { break; }
                             next += 1;
+                            buffered.pop_front();
                         }
                         _ = &mut stolen => {
                             let _ = sender.close_with_error(stolen_error()).await;

@@ -13,6 +13,7 @@ use std::{
     sync::Arc,
 };
 
+use fe2o3_amqp::link::delivery::Sendable;
 use fe2o3_amqp_types::messaging::{
     message::__private::{Deserializable, Serializable},
     Body, Message, MessageAnnotations,
@@ -42,8 +43,25 @@ pub struct StoredEvent {
     pub offset: i64,
     /// Enqueued time in milliseconds since the Unix epoch.
     pub enqueued_ms: i64,
+    /// The message with its broker annotations, ready to send pre-settled (consumer links send
+    /// it by reference: no copy of the message per delivery).
+    pub delivery: Arc<Sendable<Body<Value>>>,
+}
+
+impl StoredEvent {
+    fn new(sequence_number: i64, offset: i64, enqueued_ms: i64, message: AmqpMessage) -> Self {
+        StoredEvent {
+            sequence_number,
+            offset,
+            enqueued_ms,
+            delivery: Arc::new(Sendable::builder().message(message).settled(true).build()),
+        }
+    }
+
     /// The message with its broker annotations.
-    pub message: Arc<AmqpMessage>,
+    pub fn message(&self) -> &AmqpMessage {
+        &self.delivery.message
+    }
 }
 
 /// The events of one partition.
@@ -133,12 +151,8 @@ impl PartitionLog {
                 )));
             }
             let enqueued_ms = long(ENQUEUED_TIME).unwrap_or_default();
-            log.events.push(StoredEvent {
-                sequence_number: expected,
-                offset: pos as i64,
-                enqueued_ms,
-                message: Arc::new(message),
-            });
+            log.events
+                .push(StoredEvent::new(expected, pos as i64, enqueued_ms, message));
             pos += 4 + len;
         }
         if pos < bytes.len() {
@@ -159,6 +173,17 @@ impl PartitionLog {
     /// Whether the log holds no events.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
+    }
+
+    /// Up to `max` deliveries from index `from` on (one lock for many sends).
+    pub fn deliveries(&self, from: usize, max: usize) -> Vec<Arc<Sendable<Body<Value>>>> {
+        self.events
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take(max)
+            .map(|e| e.delivery.clone())
+            .collect()
     }
 
     /// The event at index (= sequence number) `idx`.
@@ -230,12 +255,7 @@ impl PartitionLog {
                 records.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
                 records.extend_from_slice(&encoded);
             }
-            stamped.push(StoredEvent {
-                sequence_number: seq,
-                offset,
-                enqueued_ms,
-                message: Arc::new(message),
-            });
+            stamped.push(StoredEvent::new(seq, offset, enqueued_ms, message));
             offset += 4 + encoded.len() as i64;
         }
         if let Some((_, file)) = self.file.as_mut() {
@@ -282,7 +302,7 @@ mod tests {
         let e = log.get(2).unwrap();
         assert_eq!(e.sequence_number, 2);
         assert!(
-            matches!(annotation(&log.get(0).unwrap().message, PARTITION_KEY), Some(Value::String(k)) if k == "k")
+            matches!(annotation(log.get(0).unwrap().message(), PARTITION_KEY), Some(Value::String(k)) if k == "k")
         );
         assert_eq!(log.index_after_offset(-1, false), 0);
         assert_eq!(log.index_after_offset(e.offset, true), 2);
