@@ -423,21 +423,31 @@ impl View for StationHourly {
 impl SilverView for StationHourly {
     type Part = HourlyAggregate;
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<((StationKey, i64), HourlyAggregate)>) {
-        let stations = strings(silver, "station_id");
-        let event_times = times(silver, "event_time");
-        let temp = floats(silver, "temperature_c");
-        let precip = floats(silver, "precip_mm");
-        let wind = floats(silver, "wind_speed_ms");
+        self.epoch_parts(std::slice::from_ref(silver), out)
+    }
+    /// One aggregate per station-hour over all the batches.
+    fn epoch_parts(
+        &self,
+        silver: &[RecordBatch],
+        out: &mut Vec<((StationKey, i64), HourlyAggregate)>,
+    ) {
         let value = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         let mut groups: ahash::AHashMap<(&str, i64), HourlyAggregate> = ahash::AHashMap::new();
-        for i in 0..silver.num_rows() {
-            if stations.is_null(i) || event_times.is_null(i) {
-                continue;
+        for batch in silver {
+            let stations = strings(batch, "station_id");
+            let event_times = times(batch, "event_time");
+            let temp = floats(batch, "temperature_c");
+            let precip = floats(batch, "precip_mm");
+            let wind = floats(batch, "wind_speed_ms");
+            for i in 0..batch.num_rows() {
+                if stations.is_null(i) || event_times.is_null(i) {
+                    continue;
+                }
+                groups
+                    .entry((stations.value(i), hour_of(event_times.value(i))))
+                    .or_default()
+                    .add_reading(value(temp, i), value(precip, i), value(wind, i));
             }
-            groups
-                .entry((stations.value(i), hour_of(event_times.value(i))))
-                .or_default()
-                .add_reading(value(temp, i), value(precip, i), value(wind, i));
         }
         out.extend(
             groups
