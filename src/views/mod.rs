@@ -6,8 +6,9 @@
 //! - [`View`]: its key and row types, its Arrow schema, how rows become a `RecordBatch`, and how
 //!   its rows are spread over files (a *file group*: only the groups an epoch changed are
 //!   rewritten);
-//! - [`SilverView`] (views over silver rows): what each silver batch contributes per key (a
-//!   *part*, pre-aggregated per batch) and how a key's parts combine into its row.
+//! - [`SilverView`] (views over silver rows): what silver rows contribute per key (a *part*,
+//!   pre-aggregated over an epoch's batches: [`SilverView::epoch_parts`]) and how a key's parts
+//!   combine into its row.
 //!
 //! [`Maintain::maintain`] turns a stream of silver batches into the differential collection of a
 //! view's rows (`reduce` over the parts, so late and out-of-order rows just add parts to old
