@@ -93,16 +93,7 @@ fn compare(file: &Path) {
         !text.contains("[p1] medallion run:"),
         "only process 0 prints the summary:\n{text}"
     );
-    assert_eq!(
-        lineage(&multi, TableKind::Bronze),
-        lineage(&single, TableKind::Bronze)
-    );
-    assert_eq!(
-        lineage(&multi, TableKind::Quarantine),
-        lineage(&single, TableKind::Quarantine)
-    );
-    assert_eq!(silver_ids(&multi), silver_ids(&single));
-    assert_eq!(quality_rows(&multi), quality_rows(&single));
+    assert_same_core_tables(&multi, &single);
     commits_per_epoch_are_single(&multi);
 }
 

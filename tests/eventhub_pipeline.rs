@@ -280,16 +280,7 @@ fn sigkill_mid_stream_then_rerun_equals_uninterrupted_run() {
     );
     assert!(pipeline(&crashed, &cs).status().unwrap().success());
 
-    assert_eq!(
-        lineage(&crashed, TableKind::Bronze),
-        lineage(&clean, TableKind::Bronze)
-    );
-    assert_eq!(
-        lineage(&crashed, TableKind::Quarantine),
-        lineage(&clean, TableKind::Quarantine)
-    );
-    assert_eq!(silver_ids(&crashed), silver_ids(&clean));
-    assert_eq!(quality_rows(&crashed), quality_rows(&clean));
+    assert_same_core_tables(&crashed, &clean);
     assert_gapless(&crashed);
     emulator.kill().unwrap();
     emulator.wait().unwrap();

@@ -79,16 +79,7 @@ fn sigkill_mid_run_then_rerun_equals_uninterrupted_run() {
     );
 
     assert!(medallion(&crashed, &file).status().unwrap().success());
-    assert_eq!(
-        lineage(&crashed, TableKind::Bronze),
-        lineage(&clean, TableKind::Bronze)
-    );
-    assert_eq!(
-        lineage(&crashed, TableKind::Quarantine),
-        lineage(&clean, TableKind::Quarantine)
-    );
-    assert_eq!(silver_ids(&crashed), silver_ids(&clean));
-    assert_eq!(quality_rows(&crashed), quality_rows(&clean));
+    assert_same_core_tables(&crashed, &clean);
 
     // The views restart from committed silver and equal those of the uninterrupted run.
     let view = |out: &std::path::Path, name: &str| {

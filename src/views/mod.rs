@@ -67,27 +67,19 @@ pub trait SilverView: View {
     /// per key when the view merges parts. Override it when a part is cheaper to make once per
     /// epoch than once per batch.
     fn epoch_parts(&self, silver: &[RecordBatch], out: &mut Vec<(Self::Key, Self::Part)>) {
-        if silver.len() <= 1 {
-            return silver.iter().for_each(|b| self.parts(b, out));
-        }
         let mut parts = Vec::new();
+        silver.iter().for_each(|b| self.parts(b, &mut parts));
+        if silver.len() <= 1 || !parts.first().is_some_and(|(_, p)| merges(self, p)) {
+            return out.append(&mut parts);
+        }
         let mut merged: ahash::AHashMap<Self::Key, Self::Part> = ahash::AHashMap::new();
-        for batch in silver {
-            self.parts(batch, &mut parts);
-            if let Some((_, p)) = parts.first() {
-                if self.merge(p, p).is_none() {
-                    out.append(&mut parts);
-                    continue;
+        for (key, part) in parts {
+            match merged.entry(key) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(part);
                 }
-            }
-            for (key, part) in parts.drain(..) {
-                match merged.entry(key) {
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(part);
-                    }
-                    std::collections::hash_map::Entry::Occupied(mut e) => {
-                        self.merge_into(e.get_mut(), part)
-                    }
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    self.merge_into(e.get_mut(), part)
                 }
             }
         }
@@ -96,9 +88,9 @@ pub trait SilverView: View {
     /// A key's row from all its parts (each with its multiplicity); `None`: no row.
     fn combine(&self, key: &Self::Key, parts: &[(&Self::Part, isize)]) -> Option<Self::Row>;
     /// Two parts of one key as one (an associative merge), if the view can merge parts. Then
-    /// each worker keeps one part per key and replaces it (retracting the old one) once per epoch, instead of
-    /// adding a part per batch: `reduce` sees at most one part per key and worker, however long
-    /// the stream. `None` (the default): every batch's part is kept.
+    /// each worker keeps one part per key and replaces it (retracting the old one) once per
+    /// epoch, instead of adding a part per batch: `reduce` sees at most one part per key and
+    /// worker, however long the stream. `None` (the default): every batch's part is kept.
     fn merge(&self, _acc: &Self::Part, _part: &Self::Part) -> Option<Self::Part> {
         None
     }
@@ -221,6 +213,11 @@ impl std::fmt::Debug for CustomViews {
     }
 }
 
+/// Whether `view` merges parts (asked of one of its parts).
+fn merges<V: SilverView + ?Sized>(view: &V, part: &V::Part) -> bool {
+    view.merge(part, part).is_some()
+}
+
 /// A worker's part per key in differential, for views whose parts merge
 /// ([`SilverView::merge`]): a changed key's part is replaced (the old one retracted), so that
 /// `reduce` sees at most one part per key and worker, however long the stream.
@@ -249,9 +246,7 @@ impl<V: SilverView> LocalParts<V> {
         part: V::Part,
         mut emit: impl FnMut((V::Key, V::Part), isize),
     ) {
-        let mergeable = *self
-            .mergeable
-            .get_or_insert_with(|| view.merge(&part, &part).is_some());
+        let mergeable = *self.mergeable.get_or_insert_with(|| merges(view, &part));
         if !mergeable {
             return emit((key, part), 1);
         }

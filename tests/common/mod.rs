@@ -90,6 +90,16 @@ pub fn silver_ids(out: &Path) -> Vec<String> {
     v
 }
 
+/// Asserts that the run in `out` committed the same bronze and quarantine rows (lineage), silver
+/// event ids and quality counts as the run in `reference`.
+pub fn assert_same_core_tables(out: &Path, reference: &Path) {
+    for kind in [TableKind::Bronze, TableKind::Quarantine] {
+        assert_eq!(lineage(out, kind), lineage(reference, kind), "{kind:?}");
+    }
+    assert_eq!(silver_ids(out), silver_ids(reference));
+    assert_eq!(quality_rows(out), quality_rows(reference));
+}
+
 /// The quality table as sorted (rule, window_start, evaluated, failed) rows.
 pub fn quality_rows(out: &Path) -> Vec<(String, Option<i64>, i64, i64)> {
     let mut v = Vec::new();

@@ -343,17 +343,21 @@ fn display(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
         .collect()
 }
 
+/// The silver fields the dataset checks read: station, event_time as text, window start (µs),
+/// temperature, wind speed, condition.
+type SilverFields = (
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+);
+
 /// [`DATASET_CHECKS_YAML`] recomputed from silver rows with `window_ms` windows.
 pub fn expected_dataset(silver: &[RecordBatch], window_ms: i64) -> DatasetRows {
     type Groups = BTreeMap<(Option<String>, Option<i64>), Vec<usize>>;
-    let mut rows: Vec<(
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<f64>,
-        Option<f64>,
-        Option<String>,
-    )> = Vec::new(); // station, event_time text, window µs, temp, wind, condition
+    let mut rows: Vec<SilverFields> = Vec::new();
     for b in silver {
         let (st, et, t) = (
             display(b, "station_id"),
@@ -391,16 +395,7 @@ pub fn expected_dataset(silver: &[RecordBatch], window_ms: i64) -> DatasetRows {
             (Some(n as f64), 1.0, false, Some(format!("Value '{s}, {e}' in column 'station_id, event_time' is not unique, found {n} duplicates"))),
         );
     }
-    let group = |key: &dyn Fn(
-        &(
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<f64>,
-            Option<f64>,
-            Option<String>,
-        ),
-    ) -> Option<String>| {
+    let group = |key: &dyn Fn(&SilverFields) -> Option<String>| {
         let mut g: Groups = BTreeMap::new();
         for (i, r) in rows.iter().enumerate() {
             g.entry((key(r), r.2)).or_default().push(i);
