@@ -10,12 +10,12 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use differential_dataflow::input::Input;
 use differential_dataflow::operators::count::CountTotal;
-use medallion::dataflow::process::{bronze_batch, process_batch, ProcessContext, SkipBelow};
-use medallion::dataflow::run::load_rules;
+use medallion::dataflow::per_batch::{bronze_batch, process_batch, ProcessContext, SkipBelow};
 use medallion::parse::parse_bodies;
+use medallion::pipeline::load_rules;
 use medallion::quality::EvalContext;
 use medallion::sink::parquet::write_file;
-use medallion::sink::{DeltaTables, TableKind};
+use medallion::sink::{Catalog, DeltaTables, TableKind};
 use medallion::source::{PartitionId, RawBatch};
 use medallion::workload::{Generator, WorkloadConfig};
 
@@ -77,7 +77,7 @@ fn stages(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("commit_one_file_with_txn", |b| {
         let dir = tempfile::tempdir().unwrap();
-        let mut tables = DeltaTables::open(dir.path(), &[0], true).unwrap();
+        let mut tables = DeltaTables::open(dir.path(), &Catalog::new(), &[0], true).unwrap();
         let root = dir.path().join("bronze");
         let mut epoch = 0u64;
         b.iter_batched(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
-use medallion::dataflow::{run, RunConfig};
+use medallion::pipeline::{run, RunConfig};
 use medallion::sink::tables::ts_type;
 use medallion::views::station::hour_of;
 use medallion::views::{custom_view, CustomViews, SilverView, View};

@@ -1,16 +1,40 @@
-//! The public error type: every module's own error enum maps into [`Error`] exactly once here.
+//! The public error type: every module's own error enum maps into [`Error`] exactly once here,
+//! through `From`. `Config` is for configuration only (bad options, conflicting settings).
 
 use thiserror::Error;
 
 /// Any error medallion's library API returns.
 #[derive(Debug, Error)]
 pub enum Error {
+    /// Bad configuration: options that conflict, are out of range, or name what does not exist.
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
     Quality(#[from] crate::quality::QualityError),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    #[error(transparent)]
+    EventHub(#[from] crate::eventhub::EventHubError),
+    #[error(transparent)]
+    Workload(#[from] crate::workload::WorkloadError),
+    /// A stage failed during the run: the committer refused the epoch and everything after it.
+    #[error(transparent)]
+    Dataflow(#[from] crate::dataflow::DataflowError),
+    /// A partition could not be read (what was read before it is committed).
+    #[error("reading partition {partition}: {source}")]
+    Read {
+        partition: u32,
+        #[source]
+        source: crate::source::SourceError,
+    },
+    /// The embedded emulator or its producer failed.
+    #[error("the embedded event hub: {0}")]
+    Embedded(String),
+    /// A timely worker stopped abnormally.
+    #[error("worker {index} failed: {message}")]
+    Worker { index: usize, message: String },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

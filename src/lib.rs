@@ -10,8 +10,10 @@
 //! - [`source`]: the partitioned source trait and its implementations.
 //! - [`parse`]: JSON bodies → typed Arrow columns, with per-row parse errors.
 //! - [`quality`]: DQX check definitions evaluated vectorised over Arrow.
+//! - [`epoch`]: the pipeline's logical time, epoch policies, per-epoch buckets.
 //! - [`dataflow`]: the pipeline's stages as timely operators (extension traits).
-//! - [`sink`]: Parquet writing and the Delta commit protocol.
+//! - [`pipeline`]: a whole run in layers: config, plan, the standard dataflow, workers, summary.
+//! - [`sink`]: the table catalog, Parquet writing and the Delta commit protocol.
 //! - [`metrics`]: histograms, run summary and progress.
 //! - [`views`]: views over silver and stream-wide dataset checks, maintained with differential.
 //! - [`eventhub`]: the Event Hubs source and producer (Microsoft's `azure_messaging_eventhubs`).
@@ -19,10 +21,12 @@
 
 pub mod dataflow;
 pub mod emulator;
+pub mod epoch;
 pub mod error;
 pub mod eventhub;
 pub mod metrics;
 pub mod parse;
+pub mod pipeline;
 pub mod quality;
 pub mod sink;
 pub mod source;

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use medallion::dataflow::{run, RunConfig, SourceSpec};
+use medallion::epoch::EpochPolicy;
+use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
 use medallion::sink::delta::read_table;
 use medallion::sink::TableKind;
 
@@ -99,9 +100,14 @@ struct RunArgs {
     /// "Now" for time-dependent rules, RFC 3339 (default: a file's .meta.json, else the clock).
     #[arg(long)]
     now: Option<String>,
-    /// Epoch length in milliseconds: one Delta commit per table per epoch.
+    /// Epoch length in milliseconds of wall-clock time: one Delta commit per table per epoch.
     #[arg(long, default_value_t = 250)]
     epoch_ms: u64,
+    /// End an epoch after every N events each worker reads, instead of on the clock: the same
+    /// input then makes the same epochs and commits on any machine (an idle source makes no new
+    /// epochs).
+    #[arg(long, conflicts_with = "epoch_ms", value_name = "N")]
+    epoch_events: Option<u64>,
     /// Event-time window of the quality aggregates, in seconds.
     #[arg(long, default_value_t = 60)]
     window_s: i64,
@@ -238,7 +244,7 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
     }
     let source = match a.source {
         Some(SourceSpec::EventHub(_)) | None if a.connection_string.is_some() => {
-            SourceSpec::EventHub(medallion::dataflow::run::EventHubSpec {
+            SourceSpec::EventHub(medallion::pipeline::EventHubSpec {
                 connection_string: a.connection_string.clone().unwrap_or_default(),
                 hub: a.hub.clone(),
                 consumer_group: Some(a.consumer_group.clone()),
@@ -270,12 +276,21 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         out: a.out,
         checks: a.checks,
         now: a.now.as_deref().map(parse_now).transpose()?,
-        epoch_ms: a.epoch_ms,
+        epoch: match a.epoch_events {
+            Some(0) => anyhow::bail!("--epoch-events must be at least 1"),
+            Some(n) => EpochPolicy::Events(n),
+            None if a.epoch_ms == 0 => anyhow::bail!("--epoch-ms must be at least 1"),
+            None => EpochPolicy::Millis(a.epoch_ms),
+        },
         window_ms: a.window_s.max(1) * 1000,
         horizon_ms: a.horizon_min.max(1) * 60_000,
         batch_size: a.batch_size,
         timely,
-        progress: Some(a.plain_progress || !std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        progress: if a.plain_progress || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressMode::Lines
+        } else {
+            ProgressMode::Bar
+        },
         views: a.views.0,
         change_feed: a.change_feed,
         custom_views: Default::default(),

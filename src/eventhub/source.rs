@@ -359,6 +359,11 @@ impl PartitionedSource for EventHubSource {
             .map(|r| Box::new(r) as Box<dyn PartitionReader>)
             .map_err(|e| e.into_source_error(partition.0))
     }
+
+    /// The configured [`StartPosition`] (earliest or latest), resolved when the reader opens.
+    fn initial_position(&self) -> SequenceNumber {
+        USE_CONFIGURED_START
+    }
 }
 
 /// What the receiving task sends to the reader.

@@ -13,7 +13,8 @@ use deltalake::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, OutputMode};
 use deltalake::DeltaTable;
 
-use super::tables::{TableKind, TableSpec};
+use super::parquet::DataFile;
+use super::tables::{Catalog, TableId, TableKind, TableSpec};
 use super::SinkError;
 
 /// Create a Delta checkpoint after this many commits to a table.
@@ -30,11 +31,11 @@ pub struct TableState {
     commits_since_checkpoint: u64,
 }
 
-/// The output tables under one `--out` directory (the four core tables first, in
-/// [`TableKind`] order, then any extra tables: views, change feeds, dataset checks), with a
-/// runtime to drive delta-rs. A table is addressed by its index in that list.
+/// The output tables under one `--out` directory, as the run's [`Catalog`] lists them, with a
+/// runtime to drive delta-rs. A table is addressed by its [`TableId`].
 pub struct DeltaTables {
     rt: tokio::runtime::Runtime,
+    catalog: Catalog,
     tables: Vec<TableState>,
 }
 
@@ -109,26 +110,19 @@ async fn open_or_create(
 }
 
 impl DeltaTables {
-    /// Opens the four tables under `out` (creating missing ones if `create`; in a cluster only
-    /// process 0 creates them), and reads the committed position of each of `partitions` in each.
-    pub fn open(out: &Path, partitions: &[u32], create: bool) -> Result<DeltaTables, SinkError> {
-        Self::open_with(out, &[], partitions, create)
-    }
-
-    /// As [`DeltaTables::open`], with `extra` tables after the four core ones (index 4, 5, ...).
-    pub fn open_with(
+    /// Opens the tables of `catalog` under `out` (creating missing ones if `create`; in a
+    /// cluster only process 0 creates them), and reads the committed position of each of
+    /// `partitions` in each.
+    pub fn open(
         out: &Path,
-        extra: &[TableSpec],
+        catalog: &Catalog,
         partitions: &[u32],
         create: bool,
     ) -> Result<DeltaTables, SinkError> {
         let rt = runtime();
         let mut tables = Vec::new();
-        let specs = TableKind::ALL
-            .iter()
-            .map(|k| TableSpec::from(*k))
-            .chain(extra.iter().cloned());
-        for spec in specs {
+        for (_, spec) in catalog.iter() {
+            let spec = spec.clone();
             let name = spec.name.clone();
             let root = out.join(&name);
             let table = rt.block_on(open_or_create(&root, &spec, create))?;
@@ -153,62 +147,67 @@ impl DeltaTables {
                 commits_since_checkpoint: 0,
             });
         }
-        Ok(DeltaTables { rt, tables })
+        Ok(DeltaTables {
+            rt,
+            catalog: catalog.clone(),
+            tables,
+        })
     }
 
-    pub fn table(&self, kind: TableKind) -> &TableState {
-        &self.tables[kind as usize]
+    /// The table `id` (a [`TableKind`] for the core tables).
+    pub fn table(&self, id: impl Into<TableId>) -> &TableState {
+        &self.tables[id.into().index()]
     }
 
-    /// The table at `index` (core tables first, then the extra ones).
-    pub fn table_at(&self, index: usize) -> &TableState {
-        &self.tables[index]
+    /// The tables, with their ids.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
-    /// Number of tables (core and extra).
+    /// Number of tables.
     pub fn len(&self) -> usize {
         self.tables.len()
     }
 
-    /// Committed positions of `kind`, per partition.
-    pub fn positions(&self, kind: TableKind) -> &BTreeMap<u32, i64> {
-        &self.tables[kind as usize].positions
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
     }
 
-    /// Paths of the current data files of the table at `index`.
-    pub fn active_files(&self, index: usize) -> Result<Vec<PathBuf>, SinkError> {
-        let t = &self.tables[index];
+    /// The committed Delta version of table `id` (0 before its first commit).
+    pub fn version(&self, id: impl Into<TableId>) -> u64 {
+        self.table(id).table.version().unwrap_or(0) as u64
+    }
+
+    /// Committed positions of table `id`, per partition.
+    pub fn positions(&self, id: impl Into<TableId>) -> &BTreeMap<u32, i64> {
+        &self.table(id).positions
+    }
+
+    /// Paths of the current data files of table `id`.
+    pub fn active_files(&self, id: impl Into<TableId>) -> Result<Vec<PathBuf>, SinkError> {
+        let t = self.table(id);
         active_files(&t.table, &t.spec.name)
     }
 
-    /// Commits to a core table; see [`DeltaTables::commit_at`].
+    /// Commits `adds` and `removes` to table `id` as one Delta version for `epoch`, with
+    /// `positions` as `txn` actions. Returns the new version. Creates a checkpoint every
+    /// [`CHECKPOINT_EVERY`] commits.
     pub fn commit(
         &mut self,
-        kind: TableKind,
+        id: impl Into<TableId>,
         epoch: u64,
-        adds: Vec<Add>,
+        adds: Vec<DataFile>,
         removes: Vec<String>,
         positions: &BTreeMap<u32, i64>,
     ) -> Result<u64, SinkError> {
-        self.commit_at(kind as usize, epoch, adds, removes, positions)
-    }
-
-    /// Commits `adds` and `removes` to `kind` as one Delta version for `epoch`, with `positions`
-    /// as `txn` actions. Returns the new version. Creates a checkpoint every
-    /// [`CHECKPOINT_EVERY`] commits.
-    pub fn commit_at(
-        &mut self,
-        index: usize,
-        epoch: u64,
-        adds: Vec<Add>,
-        removes: Vec<String>,
-        positions: &BTreeMap<u32, i64>,
-    ) -> Result<u64, SinkError> {
-        let state = &mut self.tables[index];
+        let state = &mut self.tables[id.into().index()];
         let name = state.spec.name.clone();
         let kind = name.as_str();
         let now = chrono::Utc::now().timestamp_millis();
-        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+        let mut actions: Vec<Action> = adds
+            .into_iter()
+            .map(|f| Action::Add(add_action(f)))
+            .collect();
         actions.extend(removes.into_iter().map(|path| {
             Action::Remove(Remove {
                 path,
@@ -264,6 +263,23 @@ impl DeltaTables {
                 .map_err(delta_err(kind))?;
         }
         Ok(version)
+    }
+}
+
+/// The Delta `add` action of a written file (with `numRecords` statistics).
+fn add_action(file: DataFile) -> Add {
+    Add {
+        path: file.path,
+        partition_values: Default::default(),
+        size: file.size as i64,
+        modification_time: file.modification_time,
+        data_change: true,
+        stats: Some(format!("{{\"numRecords\":{}}}", file.rows)),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
     }
 }
 

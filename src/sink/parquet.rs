@@ -1,20 +1,33 @@
-//! Writing Parquet files into a table directory and describing them as Delta `add` actions.
+//! Writing Parquet files into a table directory, each described as a [`DataFile`] (which the
+//! committer turns into a Delta `add` action), and reading them back.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
 use arrow::record_batch::RecordBatch;
-use deltalake::kernel::Add;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::SinkError;
 
-/// Writes `batches` (same schema) as one Parquet file under `table_root` and returns its `add`
-/// action (with `numRecords` statistics), or `None` when the batches hold no rows.
-pub fn write_file(table_root: &Path, batches: &[RecordBatch]) -> Result<Option<Add>, SinkError> {
+/// A data file written under a table's directory, not yet committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataFile {
+    /// The file's name under the table's directory.
+    pub path: String,
+    pub size: u64,
+    /// When it was written (ms since the Unix epoch).
+    pub modification_time: i64,
+    pub rows: u64,
+}
+
+/// Writes `batches` (same schema) as one Parquet file under `table_root` and returns it, or
+/// `None` when the batches hold no rows.
+pub fn write_file(
+    table_root: &Path,
+    batches: &[RecordBatch],
+) -> Result<Option<DataFile>, SinkError> {
     let Some(first) = batches.first() else {
         return Ok(None);
     };
@@ -27,7 +40,7 @@ pub fn write_file(table_root: &Path, batches: &[RecordBatch]) -> Result<Option<A
 
 /// A Parquet file being written for one table and one epoch: batches are encoded as they
 /// arrive (memory stays at about one row group), and [`EpochFile::finish`] closes the file and
-/// returns its `add` action.
+/// returns it as a [`DataFile`].
 pub struct EpochFile {
     writer: ArrowWriter<File>,
     name: String,
@@ -78,8 +91,8 @@ impl EpochFile {
         self.rows
     }
 
-    /// Closes the file; returns its `add` action, or `None` (and deletes it) when it has no rows.
-    pub fn finish(self) -> Result<Option<Add>, SinkError> {
+    /// Closes the file; returns it, or `None` (and deletes it) when it has no rows.
+    pub fn finish(self) -> Result<Option<DataFile>, SinkError> {
         let display = self.path.display().to_string();
         self.writer.close().map_err(|source| SinkError::Parquet {
             path: display.clone(),
@@ -93,7 +106,12 @@ impl EpochFile {
             path: display,
             source,
         })?;
-        Ok(Some(add_action(self.name, meta.len(), self.rows)))
+        Ok(Some(DataFile {
+            path: self.name,
+            size: meta.len(),
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            rows: self.rows as u64,
+        }))
     }
 }
 
@@ -102,22 +120,6 @@ fn writer_properties() -> WriterProperties {
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(128 * 1024))
         .build()
-}
-
-fn add_action(name: String, size: u64, rows: usize) -> Add {
-    Add {
-        path: name,
-        partition_values: HashMap::new(),
-        size: size as i64,
-        modification_time: chrono::Utc::now().timestamp_millis(),
-        data_change: true,
-        stats: Some(format!("{{\"numRecords\":{rows}}}")),
-        tags: None,
-        deletion_vector: None,
-        base_row_id: None,
-        default_row_commit_version: None,
-        clustering_provider: None,
-    }
 }
 
 /// Reads every row of the Parquet files at `paths`.

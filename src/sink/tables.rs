@@ -1,8 +1,16 @@
-//! The output tables and their Arrow schemas: `bronze`, `silver`, `quarantine`, `quality`.
+//! The output tables: the run's [`Catalog`] (which issues every table its [`TableId`]), the core
+//! tables' Arrow schemas (`bronze`, `silver`, `quarantine`, `quality`), and named access to the
+//! columns that restarts and tools read back ([`QualityColumns`], [`SilverKeyColumns`]).
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::{
+    Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{
+    DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::parse::{event_schema, FIELDS};
 use crate::quality::dqx_result_type;
@@ -35,8 +43,14 @@ impl TableKind {
         }
     }
 
-    pub fn from_u8(v: u8) -> Option<TableKind> {
-        TableKind::ALL.get(v as usize).copied()
+    /// The core table with this id, if it is one.
+    pub fn from_id(id: TableId) -> Option<TableKind> {
+        TableKind::ALL.get(id.index()).copied()
+    }
+
+    /// The table's id: the core tables come first in every [`Catalog`].
+    pub fn id(self) -> TableId {
+        TableId(self as u16)
     }
 
     /// The table's Arrow schema.
@@ -64,6 +78,85 @@ impl From<TableKind> for TableSpec {
             name: kind.name().to_string(),
             schema: kind.schema(),
         }
+    }
+}
+
+/// A table of a run, as its [`Catalog`] issued it: the four core tables are always ids 0–3
+/// ([`TableKind::id`]); views, change feeds and dataset checks follow in the order they were added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TableId(u16);
+
+impl TableId {
+    /// The table's position in its catalog.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl From<TableKind> for TableId {
+    fn from(kind: TableKind) -> Self {
+        kind.id()
+    }
+}
+
+/// The tables of one run, each with the [`TableId`] that writers and the committer use for it:
+/// the core tables first, then every extra table (views, change feeds, dataset checks, a library
+/// user's views) as it is added. Names are unique.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    specs: Vec<TableSpec>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Catalog {
+    /// The four core tables.
+    pub fn new() -> Catalog {
+        Catalog {
+            specs: TableKind::ALL.iter().map(|k| TableSpec::from(*k)).collect(),
+        }
+    }
+
+    /// Adds a table; `Err` names the table when one of that name is already there.
+    pub fn add(&mut self, spec: TableSpec) -> Result<TableId, String> {
+        if self.id_of(&spec.name).is_some() {
+            return Err(format!("two tables are named '{}'", spec.name));
+        }
+        self.specs.push(spec);
+        Ok(TableId((self.specs.len() - 1) as u16))
+    }
+
+    /// The table's name and schema.
+    pub fn spec(&self, id: TableId) -> &TableSpec {
+        &self.specs[id.index()]
+    }
+
+    /// The id of the table called `name`.
+    pub fn id_of(&self, name: &str) -> Option<TableId> {
+        self.specs
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| TableId(i as u16))
+    }
+
+    /// Every table, in commit order.
+    pub fn iter(&self) -> impl Iterator<Item = (TableId, &TableSpec)> {
+        self.specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (TableId(i as u16), s))
+    }
+
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
     }
 }
 
@@ -134,4 +227,79 @@ pub fn quality_schema() -> SchemaRef {
         Field::new("evaluated", DataType::Int64, false),
         Field::new("failed", DataType::Int64, false),
     ]))
+}
+
+/// The `quality` table's columns, by name.
+pub struct QualityColumns<'a> {
+    pub rule: &'a StringArray,
+    pub criticality: &'a StringArray,
+    pub window_start: &'a TimestampMicrosecondArray,
+    pub evaluated: &'a Int64Array,
+    pub failed: &'a Int64Array,
+}
+
+impl<'a> QualityColumns<'a> {
+    /// The columns of a batch of the `quality` table; `Err` names a missing or mistyped column.
+    pub fn of(batch: &'a RecordBatch) -> Result<Self, String> {
+        Ok(QualityColumns {
+            rule: string_column(batch, "rule")?,
+            criticality: string_column(batch, "criticality")?,
+            window_start: timestamp_column(batch, "window_start")?,
+            evaluated: int64_column(batch, "evaluated")?,
+            failed: int64_column(batch, "failed")?,
+        })
+    }
+
+    /// Row `i`'s window start in ms (`None`: events without a valid event time).
+    pub fn window_start_ms(&self, i: usize) -> Option<i64> {
+        (!self.window_start.is_null(i)).then(|| self.window_start.value(i) / 1000)
+    }
+}
+
+/// The `silver` columns deduplication restarts from, by name.
+pub struct SilverKeyColumns<'a> {
+    pub event_id: &'a StringArray,
+    pub event_time: &'a TimestampMicrosecondArray,
+}
+
+impl<'a> SilverKeyColumns<'a> {
+    /// The columns of a batch of the `silver` table; `Err` names a missing or mistyped column.
+    pub fn of(batch: &'a RecordBatch) -> Result<Self, String> {
+        Ok(SilverKeyColumns {
+            event_id: string_column(batch, "event_id")?,
+            event_time: timestamp_column(batch, "event_time")?,
+        })
+    }
+
+    /// Row `i`'s event time in ms (`None` when it has none).
+    pub fn event_time_ms(&self, i: usize) -> Option<i64> {
+        (!self.event_time.is_null(i)).then(|| self.event_time.value(i) / 1000)
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef, String> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("no column '{name}'"))
+}
+
+fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, String> {
+    column(batch, name)?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| format!("column '{name}' is not a string column"))
+}
+
+fn int64_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Int64Array, String> {
+    column(batch, name)?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| format!("column '{name}' is not a 64-bit integer column"))
+}
+
+fn timestamp_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a TimestampMicrosecondArray, String> {
+    column(batch, name)?
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| format!("column '{name}' is not a microsecond timestamp column"))
 }

@@ -11,7 +11,7 @@
 //!
 //! Trade-off: each reader walks the whole line index space but only *routes* the lines of other
 //! partitions, from 8 random words each (the generator's randomness is addressable per line, see
-//! `workload::core`) and a per-station partition table; only its own lines are rendered. A
+//! `workload::engine`) and a per-station partition table; only its own lines are rendered. A
 //! reader therefore costs N × routing + N/P × rendering instead of the N × rendering of
 //! filtering a full generator. Measured (release, one busy shared core): the large scale point
 //! (20M lines, 100,000 stations, 32 partitions) takes about 1.3 s per partition reader (routing
@@ -27,7 +27,7 @@ use super::{
     partition_for_key, PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber,
     SourceError,
 };
-use crate::workload::core::{Core, Route, Stations};
+use crate::workload::engine::{Core, Route, Stations};
 use crate::workload::WorkloadConfig;
 
 /// The reference workload as a partitioned, bounded source.

@@ -19,10 +19,6 @@ pub struct PartitionId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SequenceNumber(pub i64);
 
-/// A timely epoch: the logical time of everything read within one epoch interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Epoch(pub u64);
-
 impl std::fmt::Display for PartitionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
@@ -137,6 +133,10 @@ pub trait PartitionedSource: Send + Sync {
     /// Total number of events, when the source is bounded and knows it (for progress display).
     fn len_hint(&self) -> Option<u64> {
         None
+    }
+    /// Where a partition with no committed position is opened (by default its first event).
+    fn initial_position(&self) -> SequenceNumber {
+        SequenceNumber(0)
     }
 }
 

@@ -26,10 +26,10 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
-use crate::dataflow::operators::{epoch_of, EpochBuckets, Vecs};
-use crate::dataflow::Time;
+use crate::epoch::{epoch_of, EpochBuckets, Time, Vecs};
+use crate::sink::{EpochReport, TableId, TableSpec};
 
-pub mod dataset;
+pub mod dataset_checks;
 pub mod quality;
 pub mod station;
 mod writer;
@@ -165,21 +165,21 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
 /// the silver stream. Make one from any [`SilverView`] with [`custom_view`].
 pub trait CustomView: Send + Sync + 'static {
     /// The view's table (name and schema).
-    fn table(&self) -> crate::sink::TableSpec;
+    fn table(&self) -> TableSpec;
     /// Maintains the view over `silver` and writes it to its table.
     fn build<'s>(
         &self,
         silver: StreamVec<'s, Time, RecordBatch>,
         restored: Vec<RecordBatch>,
         sink: ViewSink,
-    ) -> StreamVec<'s, Time, crate::sink::FilesWritten>;
+    ) -> StreamVec<'s, Time, EpochReport>;
 }
 
 struct SilverViewPlugin<V>(Arc<V>);
 
 impl<V: SilverView> CustomView for SilverViewPlugin<V> {
-    fn table(&self) -> crate::sink::TableSpec {
-        crate::sink::TableSpec {
+    fn table(&self) -> TableSpec {
+        TableSpec {
             name: self.0.name().to_string(),
             schema: self.0.schema(),
         }
@@ -189,14 +189,14 @@ impl<V: SilverView> CustomView for SilverViewPlugin<V> {
         silver: StreamVec<'s, Time, RecordBatch>,
         restored: Vec<RecordBatch>,
         sink: ViewSink,
-    ) -> StreamVec<'s, Time, crate::sink::FilesWritten> {
+    ) -> StreamVec<'s, Time, EpochReport> {
         silver
             .maintain(self.0.clone(), restored)
             .write_view(self.0.clone(), sink)
     }
 }
 
-/// Wraps a [`SilverView`] for [`crate::dataflow::RunConfig::custom_views`].
+/// Wraps a [`SilverView`] for `RunConfig::custom_views` (`crate::pipeline`).
 pub fn custom_view<V: SilverView>(view: V) -> Arc<dyn CustomView> {
     Arc::new(SilverViewPlugin(Arc::new(view)))
 }
@@ -353,12 +353,12 @@ pub fn change_feed_name(view: &str) -> String {
     format!("{view}_changes")
 }
 
-/// Where a view's table lives and how its writer starts; built by `run` for each view.
+/// Where a view's table lives: its id and directory, and those of its change feed if it has one.
 #[derive(Debug, Clone)]
 pub struct ViewTable {
-    pub index: u8,
+    pub id: TableId,
     pub root: PathBuf,
-    pub change_feed: Option<(u8, PathBuf)>,
+    pub change_feed: Option<(TableId, PathBuf)>,
 }
 
 /// A total order on `f64` (by `total_cmp`), so that floats can be differential data.

@@ -9,8 +9,8 @@ use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::StreamVec;
 
 use super::View;
-use crate::dataflow::operators::QualityChange;
-use crate::dataflow::Time;
+use crate::dataflow::QualityChange;
+use crate::epoch::Time;
 
 /// The view's definition: rule names (rule 0 is `parse`) and the window length.
 pub struct QualityByWindow {

@@ -15,10 +15,9 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
 use super::{change_feed_schema, View, ViewTable};
-use crate::dataflow::operators::{EpochBuckets, Vecs};
-use crate::dataflow::Time;
+use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::sink::parquet::write_file;
-use crate::sink::FilesWritten;
+use crate::sink::{EpochReport, Rows};
 
 /// How a view's writer starts.
 #[derive(Debug, Clone)]
@@ -39,7 +38,120 @@ pub trait WriteView<'s, K, R> {
         self,
         view: Arc<V>,
         sink: ViewSink,
-    ) -> StreamVec<'s, Time, FilesWritten>;
+    ) -> StreamVec<'s, Time, EpochReport>;
+}
+
+/// A view writer's state: the rows of each file group it owns, and each group's current file.
+struct ViewFiles<V: View> {
+    view: Arc<V>,
+    sink: ViewSink,
+    worker: u32,
+    /// Committed files of an earlier run, removed by the first rewrite.
+    orphans: Vec<String>,
+    rows: BTreeMap<u64, BTreeMap<V::Key, V::Row>>,
+    files: BTreeMap<u64, String>,
+}
+
+impl<V: View> ViewFiles<V>
+where
+    V::Key: Ord,
+{
+    /// Applies an epoch's changes; returns the changed groups and the change feed's entries.
+    #[allow(clippy::type_complexity)]
+    fn apply(
+        &mut self,
+        mut changes: Vec<Change<V::Key, V::Row>>,
+    ) -> (
+        BTreeSet<u64>,
+        BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)>,
+    ) {
+        // Retractions first: a changed key's old row goes before its new one.
+        changes.sort_by_key(|c| c.2 > 0);
+        let feed_on = self.sink.table.change_feed.is_some();
+        let mut changed_groups = BTreeSet::new();
+        let mut feed: BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)> = BTreeMap::new();
+        for ((key, row), _time, diff) in changes {
+            let group = self.view.file_group(&key);
+            changed_groups.insert(group);
+            let slot = self.rows.entry(group).or_default();
+            if diff < 0 {
+                if slot.get(&key) == Some(&row) {
+                    slot.remove(&key);
+                }
+                if feed_on {
+                    feed.entry(key).or_default().0.get_or_insert(row);
+                }
+            } else {
+                if feed_on {
+                    feed.entry(key.clone()).or_default().1 = Some(row.clone());
+                }
+                slot.insert(key, row);
+            }
+        }
+        (changed_groups, feed)
+    }
+
+    /// Rewrites the changed groups (every group when old files must go); the table's report.
+    fn rewrite(&mut self, t: Time, mut changed_groups: BTreeSet<u64>) -> EpochReport {
+        if !self.orphans.is_empty() || (t == 1 && self.sink.rewrite_at_start) {
+            changed_groups.extend(self.rows.keys().copied());
+        }
+        let mut adds = Vec::new();
+        let mut removes = std::mem::take(&mut self.orphans);
+        for group in changed_groups {
+            if let Some(old) = self.files.remove(&group) {
+                removes.push(old);
+            }
+            let Some(group_rows) = self.rows.get(&group) else {
+                continue;
+            };
+            if group_rows.is_empty() {
+                self.rows.remove(&group);
+                continue;
+            }
+            let list: Vec<(&V::Key, &V::Row)> = group_rows.iter().collect();
+            let batch = self.view.to_batch(&list);
+            match write_file(&self.sink.table.root, &[batch]) {
+                Ok(Some(add)) => {
+                    self.files.insert(group, add.path.clone());
+                    adds.push(add);
+                }
+                Ok(None) => {}
+                Err(e) => return EpochReport::failed(t, self.view.name(), e),
+            }
+        }
+        let held: u64 = self.rows.values().map(|g| g.len() as u64).sum();
+        EpochReport::Files {
+            epoch: t,
+            table: self.sink.table.id,
+            worker: self.worker,
+            adds,
+            removes,
+            rows: Rows::Holds(held),
+        }
+    }
+
+    /// The epoch's change-feed file, if the view has a feed and the epoch changed rows.
+    fn feed(
+        &self,
+        t: Time,
+        feed: &BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)>,
+    ) -> Option<EpochReport> {
+        let (feed_id, feed_root) = self.sink.table.change_feed.as_ref()?;
+        let batch = feed_batch(self.view.as_ref(), feed, t)?;
+        let stage = super::change_feed_name(self.view.name());
+        Some(match write_file(feed_root, &[batch]) {
+            Ok(add) => EpochReport::Files {
+                epoch: t,
+                table: *feed_id,
+                worker: self.worker,
+                rows: Rows::Appended(add.as_ref().map_or(0, |a| a.rows)),
+                adds: add.into_iter().collect(),
+                removes: Vec::new(),
+            },
+            Err(e) => EpochReport::failed(t, &stage, e),
+        })
+    }
 }
 
 impl<'s, K, R> WriteView<'s, K, R> for VecCollection<'s, Time, (K, R)>
@@ -51,107 +163,40 @@ where
         self,
         view: Arc<V>,
         sink: ViewSink,
-    ) -> StreamVec<'s, Time, FilesWritten> {
+    ) -> StreamVec<'s, Time, EpochReport> {
         let worker = self.inner.scope().index() as u32;
         let route = view.clone();
         let name = format!("Write {}", view.name());
-        self.inner.unary_frontier::<Vecs<FilesWritten>, _, _, _>(
+        self.inner.unary_frontier::<Vecs<EpochReport>, _, _, _>(
             Exchange::new(move |c: &Change<K, R>| route.file_group(&(c.0).0).hashed()),
             &name,
             move |cap, _info| {
                 let mut start = sink.rewrite_at_start.then(|| cap.delayed(&1));
                 drop(cap);
-                let mut orphans = sink.restored_files.clone();
                 let mut pending: EpochBuckets<Change<K, R>> = EpochBuckets::new();
-                let mut rows: BTreeMap<u64, BTreeMap<K, R>> = BTreeMap::new();
-                let mut files: BTreeMap<u64, String> = BTreeMap::new();
-                let table = sink.table.clone();
+                let mut state = ViewFiles {
+                    view,
+                    orphans: sink.restored_files.clone(),
+                    sink,
+                    worker,
+                    rows: BTreeMap::new(),
+                    files: BTreeMap::new(),
+                };
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     if let Some(cap) = start.take() {
                         pending.hold(cap);
                     }
                     input.for_each(|cap, data| pending.absorb(&cap, port, data, |c| c.1));
-                    for (t, cap, mut changes) in pending.take_done(frontier) {
-                        // Retractions first: a changed key's old row goes before its new one.
-                        changes.sort_by_key(|c| c.2 > 0);
-                        let mut changed_groups = BTreeSet::new();
-                        let mut feed: BTreeMap<K, (Option<R>, Option<R>)> = BTreeMap::new();
-                        for ((key, row), _time, diff) in changes {
-                            let group = view.file_group(&key);
-                            changed_groups.insert(group);
-                            let slot = rows.entry(group).or_default();
-                            if diff < 0 {
-                                if slot.get(&key) == Some(&row) {
-                                    slot.remove(&key);
-                                }
-                                if table.change_feed.is_some() {
-                                    feed.entry(key).or_default().0.get_or_insert(row);
-                                }
-                            } else {
-                                if table.change_feed.is_some() {
-                                    feed.entry(key.clone()).or_default().1 = Some(row.clone());
-                                }
-                                slot.insert(key, row);
-                            }
-                        }
+                    for (t, cap, changes) in pending.take_done(frontier) {
+                        let (changed_groups, feed) = state.apply(changes);
                         if t == 0 {
                             continue; // restored state: the table already holds it
                         }
-                        if !orphans.is_empty() || (t == 1 && sink.rewrite_at_start) {
-                            changed_groups.extend(rows.keys().copied());
-                        }
-                        let mut adds = Vec::new();
-                        let mut removes = std::mem::take(&mut orphans);
-                        for group in changed_groups {
-                            if let Some(old) = files.remove(&group) {
-                                removes.push(old);
-                            }
-                            let Some(group_rows) = rows.get(&group) else {
-                                continue;
-                            };
-                            if group_rows.is_empty() {
-                                rows.remove(&group);
-                                continue;
-                            }
-                            let list: Vec<(&K, &R)> = group_rows.iter().collect();
-                            let batch = view.to_batch(&list);
-                            if let Some(add) = write_file(&table.root, &[batch])
-                                .unwrap_or_else(|e| panic!("view {}: {e}", view.name()))
-                            {
-                                files.insert(group, add.path.clone());
-                                adds.push(serde_json::to_string(&add).expect("add serialises"));
-                            }
-                        }
-                        let held: u64 = rows.values().map(|g| g.len() as u64).sum();
                         let mut session = output.session(&cap);
-                        session.give(FilesWritten {
-                            table: table.index,
-                            epoch: t,
-                            adds,
-                            removes,
-                            rows: held,
-                            snapshot: true,
-                            worker,
-                            ..Default::default()
-                        });
-                        if let Some((feed_index, feed_root)) = &table.change_feed {
-                            if let Some(batch) = feed_batch(view.as_ref(), &feed, t) {
-                                let n = batch.num_rows() as u64;
-                                let add = write_file(feed_root, &[batch])
-                                    .unwrap_or_else(|e| panic!("view {}: {e}", view.name()));
-                                session.give(FilesWritten {
-                                    table: *feed_index,
-                                    epoch: t,
-                                    adds: add
-                                        .map(|a| serde_json::to_string(&a).expect("add serialises"))
-                                        .into_iter()
-                                        .collect(),
-                                    rows: n,
-                                    worker,
-                                    ..Default::default()
-                                });
-                            }
+                        session.give(state.rewrite(t, changed_groups));
+                        if let Some(report) = state.feed(t, &feed) {
+                            session.give(report);
                         }
                     }
                 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub(crate) mod core;
+pub(crate) mod engine;
 mod fmt;
 
 pub use fmt::{rfc3339_ms, station_key};
@@ -340,7 +340,7 @@ pub struct GeneratedEvent {
 /// The streaming generator: call [`Generator::next_event`] until it returns `None`.
 pub struct Generator {
     cfg: WorkloadConfig,
-    core: core::Core,
+    core: engine::Core,
     next: u64,
     injected: FaultCounts,
     lines_with_fault: u64,
@@ -351,12 +351,12 @@ impl Generator {
     /// [`WorkloadConfig::sanitized`]); use [`Generator::try_new`] to have them refused.
     pub fn new(cfg: WorkloadConfig) -> Self {
         let cfg = cfg.sanitized();
-        let st = Arc::new(core::Stations::new(
+        let st = Arc::new(engine::Stations::new(
             cfg.seed,
             cfg.stations,
             i64::from(cfg.interval_s) * 1000,
         ));
-        let core = core::Core::new(&cfg, st);
+        let core = engine::Core::new(&cfg, st);
         Generator {
             cfg,
             core,

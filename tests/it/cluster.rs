@@ -2,12 +2,10 @@
 //! produce the same table contents as 1 process × 1 worker, on the smoke file and on a
 //! 200,000-event file; still one Delta commit per table per epoch for the whole cluster.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use medallion::sink::TableKind;
 
 fn run_args(file: &Path, out: &Path) -> Vec<String> {

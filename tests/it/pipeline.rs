@@ -1,12 +1,11 @@
 //! End-to-end tests of the pipeline on the smoke file: table contents read back from Delta equal
 //! the oracle's expected counts, with 1, 2 and 4 workers.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
-use medallion::dataflow::{run, RunConfig, SourceSpec};
+use crate::common::*;
+use medallion::epoch::EpochPolicy;
+use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
 use medallion::sink::TableKind;
 
 fn smoke_config(out: &std::path::Path, workers: usize) -> RunConfig {
@@ -15,14 +14,14 @@ fn smoke_config(out: &std::path::Path, workers: usize) -> RunConfig {
         partitions: 4,
         out: out.to_path_buf(),
         now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
-        epoch_ms: 20,
+        epoch: EpochPolicy::Millis(20),
         batch_size: 500,
         timely: if workers > 1 {
             timely::CommunicationConfig::Process(workers)
         } else {
             timely::CommunicationConfig::Thread
         },
-        progress: Some(true),
+        progress: ProgressMode::Lines,
         ..RunConfig::default()
     }
 }

@@ -3,17 +3,16 @@
 //! commit of each view's table equals the view recomputed over the silver rows committed up to the
 //! same epoch; the change feed replayed up to each epoch equals the table.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::views::*;
+use crate::common::*;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use common::views::*;
-use common::*;
-use medallion::dataflow::{run, RunConfig, SourceSpec};
+use medallion::epoch::EpochPolicy;
+use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
 use medallion::views::ViewKind;
 
 fn generate(file: &Path, events: u32, stations: u32, seed: u64) {
@@ -48,10 +47,11 @@ fn run_small(file: &Path, out: &Path, workers: usize) {
         source: SourceSpec::File(file.to_path_buf()),
         partitions: 4,
         out: out.to_path_buf(),
-        epoch_ms: 1,
+        // 100 events per worker per epoch: 20–40 epochs, the same on any machine.
+        epoch: EpochPolicy::Events(100),
         batch_size: 40,
         timely: timely::CommunicationConfig::Process(workers),
-        progress: Some(true),
+        progress: ProgressMode::Lines,
         change_feed: true,
         views: ViewKind::ALL.to_vec(),
         ..RunConfig::default()
@@ -200,8 +200,9 @@ fn views_equal_recomputation_after_every_commit() {
         let out = dir.path().join("out");
         run_small(&file, &out, workers);
         let checked = check_every_commit(&out);
-        // Epochs follow the clock (1 ms here), so their number varies; a few per view suffice for
-        // the incremental path to matter (the change feeds must also show updates, below).
+        // Epochs end every 100 events per worker, so their number is fixed by the input; a few
+        // per view suffice for the incremental path to matter (the change feeds must also show
+        // updates, below).
         assert!(
             checked >= 12,
             "seed {seed}: only {checked} view commits to check"
@@ -227,7 +228,7 @@ fn views_are_optional_and_selectable() {
         source: SourceSpec::File(smoke_file()),
         partitions: 4,
         out: out.clone(),
-        progress: Some(true),
+        progress: ProgressMode::Lines,
         views: vec![ViewKind::StationHourly],
         ..RunConfig::default()
     })

@@ -1,12 +1,10 @@
 //! Exactly-once: a run killed with SIGKILL mid-way and rerun with the same `--out` ends with
 //! exactly the rows of an uninterrupted run.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use medallion::sink::TableKind;
 
 fn medallion(out: &std::path::Path, file: &std::path::Path) -> Command {
@@ -17,8 +15,8 @@ fn medallion(out: &std::path::Path, file: &std::path::Path) -> Command {
         "2",
         "--partitions",
         "4",
-        "--epoch-ms",
-        "30",
+        "--epoch-events",
+        "5000",
         "--batch-size",
         "1000",
         "--plain-progress",
@@ -87,7 +85,7 @@ fn sigkill_mid_run_then_rerun_equals_uninterrupted_run() {
             .unwrap_or_else(|e| panic!("{name}: {e}"))
             .batches
     };
-    use common::views::*;
+    use crate::common::views::*;
     // Rows equal but for what records the run itself: `_warnings` (run_id, run_time) and
     // `ingest_time` (when each run read the event).
     let schema = medallion::sink::tables::silver_schema();

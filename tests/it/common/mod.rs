@@ -10,6 +10,7 @@ use arrow::datatypes::{Int32Type, Int64Type};
 use medallion::sink::delta::read_table;
 use medallion::sink::TableKind;
 
+pub mod sources;
 pub mod views;
 
 pub fn shared() -> PathBuf {

@@ -3,18 +3,16 @@
 //! sequence numbers are 0..n-1 per partition, and a run killed with SIGKILL mid-stream, or one
 //! whose connections the emulator drops, ends with exactly the tables of an uninterrupted run.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-use medallion::dataflow::run::EventHubSpec;
-use medallion::dataflow::{run, RunConfig, SourceSpec};
+use crate::common::*;
 use medallion::emulator::{Emulator, EmulatorConfig, EmulatorHandle, HubSpec};
+use medallion::epoch::EpochPolicy;
 use medallion::eventhub::BlockingProducer;
+use medallion::pipeline::{run, EventHubSpec, ProgressMode, RunConfig, SourceSpec};
 use medallion::sink::TableKind;
 
 const PARTITIONS: u32 = 4;
@@ -82,9 +80,9 @@ fn smoke_through_the_emulator_matches_expected() {
         source: eventhub(emu.connection_string()),
         out: out.clone(),
         now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
-        epoch_ms: 20,
+        epoch: EpochPolicy::Millis(20),
         timely: timely::CommunicationConfig::Process(2),
-        progress: Some(true),
+        progress: ProgressMode::Lines,
         ..RunConfig::default()
     })
     .expect("run succeeds");
@@ -129,10 +127,10 @@ fn dropped_connections_lose_and_duplicate_nothing() {
         source: eventhub(cs),
         out: out.to_path_buf(),
         now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
-        epoch_ms: 20,
+        epoch: EpochPolicy::Millis(20),
         batch_size: 2000,
         timely: timely::CommunicationConfig::Process(2),
-        progress: Some(true),
+        progress: ProgressMode::Lines,
         ..RunConfig::default()
     };
     let clean = dir.path().join("clean");
@@ -209,8 +207,8 @@ fn pipeline(out: &Path, cs: &str) -> Command {
     .args([
         "--workers",
         "2",
-        "--epoch-ms",
-        "30",
+        "--epoch-events",
+        "2000",
         "--batch-size",
         "1000",
         "--plain-progress",

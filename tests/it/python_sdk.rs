@@ -2,13 +2,13 @@
 //! to and receives from `medallion emulator` with `UseDevelopmentEmulator=true`: batches with a
 //! partition key, single events to a partition, hub and partition properties, and every event back
 //! with its sequence number, offset, enqueued time, key, properties and body
-//! (`tests/python_interop.py` does the checking).
+//! (`tests/it/python_interop.py` does the checking).
 
 use std::process::Command;
 
 #[test]
 fn python_sdk_sends_to_and_receives_from_the_emulator() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_interop.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python_interop.py");
     let out = Command::new("python3")
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_medallion"))

@@ -3,12 +3,11 @@
 //! duplicates included); on the same run, `station_hourly` and `station_latest` equal a
 //! recomputation over the final silver table.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
-use medallion::dataflow::{run, RunConfig, SourceSpec};
+use crate::common::*;
+use medallion::epoch::EpochPolicy;
+use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
 
 const FAULTS: [(&str, f64); 15] = [
     ("malformed_body", 0.002),
@@ -73,9 +72,9 @@ fn doubled_faults_200k_match_reference() {
         source: SourceSpec::File(file.clone()),
         partitions: 8,
         out: out.clone(),
-        epoch_ms: 50,
+        epoch: EpochPolicy::Millis(50),
         timely: timely::CommunicationConfig::Process(2),
-        progress: Some(true),
+        progress: ProgressMode::Lines,
         ..RunConfig::default()
     };
     run(cfg).expect("run succeeds");
@@ -87,11 +86,15 @@ fn doubled_faults_200k_match_reference() {
             .unwrap_or_else(|e| panic!("{name}: {e}"))
             .batches
     };
-    let hourly = common::views::table_hourly(&view("station_hourly"));
+    let hourly = crate::common::views::table_hourly(&view("station_hourly"));
     assert!(hourly.len() > 2000, "{} station-hours", hourly.len());
-    common::views::assert_hourly_eq(&hourly, &common::views::expected_hourly(&silver), "200K");
+    crate::common::views::assert_hourly_eq(
+        &hourly,
+        &crate::common::views::expected_hourly(&silver),
+        "200K",
+    );
     assert_eq!(
-        common::views::table_latest(&view("station_latest")),
-        common::views::expected_latest(&silver)
+        crate::common::views::table_latest(&view("station_latest")),
+        crate::common::views::expected_latest(&silver)
     );
 }

@@ -73,6 +73,28 @@ pub struct Processed {
     pub candidates: Vec<Option<Candidate>>,
     /// (rule, window) → (evaluated, failed), for this batch.
     pub quality: Vec<(QualityKey, (i64, i64))>,
+    /// Why the batch could not be processed (then it carries no rows): the epoch is refused.
+    pub error: Option<String>,
+}
+
+impl Processed {
+    /// A batch of `partition` that could not be processed, and why.
+    pub fn failed(partition: u32, error: String) -> Processed {
+        Processed {
+            partition,
+            first_seq: -1,
+            last_seq: -1,
+            events: 0,
+            body_bytes: 0,
+            ingest_ms: 0,
+            bronze: None,
+            quarantine: None,
+            silver: None,
+            candidates: Vec::new(),
+            quality: Vec::new(),
+            error: Some(error),
+        }
+    }
 }
 
 /// Settings of the processing stage.
@@ -287,6 +309,7 @@ pub fn process_batch(
         silver,
         candidates,
         quality,
+        error: None,
     })
 }
 

@@ -1,0 +1,215 @@
+//! The `Commit` operator: one Delta commit per table per finished epoch, on one worker (the
+//! committer), with every partition's position as `txn`. A failure reported for an epoch (or a
+//! failed commit) refuses that epoch and every later one: nothing after it is committed, and
+//! the run returns the failure.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::StreamVec;
+
+use super::process::now_ms;
+use crate::dataflow::error::DataflowError;
+use crate::epoch::{EpochBuckets, Time, Vecs};
+use crate::metrics::RunMetrics;
+use crate::sink::{BatchRead, DataFile, DeltaTables, EpochReport, Rows, TableId};
+
+/// What the committer has committed, for the run summary.
+#[derive(Debug, Default, Clone)]
+pub struct CommitStats {
+    /// Rows committed per table (for tables rewritten in place: the rows they now hold).
+    rows: BTreeMap<TableId, u64>,
+    /// For tables rewritten in place: the rows each worker's part holds.
+    holds: BTreeMap<(TableId, u32), u64>,
+    pub commits: u64,
+    pub epochs: u64,
+    pub last_epoch: Time,
+}
+
+impl CommitStats {
+    /// Rows of table `id`, as committed so far.
+    pub fn rows_of(&self, id: impl Into<TableId>) -> u64 {
+        self.rows.get(&id.into()).copied().unwrap_or(0)
+    }
+
+    fn count(&mut self, table: TableId, worker: u32, rows: Rows) {
+        match rows {
+            Rows::Appended(n) => *self.rows.entry(table).or_default() += n,
+            Rows::Holds(n) => {
+                self.holds.insert((table, worker), n);
+                let total = self
+                    .holds
+                    .range((table, 0)..=(table, u32::MAX))
+                    .map(|(_, n)| n)
+                    .sum();
+                self.rows.insert(table, total);
+            }
+        }
+    }
+}
+
+/// The first failure of a run, shared by the workers of the committer's process: the committer
+/// records why it refused an epoch; the workers stop reading once it is set, and the run
+/// returns it.
+#[derive(Debug, Clone, Default)]
+pub struct Failure(Arc<Mutex<Option<DataflowError>>>);
+
+impl Failure {
+    /// Records `e` unless a failure is already recorded (the first one is the cause).
+    pub fn set(&self, e: DataflowError) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(e);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// The recorded failure, taken out.
+    pub fn take(&self) -> Option<DataflowError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// The committer: one Delta commit per table per finished epoch, on worker 0.
+pub trait Commit<'s> {
+    /// `tables` is `Some` on exactly one worker (the committer); every worker sends it its
+    /// reports. Emits each epoch once it is committed (or refused).
+    fn commit(
+        self,
+        tables: Option<DeltaTables>,
+        metrics: Arc<RunMetrics>,
+        stats: Arc<Mutex<CommitStats>>,
+        failure: Failure,
+    ) -> StreamVec<'s, Time, Time>;
+}
+
+impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
+    fn commit(
+        self,
+        tables: Option<DeltaTables>,
+        metrics: Arc<RunMetrics>,
+        stats: Arc<Mutex<CommitStats>>,
+        failure: Failure,
+    ) -> StreamVec<'s, Time, Time> {
+        self.unary_frontier::<Vecs<Time>, _, _, _>(
+            Exchange::new(|_: &EpochReport| 0),
+            "Commit",
+            move |_cap, _info| {
+                let mut tables = tables;
+                let mut pending = EpochBuckets::new();
+                move |(input, frontier), output| {
+                    let port = output.output_index();
+                    input.for_each(|cap, data| pending.absorb(&cap, port, data, |r| r.epoch()));
+                    for (t, cap, reports) in pending.take_done(frontier) {
+                        let Some(tables) = tables.as_mut() else {
+                            continue;
+                        };
+                        if !failure.is_set() {
+                            if let Err(e) = commit_epoch(tables, t, reports, &metrics, &stats) {
+                                failure.set(e);
+                            }
+                        }
+                        output.session(&cap).give(t);
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// An epoch's reports, gathered per table.
+#[derive(Default)]
+struct EpochPlan {
+    positions: BTreeMap<u32, i64>,
+    batches: Vec<BatchRead>,
+    files: BTreeMap<TableId, (Vec<DataFile>, Vec<String>)>,
+}
+
+fn gather(
+    epoch: Time,
+    reports: Vec<EpochReport>,
+    stats: &mut CommitStats,
+) -> Result<EpochPlan, DataflowError> {
+    let mut plan = EpochPlan::default();
+    for report in reports {
+        match report {
+            EpochReport::Failed { stage, error, .. } => {
+                return Err(DataflowError::Stage {
+                    epoch,
+                    stage,
+                    message: error,
+                })
+            }
+            EpochReport::Read {
+                positions, batches, ..
+            } => {
+                for (p, seq) in positions {
+                    let e = plan.positions.entry(p).or_insert(seq);
+                    *e = (*e).max(seq);
+                }
+                plan.batches.extend(batches);
+            }
+            EpochReport::Files {
+                table,
+                worker,
+                adds,
+                removes,
+                rows,
+                ..
+            } => {
+                let entry = plan.files.entry(table).or_default();
+                entry.0.extend(adds);
+                entry.1.extend(removes);
+                stats.count(table, worker, rows);
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn commit_epoch(
+    tables: &mut DeltaTables,
+    epoch: Time,
+    reports: Vec<EpochReport>,
+    metrics: &RunMetrics,
+    stats: &Mutex<CommitStats>,
+) -> Result<(), DataflowError> {
+    // Counted on a copy: a refused epoch leaves the statistics as they were.
+    let mut counted = stats.lock().expect("commit stats").clone();
+    let mut plan = gather(epoch, reports, &mut counted)?;
+    let mut commits = 0;
+    let ids: Vec<TableId> = tables.catalog().iter().map(|(id, _)| id).collect();
+    for id in ids {
+        let (adds, removes) = plan.files.remove(&id).unwrap_or_default();
+        let started = Instant::now();
+        let before = tables.version(id);
+        tables
+            .commit(id, epoch, adds, removes, &plan.positions)
+            .map_err(|source| DataflowError::Commit {
+                epoch,
+                table: tables.table(id).spec.name.clone(),
+                source,
+            })?;
+        if tables.version(id) != before {
+            commits += 1;
+            metrics.committed(started.elapsed().as_micros() as u64);
+        }
+    }
+    let now = now_ms();
+    let (mut events, mut bytes) = (0, 0);
+    for b in plan.batches {
+        metrics.end_to_end((now - b.read_ms).max(0) as u64, b.events);
+        events += b.events;
+        bytes += b.body_bytes;
+    }
+    metrics.events_committed(events, bytes);
+    counted.commits += commits;
+    counted.epochs += 1;
+    counted.last_epoch = epoch;
+    *stats.lock().expect("commit stats") = counted;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! The stages as extension traits on timely streams, one operator (or a short chain) per file
+//! with the state it owns. Composing them is the pipeline's job (`crate::pipeline`), or a
+//! library user's.
+
+mod commit;
+mod dedup;
+mod positions;
+mod process;
+mod quality_counts;
+mod silver_rows;
+mod table_rows;
+mod write_quality;
+mod write_table;
+
+pub use commit::{Commit, CommitStats, Failure};
+pub use dedup::DedupWinners;
+pub use positions::ReadPositions;
+pub use process::Process;
+pub use quality_counts::{QualityChange, QualityCounts};
+pub use silver_rows::SilverRows;
+pub use table_rows::{RowsOf, TableRows};
+pub use write_quality::{quality_batch, QualityState, WriteQuality};
+pub use write_table::WriteTable;

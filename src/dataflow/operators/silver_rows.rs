@@ -1,0 +1,106 @@
+//! The `SilverRows` operator: each epoch's silver candidates filtered to those that won
+//! deduplication, on the worker that read them.
+
+use std::sync::Arc;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::StreamVec;
+
+use crate::dataflow::per_batch::{Candidate, Processed};
+use crate::epoch::{EpochBuckets, Time, Vecs};
+
+type HashSet<T> = ahash::AHashSet<T>;
+
+/// What an epoch's silver writer holds: candidate batches, and winners.
+enum SilverInput {
+    Candidates(RecordBatch, Vec<Option<Candidate>>),
+    Winners(Vec<(u32, i64)>),
+}
+
+/// Silver rows: each epoch's candidates that won deduplication (rows without an `event_id`
+/// are not deduplicated).
+pub trait SilverRows<'s> {
+    fn silver_rows(
+        self,
+        winners: StreamVec<'s, Time, (u32, i64)>,
+    ) -> StreamVec<'s, Time, RecordBatch>;
+}
+
+impl<'s> SilverRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
+    fn silver_rows(
+        self,
+        winners: StreamVec<'s, Time, (u32, i64)>,
+    ) -> StreamVec<'s, Time, RecordBatch> {
+        let to_reader = Exchange::new(|w: &(u32, i64)| w.0 as u64);
+        self.binary_frontier::<_, Vecs<RecordBatch>, _, _, _, _>(
+            winners,
+            Pipeline,
+            to_reader,
+            "Silver",
+            move |_cap, _info| {
+                let mut pending: EpochBuckets<SilverInput> = EpochBuckets::new();
+                move |(input1, frontier1), (input2, frontier2), output| {
+                    let port = output.output_index();
+                    input1.for_each(|cap, data| {
+                        let bucket = pending.bucket(&cap, port);
+                        for p in data.drain(..) {
+                            if let Some(b) = &p.silver {
+                                bucket
+                                    .push(SilverInput::Candidates(b.clone(), p.candidates.clone()));
+                            }
+                        }
+                    });
+                    input2.for_each(|cap, data| {
+                        pending
+                            .bucket(&cap, port)
+                            .push(SilverInput::Winners(std::mem::take(data)));
+                    });
+                    let done = |t: &Time| !frontier1.less_equal(t) && !frontier2.less_equal(t);
+                    for (_t, cap, inputs) in pending.take_done_by(done) {
+                        let mut session = output.session(&cap);
+                        for rows in winning_rows(inputs) {
+                            session.give(rows);
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// The rows of an epoch's candidate batches that won (or have no key).
+fn winning_rows(inputs: Vec<SilverInput>) -> Vec<RecordBatch> {
+    let mut winners: HashSet<(u32, i64)> = HashSet::new();
+    let mut candidates = Vec::new();
+    for input in inputs {
+        match input {
+            SilverInput::Winners(w) => winners.extend(w),
+            SilverInput::Candidates(b, c) => candidates.push((b, c)),
+        }
+    }
+    let mut out = Vec::new();
+    for (batch, cands) in candidates {
+        let partition = partition_of(&batch);
+        let mask: BooleanArray = cands
+            .iter()
+            .map(|c| Some(c.is_none_or(|c| winners.contains(&(partition, c.sequence_number)))))
+            .collect();
+        let rows = arrow::compute::filter_record_batch(&batch, &mask).expect("mask matches batch");
+        if rows.num_rows() > 0 {
+            out.push(rows);
+        }
+    }
+    out
+}
+
+/// The partition of a silver batch (all its rows come from one raw batch).
+fn partition_of(batch: &RecordBatch) -> u32 {
+    batch
+        .column_by_name("partition")
+        .and_then(|col| col.as_any().downcast_ref::<arrow::array::Int32Array>())
+        .filter(|a| !a.is_empty())
+        .map(|a| a.value(0) as u32)
+        .unwrap_or(0)
+}

@@ -1,0 +1,121 @@
+//! When a worker's input moves on to the next epoch.
+
+use std::time::Instant;
+
+use super::Time;
+
+/// When a worker's input moves on to the next epoch (each epoch ends in one Delta commit per
+/// table once every worker has finished it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochPolicy {
+    /// Every so many milliseconds of wall-clock time (the default: 250 ms). Latency is bounded
+    /// by the clock; how many events an epoch holds depends on the machine's speed.
+    Millis(u64),
+    /// After every so many events a worker has read. The same input makes the same epochs on any
+    /// machine, loaded or idle (tests use it); an idle source makes no new epochs.
+    Events(u64),
+}
+
+impl Default for EpochPolicy {
+    fn default() -> Self {
+        EpochPolicy::Millis(250)
+    }
+}
+
+impl std::fmt::Display for EpochPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EpochPolicy::Millis(ms) => write!(f, "every {ms} ms"),
+            EpochPolicy::Events(n) => write!(f, "every {n} events per worker"),
+        }
+    }
+}
+
+/// One worker's epoch under an [`EpochPolicy`]: the input's current epoch, moved on as the
+/// policy says.
+#[derive(Debug)]
+pub struct EpochClock {
+    policy: EpochPolicy,
+    begin: Instant,
+    epoch: Time,
+    events_in_epoch: u64,
+}
+
+impl EpochClock {
+    /// Starts at epoch 1 (epoch 0 carries restored state).
+    pub fn new(policy: EpochPolicy) -> Self {
+        let policy = match policy {
+            EpochPolicy::Millis(ms) => EpochPolicy::Millis(ms.max(1)),
+            EpochPolicy::Events(n) => EpochPolicy::Events(n.max(1)),
+        };
+        EpochClock {
+            policy,
+            begin: Instant::now(),
+            epoch: 1,
+            events_in_epoch: 0,
+        }
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> Time {
+        self.epoch
+    }
+
+    /// How many events the next read may take: `batch_size`, or under [`EpochPolicy::Events`]
+    /// no more than the current epoch has room for (so that a batch never spans two epochs).
+    pub fn room(&self, batch_size: usize) -> usize {
+        let batch_size = batch_size.max(1);
+        match self.policy {
+            EpochPolicy::Millis(_) => batch_size,
+            EpochPolicy::Events(n) => batch_size.min((n - self.events_in_epoch) as usize),
+        }
+    }
+
+    /// Records `events` read into the current epoch.
+    pub fn read(&mut self, events: usize) {
+        self.events_in_epoch += events as u64;
+    }
+
+    /// Moves to the next epoch when the policy says so; returns the new epoch if it moved.
+    pub fn tick(&mut self) -> Option<Time> {
+        let next = match self.policy {
+            EpochPolicy::Millis(ms) => 1 + self.begin.elapsed().as_millis() as u64 / ms,
+            EpochPolicy::Events(n) if self.events_in_epoch >= n => self.epoch + 1,
+            EpochPolicy::Events(_) => self.epoch,
+        };
+        if next > self.epoch {
+            self.epoch = next;
+            self.events_in_epoch = 0;
+            Some(next)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_policy_cuts_epochs_at_exact_counts() {
+        let mut clock = EpochClock::new(EpochPolicy::Events(100));
+        let mut epochs = Vec::new();
+        for _ in 0..5 {
+            let n = clock.room(64);
+            clock.read(n);
+            epochs.push((clock.epoch(), n));
+            clock.tick();
+        }
+        assert_eq!(epochs, vec![(1, 64), (1, 36), (2, 64), (2, 36), (3, 64)]);
+    }
+
+    #[test]
+    fn millis_policy_never_limits_a_batch() {
+        let mut clock = EpochClock::new(EpochPolicy::Millis(60_000));
+        assert_eq!(clock.room(16384), 16384);
+        clock.read(1_000_000);
+        assert_eq!(clock.tick(), None);
+        assert_eq!(clock.epoch(), 1);
+    }
+}

@@ -1,0 +1,136 @@
+//! The standard dataflow: medallion's stages wired into one graph, on a worker's input stream.
+//! `run` builds it on every worker; a library user builds it too and adds steps or tables of
+//! their own before the commit (see `examples/custom_dataflow.rs`).
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use timely::dataflow::operators::Concat;
+use timely::dataflow::StreamVec;
+
+use super::plan::DataflowPlan;
+use super::restore::Restored;
+use crate::dataflow::per_batch::Processed;
+use crate::dataflow::{
+    DedupWinners, Process, QualityChange, QualityCounts, ReadPositions, RowsOf, SilverRows,
+    TableRows, WriteQuality, WriteTable,
+};
+use crate::epoch::Time;
+use crate::sink::{EpochReport, TableKind};
+use crate::source::RawBatch;
+use crate::views::quality::{QualityByWindow, QualityByWindowView};
+use crate::views::station::{StationHourly, StationLatest};
+use crate::views::{Maintain, ViewKind, ViewSink, ViewTable, WriteView};
+
+/// The streams of the standard dataflow that a library user may tap or extend.
+pub struct Standard<'s> {
+    /// Every processed batch (bronze rows, quarantine rows, silver candidates, counts).
+    pub processed: StreamVec<'s, Time, Arc<Processed>>,
+    /// Silver rows after deduplication, on the worker that read them.
+    pub silver: StreamVec<'s, Time, RecordBatch>,
+    /// Changes of the per-(rule, window) quality counts.
+    pub quality: StreamVec<'s, Time, QualityChange>,
+    /// Every table's epoch reports: what the committer commits. Concatenate reports of tables of
+    /// your own (added to the plan's catalog) before committing.
+    pub reports: StreamVec<'s, Time, EpochReport>,
+}
+
+/// Builds the standard graph on `input`: process → bronze / quarantine / dedup → silver /
+/// quality counts → quality, views, dataset checks; all their reports in `reports`.
+/// `restored` is the committed state (worker 0's; empty on the others).
+pub fn standard_dataflow<'s>(
+    input: StreamVec<'s, Time, RawBatch>,
+    plan: &DataflowPlan,
+    mut restored: Restored,
+) -> Standard<'s> {
+    let out = &plan.out;
+    let processed = input.process(plan.ctx.clone(), plan.skips.clone(), plan.metrics.clone());
+    let bronze = processed
+        .clone()
+        .table_rows(RowsOf::Bronze)
+        .write_table(TableKind::Bronze.id(), out.join(TableKind::Bronze.name()));
+    let quarantine = processed
+        .clone()
+        .table_rows(RowsOf::Quarantine)
+        .write_table(
+            TableKind::Quarantine.id(),
+            out.join(TableKind::Quarantine.name()),
+        );
+    let winners = processed
+        .clone()
+        .dedup_winners(plan.horizon_ms, std::mem::take(&mut restored.keys));
+    let silver = processed.clone().silver_rows(winners);
+    let silver_files = silver
+        .clone()
+        .write_table(TableKind::Silver.id(), out.join(TableKind::Silver.name()));
+    let quality = processed
+        .clone()
+        .quality_counts(std::mem::take(&mut restored.quality));
+    let quality_files = quality.clone().write_quality(
+        out.join(TableKind::Quality.name()),
+        plan.rule_names.clone(),
+        restored.files_of(TableKind::Quality),
+        plan.window_ms,
+        plan.quality_state.clone(),
+    );
+    let mut reports = processed
+        .clone()
+        .positions()
+        .concat(bronze)
+        .concat(quarantine)
+        .concat(silver_files)
+        .concat(quality_files);
+    for (&kind, table) in &plan.views {
+        let sink = view_sink(plan, &restored, table);
+        let files = match kind {
+            ViewKind::StationLatest => {
+                let view = Arc::new(StationLatest::default());
+                silver
+                    .clone()
+                    .maintain(view.clone(), restored.silver.clone())
+                    .write_view(view, sink)
+            }
+            ViewKind::StationHourly => {
+                let view = Arc::new(StationHourly);
+                silver
+                    .clone()
+                    .maintain(view.clone(), restored.silver.clone())
+                    .write_view(view, sink)
+            }
+            ViewKind::QualityByWindow => quality.clone().quality_by_window().write_view(
+                Arc::new(QualityByWindow {
+                    rules: plan.rule_names.clone(),
+                    window_ms: plan.window_ms,
+                }),
+                sink,
+            ),
+        };
+        reports = reports.concat(files);
+    }
+    for (view, table) in &plan.custom_views {
+        let sink = view_sink(plan, &restored, table);
+        reports = reports.concat(view.build(silver.clone(), restored.silver.clone(), sink));
+    }
+    if let Some((checks, table)) = &plan.dataset_checks {
+        let sink = view_sink(plan, &restored, table);
+        let files = silver
+            .clone()
+            .maintain(checks.clone(), restored.silver.clone())
+            .write_view(checks.clone(), sink);
+        reports = reports.concat(files);
+    }
+    Standard {
+        processed,
+        silver,
+        quality,
+        reports,
+    }
+}
+
+fn view_sink(plan: &DataflowPlan, restored: &Restored, table: &ViewTable) -> ViewSink {
+    ViewSink {
+        table: table.clone(),
+        restored_files: restored.files_of(table.id),
+        rewrite_at_start: plan.restart,
+    }
+}

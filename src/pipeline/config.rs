@@ -1,0 +1,173 @@
+//! The run configuration: where events come from, where tables go, how epochs are cut, which
+//! views are kept. Buildable in code (`RunConfig { .., ..Default::default() }`) or from the
+//! command line (`medallion run`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::epoch::EpochPolicy;
+use crate::eventhub::StartPosition;
+use crate::views::{CustomViews, ViewKind};
+
+/// The quality rules of the reference workload, compiled into the binary.
+pub const DEFAULT_CHECKS: &str = include_str!("../../assets/checks.yml");
+
+/// Where events come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    /// The reference workload generator, in process (no AMQP).
+    Generator,
+    /// A JSON-lines file, one body per line.
+    File(PathBuf),
+    /// An event hub (Azure Event Hubs, or `medallion emulator`).
+    EventHub(EventHubSpec),
+    /// The whole path on one machine: an embedded emulator, a producer of the reference workload
+    /// (`events`, `stations`, `seed`) and the pipeline reading the hub over AMQP.
+    Embedded,
+}
+
+/// The event hub a run reads.
+#[derive(Clone, PartialEq, Default)]
+pub struct EventHubSpec {
+    /// Never logged (see the `Debug` impl).
+    pub connection_string: String,
+    /// The hub; `None` takes the connection string's `EntityPath`.
+    pub hub: Option<String>,
+    pub consumer_group: Option<String>,
+    /// Where partitions without a committed position start.
+    pub start: StartPosition,
+    /// End the run once every partition has been idle this long (bounded runs: tests,
+    /// backfills); `None` runs until stopped.
+    pub stop_when_idle: Option<Duration>,
+}
+
+impl std::fmt::Debug for EventHubSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHubSpec")
+            .field("connection_string", &"<redacted>")
+            .field("hub", &self.hub)
+            .field("consumer_group", &self.consumer_group)
+            .field("start", &self.start)
+            .field("stop_when_idle", &self.stop_when_idle)
+            .finish()
+    }
+}
+
+impl std::str::FromStr for SourceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "generator" => Ok(SourceSpec::Generator),
+            "eventhub" => Ok(SourceSpec::EventHub(EventHubSpec::default())),
+            "embedded" => Ok(SourceSpec::Embedded),
+            _ => match s.strip_prefix("file:") {
+                Some(p) if !p.is_empty() => Ok(SourceSpec::File(PathBuf::from(p))),
+                _ => Err(format!(
+                    "unknown source '{s}': expected 'embedded', 'eventhub', 'generator' or 'file:PATH'"
+                )),
+            },
+        }
+    }
+}
+
+impl SourceSpec {
+    /// How the run summary names the source (never the connection string).
+    pub fn describe(&self) -> String {
+        match self {
+            SourceSpec::Generator => "generator".into(),
+            SourceSpec::File(p) => format!("file:{}", p.display()),
+            SourceSpec::EventHub(h) => {
+                format!("eventhub:{}", h.hub.as_deref().unwrap_or("(EntityPath)"))
+            }
+            SourceSpec::Embedded => "embedded emulator".into(),
+        }
+    }
+}
+
+/// How a run shows its progress (on stderr, from process 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressMode {
+    /// A progress bar (drawn only when stderr is a terminal).
+    #[default]
+    Bar,
+    /// A plain line every 2 s (for logs and CI).
+    Lines,
+    /// Nothing.
+    Off,
+}
+
+/// Everything a run needs; buildable in code (see `examples/`) or from the command line.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub source: SourceSpec,
+    /// Generator: events, stations, seed.
+    pub events: u64,
+    pub stations: u32,
+    pub seed: u64,
+    /// Number of partitions the source is spread over.
+    pub partitions: u32,
+    /// Output directory: one Delta table per subdirectory, plus `_metrics/`.
+    pub out: PathBuf,
+    /// Checks file (YAML/JSON, DQX format); `None` = the reference checks compiled in.
+    pub checks: Option<PathBuf>,
+    /// "Now" for time-dependent rules; `None` = the file's `.meta.json` `now`, else the clock.
+    pub now: Option<DateTime<Utc>>,
+    /// When epochs end (each ends in one Delta commit per table).
+    pub epoch: EpochPolicy,
+    pub window_ms: i64,
+    pub horizon_ms: i64,
+    /// Largest number of events in one batch.
+    pub batch_size: usize,
+    /// Timely's communication set-up: threads, processes, this process, hosts.
+    pub timely: timely::CommunicationConfig,
+    pub progress: ProgressMode,
+    /// The views to maintain (each its own Delta table).
+    pub views: Vec<ViewKind>,
+    /// Also write each view's change feed (`<view>_changes`).
+    pub change_feed: bool,
+    /// Views of the library user's own, each written to its own table like the built-in ones.
+    pub custom_views: CustomViews,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            source: SourceSpec::Generator,
+            events: 1_000_000,
+            stations: 10_000,
+            seed: 42,
+            partitions: 8,
+            out: PathBuf::from("medallion-data"),
+            checks: None,
+            now: None,
+            epoch: EpochPolicy::default(),
+            window_ms: 60_000,
+            horizon_ms: 2 * 3_600_000,
+            batch_size: 16384,
+            timely: timely::CommunicationConfig::Thread,
+            progress: ProgressMode::default(),
+            views: ViewKind::ALL.to_vec(),
+            change_feed: false,
+            custom_views: CustomViews::default(),
+        }
+    }
+}
+
+/// Where this process stands in the run: (worker threads per process, this process's index,
+/// number of processes).
+pub fn process_info(cfg: &timely::CommunicationConfig) -> (usize, usize, usize) {
+    match cfg {
+        timely::CommunicationConfig::Thread => (1, 0, 1),
+        timely::CommunicationConfig::Process(n) | timely::CommunicationConfig::ProcessBinary(n) => {
+            (*n, 0, 1)
+        }
+        timely::CommunicationConfig::Cluster {
+            threads,
+            process,
+            addresses,
+            ..
+        } => (*threads, *process, addresses.len()),
+    }
+}

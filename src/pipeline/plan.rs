@@ -1,0 +1,326 @@
+//! The plan of a run, made before any worker starts: the rules, the opened source, the table
+//! catalog (core tables, views and their change feeds, custom views, dataset checks) with their
+//! ids, the opened tables and each partition's resume position, and (on process 0) the state to
+//! restore.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use super::config::{process_info, RunConfig, SourceSpec};
+use super::restore::{restore, Restored};
+use super::source::{load_rules, now_from_meta, open_source};
+use crate::dataflow::per_batch::{ProcessContext, SkipBelow};
+use crate::dataflow::{CommitStats, Failure, QualityState};
+use crate::metrics::RunMetrics;
+use crate::quality::{Criticality, EvalContext, RuleSet};
+use crate::sink::{Catalog, DeltaTables, TableId, TableKind, TableSpec};
+use crate::source::PartitionedSource;
+use crate::views::dataset_checks::DatasetChecks;
+use crate::views::quality::quality_by_window_schema;
+use crate::views::station::{StationHourly, StationLatest};
+use crate::views::{change_feed_name, change_feed_schema, CustomView, View, ViewKind, ViewTable};
+use crate::{Error, Result};
+
+/// What every worker builds the standard dataflow from (shared, read-only, plus the run's shared
+/// counters).
+pub struct DataflowPlan {
+    pub out: std::path::PathBuf,
+    pub ctx: ProcessContext,
+    /// Each partition's committed positions: rows at or below are dropped per table.
+    pub skips: Arc<BTreeMap<u32, SkipBelow>>,
+    /// (name, criticality) of quality rule 0 (`parse`), 1, 2, ...
+    pub rule_names: Vec<(String, String)>,
+    pub window_ms: i64,
+    pub horizon_ms: i64,
+    pub views: BTreeMap<ViewKind, ViewTable>,
+    pub custom_views: Vec<(Arc<dyn CustomView>, ViewTable)>,
+    pub dataset_checks: Option<(Arc<DatasetChecks>, ViewTable)>,
+    /// The tables already hold an earlier run's data.
+    pub restart: bool,
+    pub metrics: Arc<RunMetrics>,
+    pub quality_state: QualityState,
+}
+
+/// Everything a run needs before its workers start.
+pub struct Plan {
+    pub config: RunConfig,
+    pub now: DateTime<Utc>,
+    pub rules: Arc<RuleSet>,
+    pub source: Arc<dyn PartitionedSource>,
+    pub catalog: Catalog,
+    /// Where each partition is opened.
+    pub starts: BTreeMap<u32, i64>,
+    pub dataflow: Arc<DataflowPlan>,
+    /// The tables the run summary lists (every table but the change feeds).
+    pub summary_tables: Vec<TableId>,
+    /// The committer's tables (process 0 only; taken by worker 0).
+    pub tables: Option<DeltaTables>,
+    /// The committed state (process 0 only; taken by worker 0).
+    pub restored: Option<Restored>,
+    pub stats: Arc<Mutex<CommitStats>>,
+    pub failure: Failure,
+}
+
+/// The table schema of a built-in view.
+pub fn view_schema(kind: ViewKind) -> arrow::datatypes::SchemaRef {
+    match kind {
+        ViewKind::StationLatest => StationLatest::default().schema(),
+        ViewKind::StationHourly => StationHourly.schema(),
+        ViewKind::QualityByWindow => quality_by_window_schema(),
+    }
+}
+
+/// The (name, criticality) of quality rule 0 (`parse`) and every rule of `rules`.
+pub fn rule_names(rules: &RuleSet) -> Vec<(String, String)> {
+    let mut names = vec![("parse".to_string(), "error".to_string())];
+    names.extend(rules.rules().iter().map(|r| {
+        let crit = match r.criticality() {
+            Criticality::Error => "error",
+            Criticality::Warn => "warn",
+        };
+        (r.name().to_string(), crit.to_string())
+    }));
+    names
+}
+
+/// The catalog's extra tables: views (each followed by its change feed), custom views, dataset
+/// checks.
+struct Tables {
+    catalog: Catalog,
+    views: BTreeMap<ViewKind, ViewTable>,
+    custom_views: Vec<(Arc<dyn CustomView>, ViewTable)>,
+    dataset_checks: Option<(Arc<DatasetChecks>, ViewTable)>,
+    change_feeds: Vec<TableId>,
+}
+
+fn plan_tables(cfg: &RunConfig, rules: &RuleSet) -> Result<Tables> {
+    let mut catalog = Catalog::new();
+    let add = |catalog: &mut Catalog, spec: TableSpec| catalog.add(spec).map_err(Error::Config);
+    let mut views = BTreeMap::new();
+    let mut change_feeds = Vec::new();
+    for &kind in &cfg.views {
+        let schema = view_schema(kind);
+        let id = add(
+            &mut catalog,
+            TableSpec {
+                name: kind.name().to_string(),
+                schema: schema.clone(),
+            },
+        )?;
+        let change_feed = if cfg.change_feed {
+            let name = change_feed_name(kind.name());
+            let feed = add(
+                &mut catalog,
+                TableSpec {
+                    name: name.clone(),
+                    schema: change_feed_schema(&schema),
+                },
+            )?;
+            change_feeds.push(feed);
+            Some((feed, cfg.out.join(name)))
+        } else {
+            None
+        };
+        let root = cfg.out.join(kind.name());
+        views.insert(
+            kind,
+            ViewTable {
+                id,
+                root,
+                change_feed,
+            },
+        );
+    }
+    let mut custom_views = Vec::new();
+    for view in &cfg.custom_views.0 {
+        let spec = view.table();
+        let name = spec.name.clone();
+        let root = cfg.out.join(&name);
+        let id = catalog.add(spec).map_err(|_| {
+            Error::Config(format!(
+                "custom view '{name}' has the name of another table"
+            ))
+        })?;
+        custom_views.push((
+            view.clone(),
+            ViewTable {
+                id,
+                root,
+                change_feed: None,
+            },
+        ));
+    }
+    let dataset_checks = if rules.dataset_checks().is_empty() {
+        None
+    } else {
+        let checks = DatasetChecks::new(
+            rules.dataset_checks().to_vec(),
+            &crate::sink::tables::silver_schema(),
+            cfg.window_ms,
+        )
+        .map_err(|e| Error::Config(format!("invalid dataset check: {e}")))?;
+        let id = add(
+            &mut catalog,
+            TableSpec {
+                name: checks.name().to_string(),
+                schema: checks.schema(),
+            },
+        )?;
+        let root = cfg.out.join(checks.name());
+        Some((
+            Arc::new(checks),
+            ViewTable {
+                id,
+                root,
+                change_feed: None,
+            },
+        ))
+    };
+    Ok(Tables {
+        catalog,
+        views,
+        custom_views,
+        dataset_checks,
+        change_feeds,
+    })
+}
+
+/// Opens the tables (process 0 creates missing ones; the others wait until they exist).
+fn open_tables(cfg: &RunConfig, catalog: &Catalog, partitions: &[u32]) -> Result<DeltaTables> {
+    let (_, process, _) = process_info(&cfg.timely);
+    let mut tries = 0;
+    loop {
+        match DeltaTables::open(&cfg.out, catalog, partitions, process == 0) {
+            Ok(t) => return Ok(t),
+            // Processes other than 0 may race process 0 creating the tables: retry a while.
+            Err(_) if process > 0 && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Each partition's committed positions per table, and where its reader starts: after the
+/// lowest position over the tables (each table drops what it already holds), or at the source's
+/// initial position when nothing is committed.
+fn resume_positions(
+    tables: &DeltaTables,
+    partitions: &[u32],
+    initial: i64,
+) -> (BTreeMap<u32, SkipBelow>, BTreeMap<u32, i64>) {
+    let mut skips = BTreeMap::new();
+    let mut starts = BTreeMap::new();
+    for &p in partitions {
+        let pos = |k: TableKind| tables.positions(k).get(&p).copied().unwrap_or(-1);
+        let skip = SkipBelow {
+            bronze: pos(TableKind::Bronze),
+            silver: pos(TableKind::Silver),
+            quarantine: pos(TableKind::Quarantine),
+            quality: pos(TableKind::Quality),
+        };
+        let committed = TableKind::ALL
+            .iter()
+            .any(|k| tables.positions(*k).contains_key(&p));
+        let start = if committed {
+            skip.bronze
+                .min(skip.silver)
+                .min(skip.quarantine)
+                .min(skip.quality)
+                + 1
+        } else {
+            initial
+        };
+        skips.insert(p, skip);
+        starts.insert(p, start);
+    }
+    (skips, starts)
+}
+
+impl Plan {
+    /// Plans a run of `config`: loads the rules, opens the source and the tables, reads the
+    /// resume positions and (on process 0) the state to restore.
+    pub fn new(config: RunConfig) -> Result<Plan> {
+        let cfg = &config;
+        let (_, process, _) = process_info(&cfg.timely);
+        std::fs::create_dir_all(&cfg.out).map_err(|e| Error::Io {
+            path: cfg.out.display().to_string(),
+            source: e,
+        })?;
+        let rules = Arc::new(load_rules(cfg.checks.as_deref())?);
+        let now = cfg.now.or_else(|| match &cfg.source {
+            SourceSpec::File(p) => now_from_meta(p),
+            _ => None,
+        });
+        let now = now.unwrap_or_else(Utc::now);
+        let source = open_source(cfg, now)?;
+        let partitions: Vec<u32> = source.partitions().iter().map(|p| p.0).collect();
+        let planned = plan_tables(cfg, &rules)?;
+        let tables = open_tables(cfg, &planned.catalog, &partitions)?;
+        let restart =
+            tables.version(TableKind::Silver) > 0 || tables.version(TableKind::Quality) > 0;
+        let (skips, starts) = resume_positions(&tables, &partitions, source.initial_position().0);
+        let rule_names = rule_names(&rules);
+        let mut rewritten = vec![TableKind::Quality.id()];
+        rewritten.extend(planned.views.values().map(|v| v.id));
+        rewritten.extend(planned.custom_views.iter().map(|v| v.1.id));
+        rewritten.extend(planned.dataset_checks.iter().map(|v| v.1.id));
+        let restored = if process == 0 {
+            Some(restore(
+                &cfg.out,
+                &tables,
+                &rule_names,
+                cfg.horizon_ms,
+                &rewritten,
+            )?)
+        } else {
+            None
+        };
+        let ctx = ProcessContext {
+            rules: rules.clone(),
+            eval: EvalContext {
+                now,
+                run_time: Utc::now(),
+                run_id: uuid::Uuid::new_v4().to_string(),
+            },
+            window_ms: cfg.window_ms,
+        };
+        let summary_tables = planned
+            .catalog
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| !planned.change_feeds.contains(id))
+            .collect();
+        let dataflow = Arc::new(DataflowPlan {
+            out: cfg.out.clone(),
+            ctx,
+            skips: Arc::new(skips),
+            rule_names,
+            window_ms: cfg.window_ms,
+            horizon_ms: cfg.horizon_ms,
+            views: planned.views,
+            custom_views: planned.custom_views,
+            dataset_checks: planned.dataset_checks,
+            restart,
+            metrics: Arc::new(RunMetrics::default()),
+            quality_state: Arc::new(Mutex::new(BTreeMap::new())),
+        });
+        Ok(Plan {
+            now,
+            rules,
+            source,
+            catalog: planned.catalog,
+            starts,
+            dataflow,
+            summary_tables,
+            tables: (process == 0).then_some(tables),
+            restored,
+            stats: Arc::new(Mutex::new(CommitStats::default())),
+            failure: Failure::default(),
+            config,
+        })
+    }
+}

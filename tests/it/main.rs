@@ -1,0 +1,23 @@
+//! medallion's integration tests, in one test binary (one link of the library instead of one per
+//! file). Each module is one area; `common` holds the helpers they share (the shared workload,
+//! reading tables back, the Python oracle, view recomputations).
+//!
+//! Run one area with a filter, e.g. `cargo test --release --test it views::`.
+
+mod common;
+
+mod cluster;
+mod emulator;
+mod eventhub_client;
+mod eventhub_pipeline;
+mod layout;
+mod oracle;
+mod pipeline;
+mod python_sdk;
+mod quality_cli;
+mod quality_conformance;
+mod quality_smoke;
+mod restart;
+mod sources;
+mod views;
+mod workload;
