@@ -140,53 +140,11 @@ pub fn process_batch(
         quality.insert((0, None), ((n - quality_from) as i64, counted_failures));
     }
 
-    // Lineage columns for the parsed rows and for the parse failures.
-    let lineage = |rows: &[u32]| -> anyhow::Result<Vec<ArrayRef>> {
-        let idx = UInt32Array::from(rows.to_vec());
-        Ok(vec![
-            take(bronze_all.column(1).as_ref(), &idx, None)?,
-            take(bronze_all.column(2).as_ref(), &idx, None)?,
-            take(bronze_all.column(4).as_ref(), &idx, None)?,
-            take(bronze_all.column(6).as_ref(), &idx, None)?,
-        ])
-    };
-    let bodies_of = |rows: &[u32]| -> anyhow::Result<ArrayRef> {
-        Ok(take(
-            bronze_all.column(0).as_ref(),
-            &UInt32Array::from(rows.to_vec()),
-            None,
-        )?)
-    };
-
+    let bronze_rows = BronzeRows(&bronze_all);
     let mut quarantine_parts: Vec<RecordBatch> = Vec::new();
     // Parse failures → quarantine with the parse error as the only `_errors` entry.
-    let failed_rows: Vec<u32> = parsed
-        .failures
-        .iter()
-        .map(|f| f.index)
-        .filter(|&i| i as usize >= quarantine_from)
-        .collect();
-    if !failed_rows.is_empty() {
-        let messages: Vec<&str> = parsed
-            .failures
-            .iter()
-            .filter(|f| f.index as usize >= quarantine_from)
-            .map(|f| f.message.as_str())
-            .collect();
-        let k = failed_rows.len();
-        let schema = quarantine_schema();
-        let mut cols: Vec<ArrayRef> = vec![bodies_of(&failed_rows)?];
-        for f in FIELDS.iter() {
-            let dt = schema.field_with_name(f.0)?.data_type().clone();
-            cols.push(arrow::array::new_null_array(&dt, k));
-        }
-        cols.push(single_error_column(&messages, &ctx.eval));
-        cols.push(arrow::array::new_null_array(
-            &crate::quality::dqx_result_type(),
-            k,
-        ));
-        cols.extend(lineage(&failed_rows)?);
-        quarantine_parts.push(RecordBatch::try_new(schema, cols)?);
+    if let Some(rows) = parse_failures(&parsed, quarantine_from, &bronze_rows, ctx)? {
+        quarantine_parts.push(rows);
     }
 
     let mut silver = None;
@@ -234,7 +192,7 @@ pub fn process_batch(
                 .filter(|&i| to_quarantine.value(i))
                 .map(|i| parsed.rows[i])
                 .collect();
-            let mut cols: Vec<ArrayRef> = vec![bodies_of(&idx)?];
+            let mut cols: Vec<ArrayRef> = vec![bronze_rows.bodies(&idx)?];
             for c in batch.columns() {
                 cols.push(arrow::compute::filter(c.as_ref(), &to_quarantine)?);
             }
@@ -246,7 +204,7 @@ pub fn process_batch(
                 eval.warnings.as_ref(),
                 &to_quarantine,
             )?);
-            cols.extend(lineage(&idx)?);
+            cols.extend(bronze_rows.lineage(&idx)?);
             quarantine_parts.push(RecordBatch::try_new(quarantine_schema(), cols)?);
         }
         if to_silver.true_count() > 0 {
@@ -263,26 +221,9 @@ pub fn process_batch(
                 }
             }
             cols.push(arrow::compute::filter(eval.warnings.as_ref(), &to_silver)?);
-            cols.extend(lineage(&idx)?);
+            cols.extend(bronze_rows.lineage(&idx)?);
             let sb = RecordBatch::try_new(silver_schema(), cols)?;
-            let ids = sb.column(0).as_string::<i32>();
-            let times = sb.column(2).as_primitive::<TimestampMicrosecondType>();
-            let seq_col = sb
-                .column(FIELDS.len() + 2)
-                .as_primitive::<arrow::datatypes::Int64Type>();
-            candidates = (0..sb.num_rows())
-                .map(|i| {
-                    (!ids.is_null(i)).then(|| Candidate {
-                        key: dedup_key(ids.value(i)),
-                        sequence_number: seq_col.value(i),
-                        event_time_ms: if times.is_null(i) {
-                            ingest_ms
-                        } else {
-                            times.value(i) / 1000
-                        },
-                    })
-                })
-                .collect();
+            candidates = candidates_of(&sb, ingest_ms);
             silver = Some(sb);
         }
     }
@@ -311,6 +252,89 @@ pub fn process_batch(
         quality,
         error: None,
     })
+}
+
+/// The bronze rows of a batch, from which quarantine and silver rows take their bodies and
+/// lineage columns.
+struct BronzeRows<'a>(&'a RecordBatch);
+
+impl BronzeRows<'_> {
+    /// The lineage columns (partition, sequence number, enqueued and ingest time) of `rows`.
+    fn lineage(&self, rows: &[u32]) -> anyhow::Result<Vec<ArrayRef>> {
+        let idx = UInt32Array::from(rows.to_vec());
+        Ok(vec![
+            take(self.0.column(1).as_ref(), &idx, None)?,
+            take(self.0.column(2).as_ref(), &idx, None)?,
+            take(self.0.column(4).as_ref(), &idx, None)?,
+            take(self.0.column(6).as_ref(), &idx, None)?,
+        ])
+    }
+
+    /// The bodies of `rows`.
+    fn bodies(&self, rows: &[u32]) -> anyhow::Result<ArrayRef> {
+        Ok(take(
+            self.0.column(0).as_ref(),
+            &UInt32Array::from(rows.to_vec()),
+            None,
+        )?)
+    }
+}
+
+/// The quarantine rows of the bodies that did not parse (from row `from` on), each with the
+/// parse error as its only `_errors` entry.
+fn parse_failures(
+    parsed: &crate::parse::ParsedBatch,
+    from: usize,
+    bronze: &BronzeRows,
+    ctx: &ProcessContext,
+) -> anyhow::Result<Option<RecordBatch>> {
+    let failures: Vec<_> = parsed
+        .failures
+        .iter()
+        .filter(|f| f.index as usize >= from)
+        .collect();
+    if failures.is_empty() {
+        return Ok(None);
+    }
+    let rows: Vec<u32> = failures.iter().map(|f| f.index).collect();
+    let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
+    let k = rows.len();
+    let schema = quarantine_schema();
+    let mut cols: Vec<ArrayRef> = vec![bronze.bodies(&rows)?];
+    for f in FIELDS.iter() {
+        let dt = schema.field_with_name(f.0)?.data_type().clone();
+        cols.push(arrow::array::new_null_array(&dt, k));
+    }
+    cols.push(single_error_column(&messages, &ctx.eval));
+    cols.push(arrow::array::new_null_array(
+        &crate::quality::dqx_result_type(),
+        k,
+    ));
+    cols.extend(bronze.lineage(&rows)?);
+    Ok(Some(RecordBatch::try_new(schema, cols)?))
+}
+
+/// The dedup candidate of each silver row (`None`: no `event_id`); rows without an event time
+/// retire by their ingest time.
+fn candidates_of(silver: &RecordBatch, ingest_ms: i64) -> Vec<Option<Candidate>> {
+    let ids = silver.column(0).as_string::<i32>();
+    let times = silver.column(2).as_primitive::<TimestampMicrosecondType>();
+    let seq_col = silver
+        .column(FIELDS.len() + 2)
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    (0..silver.num_rows())
+        .map(|i| {
+            (!ids.is_null(i)).then(|| Candidate {
+                key: dedup_key(ids.value(i)),
+                sequence_number: seq_col.value(i),
+                event_time_ms: if times.is_null(i) {
+                    ingest_ms
+                } else {
+                    times.value(i) / 1000
+                },
+            })
+        })
+        .collect()
 }
 
 /// Adds each rule's evaluated / failed counts per event-time window to `out`. The rows of the
