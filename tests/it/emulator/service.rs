@@ -1,27 +1,6 @@
 //! The service around the emulator's messaging: management requests, CBS tokens, `--data-dir`
 //! persistence, dropped connections, TLS on the same port, garbage input.
 
-use std::time::Duration;
-
-use base64::Engine;
-use fe2o3_amqp::{
-    connection::ConnectionHandle,
-    link::{delivery::Sendable, Receiver, Sender},
-    sasl_profile::SaslProfile,
-    session::SessionHandle,
-    types::{
-        messaging::{
-            annotations::OwnedKey, AmqpValue, ApplicationProperties, Body, Data, Message,
-            MessageAnnotations, Properties, Source,
-        },
-        primitives::{SimpleValue, Value},
-    },
-    Connection, Session,
-};
-use fe2o3_amqp_types::messaging::message::__private::Serializable;
-use medallion::emulator::{Emulator, EmulatorConfig, EmulatorHandle, HubSpec};
-use serde_amqp::{described::Described, descriptor::Descriptor, primitives::Symbol};
-
 use super::*;
 
 async fn request(
