@@ -9,6 +9,8 @@ pub enum Error {
     Quality(#[from] crate::quality::QualityError),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    #[error(transparent)]
+    Emulator(#[from] crate::emulator::EmulatorError),
     #[error("{0}")]
     Config(String),
     #[error("I/O error on {path}: {source}")]
