@@ -35,6 +35,8 @@ pub enum Error {
     /// A timely worker stopped abnormally.
     #[error("worker {index} failed: {message}")]
     Worker { index: usize, message: String },
+    #[error(transparent)]
+    Emulator(#[from] crate::emulator::EmulatorError),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

@@ -17,10 +17,10 @@
 //! - [`metrics`]: histograms, run summary and progress.
 //! - [`views`]: views over silver and stream-wide dataset checks, maintained with differential.
 //! - [`eventhub`]: the Event Hubs source and producer (Microsoft's `azure_messaging_eventhubs`).
-//! - [`emulator`]: a local Event Hubs–compatible AMQP 1.0 endpoint (`medallion emulator`).
+//! - [`emulator`]: a local Event Hubs–compatible AMQP 1.0 endpoint (`medallion emulator`): the
+//!   `eventhub-emulator` crate of this workspace, re-exported.
 
 pub mod dataflow;
-pub mod emulator;
 pub mod epoch;
 pub mod error;
 pub mod eventhub;
@@ -34,3 +34,6 @@ pub mod views;
 pub mod workload;
 
 pub use error::{Error, Result};
+/// The Event Hubs emulator (crate `eventhub-emulator`), under its historical path
+/// `medallion::emulator`.
+pub use eventhub_emulator as emulator;

@@ -146,20 +146,14 @@ pub fn worker_for(partition: PartitionId, peers: usize) -> usize {
 }
 
 /// Partition for a partition key over `partitions` partitions: a stable hash of the key
-/// (FNV-1a 32 bit, as a stand-in for Event Hubs' key hashing; `medallion emulator` routes keys
-/// the same way). Messages without a key go to
-/// partition `fallback % partitions` (the caller passes e.g. the line number: round robin).
+/// (FNV-1a 32 bit, as a stand-in for Event Hubs' key hashing), the one the emulator routes keyed
+/// events with ([`crate::emulator::hub::partition_for_key`]), so both agree. Messages without a
+/// key go to partition `fallback % partitions` (the caller passes e.g. the line number: round
+/// robin).
 pub fn partition_for_key(key: Option<&[u8]>, partitions: u32, fallback: u64) -> PartitionId {
     let p = partitions.max(1);
     match key {
-        Some(k) => {
-            let mut h: u32 = 0x811c9dc5;
-            for b in k {
-                h ^= *b as u32;
-                h = h.wrapping_mul(0x0100_0193);
-            }
-            PartitionId(h % p)
-        }
+        Some(k) => PartitionId(crate::emulator::hub::partition_for_key(k, p)),
         None => PartitionId((fallback % p as u64) as u32),
     }
 }

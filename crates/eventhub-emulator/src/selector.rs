@@ -10,7 +10,7 @@
 use fe2o3_amqp_types::messaging::FilterSet;
 use serde_amqp::{descriptor::Descriptor, Value};
 
-use crate::emulator::log::PartitionLog;
+use crate::log::PartitionLog;
 
 /// Descriptor name of the selector filter.
 pub const SELECTOR_FILTER_NAME: &str = "apache.org:selector-filter:string";

@@ -1,23 +1,33 @@
-//! Azure Event Hubs–compatible AMQP 1.0 emulator.
+//! # eventhub-emulator
 //!
-//! This module owns a small broker that speaks enough of the Event Hubs AMQP
-//! dialect for Microsoft's SDKs (Python `azure-eventhub`, Rust
-//! `azure_messaging_eventhubs`) and fe2o3-amqp clients to produce and consume
-//! events locally:
+//! An Azure Event Hubs–compatible AMQP 1.0 endpoint for local runs and tests: a small broker
+//! that speaks enough of the Event Hubs AMQP dialect for Microsoft's SDKs (Python
+//! `azure-eventhub`, Rust `azure_messaging_eventhubs`) and fe2o3-amqp clients to produce and
+//! consume events without Azure:
 //!
-//! * SASL ANONYMOUS/PLAIN and `$cbs` put-token (optionally verifying SAS
-//!   tokens), see [`cbs`];
+//! * plain AMQP and TLS (self-signed `localhost` certificate) on one port, see [`server`],
+//!   [`tls`] and the frame normaliser in [`stream`];
+//! * SASL ANONYMOUS/PLAIN and `$cbs` put-token, optionally verifying SAS tokens against a key,
+//!   see [`cbs`];
 //! * `$management` READ of hub and partition properties, see [`management`];
-//! * producer links to `<hub>` and `<hub>/Partitions/<id>` (single messages
-//!   and batches) and consumer links on
-//!   `<hub>/ConsumerGroups/<cg>/Partitions/<id>` with selector filters and
+//! * producer links to `<hub>` and `<hub>/Partitions/<id>` (single messages and batches) and
+//!   consumer links on `<hub>/ConsumerGroups/<cg>/Partitions/<id>` with selector filters and
 //!   owner levels, see [`link`], [`selector`] and [`hub`];
-//! * in-memory or file-backed partition logs, see [`log`];
-//! * plain AMQP and TLS (self-signed `localhost` certificate) on one port,
-//!   see [`server`], [`tls`] and the frame normaliser in [`stream`].
+//! * in-memory partition logs, or append-only files under `--data-dir` that survive restarts,
+//!   see [`log`].
 //!
-//! Start it with [`Emulator::start`] (tests) or [`run_cli`] (the
-//! `emulator` subcommand).
+//! Start it with [`Emulator::start`] (tests, embedded use) or [`run_cli`] (a command-line
+//! front end; [`EmulatorArgs`] are its clap arguments).
+//!
+//! ## In medallion
+//!
+//! The `medallion` pipeline crate depends on this one (never the other way round) and
+//! re-exports it as `medallion::emulator`: `medallion emulator` is [`run_cli`], the pipeline's
+//! default `embedded` source starts an [`Emulator`] in process and reads it over AMQP, and its
+//! integration tests drive it with SDK clients. [`hub::partition_for_key`], the emulator's
+//! partition-key → partition mapping, is also the hash medallion's own sources partition by,
+//! so that file, generator and Event Hubs input put a key in the same partition. Errors map
+//! into medallion's `Error::Emulator`.
 
 pub mod cbs;
 pub mod config;
@@ -38,7 +48,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 pub use config::{EmulatorArgs, EmulatorConfig, HubSpec};
 pub use error::{EmulatorError, Result};
 
-use crate::emulator::{
+use crate::{
     config::{DEFAULT_SAS_KEY_NAME, DEFAULT_SAS_KEY_VALUE},
     hub::Broker,
     server::Shared,

@@ -7,7 +7,7 @@ use fe2o3_amqp_types::{
     primitives::{Array, OrderedMap, SimpleValue, Timestamp, Value},
 };
 
-use crate::emulator::{
+use crate::{
     hub::{Broker, Partition},
     log::AmqpMessage,
 };

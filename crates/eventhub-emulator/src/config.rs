@@ -6,7 +6,7 @@ use std::{
     str::FromStr,
 };
 
-use crate::emulator::error::EmulatorError;
+use crate::error::EmulatorError;
 
 /// The consumer group every hub has.
 pub const DEFAULT_CONSUMER_GROUP: &str = "$Default";

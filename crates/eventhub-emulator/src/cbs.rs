@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use sha2::Sha256;
 
-use crate::emulator::{
+use crate::{
     hub::Broker,
     log::AmqpMessage,
     management::{app_property, response},

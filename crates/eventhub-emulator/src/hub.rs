@@ -12,7 +12,7 @@ use std::{
 
 use tokio::sync::{oneshot, watch};
 
-use crate::emulator::{
+use crate::{
     config::{EmulatorConfig, HubSpec, DEFAULT_CONSUMER_GROUP},
     error::Result,
     log::{AmqpMessage, PartitionLog},
@@ -91,10 +91,21 @@ pub struct Hub {
     readers: Mutex<HashMap<(String, u32), Vec<Reader>>>,
 }
 
-/// The partition of a partition key: medallion's stable key hash
-/// ([`crate::source::partition_for_key`]), so that the file source and the emulator agree.
-pub fn partition_for_key(key: &str, partitions: u32) -> u32 {
-    crate::source::partition_for_key(Some(key.as_bytes()), partitions, 0).0
+/// The partition of a partition key over `partitions` partitions (0 counts as 1): FNV-1a
+/// (32 bit) of the key's bytes (UTF-8 for a string key) modulo the partition count.
+///
+/// This is the emulator's stand-in for Event Hubs' partition-key → partition mapping, and the
+/// one implementation of it: medallion's sources (`medallion::source::partition_for_key`) and
+/// its producer route keys with this function, so that a file source, the generator and events
+/// sent through the emulator put the same key in the same partition.
+#[inline]
+pub fn partition_for_key(key: impl AsRef<[u8]>, partitions: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.as_ref() {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % partitions.max(1)
 }
 
 impl Hub {
@@ -262,6 +273,16 @@ mod tests {
         assert!(first.try_recv().is_ok());
         // Other partitions are independent.
         assert!(hub.register_reader("$Default", 1, 6, None).is_ok());
+    }
+
+    #[test]
+    fn key_hash_is_fnv1a_32() {
+        // FNV-1a 32 bit test vectors; a change here moves keys between partitions.
+        assert_eq!(partition_for_key("", u32::MAX), 0x811c_9dc5);
+        assert_eq!(partition_for_key("a", u32::MAX), 0xe40c_292c);
+        assert_eq!(partition_for_key(b"foobar", u32::MAX), 0xbf9c_f968);
+        assert_eq!(partition_for_key("a", 0), 0);
+        assert_eq!(partition_for_key("a", 7), 0xe40c_292c % 7);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use tokio::{
     sync::{mpsc, watch},
 };
 
-use crate::emulator::{
+use crate::{
     cbs::CBS_ADDRESS,
     hub::{Broker, OwnershipError},
     link::{self, amqp_error, Consumer, ProducerTarget, ReplyLink, ReplyLinks},
@@ -351,156 +351,185 @@ async fn route_attach(
 ) {
     match attach.role {
         // The client receives: consumer or reply link.
-        Role::Receiver => {
-            let source = attach
-                .source
-                .as_ref()
-                .and_then(|s| s.address.clone())
-                .unwrap_or_default();
-            match parse_address(&source) {
-                Address::Management | Address::Cbs => {
-                    let node = entity_path(&source).to_string();
-                    let address = target_address(&attach);
-                    if let Ok(LinkEndpoint::Sender(sender)) = sender_acceptor()
-                        .accept_incoming_attach(attach, session)
-                        .await
-                    {
-                        let (tx, rx) = mpsc::channel(64);
-                        replies
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(ReplyLink { node, address, tx });
-                        tokio::spawn(link::run_reply_link(sender, rx));
-                    }
-                }
-                Address::Consumer(hub_name, cg, pid) => {
-                    let Some(hub) = broker.hub(hub_name).cloned() else {
-                        return refuse(
-                            attach,
-                            session,
-                            not_found(format!("event hub {hub_name:?} not found")),
-                        )
-                        .await;
-                    };
-                    if !hub.has_consumer_group(cg) {
-                        return refuse(
-                            attach,
-                            session,
-                            not_found(format!("consumer group {cg:?} not found in {hub_name:?}")),
-                        )
-                        .await;
-                    }
-                    let Some(partition) = hub.partition(pid).cloned() else {
-                        return refuse(
-                            attach,
-                            session,
-                            not_found(format!("partition {pid:?} not found in {hub_name:?}")),
-                        )
-                        .await;
-                    };
-                    let filter = attach.source.as_ref().and_then(|s| s.filter.as_ref());
-                    let start = match selector::start_position(filter) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            return refuse(attach, session, amqp_error(AmqpError::InvalidField, e))
-                                .await
-                        }
-                    };
-                    let consumer_group = cg.to_string();
-                    let reader_id = broker.next_id();
-                    let stolen = match hub.register_reader(&consumer_group, partition.id, reader_id, epoch_of(&attach)) {
-                        Ok(rx) => rx,
-                        Err(OwnershipError::LowerEpoch { current }) => {
-                            return refuse(
-                                attach,
-                                session,
-                                amqp_error(
-                                    AmqpError::PreconditionFailed,
-                                    format!("a reader with owner level {current} holds partition {pid} of consumer group {consumer_group}"),
-                                ),
-                            )
-                            .await
-                        }
-                    };
-                    match sender_acceptor()
-                        .accept_incoming_attach(attach, session)
-                        .await
-                    {
-                        Ok(LinkEndpoint::Sender(sender)) => {
-                            let consumer = Consumer {
-                                hub,
-                                partition,
-                                consumer_group,
-                                reader_id,
-                                stolen,
-                                start,
-                            };
-                            tokio::spawn(consumer.run(sender));
-                        }
-                        _ => hub.unregister_reader(&consumer_group, partition.id, reader_id),
-                    }
-                }
-                _ => {
-                    let msg = format!("cannot read from {source:?}");
-                    refuse(attach, session, not_found(msg)).await
-                }
+        Role::Receiver => accept_client_receiver(attach, session, broker, replies).await,
+        // The client sends: producer or request link.
+        Role::Sender => accept_client_sender(attach, session, broker, replies).await,
+    }
+}
+
+/// A link on which the client receives: a `$management` / `$cbs` reply link or a consumer.
+async fn accept_client_receiver(
+    attach: Attach,
+    session: &mut ListenerSessionHandle,
+    broker: &Arc<Broker>,
+    replies: &ReplyLinks,
+) {
+    let source = attach
+        .source
+        .as_ref()
+        .and_then(|s| s.address.clone())
+        .unwrap_or_default();
+    match parse_address(&source) {
+        Address::Management | Address::Cbs => {
+            let node = entity_path(&source).to_string();
+            let address = target_address(&attach);
+            if let Ok(LinkEndpoint::Sender(sender)) = sender_acceptor()
+                .accept_incoming_attach(attach, session)
+                .await
+            {
+                let (tx, rx) = mpsc::channel(64);
+                replies
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(ReplyLink { node, address, tx });
+                tokio::spawn(link::run_reply_link(sender, rx));
             }
         }
-        // The client sends: producer or request link.
-        Role::Sender => {
-            let target = target_address(&attach).unwrap_or_default();
-            let (hub_name, producer_target) = match parse_address(&target) {
-                Address::Management | Address::Cbs => {
-                    let node = entity_path(&target).to_string();
-                    if let Ok(LinkEndpoint::Receiver(receiver)) = receiver_acceptor()
-                        .accept_incoming_attach(attach, session)
-                        .await
-                    {
-                        tokio::spawn(link::run_request_link(
-                            broker.clone(),
-                            node,
-                            replies.clone(),
-                            receiver,
-                        ));
-                    }
-                    return;
-                }
-                Address::Hub(hub) => (hub, None),
-                Address::Partition(hub, pid) => (hub, Some(pid)),
-                _ => {
-                    let msg = format!("cannot send to {target:?}");
-                    return refuse(attach, session, not_found(msg)).await;
-                }
-            };
-            let Some(hub) = broker.hub(hub_name).cloned() else {
+        Address::Consumer(hub_name, cg, pid) => {
+            accept_consumer(attach, session, broker, hub_name, cg, pid).await
+        }
+        _ => {
+            let msg = format!("cannot read from {source:?}");
+            refuse(attach, session, not_found(msg)).await
+        }
+    }
+}
+
+/// A consumer link on `<hub>/ConsumerGroups/<cg>/Partitions/<pid>`: checks the hub, consumer
+/// group, partition, start position and owner level, then serves the partition.
+async fn accept_consumer(
+    attach: Attach,
+    session: &mut ListenerSessionHandle,
+    broker: &Arc<Broker>,
+    hub_name: &str,
+    cg: &str,
+    pid: &str,
+) {
+    let Some(hub) = broker.hub(hub_name).cloned() else {
+        return refuse(
+            attach,
+            session,
+            not_found(format!("event hub {hub_name:?} not found")),
+        )
+        .await;
+    };
+    if !hub.has_consumer_group(cg) {
+        return refuse(
+            attach,
+            session,
+            not_found(format!("consumer group {cg:?} not found in {hub_name:?}")),
+        )
+        .await;
+    }
+    let Some(partition) = hub.partition(pid).cloned() else {
+        return refuse(
+            attach,
+            session,
+            not_found(format!("partition {pid:?} not found in {hub_name:?}")),
+        )
+        .await;
+    };
+    let filter = attach.source.as_ref().and_then(|s| s.filter.as_ref());
+    let start = match selector::start_position(filter) {
+        Ok(s) => s,
+        Err(e) => return refuse(attach, session, amqp_error(AmqpError::InvalidField, e)).await,
+    };
+    let consumer_group = cg.to_string();
+    let reader_id = broker.next_id();
+    let stolen =
+        match hub.register_reader(&consumer_group, partition.id, reader_id, epoch_of(&attach)) {
+            Ok(rx) => rx,
+            Err(OwnershipError::LowerEpoch { current }) => {
+                let msg = format!(
+                    "a reader with owner level {current} holds partition {pid} of consumer group \
+                 {consumer_group}"
+                );
                 return refuse(
                     attach,
                     session,
-                    not_found(format!("event hub {hub_name:?} not found")),
+                    amqp_error(AmqpError::PreconditionFailed, msg),
                 )
                 .await;
+            }
+        };
+    match sender_acceptor()
+        .accept_incoming_attach(attach, session)
+        .await
+    {
+        Ok(LinkEndpoint::Sender(sender)) => {
+            let consumer = Consumer {
+                hub,
+                partition,
+                consumer_group,
+                reader_id,
+                stolen,
+                start,
             };
-            let producer_target = match producer_target {
-                None => ProducerTarget::Hub,
-                Some(pid) => match hub.partition(pid) {
-                    Some(p) => ProducerTarget::Partition(p.clone()),
-                    None => {
-                        return refuse(
-                            attach,
-                            session,
-                            not_found(format!("partition {pid:?} not found in {hub_name:?}")),
-                        )
-                        .await
-                    }
-                },
-            };
+            tokio::spawn(consumer.run(sender));
+        }
+        _ => hub.unregister_reader(&consumer_group, partition.id, reader_id),
+    }
+}
+
+/// A link on which the client sends: a `$management` / `$cbs` request link or a producer (to
+/// the hub or to one partition).
+async fn accept_client_sender(
+    attach: Attach,
+    session: &mut ListenerSessionHandle,
+    broker: &Arc<Broker>,
+    replies: &ReplyLinks,
+) {
+    let target = target_address(&attach).unwrap_or_default();
+    let (hub_name, producer_target) = match parse_address(&target) {
+        Address::Management | Address::Cbs => {
+            let node = entity_path(&target).to_string();
             if let Ok(LinkEndpoint::Receiver(receiver)) = receiver_acceptor()
                 .accept_incoming_attach(attach, session)
                 .await
             {
-                tokio::spawn(link::run_producer(hub, producer_target, receiver));
+                tokio::spawn(link::run_request_link(
+                    broker.clone(),
+                    node,
+                    replies.clone(),
+                    receiver,
+                ));
             }
+            return;
         }
+        Address::Hub(hub) => (hub, None),
+        Address::Partition(hub, pid) => (hub, Some(pid)),
+        _ => {
+            let msg = format!("cannot send to {target:?}");
+            return refuse(attach, session, not_found(msg)).await;
+        }
+    };
+    let Some(hub) = broker.hub(hub_name).cloned() else {
+        return refuse(
+            attach,
+            session,
+            not_found(format!("event hub {hub_name:?} not found")),
+        )
+        .await;
+    };
+    let producer_target = match producer_target {
+        None => ProducerTarget::Hub,
+        Some(pid) => match hub.partition(pid) {
+            Some(p) => ProducerTarget::Partition(p.clone()),
+            None => {
+                return refuse(
+                    attach,
+                    session,
+                    not_found(format!("partition {pid:?} not found in {hub_name:?}")),
+                )
+                .await
+            }
+        },
+    };
+    if let Ok(LinkEndpoint::Receiver(receiver)) = receiver_acceptor()
+        .accept_incoming_attach(attach, session)
+        .await
+    {
+        tokio::spawn(link::run_producer(hub, producer_target, receiver));
     }
 }
 

@@ -20,7 +20,7 @@ use fe2o3_amqp_types::messaging::{
 };
 use serde_amqp::{primitives::Timestamp, Value};
 
-use crate::emulator::error::{EmulatorError, Result};
+use crate::error::{EmulatorError, Result};
 
 /// An AMQP message as stored and delivered by the emulator.
 pub type AmqpMessage = Message<Body<Value>>;

@@ -14,7 +14,7 @@ use fe2o3_amqp::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::emulator::{
+use crate::{
     cbs,
     hub::{Broker, Hub, Partition},
     log::{annotation, decode_message, AmqpMessage, PARTITION_KEY},

@@ -12,7 +12,7 @@ use openssl::{
     },
 };
 
-use crate::emulator::error::Result;
+use crate::error::Result;
 
 /// A generated certificate and the acceptor that serves it.
 pub struct TlsMaterial {
