@@ -6,7 +6,7 @@
 //! `col_name` → `column`, `col_names` → `for_each_column`, and the DQX 0.1 function names
 //! (`value_is_in_list`, `not_less_than`, …). This module only checks the *structure*; the
 //! function-specific validation (known arguments, required ones, regexes, expressions) lives in
-//! [`super::functions`].
+//! the `functions` module.
 
 use std::fmt;
 

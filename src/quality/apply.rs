@@ -9,35 +9,13 @@ use arrow::buffer::BooleanBuffer;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Utc};
 
+use super::context::EvalContext;
 use super::expr::eval::{Env, Val};
 use super::expr::render;
 use super::functions::MsgPart;
 use super::results::{result_column, Entry};
 use super::{Criticality, QualityError, Rule, RuleSet};
-
-/// The injectable clock and run identity of an evaluation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EvalContext {
-    /// "Now" for `current_timestamp()`, `is_not_in_future`, … (pin it for reproducible runs).
-    pub now: DateTime<Utc>,
-    /// The `run_time` written into result entries.
-    pub run_time: DateTime<Utc>,
-    /// The `run_id` written into result entries.
-    pub run_id: String,
-}
-
-impl EvalContext {
-    /// A context with `now` and `run_time` both pinned to `now` and an empty run id.
-    pub fn fixed(now: DateTime<Utc>) -> Self {
-        EvalContext {
-            now,
-            run_time: now,
-            run_id: String::new(),
-        }
-    }
-}
 
 /// The outcome of evaluating a rule set on one batch.
 #[derive(Debug, Clone)]
