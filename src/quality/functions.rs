@@ -280,12 +280,14 @@ impl<'a> Args<'a> {
     }
     fn limit(&self, name: &str) -> Result<Expr, FnError> {
         let v = self.req(name)?;
-        expr::limit(v).map_err(|e| err(name, e))
+        expr::limit(v).map_err(|e| err(name, e.to_string()))
     }
     fn opt_limit(&self, name: &str) -> Result<Option<Expr>, FnError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => expr::limit(v).map(Some).map_err(|e| err(name, e)),
+            Some(v) => expr::limit(v)
+                .map(Some)
+                .map_err(|e| err(name, e.to_string())),
         }
     }
     fn list(&self, name: &str) -> Result<Vec<Expr>, FnError> {
@@ -310,7 +312,7 @@ impl<'a> Args<'a> {
             None => Ok(None),
             Some(f) => DateTimeFormat::compile(f)
                 .map(|c| Some((f.to_string(), Arc::new(c))))
-                .map_err(|e| err(name, e)),
+                .map_err(|e| err(name, e.to_string())),
         }
     }
 }
@@ -402,7 +404,7 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
         None => args.req_str("column")?.to_string(),
     };
     let cs = cs.trim().to_string();
-    let c = expr::parse(&cs).map_err(|e| err("column", e))?;
+    let c = expr::parse(&cs).map_err(|e| err("column", e.to_string()))?;
     let n = normalize(&cs);
     let mut check_columns = vec![(cs.clone(), c.columns())];
     let mut add_refs = |label: String, e: &Expr| {
@@ -817,7 +819,7 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
 
 fn sql_expression(args: &Args<'_>) -> Result<Compiled, FnError> {
     let text_expr = args.req_str("expression")?;
-    let e = expr::parse(text_expr).map_err(|e| err("expression", e))?;
+    let e = expr::parse(text_expr).map_err(|e| err("expression", e.to_string()))?;
     let negate = args.bool("negate", false)?;
     let msg = args.opt_str("msg")?;
     let columns = match args.get("columns") {
@@ -846,7 +848,7 @@ fn sql_expression(args: &Args<'_>) -> Result<Compiled, FnError> {
     };
     let mut check_columns = Vec::new();
     for c in columns.iter().flatten() {
-        let ce = expr::parse(c).map_err(|e| err("columns", e))?;
+        let ce = expr::parse(c).map_err(|e| err("columns", e.to_string()))?;
         check_columns.push((c.clone(), ce.columns()));
     }
     let (cond, default_msg, base) = if negate {

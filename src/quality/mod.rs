@@ -53,6 +53,7 @@ pub use apply::Evaluation;
 pub use checks::{ArgValue, Check, Criticality, LoadOptions};
 pub use context::EvalContext;
 pub use error::{CheckError, CheckErrors, QualityError};
+pub use expr::ExprError;
 pub use results::{dqx_result_type, single_error_column};
 
 use dataset_rules::DatasetCheck;
@@ -294,7 +295,12 @@ fn compile_check(check: &Check) -> Result<Vec<Rule>, CheckError> {
             .unwrap_or_else(|| compiled.auto_name.clone());
         let filter_expr = match &check.filter {
             Some(f) => Some(expr::parse(f).map_err(|e| {
-                CheckError::new(check.index, Some(name.clone()), Some("filter"), e)
+                CheckError::new(
+                    check.index,
+                    Some(name.clone()),
+                    Some("filter"),
+                    e.to_string(),
+                )
             })?),
             None => None,
         };

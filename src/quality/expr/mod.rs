@@ -6,9 +6,11 @@
 //!   string of digits a number, an ISO date/time string a date/timestamp literal);
 //! - [`eval`] evaluates an [`Expr`] on a `RecordBatch` with Arrow compute kernels;
 //! - [`javaregex`] gives `rlike` patterns Java's semantics;
-//! - [`datetime`] and [`render`] hold the date/time parser and Spark's value-to-string rendering.
+//! - [`datetime`] and [`render`] hold the date/time parser and Spark's value-to-string rendering;
+//! - [`error`] holds [`ExprError`], what each of them returns when something is wrong.
 
 pub mod datetime;
+pub mod error;
 pub mod eval;
 pub mod javaregex;
 pub mod parse;
@@ -18,6 +20,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use datetime::DateTimeFormat;
+pub use error::ExprError;
 pub use parse::parse;
 
 use super::checks::ArgValue;
@@ -276,9 +279,11 @@ impl fmt::Display for Lit {
 /// is an ISO date (`2024-01-01`) is a date and an ISO date-time (`2024-01-01 10:00:00`,
 /// `2024-01-01T10:00:00Z`) a timestamp; any other string is a SQL expression (so a bare word is a
 /// column reference and `'word'` a string literal). `null` is an error (a missing limit).
-pub fn limit(value: &ArgValue) -> Result<Expr, String> {
+pub fn limit(value: &ArgValue) -> Result<Expr, ExprError> {
     match value {
-        ArgValue::Null => Err("value is null (a limit must be provided)".into()),
+        ArgValue::Null => Err(ExprError::InvalidArgument(
+            "value is null (a limit must be provided)".into(),
+        )),
         ArgValue::Bool(b) => Ok(Expr::lit(Lit::Bool(*b))),
         ArgValue::Int(i) => Ok(Expr::lit(Lit::Int(*i))),
         ArgValue::Float(x) => Ok(Expr::lit(Lit::Float(*x))),
@@ -300,9 +305,9 @@ pub fn limit(value: &ArgValue) -> Result<Expr, String> {
             }
             parse(s)
         }
-        ArgValue::List(_) | ArgValue::Map(_) => {
-            Err("expected a single value, found a list or mapping".into())
-        }
+        ArgValue::List(_) | ArgValue::Map(_) => Err(ExprError::InvalidArgument(
+            "expected a single value, found a list or mapping".into(),
+        )),
     }
 }
 
