@@ -4,8 +4,9 @@
 //! (`databricks.labs.dqx.check_funcs`).
 //!
 //! Layout: this module holds the table of functions and their arguments, the validation every
-//! check goes through and the dispatch to the families: [`nulls`], [`lists`], [`comparisons`],
-//! [`dates`], [`formats`] and [`sql_expression`]; [`args`] gives typed access to the arguments.
+//! check goes through and the dispatch to the families: `nulls`, `lists`, `comparisons`,
+//! `dates`, `formats` and `sql_expression`; [`args`] gives typed access to the arguments and
+//! reads limits ([`limit`]).
 
 pub mod args;
 mod comparisons;
