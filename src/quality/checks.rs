@@ -6,7 +6,7 @@
 //! `col_name` → `column`, `col_names` → `for_each_column`, and the DQX 0.1 function names
 //! (`value_is_in_list`, `not_less_than`, …). This module only checks the *structure*; the
 //! function-specific validation (known arguments, required ones, regexes, expressions) lives in
-//! [`super::functions`].
+//! the `functions` module.
 
 use std::fmt;
 
@@ -303,6 +303,31 @@ fn parse_one(index: usize, item: &Yaml) -> Result<Check, CheckError> {
             ))
         }
     };
+    let (function, arguments, for_each_column) = parse_check_field(check, &err)?;
+    Ok(Check {
+        index,
+        name,
+        criticality,
+        filter,
+        user_metadata,
+        function,
+        arguments,
+        for_each_column,
+    })
+}
+
+/// The error of one check: the offending argument and what is wrong.
+type ErrFn<'a> = dyn Fn(Option<&str>, String) -> CheckError + 'a;
+
+/// What the `check` mapping holds: the function (current spelling), the arguments (current
+/// spellings) and `for_each_column`.
+type CheckField = (String, Vec<(String, ArgValue)>, Option<Vec<String>>);
+
+/// Parses the `check` mapping of a check definition.
+fn parse_check_field(
+    check: &serde_yaml::Mapping,
+    err: &ErrFn<'_>,
+) -> Result<CheckField, CheckError> {
     let cget = |k: &str| check.get(Yaml::String(k.into()));
     for (k, _) in check {
         let k = yaml_key(k);
@@ -358,8 +383,16 @@ fn parse_one(index: usize, item: &Yaml) -> Result<Check, CheckError> {
         let (_, v) = arguments.remove(pos);
         fec = fec.or(Some(v));
     }
-    let for_each_column = match fec {
-        None | Some(ArgValue::Null) => None,
+    Ok((function, arguments, parse_for_each_column(fec, err)?))
+}
+
+/// `for_each_column`: a non-empty list of column names, if given.
+fn parse_for_each_column(
+    fec: Option<ArgValue>,
+    err: &ErrFn<'_>,
+) -> Result<Option<Vec<String>>, CheckError> {
+    match fec {
+        None | Some(ArgValue::Null) => Ok(None),
         Some(ArgValue::List(items)) => {
             let mut cols = Vec::with_capacity(items.len());
             for it in items {
@@ -382,28 +415,16 @@ fn parse_one(index: usize, item: &Yaml) -> Result<Check, CheckError> {
                     "for_each_column is empty".into(),
                 ));
             }
-            Some(cols)
+            Ok(Some(cols))
         }
-        Some(other) => {
-            return Err(err(
-                Some("for_each_column"),
-                format!(
-                    "for_each_column must be a list of columns, found {}",
-                    other.kind()
-                ),
-            ))
-        }
-    };
-    Ok(Check {
-        index,
-        name,
-        criticality,
-        filter,
-        user_metadata,
-        function,
-        arguments,
-        for_each_column,
-    })
+        Some(other) => Err(err(
+            Some("for_each_column"),
+            format!(
+                "for_each_column must be a list of columns, found {}",
+                other.kind()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

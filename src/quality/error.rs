@@ -1,9 +1,15 @@
 //! The quality engine's error type, [`QualityError`], and [`CheckError`], one problem with one
 //! check definition (naming the check's index and name and the offending argument).
+//!
+//! Errors of the expression layer ([`ExprError`]) reach users in two ways: at load time as the
+//! message of a [`CheckError`] (which names the check and argument), and at evaluation time as
+//! [`QualityError::Eval`] (which names the rule).
 
 use std::fmt;
 
 use thiserror::Error;
+
+use super::expr::ExprError;
 
 /// One problem with one check definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +92,25 @@ pub enum QualityError {
     /// A strict rule set met a batch its checks do not resolve against.
     #[error("rule '{rule}' does not resolve against the input: {message}")]
     Unresolved { rule: String, message: String },
-    /// A rule failed while evaluating (e.g. comparing a string with a boolean column).
-    #[error("rule '{rule}' failed to evaluate: {message}")]
-    Eval { rule: String, message: String },
+    /// A rule failed while evaluating (e.g. comparing a string with a boolean column);
+    /// `in_filter` when it was the rule's filter that failed. The expression error is part of
+    /// the message, not a `source()`, so that `{:#}` chains do not print it twice.
+    #[error("rule '{rule}' failed to evaluate: {}{error}", filter_prefix(*.in_filter))]
+    Eval {
+        rule: String,
+        in_filter: bool,
+        error: ExprError,
+    },
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+}
+
+fn filter_prefix(in_filter: bool) -> &'static str {
+    if in_filter {
+        "filter: "
+    } else {
+        ""
+    }
 }
 
 impl QualityError {

@@ -25,30 +25,38 @@
 //! ```
 //!
 //! Modules: [`checks`] (model, YAML/JSON loading, old spellings), [`functions`] (each DQX
-//! function: condition, message, generated name), [`expr`] (the SQL subset, compiled and
-//! evaluated with Arrow kernels), [`eval`] (a rule set on a batch), [`results`] (the DQX result
-//! columns), [`cli`] (the `check` command).
+//! row-level function: condition, message, generated name), [`dataset_rules`] (the dataset-level
+//! checks' definitions), [`expr`] (the SQL subset, compiled and evaluated with Arrow kernels),
+//! [`apply`] (a rule set applied to a batch), [`context`] (the clock and run identity of an
+//! evaluation), [`results`] (the DQX result columns), [`cli`] (the `check` command).
 
+pub mod apply;
 pub mod checks;
 pub mod cli;
-pub mod dataset;
+pub mod context;
+pub mod dataset_rules;
 mod error;
-pub mod eval;
 pub mod expr;
 pub mod functions;
 pub mod results;
 #[cfg(test)]
 mod tests;
 
+/// The dataset-level check definitions under their former path (`quality::dataset`).
+pub use dataset_rules as dataset;
+
 use std::path::Path;
 
 use arrow::datatypes::Schema;
 
+pub use apply::Evaluation;
 pub use checks::{ArgValue, Check, Criticality, LoadOptions};
+pub use context::EvalContext;
 pub use error::{CheckError, CheckErrors, QualityError};
-pub use eval::{EvalContext, Evaluation};
+pub use expr::ExprError;
 pub use results::{dqx_result_type, single_error_column};
 
+use dataset_rules::DatasetCheck;
 use expr::Expr;
 use functions::MsgPart;
 
@@ -166,7 +174,7 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,
-    dataset: Vec<dataset::DatasetCheck>,
+    dataset: Vec<DatasetCheck>,
     checks: Vec<Check>,
     strict: bool,
 }
@@ -199,8 +207,8 @@ impl RuleSet {
         let mut rules = Vec::new();
         let mut dataset_checks = Vec::new();
         for check in &checks {
-            if dataset::is_dataset_function(&check.function) {
-                match dataset::compile(check) {
+            if dataset_rules::is_dataset_function(&check.function) {
+                match dataset_rules::compile(check) {
                     Ok(d) => dataset_checks.push(d),
                     Err(e) => errors.push(e),
                 }
@@ -243,7 +251,7 @@ impl RuleSet {
     }
 
     /// The dataset-level checks (`is_unique`, `is_aggr_*`), evaluated across the stream.
-    pub fn dataset_checks(&self) -> &[dataset::DatasetCheck] {
+    pub fn dataset_checks(&self) -> &[DatasetCheck] {
         &self.dataset
     }
 
@@ -287,7 +295,12 @@ fn compile_check(check: &Check) -> Result<Vec<Rule>, CheckError> {
             .unwrap_or_else(|| compiled.auto_name.clone());
         let filter_expr = match &check.filter {
             Some(f) => Some(expr::parse(f).map_err(|e| {
-                CheckError::new(check.index, Some(name.clone()), Some("filter"), e)
+                CheckError::new(
+                    check.index,
+                    Some(name.clone()),
+                    Some("filter"),
+                    e.to_string(),
+                )
             })?),
             None => None,
         };

@@ -15,7 +15,7 @@ use arrow::array::{
 use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit};
 
-use super::eval::EvalContext;
+use super::context::EvalContext;
 
 fn map_entries_field() -> FieldRef {
     Arc::new(Field::new(

@@ -16,7 +16,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{OrdF64, SilverView, View};
-use crate::quality::dataset::{AggrType, DatasetCheck, DatasetKind};
+use crate::quality::dataset_rules::{AggrType, DatasetCheck, DatasetKind};
 use crate::quality::Criticality;
 use crate::sink::tables::ts_type;
 

@@ -5,6 +5,8 @@
 //!
 //! Timestamps are microseconds since the Unix epoch, UTC; dates are days since the epoch.
 
+use super::error::ExprError;
+
 /// Microseconds in one second.
 pub const US_PER_SEC: i64 = 1_000_000;
 /// Microseconds in one day.
@@ -250,7 +252,11 @@ const MONTHS: [&str; 12] = [
 
 impl DateTimeFormat {
     /// Compiles a Spark datetime pattern; the error names the unsupported letter.
-    pub fn compile(pattern: &str) -> Result<Self, String> {
+    pub fn compile(pattern: &str) -> Result<Self, ExprError> {
+        let bad = |problem: String| ExprError::DateTimePattern {
+            pattern: pattern.to_string(),
+            problem,
+        };
         let b = pattern.as_bytes();
         let mut toks = Vec::new();
         let mut i = 0;
@@ -267,9 +273,7 @@ impl DateTimeFormat {
                 }
                 loop {
                     if i >= b.len() {
-                        return Err(format!(
-                            "unterminated quote in datetime pattern '{pattern}'"
-                        ));
+                        return Err(bad("unterminated quote".to_string()));
                     }
                     if b[i] == b'\'' {
                         if b.get(i + 1) == Some(&b'\'') {
@@ -309,12 +313,7 @@ impl DateTimeFormat {
                         count: n,
                     },
                     b'E' => Tok::DayName,
-                    other => {
-                        return Err(format!(
-                            "unsupported letter '{}' in datetime pattern '{pattern}'",
-                            other as char
-                        ))
-                    }
+                    other => return Err(bad(format!("unsupported letter '{}'", other as char))),
                 };
                 toks.push(tok);
                 continue;
@@ -376,21 +375,7 @@ impl DateTimeFormat {
                 }
                 Tok::Month(n) => mo = num(s, &mut i, *n, 2)?,
                 Tok::MonthName { full } => {
-                    let rest = &s[i..];
-                    let mut found = None;
-                    for (k, name) in MONTHS.iter().enumerate() {
-                        let cand = if *full {
-                            name.as_bytes()
-                        } else {
-                            &name.as_bytes()[..3]
-                        };
-                        if rest.len() >= cand.len() && rest[..cand.len()].eq_ignore_ascii_case(cand)
-                        {
-                            found = Some((k as u32 + 1, cand.len()));
-                            break;
-                        }
-                    }
-                    let (m, len) = found?;
+                    let (m, len) = month_name(&s[i..], *full)?;
                     mo = m;
                     i += len;
                 }
@@ -411,50 +396,15 @@ impl DateTimeFormat {
                 }
                 Tok::Minute(n) => mi = num(s, &mut i, *n, 2)?,
                 Tok::Second(n) => sec = num(s, &mut i, *n, 2)?,
-                Tok::Fraction(n) => {
-                    let start = i;
-                    while i < s.len() && i - start < *n && s[i].is_ascii_digit() {
-                        i += 1;
-                    }
-                    let len = i - start;
-                    if len == 0 {
-                        return None;
-                    }
-                    let mut scale = 100_000i64;
-                    micros = 0;
-                    for &c in &s[start..i] {
-                        if scale > 0 {
-                            micros += (c - b'0') as i64 * scale;
-                            scale /= 10;
-                        }
-                    }
-                }
+                Tok::Fraction(n) => micros = fraction(s, &mut i, *n)?,
                 Tok::Offset { letter, count } => {
                     let rest = &s[i..];
                     if rest.first().is_some_and(|c| *c == b'Z' || *c == b'z') && *letter == b'X' {
                         i += 1;
                         continue;
                     }
-                    let sign = match rest.first()? {
-                        b'+' => 1,
-                        b'-' => -1,
-                        _ => return None,
-                    };
-                    let hh = digits(rest, 1, 2)?;
-                    let (mm, len) = if rest.get(3) == Some(&b':') {
-                        (digits(rest, 4, 2)?, 6)
-                    } else if *count >= 2 || *letter == b'Z' {
-                        match digits(rest, 3, 2) {
-                            Some(m) => (m, 5),
-                            None => (0, 3),
-                        }
-                    } else {
-                        (0, 3)
-                    };
-                    if hh > 18 || mm > 59 {
-                        return None;
-                    }
-                    off = sign * (hh as i64 * 3600 + mm as i64 * 60);
+                    let (secs, len) = offset(rest, *letter, *count)?;
+                    off = secs;
                     i += len;
                 }
                 Tok::DayName => {
@@ -505,6 +455,68 @@ impl DateTimeFormat {
             offset_secs: off,
         })
     }
+}
+
+/// A month name (`full`) or its first three letters at the start of `rest`, any case: the month
+/// (1-12) and the length matched.
+fn month_name(rest: &[u8], full: bool) -> Option<(u32, usize)> {
+    for (k, name) in MONTHS.iter().enumerate() {
+        let cand = if full {
+            name.as_bytes()
+        } else {
+            &name.as_bytes()[..3]
+        };
+        if rest.len() >= cand.len() && rest[..cand.len()].eq_ignore_ascii_case(cand) {
+            return Some((k as u32 + 1, cand.len()));
+        }
+    }
+    None
+}
+
+/// A fraction of a second of 1 to `n` digits at `s[*i..]` (advancing `i`), in microseconds
+/// (digits beyond 6 are truncated).
+fn fraction(s: &[u8], i: &mut usize, n: usize) -> Option<i64> {
+    let start = *i;
+    while *i < s.len() && *i - start < n && s[*i].is_ascii_digit() {
+        *i += 1;
+    }
+    if *i == start {
+        return None;
+    }
+    let mut scale = 100_000i64;
+    let mut micros = 0;
+    for &c in &s[start..*i] {
+        if scale > 0 {
+            micros += (c - b'0') as i64 * scale;
+            scale /= 10;
+        }
+    }
+    Some(micros)
+}
+
+/// A signed zone offset (`+hh`, `+hhmm`, `+hh:mm`) at the start of `rest`, as the pattern letter
+/// `letter` repeated `count` times reads it: the offset in seconds and the length matched.
+fn offset(rest: &[u8], letter: u8, count: usize) -> Option<(i64, usize)> {
+    let sign = match rest.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let hh = digits(rest, 1, 2)?;
+    let (mm, len) = if rest.get(3) == Some(&b':') {
+        (digits(rest, 4, 2)?, 6)
+    } else if count >= 2 || letter == b'Z' {
+        match digits(rest, 3, 2) {
+            Some(m) => (m, 5),
+            None => (0, 3),
+        }
+    } else {
+        (0, 3)
+    };
+    if hh > 18 || mm > 59 {
+        return None;
+    }
+    Some((sign * (hh as i64 * 3600 + mm as i64 * 60), len))
 }
 
 /// Spark's `cast(date as string)`: `yyyy-MM-dd`.

@@ -2,13 +2,16 @@
 //! vectorised over Arrow arrays.
 //!
 //! - [`parse`] turns SQL text into an [`Expr`] (via `sqlparser`), rejecting what is not supported;
-//! - [`limit`] applies DQX's conventions for limits and list items (a bare word is a column, a
-//!   string of digits a number, an ISO date/time string a date/timestamp literal);
 //! - [`eval`] evaluates an [`Expr`] on a `RecordBatch` with Arrow compute kernels;
 //! - [`javaregex`] gives `rlike` patterns Java's semantics;
-//! - [`datetime`] and [`render`] hold the date/time parser and Spark's value-to-string rendering.
+//! - [`datetime`] and [`render`] hold the date/time parser and Spark's value-to-string rendering;
+//! - [`error`] holds [`ExprError`], what each of them returns when something is wrong.
+//!
+//! This layer knows nothing of check definitions: DQX's conventions for reading limits and list
+//! items as expressions live with the check functions (`quality::functions`).
 
 pub mod datetime;
+pub mod error;
 pub mod eval;
 pub mod javaregex;
 pub mod parse;
@@ -18,9 +21,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use datetime::DateTimeFormat;
+pub use error::ExprError;
 pub use parse::parse;
-
-use super::checks::ArgValue;
 
 /// A literal value.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,69 +273,9 @@ impl fmt::Display for Lit {
     }
 }
 
-/// A limit, list item or other "value" argument, resolved with DQX's `get_limit_expr`
-/// conventions: numbers and booleans are literals; a string of digits is a number; a string that
-/// is an ISO date (`2024-01-01`) is a date and an ISO date-time (`2024-01-01 10:00:00`,
-/// `2024-01-01T10:00:00Z`) a timestamp; any other string is a SQL expression (so a bare word is a
-/// column reference and `'word'` a string literal). `null` is an error (a missing limit).
-pub fn limit(value: &ArgValue) -> Result<Expr, String> {
-    match value {
-        ArgValue::Null => Err("value is null (a limit must be provided)".into()),
-        ArgValue::Bool(b) => Ok(Expr::lit(Lit::Bool(*b))),
-        ArgValue::Int(i) => Ok(Expr::lit(Lit::Int(*i))),
-        ArgValue::Float(x) => Ok(Expr::lit(Lit::Float(*x))),
-        ArgValue::Str(s) => {
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                return match s.parse::<i64>() {
-                    Ok(i) => Ok(Expr::lit(Lit::Int(i))),
-                    Err(_) => Ok(Expr::lit(Lit::Float(s.parse::<f64>().unwrap_or(f64::NAN)))),
-                };
-            }
-            if let Some(p) = datetime::parse_iso(s.as_bytes()) {
-                if s.contains(':') {
-                    if let Some(ts) = p.timestamp_us() {
-                        return Ok(Expr::lit(Lit::Timestamp(ts)));
-                    }
-                } else if let Some(d) = p.date_days() {
-                    return Ok(Expr::lit(Lit::Date(d)));
-                }
-            }
-            parse(s)
-        }
-        ArgValue::List(_) | ArgValue::Map(_) => {
-            Err("expected a single value, found a list or mapping".into())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limits_follow_dqx_conventions() {
-        assert!(matches!(
-            limit(&ArgValue::Str("3".into())).unwrap(),
-            Expr::Literal(Lit::Int(3))
-        ));
-        assert!(matches!(
-            limit(&ArgValue::Str("2024-01-01".into())).unwrap(),
-            Expr::Literal(Lit::Date(_))
-        ));
-        assert!(matches!(
-            limit(&ArgValue::Str("2024-01-01 10:00:00".into())).unwrap(),
-            Expr::Literal(Lit::Timestamp(_))
-        ));
-        assert!(matches!(
-            limit(&ArgValue::Str("allowed".into())).unwrap(),
-            Expr::Column(c) if c == "allowed"
-        ));
-        assert!(matches!(
-            limit(&ArgValue::Str("'clear'".into())).unwrap(),
-            Expr::Literal(Lit::Str(s)) if s == "clear"
-        ));
-        assert!(limit(&ArgValue::Null).is_err());
-    }
 
     #[test]
     fn columns_are_collected() {

@@ -18,6 +18,7 @@ use sqlparser::dialect::DatabricksDialect;
 use sqlparser::parser::Parser;
 
 use super::datetime::{self, DateTimeFormat};
+use super::error::ExprError;
 use super::{ArithOp, CastTo, CmpOp, Expr, Func, Lit};
 
 /// Parses one SQL expression.
@@ -28,71 +29,45 @@ use super::{ArithOp, CastTo, CmpOp, Expr, Func, Lit};
 /// assert_eq!(e.columns(), vec!["temperature_c".to_string()]);
 /// assert!(parse("(SELECT 1)").is_err());
 /// ```
-pub fn parse(text: &str) -> Result<Expr, String> {
+pub fn parse(text: &str) -> Result<Expr, ExprError> {
+    let parse_err = |reason: String| ExprError::Parse {
+        text: text.to_string(),
+        reason,
+    };
     let dialect = DatabricksDialect {};
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
-        .map_err(|e| format!("cannot parse SQL expression '{text}': {e}"))?;
-    let ast = parser
-        .parse_expr()
-        .map_err(|e| format!("cannot parse SQL expression '{text}': {e}"))?;
+        .map_err(|e| parse_err(e.to_string()))?;
+    let ast = parser.parse_expr().map_err(|e| parse_err(e.to_string()))?;
     // Anything left over (e.g. `a b`) is an error.
     let next = parser.peek_token();
     if next.token != sqlparser::tokenizer::Token::EOF {
-        return Err(format!(
-            "cannot parse SQL expression '{text}': unexpected '{}'",
-            next.token
-        ));
+        return Err(parse_err(format!("unexpected '{}'", next.token)));
     }
-    convert(&ast).map_err(|e| format!("unsupported SQL expression '{text}': {e}"))
+    convert(&ast).map_err(|cause| ExprError::Unsupported {
+        text: text.to_string(),
+        cause: Box::new(cause),
+    })
 }
 
-fn convert(e: &ast::Expr) -> Result<Expr, String> {
+fn convert(e: &ast::Expr) -> Result<Expr, ExprError> {
     use ast::Expr as A;
     Ok(match e {
         A::Identifier(id) => ident(id),
         A::CompoundIdentifier(parts) => {
-            return Err(format!(
+            return Err(ExprError::unsupported(format!(
                 "nested field reference '{}'",
                 parts
                     .iter()
                     .map(|p| p.value.as_str())
                     .collect::<Vec<_>>()
                     .join(".")
-            ))
+            )))
         }
         A::Value(v) => Expr::Literal(value(&v.value)?),
         A::Nested(inner) => convert(inner)?,
-        A::UnaryOp { op, expr } => match op {
-            UnaryOperator::Not => convert(expr)?.not(),
-            UnaryOperator::Plus => convert(expr)?,
-            UnaryOperator::Minus => match convert(expr)? {
-                Expr::Literal(Lit::Int(i)) => Expr::Literal(Lit::Int(i.wrapping_neg())),
-                Expr::Literal(Lit::Float(x)) => Expr::Literal(Lit::Float(-x)),
-                other => Expr::Neg(Box::new(other)),
-            },
-            other => return Err(format!("operator '{other}'")),
-        },
-        A::BinaryOp { left, op, right } => {
-            let l = convert(left)?;
-            let r = convert(right)?;
-            match op {
-                BinaryOperator::And => l.and(r),
-                BinaryOperator::Or => l.or(r),
-                BinaryOperator::Eq => l.cmp(CmpOp::Eq, r),
-                BinaryOperator::NotEq => l.cmp(CmpOp::NotEq, r),
-                BinaryOperator::Lt => l.cmp(CmpOp::Lt, r),
-                BinaryOperator::LtEq => l.cmp(CmpOp::LtEq, r),
-                BinaryOperator::Gt => l.cmp(CmpOp::Gt, r),
-                BinaryOperator::GtEq => l.cmp(CmpOp::GtEq, r),
-                BinaryOperator::Plus => l.arith(ArithOp::Add, r),
-                BinaryOperator::Minus => l.arith(ArithOp::Sub, r),
-                BinaryOperator::Multiply => l.arith(ArithOp::Mul, r),
-                BinaryOperator::Divide => l.arith(ArithOp::Div, r),
-                BinaryOperator::Modulo => l.arith(ArithOp::Mod, r),
-                other => return Err(format!("operator '{other}'")),
-            }
-        }
+        A::UnaryOp { op, expr } => unary(op, expr)?,
+        A::BinaryOp { left, op, right } => binary(left, op, right)?,
         A::IsNull(x) => convert(x)?.is_null(),
         A::IsNotNull(x) => convert(x)?.is_not_null(),
         A::IsTrue(x) => is_bool(convert(x)?, true, false),
@@ -139,20 +114,7 @@ fn convert(e: &ast::Expr) -> Result<Expr, String> {
             expr,
             pattern,
             ..
-        } => {
-            let pat = string_literal(pattern).ok_or("RLIKE needs a string literal pattern")?;
-            let re = super::javaregex::compile(&pat)
-                .map_err(|e| format!("invalid regex '{pat}': {e}"))?;
-            let m = Expr::RLike {
-                expr: Box::new(convert(expr)?),
-                regex: Arc::new(re),
-            };
-            if *negated {
-                m.not()
-            } else {
-                m
-            }
-        }
+        } => rlike(expr, pattern, *negated)?,
         A::Case {
             operand,
             conditions,
@@ -166,7 +128,7 @@ fn convert(e: &ast::Expr) -> Result<Expr, String> {
             whens: conditions
                 .iter()
                 .map(|w| Ok((convert(&w.condition)?, convert(&w.result)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, ExprError>>()?,
             otherwise: else_result
                 .as_ref()
                 .map(|o| convert(o).map(Box::new))
@@ -179,28 +141,11 @@ fn convert(e: &ast::Expr) -> Result<Expr, String> {
             format: None,
         } => {
             let to = cast_target(&data_type.to_string())
-                .ok_or_else(|| format!("cast to '{data_type}'"))?;
+                .ok_or_else(|| ExprError::unsupported(format!("cast to '{data_type}'")))?;
             let _ = matches!(kind, CastKind::TryCast | CastKind::SafeCast);
             Expr::func(Func::Cast(to), vec![convert(expr)?])
         }
-        A::TypedString(ts) => {
-            let text = match &ts.value.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-                other => return Err(format!("typed literal {other}")),
-            };
-            let ty = ts.data_type.to_string().to_ascii_lowercase();
-            let p = datetime::parse_iso(text.as_bytes())
-                .ok_or_else(|| format!("invalid {ty} literal '{text}'"))?;
-            if ty.starts_with("date") {
-                Expr::Literal(Lit::Date(p.date_days().ok_or("date out of range")?))
-            } else if ty.starts_with("timestamp") {
-                Expr::Literal(Lit::Timestamp(
-                    p.timestamp_us().ok_or("timestamp out of range")?,
-                ))
-            } else {
-                return Err(format!("typed literal of type {ty}"));
-            }
-        }
+        A::TypedString(ts) => typed_string(&ts.value.value, &ts.data_type)?,
         A::Trim {
             trim_where: None,
             trim_what: None,
@@ -208,8 +153,83 @@ fn convert(e: &ast::Expr) -> Result<Expr, String> {
             trim_characters: None,
         } => convert(expr)?.call(Func::Trim),
         A::Function(f) => function(f)?,
-        other => return Err(format!("'{other}'")),
+        other => return Err(ExprError::unsupported(format!("'{other}'"))),
     })
+}
+
+fn unary(op: &UnaryOperator, expr: &ast::Expr) -> Result<Expr, ExprError> {
+    Ok(match op {
+        UnaryOperator::Not => convert(expr)?.not(),
+        UnaryOperator::Plus => convert(expr)?,
+        UnaryOperator::Minus => match convert(expr)? {
+            Expr::Literal(Lit::Int(i)) => Expr::Literal(Lit::Int(i.wrapping_neg())),
+            Expr::Literal(Lit::Float(x)) => Expr::Literal(Lit::Float(-x)),
+            other => Expr::Neg(Box::new(other)),
+        },
+        other => return Err(ExprError::unsupported(format!("operator '{other}'"))),
+    })
+}
+
+fn binary(left: &ast::Expr, op: &BinaryOperator, right: &ast::Expr) -> Result<Expr, ExprError> {
+    let l = convert(left)?;
+    let r = convert(right)?;
+    Ok(match op {
+        BinaryOperator::And => l.and(r),
+        BinaryOperator::Or => l.or(r),
+        BinaryOperator::Eq => l.cmp(CmpOp::Eq, r),
+        BinaryOperator::NotEq => l.cmp(CmpOp::NotEq, r),
+        BinaryOperator::Lt => l.cmp(CmpOp::Lt, r),
+        BinaryOperator::LtEq => l.cmp(CmpOp::LtEq, r),
+        BinaryOperator::Gt => l.cmp(CmpOp::Gt, r),
+        BinaryOperator::GtEq => l.cmp(CmpOp::GtEq, r),
+        BinaryOperator::Plus => l.arith(ArithOp::Add, r),
+        BinaryOperator::Minus => l.arith(ArithOp::Sub, r),
+        BinaryOperator::Multiply => l.arith(ArithOp::Mul, r),
+        BinaryOperator::Divide => l.arith(ArithOp::Div, r),
+        BinaryOperator::Modulo => l.arith(ArithOp::Mod, r),
+        other => return Err(ExprError::unsupported(format!("operator '{other}'"))),
+    })
+}
+
+/// `x [NOT] RLIKE 'pattern'` (Java regex semantics).
+fn rlike(expr: &ast::Expr, pattern: &ast::Expr, negated: bool) -> Result<Expr, ExprError> {
+    let pat = string_literal(pattern)
+        .ok_or_else(|| ExprError::invalid("RLIKE needs a string literal pattern"))?;
+    let re = super::javaregex::compile(&pat).map_err(|error| ExprError::InvalidRegex {
+        pattern: pat.clone(),
+        error,
+    })?;
+    let m = Expr::RLike {
+        expr: Box::new(convert(expr)?),
+        regex: Arc::new(re),
+    };
+    Ok(if negated { m.not() } else { m })
+}
+
+/// `DATE '…'` / `TIMESTAMP '…'`.
+fn typed_string(v: &Value, data_type: &ast::DataType) -> Result<Expr, ExprError> {
+    let text = match v {
+        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+        other => return Err(ExprError::unsupported(format!("typed literal {other}"))),
+    };
+    let ty = data_type.to_string().to_ascii_lowercase();
+    let p = datetime::parse_iso(text.as_bytes())
+        .ok_or_else(|| ExprError::invalid(format!("invalid {ty} literal '{text}'")))?;
+    if ty.starts_with("date") {
+        let days = p
+            .date_days()
+            .ok_or_else(|| ExprError::invalid("date out of range"))?;
+        Ok(Expr::Literal(Lit::Date(days)))
+    } else if ty.starts_with("timestamp") {
+        let us = p
+            .timestamp_us()
+            .ok_or_else(|| ExprError::invalid("timestamp out of range"))?;
+        Ok(Expr::Literal(Lit::Timestamp(us)))
+    } else {
+        Err(ExprError::unsupported(format!(
+            "typed literal of type {ty}"
+        )))
+    }
 }
 
 fn ident(id: &ast::Ident) -> Expr {
@@ -232,7 +252,7 @@ fn is_bool(e: Expr, want: bool, negated: bool) -> Expr {
     }
 }
 
-fn value(v: &Value) -> Result<Lit, String> {
+fn value(v: &Value) -> Result<Lit, ExprError> {
     Ok(match v {
         Value::Number(n, _) => {
             let s = n.to_string();
@@ -242,7 +262,7 @@ fn value(v: &Value) -> Result<Lit, String> {
             } else {
                 Lit::Float(
                     t.parse::<f64>()
-                        .map_err(|_| format!("invalid number '{s}'"))?,
+                        .map_err(|_| ExprError::invalid(format!("invalid number '{s}'")))?,
                 )
             }
         }
@@ -250,7 +270,7 @@ fn value(v: &Value) -> Result<Lit, String> {
         Value::EscapedStringLiteral(s) => Lit::Str(s.clone()),
         Value::Boolean(b) => Lit::Bool(*b),
         Value::Null => Lit::Null,
-        other => return Err(format!("literal {other}")),
+        other => return Err(ExprError::unsupported(format!("literal {other}"))),
     })
 }
 
@@ -284,15 +304,17 @@ fn like(
     escape: Option<&ast::Expr>,
     negated: bool,
     ci: bool,
-) -> Result<Expr, String> {
-    let pat = string_literal(pattern).ok_or("LIKE needs a string literal pattern")?;
+) -> Result<Expr, ExprError> {
+    let pat = string_literal(pattern)
+        .ok_or_else(|| ExprError::invalid("LIKE needs a string literal pattern"))?;
     let esc = match escape {
         Some(e) => {
-            let s = string_literal(e).ok_or("ESCAPE needs a one-character string")?;
+            let one_char = || ExprError::invalid("ESCAPE needs a one-character string");
+            let s = string_literal(e).ok_or_else(one_char)?;
             let mut it = s.chars();
             match (it.next(), it.next()) {
                 (Some(c), None) => c,
-                _ => return Err("ESCAPE needs a one-character string".into()),
+                _ => return Err(one_char()),
             }
         }
         None => '\\',
@@ -303,7 +325,11 @@ fn like(
         if c == esc {
             match chars.next() {
                 Some(n) => re.push_str(&regex::escape(&n.to_string())),
-                None => return Err("LIKE pattern ends with the escape character".into()),
+                None => {
+                    return Err(ExprError::invalid(
+                        "LIKE pattern ends with the escape character",
+                    ))
+                }
             }
         } else if c == '%' {
             re.push_str(".*");
@@ -314,7 +340,8 @@ fn like(
         }
     }
     re.push('$');
-    let regex = regex::Regex::new(&re).map_err(|e| format!("invalid LIKE pattern: {e}"))?;
+    let regex = regex::Regex::new(&re)
+        .map_err(|e| ExprError::invalid(format!("invalid LIKE pattern: {e}")))?;
     Ok(Expr::Like {
         expr: Box::new(convert(expr)?),
         regex: Arc::new(regex),
@@ -322,7 +349,7 @@ fn like(
     })
 }
 
-fn function(f: &ast::Function) -> Result<Expr, String> {
+fn function(f: &ast::Function) -> Result<Expr, ExprError> {
     let name = f
         .name
         .0
@@ -331,44 +358,54 @@ fn function(f: &ast::Function) -> Result<Expr, String> {
         .unwrap_or_default()
         .to_ascii_lowercase();
     if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-        return Err(format!("aggregate/window use of {name}()"));
+        return Err(ExprError::unsupported(format!(
+            "aggregate/window use of {name}()"
+        )));
     }
     let args: Vec<Expr> = match &f.args {
         FunctionArguments::None => Vec::new(),
         FunctionArguments::List(list) => {
             if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-                return Err(format!("{name}() with DISTINCT or clauses"));
+                return Err(ExprError::unsupported(format!(
+                    "{name}() with DISTINCT or clauses"
+                )));
             }
             list.args
                 .iter()
                 .map(|a| match a {
                     FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => convert(e),
-                    other => Err(format!("argument '{other}' of {name}()")),
+                    other => Err(ExprError::unsupported(format!(
+                        "argument '{other}' of {name}()"
+                    ))),
                 })
                 .collect::<Result<_, _>>()?
         }
-        FunctionArguments::Subquery(_) => return Err(format!("subquery in {name}()")),
+        FunctionArguments::Subquery(_) => {
+            return Err(ExprError::unsupported(format!("subquery in {name}()")))
+        }
     };
-    let arity = |lo: usize, hi: usize| -> Result<(), String> {
+    let arity = |lo: usize, hi: usize| -> Result<(), ExprError> {
         if args.len() < lo || args.len() > hi {
-            Err(format!(
-                "{name}() takes {} argument(s), got {}",
-                if lo == hi {
+            Err(ExprError::Arity {
+                function: name.clone(),
+                expected: if lo == hi {
                     lo.to_string()
                 } else {
                     format!("{lo} to {hi}")
                 },
-                args.len()
-            ))
+                got: args.len(),
+            })
         } else {
             Ok(())
         }
     };
-    let fmt_arg = |args: &[Expr]| -> Result<Option<Arc<DateTimeFormat>>, String> {
+    let fmt_arg = |args: &[Expr]| -> Result<Option<Arc<DateTimeFormat>>, ExprError> {
         match args.get(1) {
             None => Ok(None),
             Some(Expr::Literal(Lit::Str(p))) => Ok(Some(Arc::new(DateTimeFormat::compile(p)?))),
-            Some(_) => Err(format!("the format of {name}() must be a string literal")),
+            Some(_) => Err(ExprError::invalid(format!(
+                "the format of {name}() must be a string literal"
+            ))),
         }
     };
     let one = |args: Vec<Expr>, f: Func| Expr::Func(f, args.into_iter().take(1).collect());
@@ -424,7 +461,7 @@ fn function(f: &ast::Function) -> Result<Expr, String> {
             arity(1, usize::MAX)?;
             Expr::Func(Func::Greatest, args)
         }
-        other => return Err(format!("function '{other}'")),
+        other => return Err(ExprError::UnsupportedFunction(other.to_string())),
     })
 }
 

@@ -9,35 +9,13 @@ use arrow::buffer::BooleanBuffer;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Utc};
 
+use super::context::EvalContext;
 use super::expr::eval::{Env, Val};
-use super::expr::render;
+use super::expr::{render, Expr, ExprError};
 use super::functions::MsgPart;
 use super::results::{result_column, Entry};
 use super::{Criticality, QualityError, Rule, RuleSet};
-
-/// The injectable clock and run identity of an evaluation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EvalContext {
-    /// "Now" for `current_timestamp()`, `is_not_in_future`, … (pin it for reproducible runs).
-    pub now: DateTime<Utc>,
-    /// The `run_time` written into result entries.
-    pub run_time: DateTime<Utc>,
-    /// The `run_id` written into result entries.
-    pub run_id: String,
-}
-
-impl EvalContext {
-    /// A context with `now` and `run_time` both pinned to `now` and an empty run id.
-    pub fn fixed(now: DateTime<Utc>) -> Self {
-        EvalContext {
-            now,
-            run_time: now,
-            run_id: String::new(),
-        }
-    }
-}
 
 /// The outcome of evaluating a rule set on one batch.
 #[derive(Debug, Clone)]
@@ -63,11 +41,13 @@ pub struct Evaluation {
     pub warnings: ArrayRef,
 }
 
-fn to_bool(v: Val, n: usize) -> Result<BooleanArray, String> {
+fn to_bool(v: Val, n: usize) -> Result<BooleanArray, ExprError> {
     match v.data_type() {
         DataType::Boolean => Ok(v.into_array(n).as_boolean().clone()),
         DataType::Null => Ok(BooleanArray::new_null(n)),
-        other => Err(format!("the condition is not boolean but {other}")),
+        other => Err(ExprError::type_mismatch(format!(
+            "the condition is not boolean but {other}"
+        ))),
     }
 }
 
@@ -98,9 +78,12 @@ impl RuleSet {
         let mut skipped = Vec::with_capacity(k);
         let mut messages: Vec<Vec<String>> = Vec::with_capacity(k);
         for rule in self.rules() {
-            let eval_err = |message: String| QualityError::Eval {
-                rule: rule.name().to_string(),
-                message,
+            let eval_err = |in_filter: bool| {
+                move |error: ExprError| QualityError::Eval {
+                    rule: rule.name().to_string(),
+                    in_filter,
+                    error,
+                }
             };
             if let Some(reason) = rule.skip_reason(&schema) {
                 if self.is_strict() {
@@ -120,15 +103,13 @@ impl RuleSet {
             }
             let filter = match &rule.filter_expr {
                 Some(fe) => {
-                    let v = env.eval(fe).map_err(|m| eval_err(format!("filter: {m}")))?;
-                    Some(true_bits(
-                        &to_bool(v, n).map_err(|m| eval_err(format!("filter: {m}")))?,
-                    ))
+                    let v = env.eval(fe).map_err(eval_err(true))?;
+                    Some(true_bits(&to_bool(v, n).map_err(eval_err(true))?))
                 }
                 None => None,
             };
-            let cond = env.eval(&rule.condition).map_err(eval_err)?;
-            let mut bits = true_bits(&to_bool(cond, n).map_err(eval_err)?);
+            let cond = env.eval(&rule.condition).map_err(eval_err(false))?;
+            let mut bits = true_bits(&to_bool(cond, n).map_err(eval_err(false))?);
             if let Some(f) = &filter {
                 bits = &bits & f;
             }
@@ -140,7 +121,7 @@ impl RuleSet {
             failed_count.push(failed);
             evaluated.push(filter.map(|f| BooleanArray::new(f, None)));
             messages.push(if failed > 0 {
-                render_messages(rule, batch, &bits, now_us).map_err(eval_err)?
+                render_messages(rule, batch, &bits, now_us).map_err(eval_err(false))?
             } else {
                 Vec::new()
             });
@@ -241,7 +222,7 @@ fn render_messages(
     batch: &RecordBatch,
     fired: &BooleanBuffer,
     now_us: i64,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ExprError> {
     let mask = BooleanArray::new(fired.clone(), None);
     let needs_values = rule.message.iter().any(|p| !matches!(p, MsgPart::Text(_)));
     let m = fired.count_set_bits();
@@ -259,7 +240,7 @@ fn render_messages(
     // Only the columns the message needs, and only the rows that fired.
     let mut needed: Vec<usize> = Vec::new();
     for p in &rule.message {
-        let exprs: Vec<&super::expr::Expr> = match p {
+        let exprs: Vec<&Expr> = match p {
             MsgPart::Text(_) => Vec::new(),
             MsgPart::Value(e) | MsgPart::ValueOrNull(e) => vec![e],
             MsgPart::Join(es) => es.iter().collect(),
@@ -274,8 +255,8 @@ fn render_messages(
             }
         }
     }
-    let projected = batch.project(&needed).map_err(|e| e.to_string())?;
-    let sub = filter_record_batch(&projected, &mask).map_err(|e| e.to_string())?;
+    let projected = batch.project(&needed)?;
+    let sub = filter_record_batch(&projected, &mask)?;
     let mut env = Env::new(&sub, now_us);
     enum Part<'a> {
         Text(&'a str),
