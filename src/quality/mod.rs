@@ -42,9 +42,6 @@ pub mod results;
 #[cfg(test)]
 mod tests;
 
-/// The dataset-level check definitions under their former path (`quality::dataset`).
-pub use dataset_rules as dataset;
-
 use std::path::Path;
 
 use arrow::datatypes::Schema;

@@ -22,7 +22,6 @@ use medallion::quality::{
     dqx_result_type, Criticality, EvalContext, Evaluation, LoadOptions, QualityError, RuleSet,
 };
 
-
 // ---------------------------------------------------------------------------------------------
 // helpers
 
