@@ -377,8 +377,42 @@ fn produce(a: ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Log lines (warnings, errors, plain progress) to stderr; `RUST_LOG` filters them as
+/// `target=level,...` (default: medallion's own at info, its dependencies' at warn).
+fn init_logging() {
+    use tracing::Level;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let default = || {
+        Targets::new()
+            .with_target("medallion", Level::INFO)
+            .with_target("eventhub_emulator", Level::INFO)
+            // delta-rs' kernel logs an error when it probes a table that does not exist yet,
+            // which is how every table is created; real failures reach us as errors anyway.
+            .with_target("buoyant_kernel::snapshot", LevelFilter::OFF)
+            .with_default(Level::WARN)
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) => spec.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!("warning: RUST_LOG '{spec}' is not a valid filter ({e}); using the default");
+            default()
+        }),
+        Err(_) => default(),
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi),
+        )
+        .with(filter)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result: anyhow::Result<u8> = match cli.command {
         Command::Run(args) => run_config(args).and_then(|cfg| {
             let is_primary = match &cfg.timely {

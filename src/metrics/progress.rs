@@ -17,7 +17,8 @@ pub struct Progress {
 
 impl Progress {
     /// Shows progress of `metrics.events_read` towards `total` (if known), refreshed 5×/s.
-    /// With `plain`, prints a line every 2 s instead of drawing a bar (for logs and CI).
+    /// With `plain`, logs a line every 2 s (`medallion::progress`, level info) instead of drawing a
+    /// bar (for logs and CI).
     pub fn start(metrics: Arc<RunMetrics>, total: Option<u64>, plain: bool) -> Progress {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -49,12 +50,14 @@ impl Progress {
                 if plain && ticks % 10 == 0 {
                     let secs = metrics.started.elapsed().as_secs_f64();
                     match total {
-                        Some(t) => eprintln!(
-                            "progress: {n}/{t} events read ({:.0} events/s)",
+                        Some(t) => tracing::info!(
+                            target: "medallion::progress",
+                            "{n}/{t} events read ({:.0} events/s)",
                             n as f64 / secs
                         ),
-                        None => eprintln!(
-                            "progress: {n} events read ({:.0} events/s)",
+                        None => tracing::info!(
+                            target: "medallion::progress",
+                            "{n} events read ({:.0} events/s)",
                             n as f64 / secs
                         ),
                     }
