@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::config::{EventHubSpec, RunConfig};
-use crate::eventhub::StartPosition;
+use crate::eventhub::{EventHubError, SendStats, StartPosition};
 use crate::{Error, Result};
 
 /// The embedded path of `SourceSpec::Embedded`: an in-process emulator and a producer thread
@@ -15,8 +15,7 @@ use crate::{Error, Result};
 pub struct EmbeddedHub {
     _runtime: tokio::runtime::Runtime,
     handle: crate::emulator::EmulatorHandle,
-    producer:
-        Option<std::thread::JoinHandle<std::result::Result<crate::eventhub::SendStats, String>>>,
+    producer: Option<std::thread::JoinHandle<std::result::Result<SendStats, EventHubError>>>,
 }
 
 impl EmbeddedHub {
@@ -35,9 +34,7 @@ impl EmbeddedHub {
             hubs: vec![crate::emulator::HubSpec::new("weather", cfg.partitions)],
             ..Default::default()
         };
-        let handle = runtime
-            .block_on(crate::emulator::Emulator::start(config))
-            .map_err(|e| Error::Embedded(format!("cannot start the emulator: {e}")))?;
+        let handle = runtime.block_on(crate::emulator::Emulator::start(config))?;
         let connection_string = handle.connection_string();
         let workload = crate::workload::WorkloadConfig {
             events: cfg.events,
@@ -50,18 +47,18 @@ impl EmbeddedHub {
         let producer = std::thread::Builder::new()
             .name("producer".into())
             .spawn(move || {
-                let producer =
-                    crate::eventhub::BlockingProducer::connect(&connection_string, Some("weather"))
-                        .map_err(|e| e.to_string())?;
+                let producer = crate::eventhub::BlockingProducer::connect(
+                    &connection_string,
+                    Some("weather"),
+                )?;
                 let mut signalled = false;
-                let stats = producer
-                    .send_all(crate::workload::keyed_events(&workload), None, |sent| {
+                let stats =
+                    producer.send_all(crate::workload::keyed_events(&workload), None, |sent| {
                         if !signalled && sent > 0 {
                             signalled = true;
                             let _ = started_tx.send(());
                         }
-                    })
-                    .map_err(|e| e.to_string());
+                    });
                 producer.close();
                 stats
             })
@@ -87,11 +84,11 @@ impl EmbeddedHub {
     }
 
     /// Waits for the producer; its statistics, or why it failed.
-    pub fn finish(mut self) -> std::result::Result<crate::eventhub::SendStats, String> {
+    pub fn finish(mut self) -> Result<SendStats> {
         match self.producer.take().map(|p| p.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err("the producer thread panicked".into()),
-            None => Err("no producer".into()),
+            Some(Ok(r)) => Ok(r?),
+            Some(Err(_)) => Err(Error::Embedded("the producer thread panicked".into())),
+            None => Err(Error::Embedded("no producer was started".into())),
         }
     }
 }

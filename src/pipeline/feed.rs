@@ -91,12 +91,10 @@ pub fn feed_partitions(
                     });
                 }
             }
+            // After every read, so that a batch never spans two epochs.
             if let Some(epoch) = clock.tick() {
                 input.advance_to(epoch);
             }
-        }
-        if let Some(epoch) = clock.tick() {
-            input.advance_to(epoch);
         }
         worker.step();
         // Back-pressure: stay at most two epochs ahead of what is committed (parking, not

@@ -78,9 +78,7 @@ fn run_embedded(cfg: RunConfig) -> Result<RunSummary> {
         ..cfg
     };
     let mut summary = run(inner)?;
-    let sent = hub
-        .finish()
-        .map_err(|e| Error::Embedded(format!("the producer failed: {e}")))?;
+    let sent = hub.finish()?;
     summary.source = format!(
         "the embedded emulator ({} events produced at {:.0} events/s)",
         sent.events, sent.events_per_sec

@@ -43,11 +43,6 @@ impl TableKind {
         }
     }
 
-    /// The core table with this id, if it is one.
-    pub fn from_id(id: TableId) -> Option<TableKind> {
-        TableKind::ALL.get(id.index()).copied()
-    }
-
     /// The table's id: the core tables come first in every [`Catalog`].
     pub fn id(self) -> TableId {
         TableId(self as u16)

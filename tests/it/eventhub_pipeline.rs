@@ -222,16 +222,6 @@ fn pipeline(out: &Path, cs: &str) -> Command {
     c
 }
 
-fn commits_of(out: &Path) -> usize {
-    std::fs::read_dir(out.join("bronze/_delta_log"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn sigkill_mid_stream_then_rerun_equals_uninterrupted_run() {
     let _serial = serial();
@@ -261,13 +251,7 @@ fn sigkill_mid_stream_then_rerun_equals_uninterrupted_run() {
     assert!(pipeline(&clean, &cs).status().unwrap().success());
     let crashed = dir.path().join("crashed");
     let mut child = pipeline(&crashed, &cs).spawn().unwrap();
-    let start = Instant::now();
-    while commits_of(&crashed) < 4 && start.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let still_running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let still_running = sigkill_after(&mut child, &crashed, 4);
     assert!(
         still_running,
         "the run was killed while it was still running"

@@ -2,7 +2,6 @@
 //! exactly the rows of an uninterrupted run.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 use medallion::sink::TableKind;
@@ -31,16 +30,6 @@ fn medallion(out: &std::path::Path, file: &std::path::Path) -> Command {
     c
 }
 
-fn log_versions(out: &std::path::Path) -> usize {
-    std::fs::read_dir(out.join("bronze/_delta_log"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn sigkill_mid_run_then_rerun_equals_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,13 +48,7 @@ fn sigkill_mid_run_then_rerun_equals_uninterrupted_run() {
 
     let crashed = dir.path().join("crashed");
     let mut child = medallion(&crashed, &file).spawn().unwrap();
-    let start = Instant::now();
-    while log_versions(&crashed) < 4 && start.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let still_running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let still_running = sigkill_after(&mut child, &crashed, 4);
     assert!(
         still_running,
         "the run was killed while it was still running"

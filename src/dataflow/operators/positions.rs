@@ -26,12 +26,16 @@ impl<'s> ReadPositions<'s> for StreamVec<'s, Time, Arc<Processed>> {
             Pipeline,
             "Positions",
             move |_cap, _info| {
-                let mut pending: EpochBuckets<Arc<Processed>> = EpochBuckets::new();
+                // Only each batch's summary waits for the epoch, not the batch itself.
+                let mut pending: EpochBuckets<BatchSummary> = EpochBuckets::new();
                 move |(input, frontier), output| {
                     let port = output.output_index();
-                    input.for_each(|cap, data| pending.bucket(&cap, port).append(data));
-                    for (epoch, cap, processed) in pending.take_done(frontier) {
-                        output.session(&cap).give(read_report(epoch, &processed));
+                    input.for_each(|cap, data| {
+                        let bucket = pending.bucket(&cap, port);
+                        bucket.extend(data.drain(..).map(|p| BatchSummary::of(&p)));
+                    });
+                    for (epoch, cap, batches) in pending.take_done(frontier) {
+                        output.session(&cap).give(read_report(epoch, batches));
                     }
                 }
             },
@@ -39,20 +43,39 @@ impl<'s> ReadPositions<'s> for StreamVec<'s, Time, Arc<Processed>> {
     }
 }
 
-fn read_report(epoch: Time, processed: &[Arc<Processed>]) -> EpochReport {
-    if let Some(error) = processed.iter().find_map(|p| p.error.as_ref()) {
+/// What the read report needs of one processed batch.
+struct BatchSummary {
+    partition: u32,
+    last_seq: i64,
+    read: BatchRead,
+    error: Option<String>,
+}
+
+impl BatchSummary {
+    fn of(p: &Processed) -> Self {
+        BatchSummary {
+            partition: p.partition,
+            last_seq: p.last_seq,
+            read: BatchRead {
+                read_ms: p.ingest_ms,
+                events: p.events as u64,
+                body_bytes: p.body_bytes as u64,
+            },
+            error: p.error.clone(),
+        }
+    }
+}
+
+fn read_report(epoch: Time, summaries: Vec<BatchSummary>) -> EpochReport {
+    if let Some(error) = summaries.iter().find_map(|b| b.error.as_ref()) {
         return EpochReport::failed(epoch, "process", error);
     }
     let mut positions: BTreeMap<u32, i64> = BTreeMap::new();
-    let mut batches = Vec::with_capacity(processed.len());
-    for p in processed {
-        let pos = positions.entry(p.partition).or_insert(p.last_seq);
-        *pos = (*pos).max(p.last_seq);
-        batches.push(BatchRead {
-            read_ms: p.ingest_ms,
-            events: p.events as u64,
-            body_bytes: p.body_bytes as u64,
-        });
+    let mut batches = Vec::with_capacity(summaries.len());
+    for b in summaries {
+        let pos = positions.entry(b.partition).or_insert(b.last_seq);
+        *pos = (*pos).max(b.last_seq);
+        batches.push(b.read);
     }
     EpochReport::Read {
         epoch,

@@ -162,3 +162,30 @@ pub fn assert_matches_oracle(out: &Path, oracle: &serde_json::Value) {
         "parse errors"
     );
 }
+
+/// Number of versions in a run's `bronze` Delta log (its commits so far, the table's creation
+/// included).
+pub fn bronze_log_versions(out: &Path) -> usize {
+    std::fs::read_dir(out.join("bronze/_delta_log"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits (up to 120 s) until the run writing `out` has `versions` bronze log versions, then kills
+/// it with SIGKILL; whether it was still running when killed.
+pub fn sigkill_after(child: &mut std::process::Child, out: &Path, versions: usize) -> bool {
+    let start = std::time::Instant::now();
+    while bronze_log_versions(out) < versions
+        && start.elapsed() < std::time::Duration::from_secs(120)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    still_running
+}
