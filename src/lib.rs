@@ -16,7 +16,7 @@
 //! - [`sink`]: the table catalog, Parquet writing and the Delta commit protocol.
 //! - [`metrics`]: histograms, run summary and progress.
 //! - [`views`]: views over silver and stream-wide dataset checks, maintained with differential.
-//! - [`eventhub`]: the Event Hubs source and producer (Microsoft's `azure_messaging_eventhubs`).
+//! - [`eventhub`]: the Event Hubs source and producer (medallion's own client on fe2o3-amqp 0.18).
 //! - [`emulator`]: a local Event Hubs–compatible AMQP 1.0 endpoint (`medallion emulator`): the
 //!   `eventhub-emulator` crate of this workspace, re-exported.
 

@@ -1,7 +1,7 @@
 //! The seam between the source/producer logic and an AMQP client library.
 //!
-//! [`ConsumerBackend`] and [`ProducerBackend`] are all the source and producer need; the
-//! Microsoft SDK implements them in [`crate::eventhub::sdk`].
+//! [`ConsumerBackend`] and [`ProducerBackend`] are all the source and producer need;
+//! [`crate::eventhub::amqp`] implements them on fe2o3-amqp.
 
 use futures::{future::BoxFuture, stream::BoxStream};
 

@@ -122,17 +122,24 @@ impl ConnectionConfig {
     /// The AMQP URL to connect to: `amqp://` for the emulator, `amqps://` for the service.
     pub fn amqp_url(&self) -> String {
         if self.development_emulator {
-            format!("amqp://{}:{}", self.host, self.port.unwrap_or(AMQP_PORT))
+            format!("amqp://{}:{}", self.host, self.port())
         } else {
-            format!("amqps://{}:{}", self.host, self.port.unwrap_or(AMQPS_PORT))
+            format!("amqps://{}:{}", self.host, self.port())
         }
     }
 
-    /// The custom endpoint to hand to the SDK, which ignores `UseDevelopmentEmulator` and the
-    /// endpoint's port: `None` for the service on its default port.
-    pub fn custom_endpoint(&self) -> Option<String> {
-        (self.development_emulator || self.port.is_some_and(|p| p != AMQPS_PORT))
-            .then(|| self.amqp_url())
+    /// The port to connect to (the endpoint's, else 5672 for the emulator and 5671 for TLS).
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(if self.development_emulator {
+            AMQP_PORT
+        } else {
+            AMQPS_PORT
+        })
+    }
+
+    /// The shared access key (never logged).
+    pub(crate) fn key(&self) -> &str {
+        &self.key
     }
 
     /// The hub to use: `hub` if given, else `EntityPath`; an error when neither is set or both are
@@ -148,19 +155,6 @@ impl ConnectionConfig {
                 "no hub name given and the connection string has no EntityPath".into(),
             )),
         }
-    }
-
-    /// The connection string in the form the SDK parses (the SDK needs the key).
-    pub(crate) fn sdk_connection_string(&self) -> String {
-        let mut s = format!(
-            "Endpoint=sb://{}/;SharedAccessKeyName={};SharedAccessKey={}",
-            self.host, self.key_name, self.key
-        );
-        if let Some(e) = &self.entity_path {
-            s.push_str(";EntityPath=");
-            s.push_str(e);
-        }
-        s
     }
 }
 
@@ -208,10 +202,8 @@ mod tests {
         assert_eq!(c.host, "localhost");
         assert_eq!(c.port, Some(5673));
         assert!(c.development_emulator);
-        assert_eq!(
-            c.custom_endpoint().as_deref(),
-            Some("amqp://localhost:5673")
-        );
+        assert_eq!(c.amqp_url(), "amqp://localhost:5673");
+        assert_eq!(c.port(), 5673);
     }
 
     #[test]
@@ -221,10 +213,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.amqp_url(), "amqps://ns.servicebus.windows.net:5671");
-        assert_eq!(c.custom_endpoint(), None);
+        assert_eq!(c.port(), 5671);
         assert_eq!(c.hub_name(None).unwrap(), "hub");
         assert!(c.hub_name(Some("other")).is_err());
-        assert!(c.sdk_connection_string().contains("SharedAccessKey=abc="));
+        assert_eq!(c.key(), "abc=");
     }
 
     #[test]

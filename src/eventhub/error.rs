@@ -34,6 +34,9 @@ pub enum EventHubError {
     /// A reader with a higher owner level (epoch) took the partition.
     #[error("partition taken over by a reader with a higher owner level: {0}")]
     TakenOver(String),
+    /// The hub refused the credentials (CBS `put-token` or a link closed as unauthorized).
+    #[error("Event Hubs refused access to hub '{hub}': {message}")]
+    Unauthorized { hub: String, message: String },
     /// A single event is larger than the maximum batch size.
     #[error("an event of {size} bytes does not fit in an Event Hubs batch")]
     EventTooLarge { size: usize },
@@ -60,6 +63,20 @@ impl EventHubError {
 }
 
 impl EventHubError {
+    /// Errors that retrying cannot fix (bad credentials, a displaced reader, bad settings).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            EventHubError::Unauthorized { .. }
+                | EventHubError::TakenOver(_)
+                | EventHubError::MalformedEvent(_)
+                | EventHubError::MissingField(_)
+                | EventHubError::InvalidField { .. }
+                | EventHubError::HubName(_)
+                | EventHubError::Config(_)
+        )
+    }
+
     /// The [`SourceError`] for this error on `partition`.
     pub fn into_source_error(self, partition: u32) -> SourceError {
         match self {

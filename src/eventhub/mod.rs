@@ -1,20 +1,20 @@
 //! Azure Event Hubs client side: a partitioned source ([`EventHubSource`]) and a producer
 //! ([`EventHubProducer`]).
 //!
-//! The Microsoft SDK (`azure_messaging_eventhubs`) is used only in [`sdk`], behind the
-//! [`client::ConsumerBackend`] and [`client::ProducerBackend`] traits, so another AMQP client can
-//! be swapped in without touching the source or producer logic.
+//! The AMQP work is medallion's own lean client on fe2o3-amqp 0.18 ([`amqp`]), behind the
+//! [`client::ConsumerBackend`] and [`client::ProducerBackend`] traits (so tests and other
+//! transports can stand in without touching the source or producer logic).
 //!
 //! * [`connection`]: connection-string parsing (emulator or real service), key redaction;
 //! * [`source`]: [`EventHubSource`] / [`EventHubPartitionReader`], the synchronous
 //!   [`crate::source::PartitionedSource`] over a background tokio runtime, with reconnects;
 //! * [`producer`]: [`EventHubProducer`] and [`BlockingProducer`], batched sends per partition.
 
+pub mod amqp;
 pub mod client;
 pub mod connection;
 pub mod error;
 pub mod producer;
-pub mod sdk;
 pub mod source;
 
 pub use connection::ConnectionConfig;

@@ -22,7 +22,7 @@ use crate::eventhub::{
     client::{OutgoingEvent, ProducerBackend},
     connection::ConnectionConfig,
     error::EventHubError,
-    sdk::SdkProducer,
+    amqp::{AmqpProducer, Endpoint, SharedConnection},
 };
 
 /// Partition of a partition key: FNV-1a (32 bit) of the key's UTF-8 bytes modulo the partition
@@ -88,7 +88,7 @@ impl std::fmt::Debug for EventHubProducer {
 const EVENT_OVERHEAD: usize = 64;
 
 impl EventHubProducer {
-    /// Connects with the Microsoft SDK; `hub` `None` takes `EntityPath`.
+    /// Connects (one AMQP connection); `hub` `None` takes `EntityPath`.
     pub async fn connect(
         connection_string: &str,
         hub: Option<&str>,
@@ -104,7 +104,12 @@ impl EventHubProducer {
     ) -> Result<Self, EventHubError> {
         let connection = ConnectionConfig::parse(connection_string)?;
         let hub = connection.hub_name(hub)?;
-        let backend = SdkProducer::connect(&connection, &hub).await?;
+        let shared = SharedConnection::new(Endpoint {
+            connection,
+            hub,
+            token_lifetime: Duration::from_secs(3600),
+        });
+        let backend = AmqpProducer::new(std::sync::Arc::new(shared));
         Self::with_backend(Box::new(backend), config).await
     }
 
@@ -271,6 +276,7 @@ impl EventHubProducer {
                         break;
                     }
                     Err(e @ EventHubError::EventTooLarge { .. }) => return Err(e),
+                    Err(e @ EventHubError::Unauthorized { .. }) => return Err(e),
                     Err(e) if attempt >= self.config.max_attempts => {
                         return Err(EventHubError::SendFailed {
                             partition: name.clone(),

@@ -56,7 +56,7 @@ use crate::{
         client::{ConsumerBackend, ReceiveRequest, ReceivedEvent},
         connection::ConnectionConfig,
         error::EventHubError,
-        sdk::SdkConsumer,
+        amqp::{AmqpConsumer, Endpoint, SharedConnection},
     },
     source::{
         PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber, SourceError,
@@ -80,6 +80,7 @@ where
             attempt += 1;
             let error = match tokio::time::timeout(MANAGEMENT_TIMEOUT, call()).await {
                 Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) if e.is_permanent() => return Err(e),
                 Ok(Err(e)) => e,
                 Err(_) => EventHubError::client(
                     "management request",
@@ -165,6 +166,8 @@ pub struct EventHubSourceConfig {
     pub runtime_threads: usize,
     /// Reconnect backoff.
     pub reconnect: Backoff,
+    /// Lifetime of the SAS tokens put on the connection (renewed every half lifetime).
+    pub token_lifetime: Duration,
 }
 
 impl EventHubSourceConfig {
@@ -184,6 +187,7 @@ impl EventHubSourceConfig {
             channel_chunks: 16,
             runtime_threads: 2,
             reconnect: Backoff::default(),
+            token_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -232,11 +236,17 @@ impl std::fmt::Debug for EventHubSource {
 }
 
 impl EventHubSource {
-    /// Connects with the Microsoft SDK and lists the partitions (management API).
+    /// Connects (one AMQP connection for all of the source's readers) and lists the partitions
+    /// (management API).
     pub fn connect(config: EventHubSourceConfig) -> Result<Self, EventHubError> {
         let connection = ConnectionConfig::parse(&config.connection_string)?;
         let hub = connection.hub_name(config.hub.as_deref())?;
-        let backend = SdkConsumer::new(connection, hub.clone(), config.consumer_group.clone());
+        let shared = SharedConnection::new(Endpoint {
+            connection,
+            hub: hub.clone(),
+            token_lifetime: config.token_lifetime,
+        });
+        let backend = AmqpConsumer::new(Arc::new(shared), config.consumer_group.clone());
         Self::with_backend(
             EventHubSourceConfig {
                 hub: Some(hub),
@@ -461,9 +471,7 @@ impl Pump {
                 None => return Ok("the receiver stream ended".into()),
                 Some(Ok(chunk)) => chunk,
                 Some(Err(EventHubError::TakenOver(m))) => return Err(Terminal::TakenOver(m)),
-                Some(Err(e @ EventHubError::MalformedEvent(_))) => {
-                    return Err(Terminal::Failed(e.to_string()))
-                }
+                Some(Err(e)) if e.is_permanent() => return Err(Terminal::Failed(e.to_string())),
                 Some(Err(e)) => return Ok(e.to_string()),
             };
             let expected_before = self.request.from_sequence_number;
