@@ -18,11 +18,11 @@ use tokio::runtime::Runtime;
 use tracing::warn;
 
 use crate::eventhub::{
+    amqp::{AmqpProducer, Endpoint, SharedConnection},
     block_on, build_runtime,
     client::{OutgoingEvent, ProducerBackend},
     connection::ConnectionConfig,
     error::EventHubError,
-    amqp::{AmqpProducer, Endpoint, SharedConnection},
 };
 
 /// Partition of a partition key: FNV-1a (32 bit) of the key's UTF-8 bytes modulo the partition

@@ -52,11 +52,11 @@ use tracing::{debug, warn};
 
 use crate::{
     eventhub::{
+        amqp::{AmqpConsumer, Endpoint, SharedConnection},
         block_on, build_runtime,
         client::{ConsumerBackend, ReceiveRequest, ReceivedEvent},
         connection::ConnectionConfig,
         error::EventHubError,
-        amqp::{AmqpConsumer, Endpoint, SharedConnection},
     },
     source::{
         PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber, SourceError,

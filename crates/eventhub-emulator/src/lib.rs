@@ -39,6 +39,7 @@ pub mod management;
 pub mod selector;
 pub mod server;
 pub mod stream;
+pub mod substitute;
 pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc};

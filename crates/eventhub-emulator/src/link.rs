@@ -20,6 +20,7 @@ use crate::{
     log::{annotation, decode_message, AmqpMessage, PARTITION_KEY},
     management,
     selector::StartPosition,
+    substitute::{Substitutions, MAX_SUBSTITUTED},
 };
 
 /// Message format of an Event Hubs batch: the body is a sequence of Data
@@ -48,6 +49,8 @@ pub struct Consumer {
     pub stolen: oneshot::Receiver<()>,
     /// Where to start.
     pub start: StartPosition,
+    /// The connection's placeholder table (see [`crate::substitute`]).
+    pub substitutions: Substitutions,
 }
 
 impl Consumer {
@@ -62,6 +65,7 @@ impl Consumer {
             reader_id,
             mut stolen,
             start,
+            substitutions,
         } = self;
         let mut appended: watch::Receiver<usize> = partition.subscribe();
         let mut next = start.resolve(&partition.log());
@@ -76,10 +80,18 @@ impl Consumer {
             if buffered.is_empty() {
                 buffered.extend(partition.log().deliveries(next, 256));
             }
-            match buffered.front().cloned() {
-                Some(delivery) => {
+            match buffered.front() {
+                Some(event) => {
+                    let sendable = if event.encoded.len() <= MAX_SUBSTITUTED {
+                        substitutions.placeholder(event.encoded.clone())
+                    } else {
+                        match event.sendable() {
+                            Some(s) => s,
+                            None => break,
+                        }
+                    };
                     tokio::select! {
-                        res = sender.send_ref(&delivery) => {
+                        res = sender.send(sendable) => {
                             if res.is_err() { break; }
                             next += 1;
                             buffered.pop_front();

@@ -43,24 +43,26 @@ pub struct StoredEvent {
     pub offset: i64,
     /// Enqueued time in milliseconds since the Unix epoch.
     pub enqueued_ms: i64,
-    /// The message with its broker annotations, ready to send pre-settled (consumer links send
-    /// it by reference: no copy of the message per delivery).
-    pub delivery: Arc<Sendable<Body<Value>>>,
+    /// The message with its broker annotations, encoded once when it was stored: consumer
+    /// links send these bytes as they are ([`crate::substitute`]), and they take a third of the
+    /// memory of the decoded message.
+    pub encoded: Arc<[u8]>,
 }
 
 impl StoredEvent {
-    fn new(sequence_number: i64, offset: i64, enqueued_ms: i64, message: AmqpMessage) -> Self {
-        StoredEvent {
-            sequence_number,
-            offset,
-            enqueued_ms,
-            delivery: Arc::new(Sendable::builder().message(message).settled(true).build()),
-        }
+    /// The message with its broker annotations (decoded from the stored bytes).
+    pub fn message(&self) -> Option<AmqpMessage> {
+        decode_message(&self.encoded)
     }
 
-    /// The message with its broker annotations.
-    pub fn message(&self) -> &AmqpMessage {
-        &self.delivery.message
+    /// The message ready to send pre-settled (for events too large for a placeholder).
+    pub fn sendable(&self) -> Option<Sendable<Body<Value>>> {
+        Some(
+            Sendable::builder()
+                .message(self.message()?)
+                .settled(true)
+                .build(),
+        )
     }
 }
 
@@ -151,8 +153,12 @@ impl PartitionLog {
                 )));
             }
             let enqueued_ms = long(ENQUEUED_TIME).unwrap_or_default();
-            log.events
-                .push(StoredEvent::new(expected, pos as i64, enqueued_ms, message));
+            log.events.push(StoredEvent {
+                sequence_number: expected,
+                offset: pos as i64,
+                enqueued_ms,
+                encoded: Arc::from(record),
+            });
             pos += 4 + len;
         }
         if pos < bytes.len() {
@@ -175,14 +181,14 @@ impl PartitionLog {
         self.events.is_empty()
     }
 
-    /// Up to `max` deliveries from index `from` on (one lock for many sends).
-    pub fn deliveries(&self, from: usize, max: usize) -> Vec<Arc<Sendable<Body<Value>>>> {
+    /// Up to `max` events from index `from` on (one lock for many sends).
+    pub fn deliveries(&self, from: usize, max: usize) -> Vec<StoredEvent> {
         self.events
             .get(from..)
             .unwrap_or_default()
             .iter()
             .take(max)
-            .map(|e| e.delivery.clone())
+            .cloned()
             .collect()
     }
 
@@ -255,8 +261,15 @@ impl PartitionLog {
                 records.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
                 records.extend_from_slice(&encoded);
             }
-            stamped.push(StoredEvent::new(seq, offset, enqueued_ms, message));
-            offset += 4 + encoded.len() as i64;
+            drop(message);
+            let size = encoded.len() as i64;
+            stamped.push(StoredEvent {
+                sequence_number: seq,
+                offset,
+                enqueued_ms,
+                encoded: Arc::from(encoded),
+            });
+            offset += 4 + size;
         }
         if let Some((_, file)) = self.file.as_mut() {
             file.write_all(&records)?;
@@ -302,7 +315,7 @@ mod tests {
         let e = log.get(2).unwrap();
         assert_eq!(e.sequence_number, 2);
         assert!(
-            matches!(annotation(log.get(0).unwrap().message(), PARTITION_KEY), Some(Value::String(k)) if k == "k")
+            matches!(annotation(&log.get(0).unwrap().message().unwrap(), PARTITION_KEY), Some(Value::String(k)) if k == "k")
         );
         assert_eq!(log.index_after_offset(-1, false), 0);
         assert_eq!(log.index_after_offset(e.offset, true), 2);

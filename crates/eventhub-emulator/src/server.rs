@@ -34,6 +34,7 @@ use crate::{
     link::{self, amqp_error, Consumer, ProducerTarget, ReplyLink, ReplyLinks},
     management::MANAGEMENT_ADDRESS,
     selector, stream,
+    substitute::Substitutions,
     tls::TlsMaterial,
 };
 
@@ -171,7 +172,13 @@ where
 {
     let (engine, mut pump_end) = tokio::io::duplex(256 * 1024);
     pump_end.write_all(&header).await?;
-    tokio::spawn(stream::pump(client, pump_end, shared.kill.subscribe()));
+    let substitutions = Substitutions::default();
+    tokio::spawn(stream::pump(
+        client,
+        pump_end,
+        shared.kill.subscribe(),
+        substitutions.clone(),
+    ));
 
     let result = if &header[..4] == b"AMQP" && header[4] == 3 {
         ConnectionAcceptor::builder()
@@ -195,7 +202,11 @@ where
             .await
         {
             Ok(session) => {
-                tokio::spawn(run_session(session, shared.broker.clone()));
+                tokio::spawn(run_session(
+                    session,
+                    shared.broker.clone(),
+                    substitutions.clone(),
+                ));
             }
             Err(e) => tracing::debug!(error = %e, "begin failed"),
         }
@@ -232,10 +243,14 @@ fn receiver_acceptor() -> DefaultLinkAcceptor {
         .build()
 }
 
-async fn run_session(mut session: ListenerSessionHandle, broker: Arc<Broker>) {
+async fn run_session(
+    mut session: ListenerSessionHandle,
+    broker: Arc<Broker>,
+    substitutions: Substitutions,
+) {
     let replies = ReplyLinks::default();
     while let Some(attach) = session.next_incoming_attach().await {
-        route_attach(attach, &mut session, &broker, &replies).await;
+        route_attach(attach, &mut session, &broker, &replies, &substitutions).await;
     }
     let _ = session.end().await;
 }
@@ -348,10 +363,13 @@ async fn route_attach(
     session: &mut ListenerSessionHandle,
     broker: &Arc<Broker>,
     replies: &ReplyLinks,
+    substitutions: &Substitutions,
 ) {
     match attach.role {
         // The client receives: consumer or reply link.
-        Role::Receiver => accept_client_receiver(attach, session, broker, replies).await,
+        Role::Receiver => {
+            accept_client_receiver(attach, session, broker, replies, substitutions).await
+        }
         // The client sends: producer or request link.
         Role::Sender => accept_client_sender(attach, session, broker, replies).await,
     }
@@ -363,6 +381,7 @@ async fn accept_client_receiver(
     session: &mut ListenerSessionHandle,
     broker: &Arc<Broker>,
     replies: &ReplyLinks,
+    substitutions: &Substitutions,
 ) {
     let source = attach
         .source
@@ -386,7 +405,12 @@ async fn accept_client_receiver(
             }
         }
         Address::Consumer(hub_name, cg, pid) => {
-            accept_consumer(attach, session, broker, hub_name, cg, pid).await
+            let target = ConsumerTarget {
+                hub_name,
+                consumer_group: cg,
+                partition: pid,
+            };
+            accept_consumer(attach, session, broker, target, substitutions.clone()).await
         }
         _ => {
             let msg = format!("cannot read from {source:?}");
@@ -397,14 +421,25 @@ async fn accept_client_receiver(
 
 /// A consumer link on `<hub>/ConsumerGroups/<cg>/Partitions/<pid>`: checks the hub, consumer
 /// group, partition, start position and owner level, then serves the partition.
+/// What a consumer link's address names.
+struct ConsumerTarget<'a> {
+    hub_name: &'a str,
+    consumer_group: &'a str,
+    partition: &'a str,
+}
+
 async fn accept_consumer(
     attach: Attach,
     session: &mut ListenerSessionHandle,
     broker: &Arc<Broker>,
-    hub_name: &str,
-    cg: &str,
-    pid: &str,
+    target: ConsumerTarget<'_>,
+    substitutions: Substitutions,
 ) {
+    let ConsumerTarget {
+        hub_name,
+        consumer_group: cg,
+        partition: pid,
+    } = target;
     let Some(hub) = broker.hub(hub_name).cloned() else {
         return refuse(
             attach,
@@ -464,6 +499,7 @@ async fn accept_consumer(
                 reader_id,
                 stolen,
                 start,
+                substitutions,
             };
             tokio::spawn(consumer.run(sender));
         }

@@ -9,7 +9,12 @@
 //!   reads performative fields by position);
 //! * an outgoing Detach is held for a few milliseconds and Transfers queued
 //!   after the emulator's own Detach on that handle are dropped;
-//! * Dispositions are sent after a short delay.
+//! * Dispositions are sent after a short delay;
+//! * a consumer link's placeholder payload is replaced by the stored event's encoding
+//!   ([`crate::substitute`]).
+//!
+//! Frames are parsed in place and written to one buffer per read, so a burst of transfers
+//! costs one socket write.
 //!
 //! The last two work around races in fe2o3's client that only a loopback
 //! peer exposes. The pump also ends the connection abruptly on request.
@@ -21,12 +26,12 @@ use tokio::{
     sync::watch,
 };
 
-const OPEN: u8 = 0x10;
+use crate::substitute::Substitutions;
+
 const ATTACH: u8 = 0x12;
 const TRANSFER: u8 = 0x14;
 const DISPOSITION: u8 = 0x15;
 const DETACH: u8 = 0x16;
-const CLOSE: u8 = 0x18;
 
 const NULL: &[u8] = &[0x40];
 const FALSE: &[u8] = &[0x42];
@@ -110,13 +115,38 @@ fn skip_string(b: &[u8]) -> Option<usize> {
 /// Returns the (possibly unchanged) frame and what it carries; frames that
 /// cannot be parsed are passed through untouched.
 pub fn normalize_frame(frame: &[u8]) -> (Vec<u8>, Option<FrameInfo>) {
-    match try_normalize(frame) {
-        Some((bytes, info)) => (bytes, Some(info)),
-        None => (frame.to_vec(), None),
+    let mut out = Vec::with_capacity(frame.len() + 16);
+    let info = normalize_into(frame, &mut out);
+    (out, info)
+}
+
+/// [`normalize_frame`] appending to `out` (no allocation per frame).
+pub fn normalize_into(frame: &[u8], out: &mut Vec<u8>) -> Option<FrameInfo> {
+    match parse(frame) {
+        Some(parsed) => {
+            parsed.write(frame, out);
+            Some(parsed.info)
+        }
+        None => {
+            out.extend_from_slice(frame);
+            None
+        }
     }
 }
 
-fn try_normalize(frame: &[u8]) -> Option<(Vec<u8>, FrameInfo)> {
+/// Where the parts of a frame's performative are.
+struct Parsed {
+    info: FrameInfo,
+    frame_type: u8,
+    doff: usize,
+    /// Offset (in the frame) of the list constructor.
+    list_at: usize,
+    count: usize,
+    /// Range of the list's content in the frame.
+    content: std::ops::Range<usize>,
+}
+
+fn parse(frame: &[u8]) -> Option<Parsed> {
     let doff = *frame.get(4)? as usize * 4;
     let frame_type = *frame.get(5)?;
     let channel = u16::from_be_bytes(frame.get(6..8)?.try_into().ok()?);
@@ -148,8 +178,6 @@ fn try_normalize(frame: &[u8]) -> Option<(Vec<u8>, FrameInfo)> {
         _ => return None,
     };
     let content = list.get(header_len..header_len + content_len)?;
-    let payload = list.get(header_len + content_len..)?;
-
     let handle = match code {
         TRANSFER | DETACH if frame_type == 0 => read_uint(content).map(|(h, _)| h),
         ATTACH if frame_type == 0 => skip_string(content)
@@ -158,39 +186,64 @@ fn try_normalize(frame: &[u8]) -> Option<(Vec<u8>, FrameInfo)> {
             .map(|(h, _)| h),
         _ => None,
     };
-    let info = FrameInfo {
-        code,
-        channel,
-        handle,
-    };
+    let list_at = doff + after_descriptor;
+    let content_at = list_at + header_len;
+    Some(Parsed {
+        info: FrameInfo {
+            code,
+            channel,
+            handle,
+        },
+        frame_type,
+        doff,
+        list_at,
+        count,
+        content: content_at..content_at + content_len,
+    })
+}
 
-    let defaults = field_defaults(frame_type, code);
-    if count >= defaults.len() {
-        return Some((frame.to_vec(), info));
+impl Parsed {
+    /// Appends the frame to `out` with the omitted trailing fields filled in.
+    fn write(&self, frame: &[u8], out: &mut Vec<u8>) {
+        self.write_with_payload(frame, None, out)
     }
-    let mut new_content = content.to_vec();
-    for d in &defaults[count..] {
-        new_content.extend_from_slice(d);
+
+    /// [`write`](Self::write), with `payload` (if given) in place of the frame's own.
+    fn write_with_payload(&self, frame: &[u8], payload: Option<&[u8]>, out: &mut Vec<u8>) {
+        let defaults = field_defaults(self.frame_type, self.info.code);
+        let payload = payload.unwrap_or(&frame[self.content.end..]);
+        if self.count >= defaults.len() {
+            let start = out.len();
+            out.extend_from_slice(&frame[..self.content.end]);
+            out.extend_from_slice(payload);
+            let size = (out.len() - start) as u32;
+            out[start..start + 4].copy_from_slice(&size.to_be_bytes());
+            return;
+        }
+        let missing: usize = defaults[self.count..].iter().map(|d| d.len()).sum();
+        let content_len = self.content.len() + missing;
+        let new_count = defaults.len();
+        let start = out.len();
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&frame[4..self.doff]);
+        out.extend_from_slice(&frame[self.doff..self.list_at]);
+        if content_len < 255 {
+            out.push(0xc0);
+            out.push((content_len + 1) as u8);
+            out.push(new_count as u8);
+        } else {
+            out.push(0xd0);
+            out.extend_from_slice(&((content_len + 4) as u32).to_be_bytes());
+            out.extend_from_slice(&(new_count as u32).to_be_bytes());
+        }
+        out.extend_from_slice(&frame[self.content.clone()]);
+        for d in &defaults[self.count..] {
+            out.extend_from_slice(d);
+        }
+        out.extend_from_slice(payload);
+        let size = (out.len() - start) as u32;
+        out[start..start + 4].copy_from_slice(&size.to_be_bytes());
     }
-    let new_count = defaults.len();
-    let mut out = Vec::with_capacity(frame.len() + 16);
-    out.extend_from_slice(&[0, 0, 0, 0]);
-    out.extend_from_slice(&frame[4..doff]);
-    out.extend_from_slice(&body[..after_descriptor]);
-    if new_content.len() < 255 {
-        out.push(0xc0);
-        out.push((new_content.len() + 1) as u8);
-        out.push(new_count as u8);
-    } else {
-        out.push(0xd0);
-        out.extend_from_slice(&((new_content.len() + 4) as u32).to_be_bytes());
-        out.extend_from_slice(&(new_count as u32).to_be_bytes());
-    }
-    out.extend_from_slice(&new_content);
-    out.extend_from_slice(payload);
-    let size = out.len() as u32;
-    out[..4].copy_from_slice(&size.to_be_bytes());
-    Some((out, info))
 }
 
 /// Holds back outgoing Detach frames this long.
@@ -201,35 +254,45 @@ const DISPOSITION_DELAY: Duration = Duration::from_millis(1);
 /// Per-connection state of the outgoing rewriter.
 #[derive(Debug, Default)]
 struct Outgoing {
+    /// Bytes read from the engine; `buf[start..]` is not yet processed.
     buf: Vec<u8>,
+    start: usize,
     detached: HashSet<(u16, u32)>,
 }
 
 impl Outgoing {
-    /// Splits the next complete unit (protocol header or frame) off `buf`.
-    fn next_unit(&mut self) -> Option<Vec<u8>> {
-        if self.buf.len() >= 4 && &self.buf[..4] == b"AMQP" {
-            if self.buf.len() < 8 {
-                return None;
-            }
-            return Some(self.buf.drain(..8).collect());
-        }
-        if self.buf.len() < 4 {
+    /// The range in `buf` of the next complete unit (protocol header or frame), consumed.
+    fn next_unit(&mut self) -> Option<std::ops::Range<usize>> {
+        let rest = &self.buf[self.start..];
+        let size = if rest.len() >= 4 && &rest[..4] == b"AMQP" {
+            8
+        } else {
+            let size = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            size.max(8)
+        };
+        if rest.len() < size {
             return None;
         }
-        let size = u32::from_be_bytes(self.buf[..4].try_into().ok()?) as usize;
-        let size = size.max(8);
-        if self.buf.len() < size {
-            return None;
-        }
-        Some(self.buf.drain(..size).collect())
+        let range = self.start..self.start + size;
+        self.start += size;
+        Some(range)
+    }
+
+    /// Drops the processed bytes (one move of the incomplete tail per read).
+    fn compact(&mut self) {
+        self.buf.drain(..self.start);
+        self.start = 0;
     }
 }
 
 /// Copies bytes between the client socket and the engine's pipe end until
 /// either side closes or `kill` changes; see the module docs.
-pub async fn pump<S>(client: S, engine: DuplexStream, mut kill: watch::Receiver<u64>)
-where
+pub async fn pump<S>(
+    client: S,
+    engine: DuplexStream,
+    mut kill: watch::Receiver<u64>,
+    substitutions: Substitutions,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut client_rd, mut client_wr) = tokio::io::split(client);
@@ -242,25 +305,27 @@ where
 
     let outbound = async {
         let mut out = Outgoing::default();
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = vec![0u8; 256 * 1024];
+        let mut pending: Vec<u8> = Vec::with_capacity(256 * 1024);
         loop {
             let n = match engine_rd.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             out.buf.extend_from_slice(&chunk[..n]);
-            let mut pending: Vec<u8> = Vec::new();
+            pending.clear();
             let mut delayed_disposition = false;
-            while let Some(unit) = out.next_unit() {
+            while let Some(range) = out.next_unit() {
+                let unit = &out.buf[range];
                 if unit.starts_with(b"AMQP") {
-                    pending.extend_from_slice(&unit);
+                    pending.extend_from_slice(unit);
                     continue;
                 }
-                let (bytes, info) = normalize_frame(&unit);
-                let Some(info) = info else {
-                    pending.extend_from_slice(&bytes);
+                let Some(parsed) = parse(unit) else {
+                    pending.extend_from_slice(unit);
                     continue;
                 };
+                let info = parsed.info;
                 let key = info.handle.map(|h| (info.channel, h));
                 match info.code {
                     TRANSFER if key.is_some_and(|k| out.detached.contains(&k)) => continue,
@@ -289,11 +354,15 @@ where
                         let _ = client_wr.flush().await;
                         tokio::time::sleep(DISPOSITION_DELAY).await;
                     }
-                    OPEN | CLOSE => {}
                     _ => {}
                 }
-                pending.extend_from_slice(&bytes);
+                let stored = match info.code {
+                    TRANSFER => substitutions.take(&unit[parsed.content.end..]),
+                    _ => None,
+                };
+                parsed.write_with_payload(unit, stored.as_deref(), &mut pending);
             }
+            out.compact();
             if client_wr.write_all(&pending).await.is_err() {
                 return;
             }

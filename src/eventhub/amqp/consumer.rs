@@ -104,13 +104,18 @@ impl AmqpConsumer {
                     });
                 }
                 self.connection.invalidate(generation).await;
-                return Err(EventHubError::client(format!("attaching to {address}"), text));
+                return Err(EventHubError::client(
+                    format!("attaching to {address}"),
+                    text,
+                ));
             }
         };
         receiver
             .set_credit(request.prefetch.max(1))
             .await
-            .map_err(|e| EventHubError::client(format!("granting credit on {address}"), format!("{e:?}")))?;
+            .map_err(|e| {
+                EventHubError::client(format!("granting credit on {address}"), format!("{e:?}"))
+            })?;
         Ok(receiver)
     }
 }
@@ -183,7 +188,11 @@ impl Link {
                 .map_err(|e| self.failed(format!("{e:?}")))?;
             self.since_top_up = 0;
         }
-        let first = self.receiver.recv::<Body<Value>>().await.map_err(|e| self.recv_error(e))?;
+        let first = self
+            .receiver
+            .recv::<Body<Value>>()
+            .await
+            .map_err(|e| self.recv_error(e))?;
         let mut chunk = Vec::with_capacity(self.max_chunk.min(4096));
         chunk.push(decode(first.into_message())?);
         while chunk.len() < self.max_chunk {
@@ -208,8 +217,9 @@ impl Link {
                 // broken connection is noticed by the next `lock`.
                 let receiver = self.receiver;
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), receiver.close())
-                        .await;
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(1), receiver.close())
+                            .await;
                 });
                 (Err(e), Stream::Done)
             }
@@ -217,7 +227,10 @@ impl Link {
     }
 
     fn failed(&self, message: String) -> EventHubError {
-        EventHubError::client(format!("receiving from partition {}", self.partition), message)
+        EventHubError::client(
+            format!("receiving from partition {}", self.partition),
+            message,
+        )
     }
 
     fn recv_error(&self, error: RecvError) -> EventHubError {
@@ -257,16 +270,22 @@ fn decode(message: Message<Body<Value>>) -> Result<ReceivedEvent, EventHubError>
     let mut partition_key = None;
     if let Some(annotations) = message.message_annotations {
         for (key, value) in annotations.0 {
-            let OwnedKey::Symbol(symbol) = key else { continue };
+            let OwnedKey::Symbol(symbol) = key else {
+                continue;
+            };
             match (symbol.0.as_str(), value) {
                 ("x-opt-sequence-number", Value::Long(v)) => sequence_number = Some(v),
                 ("x-opt-offset", Value::String(s)) => {
                     offset = Some(s.parse::<i64>().map_err(|_| {
-                        EventHubError::MalformedEvent(format!("x-opt-offset '{s}' is not an integer"))
+                        EventHubError::MalformedEvent(format!(
+                            "x-opt-offset '{s}' is not an integer"
+                        ))
                     })?)
                 }
                 ("x-opt-offset", Value::Long(v)) => offset = Some(v),
-                ("x-opt-enqueued-time", Value::Timestamp(t)) => enqueued_time_ms = Some(t.milliseconds()),
+                ("x-opt-enqueued-time", Value::Timestamp(t)) => {
+                    enqueued_time_ms = Some(t.milliseconds())
+                }
                 ("x-opt-partition-key", Value::String(s)) => partition_key = Some(s),
                 _ => {}
             }

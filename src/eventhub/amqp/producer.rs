@@ -93,8 +93,14 @@ impl AmqpProducer {
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let message = Message::builder()
-            .properties(Properties::builder().message_id(MessageId::from(id)).build())
-            .body(Body::<Value>::Data(Batch::new(vec![Data(event.body.clone().into())])))
+            .properties(
+                Properties::builder()
+                    .message_id(MessageId::from(id))
+                    .build(),
+            )
+            .body(Body::<Value>::Data(Batch::new(vec![Data(
+                event.body.clone().into(),
+            )])))
             .build();
         let message = Message {
             message_annotations: event.partition_key.as_ref().map(|k| key_annotation(k)),

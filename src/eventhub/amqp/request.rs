@@ -96,7 +96,8 @@ impl RequestLink {
             .body(Body::Value(AmqpValue(body)))
             .build();
         let node = self.node;
-        let failed = |e: &dyn std::fmt::Display| EventHubError::client(format!("request to {node}"), e);
+        let failed =
+            |e: &dyn std::fmt::Display| EventHubError::client(format!("request to {node}"), e);
         self.sender.send(message).await.map_err(|e| failed(&e))?;
         loop {
             let delivery = self
@@ -138,7 +139,8 @@ fn parse_response(message: AmqpMessage) -> Response {
         Some(SimpleValue::Short(v)) => i64::from(*v),
         _ => 0,
     };
-    let description = match property("status-description").or_else(|| property("statusDescription")) {
+    let description = match property("status-description").or_else(|| property("statusDescription"))
+    {
         Some(SimpleValue::String(s)) => s.clone(),
         Some(SimpleValue::Symbol(s)) => s.0.clone(),
         _ => String::new(),

@@ -31,7 +31,13 @@ mod tests {
         assert!(t.starts_with("SharedAccessSignature sr=sb%3A%2F%2Fns%2Eexample%2Fweather&sig="));
         assert!(t.ends_with("&se=1700000000&skn=Root"), "{t}");
         // Deterministic: same inputs, same signature; another key, another one.
-        assert_eq!(t, sas_token("sb://ns.example/weather", "Root", "secret", 1_700_000_000));
-        assert_ne!(t, sas_token("sb://ns.example/weather", "Root", "other", 1_700_000_000));
+        assert_eq!(
+            t,
+            sas_token("sb://ns.example/weather", "Root", "secret", 1_700_000_000)
+        );
+        assert_ne!(
+            t,
+            sas_token("sb://ns.example/weather", "Root", "other", 1_700_000_000)
+        );
     }
 }

@@ -28,10 +28,7 @@ use tokio::{
 use tracing::{debug, warn};
 
 use crate::eventhub::{
-    amqp::{
-        request::RequestLink,
-        sas::sas_token,
-    },
+    amqp::{request::RequestLink, sas::sas_token},
     connection::ConnectionConfig,
     error::EventHubError,
 };
@@ -195,19 +192,29 @@ impl SharedConnection {
         let what = format!("connecting to {url}");
         tokio::time::timeout(OPEN_TIMEOUT, self.open_now())
             .await
-            .map_err(|_| EventHubError::client(&what, format!("no answer within {} s", OPEN_TIMEOUT.as_secs())))?
+            .map_err(|_| {
+                EventHubError::client(
+                    &what,
+                    format!("no answer within {} s", OPEN_TIMEOUT.as_secs()),
+                )
+            })?
     }
 
     async fn open_now(&self) -> Result<Live, EventHubError> {
         let config = &self.endpoint.connection;
         let url = config.amqp_url();
-        let failed = |e: &dyn std::fmt::Display| EventHubError::client(format!("connecting to {url}"), e);
+        let failed =
+            |e: &dyn std::fmt::Display| EventHubError::client(format!("connecting to {url}"), e);
         let port = config.port();
         let tcp = TcpStream::connect((config.host.as_str(), port))
             .await
             .map_err(|e| failed(&e))?;
         let _ = tcp.set_nodelay(true);
-        let scheme = if config.development_emulator { "amqp" } else { "amqps" };
+        let scheme = if config.development_emulator {
+            "amqp"
+        } else {
+            "amqps"
+        };
         let mut connection = Connection::builder()
             .container_id(format!("medallion-{}", uuid::Uuid::new_v4()))
             .scheme(scheme)
