@@ -185,7 +185,7 @@ impl EventHubSourceConfig {
             max_wait: Duration::from_millis(5),
             chunk_events: 512,
             channel_chunks: 16,
-            runtime_threads: 2,
+            runtime_threads: 1,
             reconnect: Backoff::default(),
             token_lifetime: Duration::from_secs(3600),
         }

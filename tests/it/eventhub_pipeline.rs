@@ -15,17 +15,17 @@ use medallion::eventhub::BlockingProducer;
 use medallion::pipeline::{run, EventHubSpec, ProgressMode, RunConfig, SourceSpec};
 use medallion::sink::TableKind;
 
-const PARTITIONS: u32 = 4;
+pub(crate) const PARTITIONS: u32 = 4;
 
 /// The tests here each drive an emulator, a producer and a 2-worker pipeline: on a 2-core machine
 /// they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn start_emulator(rt: &tokio::runtime::Runtime) -> EmulatorHandle {
+pub(crate) fn start_emulator(rt: &tokio::runtime::Runtime) -> EmulatorHandle {
     rt.block_on(Emulator::start(EmulatorConfig {
         port: 0,
         hubs: vec![HubSpec::new("weather", PARTITIONS)],
@@ -34,7 +34,7 @@ fn start_emulator(rt: &tokio::runtime::Runtime) -> EmulatorHandle {
     .expect("emulator starts")
 }
 
-fn produce_file(connection_string: &str, file: &Path) -> u64 {
+pub(crate) fn produce_file(connection_string: &str, file: &Path) -> u64 {
     let producer = BlockingProducer::connect(connection_string, Some("weather")).unwrap();
     let (lines, slot) = medallion::workload::keyed_lines(file).unwrap();
     let stats = producer.send_all(lines, None, |_| {}).expect("events sent");
@@ -43,7 +43,7 @@ fn produce_file(connection_string: &str, file: &Path) -> u64 {
     stats.events
 }
 
-fn eventhub(connection_string: String) -> SourceSpec {
+pub(crate) fn eventhub(connection_string: String) -> SourceSpec {
     SourceSpec::EventHub(EventHubSpec {
         connection_string,
         hub: Some("weather".into()),
@@ -52,7 +52,7 @@ fn eventhub(connection_string: String) -> SourceSpec {
     })
 }
 
-fn assert_gapless(out: &Path) {
+pub(crate) fn assert_gapless(out: &Path) {
     let lin = lineage(out, TableKind::Bronze);
     for p in 0..PARTITIONS as i32 {
         let seqs: Vec<i64> = lin.iter().filter(|l| l.0 == p).map(|l| l.1).collect();

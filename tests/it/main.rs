@@ -9,6 +9,7 @@ mod common;
 mod cluster;
 mod emulator;
 mod eventhub_client;
+mod eventhub_faults;
 mod eventhub_pipeline;
 mod layout;
 mod oracle;

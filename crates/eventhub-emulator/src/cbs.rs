@@ -8,6 +8,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC
 use sha2::Sha256;
 
 use crate::{
+    auth::Authorizations,
     hub::Broker,
     log::AmqpMessage,
     management::{app_property, response},
@@ -36,7 +37,7 @@ fn sign(key: &str, string_to_sign: &str) -> Vec<u8> {
 
 /// Verifies `SharedAccessSignature sr=..&sig=..&se=..&skn=..` against `key`:
 /// `sig` must be base64(HMAC-SHA256(key, urlencoded(sr) + "\n" + se)).
-pub fn verify_sas_token(token: &str, key: &str, now_secs: i64) -> Result<(), TokenError> {
+pub fn verify_sas_token(token: &str, key: &str, now_secs: i64) -> Result<i64, TokenError> {
     let fields = token
         .trim()
         .strip_prefix("SharedAccessSignature ")
@@ -74,14 +75,27 @@ pub fn verify_sas_token(token: &str, key: &str, now_secs: i64) -> Result<(), Tok
         .iter()
         .any(|c| sign(key, &format!("{c}\n{se}")) == sig)
     {
-        Ok(())
+        Ok(expiry)
     } else {
         Err(TokenError::BadSignature)
     }
 }
 
+/// The decoded `sr` of a token (its audience).
+fn token_resource(token: &str) -> String {
+    token
+        .split(['&', ' '])
+        .find_map(|p| p.strip_prefix("sr="))
+        .map(|sr| percent_decode_str(sr).decode_utf8_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Answers one `$cbs` request (status 202 on success).
-pub fn handle_request(broker: &Broker, request: &AmqpMessage) -> AmqpMessage {
+pub fn handle_request(
+    broker: &Broker,
+    auth: &Authorizations,
+    request: &AmqpMessage,
+) -> AmqpMessage {
     if app_property(request, "operation") != Some("put-token") {
         return response(request, 400, "unsupported operation", Value::Null);
     }
@@ -103,7 +117,13 @@ pub fn handle_request(broker: &Broker, request: &AmqpMessage) -> AmqpMessage {
         return response(request, 400, "missing token", Value::Null);
     };
     match verify_sas_token(&token, key, chrono::Utc::now().timestamp()) {
-        Ok(()) => response(request, 202, "Accepted", Value::Null),
+        Ok(expiry) => {
+            let audience = app_property(request, "name")
+                .map(str::to_string)
+                .unwrap_or_else(|| token_resource(&token));
+            auth.grant(&audience, expiry);
+            response(request, 202, "Accepted", Value::Null)
+        }
         Err(e) => response(request, 401, &format!("unauthorized: {e:?}"), Value::Null),
     }
 }
@@ -125,7 +145,7 @@ mod tests {
     #[test]
     fn verifies_sas_tokens() {
         let t = token("secret", "sb://localhost/weather", 2_000);
-        assert_eq!(verify_sas_token(&t, "secret", 1_000), Ok(()));
+        assert_eq!(verify_sas_token(&t, "secret", 1_000), Ok(2_000));
         assert_eq!(
             verify_sas_token(&t, "other", 1_000),
             Err(TokenError::BadSignature)

@@ -29,6 +29,7 @@
 //! so that file, generator and Event Hubs input put a key in the same partition. Errors map
 //! into medallion's `Error::Emulator`.
 
+pub mod auth;
 pub mod cbs;
 pub mod config;
 pub mod error;

@@ -15,6 +15,7 @@ use fe2o3_amqp::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
+    auth::Authorizations,
     cbs,
     hub::{Broker, Hub, Partition},
     log::{annotation, decode_message, AmqpMessage, PARTITION_KEY},
@@ -51,6 +52,25 @@ pub struct Consumer {
     pub start: StartPosition,
     /// The connection's placeholder table (see [`crate::substitute`]).
     pub substitutions: Substitutions,
+    /// With SAS checks on: the connection's tokens and the hub they must cover; the link is
+    /// closed when the last covering token expires.
+    pub auth: Option<(Authorizations, String)>,
+}
+
+/// Returns once the connection has no valid token for the hub any more (never without checks).
+async fn token_expired(auth: &Option<(Authorizations, String)>) {
+    let Some((auth, hub)) = auth else {
+        return std::future::pending().await;
+    };
+    loop {
+        let now = chrono::Utc::now().timestamp();
+        let Some(expiry) = auth.expiry_for(hub, now) else {
+            return;
+        };
+        // Tokens are valid through their expiry second.
+        let left = (expiry + 1 - now).max(0) as u64;
+        tokio::time::sleep(Duration::from_secs(left)).await;
+    }
 }
 
 impl Consumer {
@@ -66,10 +86,17 @@ impl Consumer {
             mut stolen,
             start,
             substitutions,
+            auth,
         } = self;
         let mut appended: watch::Receiver<usize> = partition.subscribe();
         let mut next = start.resolve(&partition.log());
         let mut buffered = std::collections::VecDeque::new();
+        let expired_error = || {
+            amqp_error(
+                AmqpError::UnauthorizedAccess,
+                format!("the SAS token for event hub {:?} expired", hub.name),
+            )
+        };
         let stolen_error = || {
             amqp_error(
                 LinkError::Stolen,
@@ -96,6 +123,11 @@ impl Consumer {
                             next += 1;
                             buffered.pop_front();
                         }
+                        _ = token_expired(&auth) => {
+                            let _ = sender.close_with_error(expired_error()).await;
+                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
+                            return;
+                        }
                         _ = &mut stolen => {
                             let _ = sender.close_with_error(stolen_error()).await;
                             hub.unregister_reader(&consumer_group, partition.id, reader_id);
@@ -113,6 +145,11 @@ impl Consumer {
                             if changed.is_err() { break; }
                         }
                         _ = sender.on_detach() => break,
+                        _ = token_expired(&auth) => {
+                            let _ = sender.close_with_error(expired_error()).await;
+                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
+                            return;
+                        }
                         _ = &mut stolen => {
                             let _ = sender.close_with_error(stolen_error()).await;
                             hub.unregister_reader(&consumer_group, partition.id, reader_id);
@@ -258,6 +295,7 @@ pub async fn run_request_link(
     node: String,
     replies: ReplyLinks,
     mut receiver: Receiver,
+    auth: Authorizations,
 ) {
     loop {
         let delivery = match receiver.recv::<Body<Value>>().await {
@@ -275,7 +313,7 @@ pub async fn run_request_link(
             break;
         }
         let response = if node == cbs::CBS_ADDRESS {
-            cbs::handle_request(&broker, &request)
+            cbs::handle_request(&broker, &auth, &request)
         } else {
             management::handle_request(&broker, &request)
         };

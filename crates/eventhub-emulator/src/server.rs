@@ -29,6 +29,7 @@ use tokio::{
 };
 
 use crate::{
+    auth::Authorizations,
     cbs::CBS_ADDRESS,
     hub::{Broker, OwnershipError},
     link::{self, amqp_error, Consumer, ProducerTarget, ReplyLink, ReplyLinks},
@@ -172,12 +173,12 @@ where
 {
     let (engine, mut pump_end) = tokio::io::duplex(256 * 1024);
     pump_end.write_all(&header).await?;
-    let substitutions = Substitutions::default();
+    let state = ConnectionState::default();
     tokio::spawn(stream::pump(
         client,
         pump_end,
         shared.kill.subscribe(),
-        substitutions.clone(),
+        state.substitutions.clone(),
     ));
 
     let result = if &header[..4] == b"AMQP" && header[4] == 3 {
@@ -202,11 +203,7 @@ where
             .await
         {
             Ok(session) => {
-                tokio::spawn(run_session(
-                    session,
-                    shared.broker.clone(),
-                    substitutions.clone(),
-                ));
+                tokio::spawn(run_session(session, shared.broker.clone(), state.clone()));
             }
             Err(e) => tracing::debug!(error = %e, "begin failed"),
         }
@@ -243,14 +240,23 @@ fn receiver_acceptor() -> DefaultLinkAcceptor {
         .build()
 }
 
+/// What the sessions of one connection share.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionState {
+    /// Placeholder table of the connection's pump.
+    pub substitutions: Substitutions,
+    /// Tokens put on the connection's `$cbs`.
+    pub auth: Authorizations,
+}
+
 async fn run_session(
     mut session: ListenerSessionHandle,
     broker: Arc<Broker>,
-    substitutions: Substitutions,
+    state: ConnectionState,
 ) {
     let replies = ReplyLinks::default();
     while let Some(attach) = session.next_incoming_attach().await {
-        route_attach(attach, &mut session, &broker, &replies, &substitutions).await;
+        route_attach(attach, &mut session, &broker, &replies, &state).await;
     }
     let _ = session.end().await;
 }
@@ -354,6 +360,25 @@ async fn refuse(
     }
 }
 
+/// With a SAS key configured, the connection's authorisation for `hub` (an error naming the
+/// hub when there is no valid token); `None` when tokens are not checked.
+fn authorized(
+    broker: &Broker,
+    state: &ConnectionState,
+    hub: &str,
+) -> Result<Option<(Authorizations, String)>, fe2o3_amqp::types::definitions::Error> {
+    if broker.sas_key.is_none() {
+        return Ok(None);
+    }
+    match state.auth.expiry_for(hub, chrono::Utc::now().timestamp()) {
+        Some(_) => Ok(Some((state.auth.clone(), hub.to_string()))),
+        None => Err(amqp_error(
+            AmqpError::UnauthorizedAccess,
+            format!("no valid SAS token for event hub {hub:?} on this connection (put one on $cbs first)"),
+        )),
+    }
+}
+
 fn not_found(what: String) -> fe2o3_amqp::types::definitions::Error {
     amqp_error(AmqpError::NotFound, what)
 }
@@ -363,15 +388,13 @@ async fn route_attach(
     session: &mut ListenerSessionHandle,
     broker: &Arc<Broker>,
     replies: &ReplyLinks,
-    substitutions: &Substitutions,
+    state: &ConnectionState,
 ) {
     match attach.role {
         // The client receives: consumer or reply link.
-        Role::Receiver => {
-            accept_client_receiver(attach, session, broker, replies, substitutions).await
-        }
+        Role::Receiver => accept_client_receiver(attach, session, broker, replies, state).await,
         // The client sends: producer or request link.
-        Role::Sender => accept_client_sender(attach, session, broker, replies).await,
+        Role::Sender => accept_client_sender(attach, session, broker, replies, state).await,
     }
 }
 
@@ -381,7 +404,7 @@ async fn accept_client_receiver(
     session: &mut ListenerSessionHandle,
     broker: &Arc<Broker>,
     replies: &ReplyLinks,
-    substitutions: &Substitutions,
+    state: &ConnectionState,
 ) {
     let source = attach
         .source
@@ -410,7 +433,7 @@ async fn accept_client_receiver(
                 consumer_group: cg,
                 partition: pid,
             };
-            accept_consumer(attach, session, broker, target, substitutions.clone()).await
+            accept_consumer(attach, session, broker, target, state).await
         }
         _ => {
             let msg = format!("cannot read from {source:?}");
@@ -433,7 +456,7 @@ async fn accept_consumer(
     session: &mut ListenerSessionHandle,
     broker: &Arc<Broker>,
     target: ConsumerTarget<'_>,
-    substitutions: Substitutions,
+    state: &ConnectionState,
 ) {
     let ConsumerTarget {
         hub_name,
@@ -463,6 +486,10 @@ async fn accept_consumer(
             not_found(format!("partition {pid:?} not found in {hub_name:?}")),
         )
         .await;
+    };
+    let auth = match authorized(broker, state, hub_name) {
+        Ok(auth) => auth,
+        Err(error) => return refuse(attach, session, error).await,
     };
     let filter = attach.source.as_ref().and_then(|s| s.filter.as_ref());
     let start = match selector::start_position(filter) {
@@ -499,7 +526,8 @@ async fn accept_consumer(
                 reader_id,
                 stolen,
                 start,
-                substitutions,
+                substitutions: state.substitutions.clone(),
+                auth,
             };
             tokio::spawn(consumer.run(sender));
         }
@@ -514,6 +542,7 @@ async fn accept_client_sender(
     session: &mut ListenerSessionHandle,
     broker: &Arc<Broker>,
     replies: &ReplyLinks,
+    state: &ConnectionState,
 ) {
     let target = target_address(&attach).unwrap_or_default();
     let (hub_name, producer_target) = match parse_address(&target) {
@@ -528,6 +557,7 @@ async fn accept_client_sender(
                     node,
                     replies.clone(),
                     receiver,
+                    state.auth.clone(),
                 ));
             }
             return;
@@ -547,6 +577,9 @@ async fn accept_client_sender(
         )
         .await;
     };
+    if let Err(error) = authorized(broker, state, hub_name) {
+        return refuse(attach, session, error).await;
+    }
     let producer_target = match producer_target {
         None => ProducerTarget::Hub,
         Some(pid) => match hub.partition(pid) {

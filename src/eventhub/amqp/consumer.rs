@@ -241,7 +241,10 @@ impl Link {
         {
             let description = e.description.clone().unwrap_or_default();
             match &e.condition {
-                fe2o3_amqp::types::definitions::ErrorCondition::LinkError(LinkError::Stolen) => {
+                fe2o3_amqp::types::definitions::ErrorCondition::LinkError(LinkError::Stolen)
+                | fe2o3_amqp::types::definitions::ErrorCondition::AmqpError(
+                    fe2o3_amqp::types::definitions::AmqpError::PreconditionFailed,
+                ) => {
                     return EventHubError::TakenOver(format!(
                         "partition {}: {description}",
                         self.partition

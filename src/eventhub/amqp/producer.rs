@@ -13,7 +13,7 @@ use fe2o3_amqp::{
     types::{
         messaging::{
             annotations::OwnedKey, message::__private::Serializable, Batch, Body, Data, Message,
-            MessageAnnotations, MessageId, Properties,
+            MessageAnnotations,
         },
         primitives::{Symbol, Value},
     },
@@ -44,7 +44,6 @@ struct Slot {
 pub struct AmqpProducer {
     connection: Arc<SharedConnection>,
     senders: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<Slot>>>>>,
-    next_id: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for AmqpProducer {
@@ -58,11 +57,9 @@ impl std::fmt::Debug for AmqpProducer {
 impl AmqpProducer {
     /// A producer over `connection`.
     pub fn new(connection: Arc<SharedConnection>) -> Self {
-        let seed = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
         AmqpProducer {
             connection,
             senders: Default::default(),
-            next_id: seed.into(),
         }
     }
 
@@ -87,17 +84,10 @@ impl AmqpProducer {
         }
     }
 
-    /// Encodes one event as a batch entry.
+    /// Encodes one event as a batch entry: its key annotation and its body (no message id:
+    /// Event Hubs does not need one, and every byte is stored and read again).
     fn encode(&self, event: &OutgoingEvent) -> Result<Vec<u8>, EventHubError> {
-        let id = self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let message = Message::builder()
-            .properties(
-                Properties::builder()
-                    .message_id(MessageId::from(id))
-                    .build(),
-            )
             .body(Body::<Value>::Data(Batch::new(vec![Data(
                 event.body.clone().into(),
             )])))

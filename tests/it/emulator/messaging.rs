@@ -230,7 +230,12 @@ async fn selector_filter_variants() {
 }
 
 /// Attach must fail, or the first receive must fail, with `condition`.
-async fn expect_refused(c: &mut Client, addr: &str, epoch: Option<i64>, condition: &str) {
+pub(super) async fn expect_refused(
+    c: &mut Client,
+    addr: &str,
+    epoch: Option<i64>,
+    condition: &str,
+) {
     let err = match c.receiver(addr, None, epoch).await {
         Err(e) => e,
         Ok(mut r) => match tokio::time::timeout(T, r.recv::<Body<Value>>()).await {

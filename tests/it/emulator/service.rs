@@ -369,3 +369,45 @@ async fn garbage_input_does_not_hurt_the_emulator() {
     c.close().await;
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_a_sas_key_links_need_a_token_and_close_when_it_expires() {
+    let emu = start_with(EmulatorConfig {
+        port: 0,
+        hubs: vec![HubSpec::new("weather", 1)],
+        sas_key: Some("s3cret".into()),
+        ..Default::default()
+    })
+    .await;
+    let address = "weather/ConsumerGroups/$Default/Partitions/0";
+    let mut c = Client::connect(&emu).await;
+    super::messaging::expect_refused(&mut c, address, None, "UnauthorizedAccess").await;
+    c.close().await;
+
+    // A token valid for two more seconds, never renewed: the consumer link is closed.
+    let mut c = Client::connect(&emu).await;
+    let audience = "sb://localhost/weather";
+    let expiry = chrono::Utc::now().timestamp() + 2;
+    let app = vec![
+        ("operation", "put-token"),
+        ("type", "servicebus.windows.net:sastoken"),
+        ("name", audience),
+    ];
+    let token = Value::String(sas_token("s3cret", audience, expiry));
+    let accepted = request(&mut c, "$cbs", app, token, 1).await;
+    assert_eq!(status(&accepted), Some(SimpleValue::Int(202)));
+    let mut r = c
+        .receiver(address, None, None)
+        .await
+        .expect("attaches with a token");
+    let closed = tokio::time::timeout(Duration::from_secs(10), r.recv::<Body<Value>>())
+        .await
+        .expect("the link is closed once the token expires");
+    let error = format!("{:?}", closed.unwrap_err());
+    assert!(
+        error.contains("UnauthorizedAccess") && error.contains("expired"),
+        "{error}"
+    );
+    c.close().await;
+    emu.shutdown().await;
+}

@@ -1,0 +1,264 @@
+//! The Event Hubs path under faults an operator meets: a proxy that cuts every connection
+//! several times mid-stream, SAS tokens that expire unless refreshed, and an emulator restarted
+//! on the same `--data-dir` while the pipeline reads. Each ends with exactly the tables the
+//! oracle (or an uninterrupted run) gives, and bronze sequence numbers gapless per partition.
+//! Cuts are driven by bytes forwarded, not by the clock.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+
+use crate::common::*;
+use crate::eventhub_pipeline::{
+    assert_gapless, eventhub, produce_file, serial, start_emulator, PARTITIONS,
+};
+use medallion::emulator::{Emulator, EmulatorConfig, HubSpec};
+use medallion::epoch::EpochPolicy;
+use medallion::eventhub::{BlockingProducer, EventHubSource, EventHubSourceConfig};
+use medallion::pipeline::{run, ProgressMode, RunConfig};
+use medallion::source::{PartitionedSource, SequenceNumber};
+
+/// A loopback TCP proxy to `upstream` that, each time another `every` bytes went from upstream
+/// to the clients, cuts every open connection, at most `max_cuts` times.
+struct CuttingProxy {
+    addr: SocketAddr,
+    cuts: Arc<AtomicUsize>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: SocketAddr, every: u64, max_cuts: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (cut_tx, cut_rx) = watch::channel(0usize);
+        let cut_tx = Arc::new(cut_tx);
+        let downstream = Arc::new(AtomicU64::new(0));
+        let state = (cuts.clone(), cut_tx, downstream);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (cuts, cut_tx, downstream) = state.clone();
+                let mut cut = cut_rx.clone();
+                cut.mark_unchanged();
+                tokio::spawn(async move {
+                    let (mut client_rd, mut client_wr) = client.into_split();
+                    let (mut server_rd, mut server_wr) = server.into_split();
+                    let up = tokio::io::copy(&mut client_rd, &mut server_wr);
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match server_rd.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if client_wr.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                            let total =
+                                downstream.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                            let done = cuts.load(Ordering::Relaxed);
+                            if done < max_cuts
+                                && total >= every * (done as u64 + 1)
+                                && cuts
+                                    .compare_exchange(
+                                        done,
+                                        done + 1,
+                                        Ordering::Relaxed,
+                                        Ordering::Relaxed,
+                                    )
+                                    .is_ok()
+                            {
+                                cut_tx.send_replace(done + 1);
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = up => {}
+                        _ = down => {}
+                        _ = cut.changed() => {}
+                    }
+                    // Dropping both sockets cuts the connection on both sides.
+                });
+            }
+        });
+        CuttingProxy { addr, cuts }
+    }
+
+    fn cuts(&self) -> usize {
+        self.cuts.load(Ordering::Relaxed)
+    }
+}
+
+/// The connection string of `emulator_cs` pointed at `addr` instead.
+fn via(emulator_cs: &str, addr: SocketAddr) -> String {
+    emulator_cs
+        .split(';')
+        .map(|part| match part.split_once('=') {
+            Some(("Endpoint", _)) => format!("Endpoint=sb://127.0.0.1:{}", addr.port()),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn config(out: &std::path::Path, cs: String) -> RunConfig {
+    RunConfig {
+        source: eventhub(cs),
+        out: out.to_path_buf(),
+        now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
+        epoch: EpochPolicy::Millis(20),
+        batch_size: 500,
+        timely: timely::CommunicationConfig::Process(2),
+        progress: ProgressMode::Lines,
+        ..RunConfig::default()
+    }
+}
+
+#[test]
+fn a_proxy_cutting_connections_mid_stream_changes_nothing() {
+    let _serial = serial();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = start_emulator(&rt);
+    assert_eq!(
+        produce_file(&emu.connection_string(), &smoke_file()),
+        10_000
+    );
+    // The smoke events are ~3 MB on the wire: a cut after every 400 KB, five in all.
+    let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 400_000, 5));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let summary = run(config(&out, via(&emu.connection_string(), proxy.addr)))
+        .expect("the run survives the cuts");
+    assert!(proxy.cuts() >= 3, "only {} cuts happened", proxy.cuts());
+    assert_eq!(summary.events_read, 10_000);
+    assert_matches_oracle(&out, &expected_smoke());
+    assert_gapless(&out);
+    rt.block_on(emu.shutdown());
+}
+
+#[test]
+fn an_emulator_restarted_on_its_data_dir_is_read_to_the_end_exactly() {
+    let _serial = serial();
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let emulator_config = || EmulatorConfig {
+        port,
+        hubs: vec![HubSpec::new("weather", PARTITIONS)],
+        data_dir: Some(data.path().to_path_buf()),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt.block_on(Emulator::start(emulator_config())).unwrap();
+    let cs = emu.connection_string();
+    assert_eq!(produce_file(&cs, &smoke_file()), 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let reading = {
+        let (out, cs) = (out.clone(), cs.clone());
+        std::thread::spawn(move || {
+            run(RunConfig {
+                batch_size: 200,
+                ..config(&out, cs)
+            })
+        })
+    };
+    // Restart once the first epoch is committed (the run is mid-stream).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while bronze_log_versions(&out) < 2 && !reading.is_finished() {
+        assert!(Instant::now() < deadline, "the run committed nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!reading.is_finished(), "the run ended before the restart");
+    rt.block_on(emu.shutdown());
+    let emu = rt.block_on(Emulator::start(emulator_config())).unwrap();
+    let summary = reading
+        .join()
+        .unwrap()
+        .expect("the run survives the restart");
+    assert_eq!(summary.events_read, 10_000);
+    assert_matches_oracle(&out, &expected_smoke());
+    assert_gapless(&out);
+    rt.block_on(emu.shutdown());
+}
+
+#[test]
+fn short_lived_tokens_are_refreshed_without_a_gap() {
+    let _serial = serial();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(Emulator::start(EmulatorConfig {
+            port: 0,
+            hubs: vec![HubSpec::new("weather", 2)],
+            sas_key: Some("s3cret".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    let cs = emu.connection_string();
+    let lifetime = Duration::from_secs(2);
+    let mut source_config = EventHubSourceConfig::new(cs.clone(), "weather");
+    source_config.token_lifetime = lifetime;
+    source_config.stop_when_idle = Some(Duration::from_secs(2));
+    let source = EventHubSource::connect(source_config).expect("source connects");
+    // The producer sends 6,000 events at 1,500 events/s (at least 4 s: two token lifetimes)
+    // while the readers read.
+    let producing = {
+        let cs = cs.clone();
+        std::thread::spawn(move || {
+            let producer = BlockingProducer::connect(&cs, Some("weather")).unwrap();
+            let events = (0..6_000).map(|i| {
+                (
+                    Some(format!("s{}", i % 50)),
+                    format!("{{\"n\":{i}}}").into_bytes(),
+                )
+            });
+            let stats = producer.send_all(events, Some(1_500.0), |_| {}).unwrap();
+            producer.close();
+            stats
+        })
+    };
+    let started = Instant::now();
+    let mut readers: Vec<_> = source
+        .partitions()
+        .into_iter()
+        .map(|p| source.open(p, SequenceNumber(0)).unwrap())
+        .collect();
+    let mut read = 0usize;
+    for reader in &mut readers {
+        let mut next = 0i64;
+        while let Some(batch) = reader
+            .next_batch(500)
+            .expect("no error while tokens expire")
+        {
+            for seq in batch.sequence_numbers.iter().copied() {
+                assert_eq!(seq, next, "partition {} gapless", reader.partition());
+                next += 1;
+            }
+            read += batch.len();
+        }
+    }
+    let stats = producing.join().unwrap();
+    assert_eq!(stats.events, 6_000);
+    assert_eq!(read, 6_000);
+    assert!(
+        started.elapsed() > lifetime * 2,
+        "the read outlived two token lifetimes"
+    );
+    rt.block_on(emu.shutdown());
+}
