@@ -262,3 +262,32 @@ fn short_lived_tokens_are_refreshed_without_a_gap() {
     );
     rt.block_on(emu.shutdown());
 }
+
+#[test]
+fn a_refused_key_is_a_clear_error_naming_the_hub_not_a_hang() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(Emulator::start(EmulatorConfig {
+            port: 0,
+            hubs: vec![HubSpec::new("weather", 2)],
+            sas_key: Some("s3cret".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    let wrong = emu
+        .connection_string()
+        .replace("SharedAccessKey=s3cret", "SharedAccessKey=not-the-key");
+    let error = EventHubSource::connect(EventHubSourceConfig::new(wrong.clone(), "weather"))
+        .expect_err("a wrong key is refused");
+    let text = error.to_string();
+    assert!(
+        text.contains("refused access to hub 'weather'") && !text.contains("not-the-key"),
+        "{text}"
+    );
+    let producer = BlockingProducer::connect(&wrong, Some("weather"));
+    let text = producer
+        .expect_err("the producer is refused too")
+        .to_string();
+    assert!(text.contains("refused access to hub 'weather'"), "{text}");
+    rt.block_on(emu.shutdown());
+}
