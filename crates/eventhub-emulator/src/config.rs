@@ -143,7 +143,8 @@ pub struct EmulatorArgs {
     /// Address to bind (loopback by default).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// Verify $cbs SAS tokens against this key.
+    /// Check SAS tokens against this key, as Event Hubs does: links need a token for their hub
+    /// put on $cbs, and a consumer link is closed when its token expires unrenewed.
     #[arg(long, env = "EMULATOR_SAS_KEY")]
     pub sas_key: Option<String>,
 }

@@ -2,13 +2,16 @@
 //!
 //! An Azure Event Hubs–compatible AMQP 1.0 endpoint for local runs and tests: a small broker
 //! that speaks enough of the Event Hubs AMQP dialect for Microsoft's SDKs (Python
-//! `azure-eventhub`, Rust `azure_messaging_eventhubs`) and fe2o3-amqp clients to produce and
-//! consume events without Azure:
+//! `azure-eventhub`; the Rust `azure_messaging_eventhubs` was medallion's client until 0.2),
+//! medallion's own client and plain fe2o3-amqp clients to produce and consume events without
+//! Azure:
 //!
 //! * plain AMQP and TLS (self-signed `localhost` certificate) on one port, see [`server`],
 //!   [`tls`] and the frame normaliser in [`stream`];
-//! * SASL ANONYMOUS/PLAIN and `$cbs` put-token, optionally verifying SAS tokens against a key,
-//!   see [`cbs`];
+//! * SASL ANONYMOUS/PLAIN and `$cbs` put-token, optionally verifying SAS tokens against a key
+//!   and then requiring them per connection like the service, see [`cbs`] and [`auth`];
+//! * each event stored once encoded and sent through a placeholder the socket pump swaps back,
+//!   see [`substitute`];
 //! * `$management` READ of hub and partition properties, see [`management`];
 //! * producer links to `<hub>` and `<hub>/Partitions/<id>` (single messages and batches) and
 //!   consumer links on `<hub>/ConsumerGroups/<cg>/Partitions/<id>` with selector filters and

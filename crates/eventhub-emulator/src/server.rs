@@ -39,8 +39,8 @@ use crate::{
     tls::TlsMaterial,
 };
 
-/// Maximum message size announced on producer links (the Rust SDK's
-/// `create_batch` needs a non-zero value).
+/// Maximum message size announced on producer links (clients size their batches by it; 1 MiB
+/// like the Standard tier).
 pub const MAX_MESSAGE_SIZE: u64 = 1024 * 1024;
 
 /// Attach property carrying a reader's owner level.
