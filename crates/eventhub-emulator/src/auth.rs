@@ -16,7 +16,7 @@ pub struct Authorizations {
 impl Authorizations {
     /// Records a token accepted for `audience` (e.g. `sb://host/hub`) until `expiry` (Unix s).
     pub fn grant(&self, audience: &str, expiry: i64) {
-        let path = crate::server::entity_path(audience).to_ascii_lowercase();
+        let path = crate::address::entity_path(audience).to_ascii_lowercase();
         let mut grants = self.grants.lock().unwrap_or_else(|e| e.into_inner());
         match grants.iter_mut().find(|(p, _)| *p == path) {
             Some(grant) => grant.1 = grant.1.max(expiry),

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Address of the CBS node.
-pub const CBS_ADDRESS: &str = "$cbs";
+pub use crate::address::CBS_ADDRESS;
 
 /// Why a token was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@
 //! so that file, generator and Event Hubs input put a key in the same partition. Errors map
 //! into medallion's `Error::Emulator`.
 
+pub mod address;
 pub mod auth;
 pub mod cbs;
 pub mod config;

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Address of the management node.
-pub const MANAGEMENT_ADDRESS: &str = "$management";
+pub use crate::address::MANAGEMENT_ADDRESS;
 /// Entity type for hub properties.
 pub const EVENTHUB_TYPE: &str = "com.microsoft:eventhub";
 /// Entity type for partition properties.
