@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod quality;
 pub mod sink;
 pub mod source;
+pub mod telemetry;
 pub mod views;
 pub mod workload;
 

@@ -128,6 +128,13 @@ struct RunArgs {
     /// Print plain progress lines instead of a progress bar.
     #[arg(long)]
     plain_progress: bool,
+    /// Serve Prometheus metrics (GET /metrics, OpenMetrics text) and GET /healthz on this
+    /// address, e.g. 127.0.0.1:9464; process i of a cluster uses port + i.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// /healthz answers 503 once no table was committed for this many seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    health_stale_secs: u64,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -294,6 +301,8 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         views: a.views.0,
         change_feed: a.change_feed,
         custom_views: Default::default(),
+        metrics_addr: a.metrics_addr,
+        health_stale: std::time::Duration::from_secs(a.health_stale_secs.max(1)),
     })
 }
 

@@ -61,6 +61,7 @@ use crate::{
     source::{
         PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber, SourceError,
     },
+    telemetry::{LagSampled, SourceReconnect},
 };
 
 /// Longest a management request (hub or partition properties) may take before it is retried.
@@ -168,6 +169,9 @@ pub struct EventHubSourceConfig {
     pub reconnect: Backoff,
     /// Lifetime of the SAS tokens put on the connection (renewed every half lifetime).
     pub token_lifetime: Duration,
+    /// How often the opened partitions' last enqueued sequence numbers are read for the lag
+    /// gauges (`medallion_consumer_lag_*`).
+    pub lag_interval: Duration,
 }
 
 impl EventHubSourceConfig {
@@ -188,6 +192,7 @@ impl EventHubSourceConfig {
             runtime_threads: 1,
             reconnect: Backoff::default(),
             token_lifetime: Duration::from_secs(3600),
+            lag_interval: Duration::from_secs(5),
         }
     }
 }
@@ -198,6 +203,8 @@ struct Shared {
     backend: Arc<dyn ConsumerBackend>,
     config: EventHubSourceConfig,
     owner_level: i64,
+    /// Partitions opened by this process (id, hub's name), sampled for the lag gauges.
+    opened: Arc<std::sync::Mutex<Vec<(u32, String)>>>,
 }
 
 impl Shared {
@@ -279,12 +286,19 @@ impl EventHubSource {
                     .map_err(|_| EventHubError::PartitionId(n.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let opened = Arc::new(std::sync::Mutex::new(Vec::new()));
+        runtime.spawn(sample_lag(
+            backend.clone(),
+            opened.clone(),
+            config.lag_interval,
+        ));
         Ok(EventHubSource {
             shared: Arc::new(Shared {
                 runtime: Some(runtime),
                 backend,
                 config,
                 owner_level,
+                opened,
             }),
             partition_names: names,
             partitions,
@@ -322,6 +336,11 @@ impl EventHubSource {
                 StartPosition::Latest => info.last_enqueued_sequence_number.max(-1) + 1,
             }
         };
+        shared
+            .opened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((partition.0, name.clone()));
         let (tx, rx) = mpsc::channel(config.channel_chunks);
         let pump = Pump {
             backend: shared.backend.clone(),
@@ -373,6 +392,29 @@ impl PartitionedSource for EventHubSource {
     /// The configured [`StartPosition`] (earliest or latest), resolved when the reader opens.
     fn initial_position(&self) -> SequenceNumber {
         USE_CONFIGURED_START
+    }
+}
+
+/// Reads the opened partitions' ends every `interval` and emits [`LagSampled`] (failures are
+/// skipped: the gauges keep their last value and the readers report real trouble).
+async fn sample_lag(
+    backend: Arc<dyn ConsumerBackend>,
+    opened: Arc<std::sync::Mutex<Vec<(u32, String)>>>,
+    interval: Duration,
+) {
+    loop {
+        tokio::time::sleep(interval.max(Duration::from_millis(100))).await;
+        let partitions = opened.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (id, name) in partitions {
+            let info = tokio::time::timeout(MANAGEMENT_TIMEOUT, backend.partition_info(name)).await;
+            if let Ok(Ok(info)) = info {
+                LagSampled {
+                    partition: id,
+                    last_enqueued: info.last_enqueued_sequence_number,
+                }
+                .emit();
+            }
+        }
     }
 }
 
@@ -443,8 +485,14 @@ impl Pump {
                 return;
             }
             let delay = self.backoff.delay(failures);
-            warn!(partition = %self.request.partition, attempt = failures, ?delay, %reason,
-                "Event Hubs receiver failed; reconnecting at sequence number {}", self.request.from_sequence_number);
+            SourceReconnect {
+                partition: &self.request.partition,
+                attempt: failures,
+                delay,
+                reason: &reason,
+                resume_at: self.request.from_sequence_number,
+            }
+            .emit();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.tx.closed() => return,

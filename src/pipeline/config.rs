@@ -129,6 +129,10 @@ pub struct RunConfig {
     pub change_feed: bool,
     /// Views of the library user's own, each written to its own table like the built-in ones.
     pub custom_views: CustomViews,
+    /// Serve `GET /metrics` and `GET /healthz` here (process `i` of a cluster on port + i).
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `/healthz` answers 503 once no table was committed for this long.
+    pub health_stale: std::time::Duration,
 }
 
 impl Default for RunConfig {
@@ -151,6 +155,8 @@ impl Default for RunConfig {
             views: ViewKind::ALL.to_vec(),
             change_feed: false,
             custom_views: CustomViews::default(),
+            metrics_addr: None,
+            health_stale: std::time::Duration::from_secs(60),
         }
     }
 }

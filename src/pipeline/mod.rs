@@ -14,6 +14,9 @@
 //! - [`embedded`]: the embedded emulator and producer of the default run;
 //! - [`summary`]: [`RunSummary`].
 
+use std::net::SocketAddr;
+
+use crate::telemetry::MetricsServer;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -100,6 +103,20 @@ where
 {
     let (threads, process, processes) = process_info(&plan.config.timely);
     let peers = threads * processes;
+    let _metrics_server = match plan.config.metrics_addr {
+        Some(addr) => {
+            let addr = SocketAddr::new(addr.ip(), addr.port().saturating_add(process as u16));
+            Some(
+                MetricsServer::start(addr, plan.config.health_stale).map_err(|source| {
+                    Error::Io {
+                        path: format!("metrics endpoint {addr}"),
+                        source,
+                    }
+                })?,
+            )
+        }
+        None => None,
+    };
     let committer = Arc::new(Mutex::new(plan.tables.take()));
     let restored = Arc::new(Mutex::new(plan.restored.take()));
     let progress = (process == 0 && plan.config.progress != ProgressMode::Off).then(|| {

@@ -11,11 +11,11 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
-use super::process::now_ms;
 use crate::dataflow::error::DataflowError;
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::metrics::RunMetrics;
 use crate::sink::{BatchRead, DataFile, DeltaTables, EpochReport, Rows, TableId};
+use crate::telemetry::{CommitFailed, EpochCommitted, TableCommitted};
 
 /// What the committer has committed, for the run summary.
 #[derive(Debug, Default, Clone)]
@@ -125,6 +125,8 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
 #[derive(Default)]
 struct EpochPlan {
     positions: BTreeMap<u32, i64>,
+    /// Rows appended per table (views, which rewrite, are not counted).
+    appended: BTreeMap<TableId, u64>,
     batches: Vec<BatchRead>,
     files: BTreeMap<TableId, (Vec<DataFile>, Vec<String>)>,
 }
@@ -164,6 +166,9 @@ fn gather(
                 let entry = plan.files.entry(table).or_default();
                 entry.0.extend(adds);
                 entry.1.extend(removes);
+                if let Rows::Appended(n) = rows {
+                    *plan.appended.entry(table).or_default() += n;
+                }
                 stats.count(table, worker, rows);
             }
         }
@@ -187,26 +192,40 @@ fn commit_epoch(
         let (adds, removes) = plan.files.remove(&id).unwrap_or_default();
         let started = Instant::now();
         let before = tables.version(id);
-        tables
-            .commit(id, epoch, adds, removes, &plan.positions)
-            .map_err(|source| DataflowError::Commit {
+        let name = tables.table(id).spec.name.clone();
+        if let Err(source) = tables.commit(id, epoch, adds, removes, &plan.positions) {
+            let error = source.to_string();
+            CommitFailed {
+                table: &name,
+                error: &error,
+            }
+            .emit();
+            return Err(DataflowError::Commit {
                 epoch,
-                table: tables.table(id).spec.name.clone(),
+                table: name,
                 source,
-            })?;
+            });
+        }
         if tables.version(id) != before {
             commits += 1;
-            metrics.committed(started.elapsed().as_micros() as u64);
+            TableCommitted {
+                table: &name,
+                version: tables.version(id) as i64,
+                rows: plan.appended.get(&id).copied().unwrap_or(0),
+                duration: started.elapsed(),
+            }
+            .emit(metrics);
         }
     }
-    let now = now_ms();
-    let (mut events, mut bytes) = (0, 0);
-    for b in plan.batches {
-        metrics.end_to_end((now - b.read_ms).max(0) as u64, b.events);
-        events += b.events;
-        bytes += b.body_bytes;
+    let batches: Vec<(i64, u64)> = plan.batches.iter().map(|b| (b.read_ms, b.events)).collect();
+    EpochCommitted {
+        epoch,
+        batches: &batches,
+        events: batches.iter().map(|b| b.1).sum(),
+        body_bytes: plan.batches.iter().map(|b| b.body_bytes).sum(),
+        positions: &plan.positions,
     }
-    metrics.events_committed(events, bytes);
+    .emit(metrics);
     counted.commits += commits;
     counted.epochs += 1;
     counted.last_epoch = epoch;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -13,6 +13,7 @@ use crate::dataflow::per_batch::{process_batch, ProcessContext, Processed, SkipB
 use crate::epoch::{Time, Vecs};
 use crate::metrics::RunMetrics;
 use crate::source::RawBatch;
+use crate::telemetry::{BatchProcessed, RuleLabels};
 
 /// Raw batches → [`Processed`] batches (bronze rows, parse, rules, routing, counts).
 pub trait Process<'s> {
@@ -34,6 +35,7 @@ impl<'s> Process<'s> for StreamVec<'s, Time, RawBatch> {
         skips: Arc<BTreeMap<u32, SkipBelow>>,
         metrics: Arc<RunMetrics>,
     ) -> StreamVec<'s, Time, Arc<Processed>> {
+        let labels = RuleLabels::of(&ctx.rules);
         self.unary::<Vecs<Arc<Processed>>, _, _, _>(Pipeline, "Process", move |_cap, _info| {
             move |input, output| {
                 input.for_each(|cap, data| {
@@ -54,17 +56,55 @@ impl<'s> Process<'s> for StreamVec<'s, Time, RawBatch> {
                                 )
                             },
                         );
-                        metrics.batch_processed(
-                            processed.events as u64,
-                            processed.body_bytes as u64,
-                            started.elapsed().as_micros() as u64,
-                        );
+                        emit_batch(&processed, started.elapsed(), &labels, &metrics);
                         session.give(Arc::new(processed));
                     }
                 });
             }
         })
     }
+}
+
+/// The batch's [`BatchProcessed`] event: outcomes, parse errors and rule counts summed over
+/// windows (one update per rule per batch).
+fn emit_batch(processed: &Processed, took: Duration, labels: &RuleLabels, metrics: &RunMetrics) {
+    let mut rules: Vec<(u32, i64, i64)> = Vec::new();
+    for &((rule, _window), (evaluated, failed)) in &processed.quality {
+        match rules.last_mut() {
+            Some(last) if last.0 == rule => {
+                last.1 += evaluated;
+                last.2 += failed;
+            }
+            _ => rules.push((rule, evaluated, failed)),
+        }
+    }
+    let parse_errors = rules
+        .iter()
+        .find(|r| r.0 == 0)
+        .map_or(0, |r| r.2.max(0) as u64);
+    let error = processed
+        .quarantine
+        .as_ref()
+        .map_or(0, |q| q.num_rows() as u64);
+    let (silver, warning) = processed.silver.as_ref().map_or((0, 0), |s| {
+        let warned = s
+            .column_by_name("_warnings")
+            .map_or(0, |w| w.len() - w.null_count());
+        (s.num_rows() as u64, warned as u64)
+    });
+    BatchProcessed {
+        partition: processed.partition,
+        events: processed.events as u64,
+        body_bytes: processed.body_bytes as u64,
+        duration: took,
+        parse_errors,
+        valid: silver - warning,
+        warning,
+        error,
+        rules: &rules,
+        labels,
+    }
+    .emit(metrics);
 }
 
 pub(crate) fn now_ms() -> i64 {
