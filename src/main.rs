@@ -14,8 +14,18 @@ use medallion::sink::TableKind;
 #[derive(Parser)]
 #[command(name = "medallion", version, about, long_about = None)]
 struct Cli {
+    /// Log lines on stderr as text (default) or JSON objects, one per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -388,7 +398,7 @@ fn produce(a: ProduceArgs) -> anyhow::Result<()> {
 
 /// Log lines (warnings, errors, plain progress) to stderr; `RUST_LOG` filters them as
 /// `target=level,...` (default: medallion's own at info, its dependencies' at warn).
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing::Level;
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
@@ -409,19 +419,26 @@ fn init_logging() {
         Err(_) => default(),
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let text = (format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+    });
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+    });
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(ansi),
-        )
+        .with(text)
+        .with(json)
         .with(filter)
         .init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     let result: anyhow::Result<u8> = match cli.command {
         Command::Run(args) => run_config(args).and_then(|cfg| {
             let is_primary = match &cfg.timely {
