@@ -3,10 +3,13 @@
 # `medallion run`, with repeats, and reports events/s, MB/s of JSON, end-to-end latency and peak RSS.
 #
 #   scripts/bench.sh [--quick] [--sizes smoke,standard,large] [--workers 1,2,4] \
-#                    [--sources file,generator] [--repeats N] [--views all,none] [--out DIR]
+#                    [--sources file,generator] [--repeats N] [--views all,none] [--metrics off,on]
+#                    [--out DIR]
 #
 #   --views     view modes to sweep: `all` (every view, the default of `medallion run`) and/or
 #               `none` (no views), to measure what maintaining the views costs
+#   --metrics   `off` (the default) and/or `on` (`--metrics-addr` serving /metrics on a free
+#               port), to measure what the metrics cost; `on` runs show as views `VIEWS+metrics`
 #   sources     file:PATH, generator (in process), eventhub (a `medallion emulator` started here,
 #               filled by `medallion produce`, read over AMQP; events/s excludes the 1 s idle stop)
 #   --quick     only the smoke size (10K events), 1 and 2 workers, one repeat (well under 2 minutes)
@@ -19,7 +22,7 @@
 # Input files are generated once into bench-results/data/ with `medallion generate`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-sizes="smoke,standard" workers="1,2" sources="file,generator" repeats=1 outdir="$root/bench-results" views="all"
+sizes="smoke,standard" workers="1,2" sources="file,generator" repeats=1 outdir="$root/bench-results" views="all" metrics="off"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) sizes="smoke"; workers="1,2"; repeats=1; shift ;;
@@ -28,8 +31,9 @@ while [[ $# -gt 0 ]]; do
     --sources) sources="$2"; shift 2 ;;
     --repeats) repeats="$2"; shift 2 ;;
     --views) views="$2"; shift 2 ;;
+    --metrics) metrics="$2"; shift 2 ;;
     --out) outdir="$2"; shift 2 ;;
-    --help|-h) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --help|-h) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +60,7 @@ IFS=, read -ra size_list <<< "$sizes"
 IFS=, read -ra worker_list <<< "$workers"
 IFS=, read -ra source_list <<< "$sources"
 IFS=, read -ra views_list <<< "$views"
+IFS=, read -ra metrics_list <<< "$metrics"
 for size in "${size_list[@]}"; do
   read -r events stations partitions <<< "$(size_params "$size")"
   file="$outdir/data/$size.jsonl"
@@ -74,7 +79,13 @@ for size in "${size_list[@]}"; do
    for source in "${source_list[@]}"; do
     for w in "${worker_list[@]}"; do
      for vmode in "${views_list[@]}"; do
+      for mmode in "${metrics_list[@]}"; do
         run_out="$(mktemp -d)"
+        case "$mmode" in
+          off) mextra=(); vlabel="$vmode" ;;
+          on) mextra=(--metrics-addr 127.0.0.1:0); vlabel="$vmode+metrics" ;;
+          *) echo "bench: --metrics takes off and/or on, not '$mmode'" >&2; exit 2 ;;
+        esac
         case "$source" in
           file) src="file:$file"; extra=(--now 2026-11-26T12:00:00Z) ;;
           generator) src="generator"; extra=(--events "$events" --stations "$stations" --now 2026-11-26T12:00:00Z) ;;
@@ -88,12 +99,12 @@ for size in "${size_list[@]}"; do
             extra=(--hub weather --stop-when-idle 1 --connection-string "$cs" --now 2026-11-26T12:00:00Z) ;;
           *) echo "bench: unknown source '$source'" >&2; exit 2 ;;
         esac
-        echo "bench: $size $source workers=$w views=$vmode repeat=$r" >&2
+        echo "bench: $size $source workers=$w views=$vlabel repeat=$r" >&2
         "$bin" run --workers "$w" --source "$src" --partitions "$partitions" --out "$run_out/out" \
-          --views "$vmode" --plain-progress "${extra[@]}" > "$run_out/stdout" 2> "$run_out/stderr" \
+          --views "$vmode" --plain-progress "${extra[@]}" "${mextra[@]}" > "$run_out/stdout" 2> "$run_out/stderr" \
           || { cat "$run_out/stderr" >&2; exit 1; }
         if [[ "$source" == eventhub ]]; then kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; fi
-        python3 - "$run_out/out/_metrics/summary.json" "$size" "$source" "$w" "$r" "$vmode" >> "$results" <<'PY'
+        python3 - "$run_out/out/_metrics/summary.json" "$size" "$source" "$w" "$r" "$vlabel" >> "$results" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 if sys.argv[3] == "eventhub":  # the run ends after 1 s without events: not part of the work
@@ -106,6 +117,7 @@ print(json.dumps({"size": sys.argv[2], "source": sys.argv[3], "workers": int(sys
   "batch_us": s["batch_latency_us"], "peak_rss_bytes": s["peak_rss_bytes"], "tables": s["tables"]}))
 PY
         rm -rf "$run_out"
+      done
      done
     done
    done

@@ -15,6 +15,7 @@ pub mod client;
 pub mod connection;
 pub mod error;
 pub mod producer;
+pub mod pump;
 pub mod source;
 
 pub use connection::ConnectionConfig;

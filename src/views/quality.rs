@@ -1,5 +1,6 @@
-//! `quality_by_window`: per rule and event-time window, the rows evaluated, failed and the failure
-//! rate: the same counts as the `quality` table, as a view that library users can compose.
+//! `quality_by_window`: per rule and event-time window, the rows evaluated, failed, the failure
+//! rate and the data-quality score (the share of rows without that failure, for dashboards):
+//! the same counts as the `quality` table, as a view that library users can compose.
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn quality_by_window_schema() -> SchemaRef {
         .map(|f| f.as_ref().clone())
         .collect();
     fields.push(Field::new("failure_rate", DataType::Float64, true));
+    fields.push(Field::new("dq_score", DataType::Float64, true));
     Arc::new(Schema::new(fields))
 }
 
@@ -69,6 +71,10 @@ impl View for QualityByWindow {
                 Arc::new(Float64Array::from_iter(
                     rows.iter()
                         .map(|(_, r)| (r.0 > 0).then(|| r.1 as f64 / r.0 as f64)),
+                )),
+                Arc::new(Float64Array::from_iter(
+                    rows.iter()
+                        .map(|(_, r)| (r.0 > 0).then(|| 1.0 - r.1 as f64 / r.0 as f64)),
                 )),
             ],
         )

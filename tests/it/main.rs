@@ -12,6 +12,7 @@ mod eventhub_client;
 mod eventhub_faults;
 mod eventhub_pipeline;
 mod layout;
+mod monitoring;
 mod oracle;
 mod pipeline;
 mod python_sdk;

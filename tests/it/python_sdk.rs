@@ -15,11 +15,7 @@ fn python_sdk_sends_to_and_receives_from_the_emulator() {
         .arg("emulator")
         .output()
         .expect("python3 runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::common::combined_output(&out);
     assert!(
         out.status.success(),
         "the Python SDK interop script failed (is `pip install azure-eventhub` done?):\n{text}"

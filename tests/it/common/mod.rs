@@ -189,3 +189,12 @@ pub fn sigkill_after(child: &mut std::process::Child, out: &Path, versions: usiz
     child.wait().unwrap();
     still_running
 }
+
+/// A finished command's stdout followed by its stderr, as text.
+pub fn combined_output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
