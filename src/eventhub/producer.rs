@@ -108,6 +108,7 @@ impl EventHubProducer {
             connection,
             hub,
             token_lifetime: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(60),
         });
         let backend = AmqpProducer::new(std::sync::Arc::new(shared));
         Self::with_backend(Box::new(backend), config).await

@@ -111,6 +111,8 @@ pub struct EventHubSourceConfig {
     /// How often the opened partitions' last enqueued sequence numbers are read for the lag
     /// gauges (`medallion_consumer_lag_*`).
     pub lag_interval: Duration,
+    /// A connection silent for this long (no events, no heartbeats) is reopened.
+    pub idle_timeout: Duration,
 }
 
 impl EventHubSourceConfig {
@@ -132,6 +134,7 @@ impl EventHubSourceConfig {
             reconnect: Backoff::default(),
             token_lifetime: Duration::from_secs(3600),
             lag_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -191,6 +194,7 @@ impl EventHubSource {
             connection,
             hub: hub.clone(),
             token_lifetime: config.token_lifetime,
+            idle_timeout: config.idle_timeout,
         });
         let backend = AmqpConsumer::new(Arc::new(shared), config.consumer_group.clone());
         Self::with_backend(

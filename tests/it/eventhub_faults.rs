@@ -30,14 +30,15 @@ use medallion::pipeline::{run, ProgressMode, RunConfig};
 use medallion::source::{PartitionedSource, SequenceNumber};
 
 /// A loopback TCP proxy to `upstream` that, each time another `every` bytes went from upstream
-/// to the clients, cuts every open connection, at most `max_cuts` times.
+/// to the clients, cuts every open connection (or, with `stall`, stops forwarding on it but
+/// keeps it open: a half-dead connection), at most `max_cuts` times.
 struct CuttingProxy {
     addr: SocketAddr,
     cuts: Arc<AtomicUsize>,
 }
 
 impl CuttingProxy {
-    async fn start(upstream: SocketAddr, every: u64, max_cuts: usize) -> Self {
+    async fn start(upstream: SocketAddr, every: u64, max_cuts: usize, stall: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cuts = Arc::new(AtomicUsize::new(0));
@@ -85,10 +86,15 @@ impl CuttingProxy {
                             }
                         }
                     };
-                    tokio::select! {
-                        _ = up => {}
-                        _ = down => {}
-                        _ = cut.changed() => {}
+                    let cut = tokio::select! {
+                        _ = up => false,
+                        _ = down => false,
+                        _ = cut.changed() => true,
+                    };
+                    if cut && stall {
+                        // Hold both sockets open, forwarding nothing, until the test ends.
+                        let _held = (client_rd, client_wr, server_rd, server_wr);
+                        std::future::pending::<()>().await;
                     }
                     // Dropping both sockets cuts the connection on both sides.
                 });
@@ -137,7 +143,7 @@ fn a_proxy_cutting_connections_mid_stream_changes_nothing() {
         10_000
     );
     // The smoke events are ~3 MB on the wire: a cut after every 400 KB, five in all.
-    let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 400_000, 5));
+    let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 400_000, 5, false));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let summary = run(config(&out, via(&emu.connection_string(), proxy.addr)))
@@ -289,5 +295,43 @@ fn a_refused_key_is_a_clear_error_naming_the_hub_not_a_hang() {
         .expect_err("the producer is refused too")
         .to_string();
     assert!(text.contains("refused access to hub 'weather'"), "{text}");
+    rt.block_on(emu.shutdown());
+}
+
+#[test]
+fn a_stalled_connection_is_dropped_after_the_idle_timeout_and_reading_resumes() {
+    let _serial = serial();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = start_emulator(&rt);
+    assert_eq!(
+        produce_file(&emu.connection_string(), &smoke_file()),
+        10_000
+    );
+    // After ~1 MB every open connection goes silent (twice); the reader must notice within its
+    // idle timeout and reconnect.
+    let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 1_000_000, 2, true));
+    let mut config =
+        EventHubSourceConfig::new(via(&emu.connection_string(), proxy.addr), "weather");
+    config.idle_timeout = Duration::from_secs(2);
+    config.stop_when_idle = Some(Duration::from_secs(4));
+    let source = EventHubSource::connect(config).expect("source connects");
+    let mut readers: Vec<_> = source
+        .partitions()
+        .into_iter()
+        .map(|p| source.open(p, SequenceNumber(0)).unwrap())
+        .collect();
+    let mut read = 0usize;
+    for reader in &mut readers {
+        let mut next = 0i64;
+        while let Some(batch) = reader.next_batch(500).expect("no error after stalls") {
+            for seq in batch.sequence_numbers.iter().copied() {
+                assert_eq!(seq, next, "partition {} gapless", reader.partition());
+                next += 1;
+            }
+            read += batch.len();
+        }
+    }
+    assert!(proxy.cuts() >= 1, "the proxy never stalled");
+    assert_eq!(read, 10_000);
     rt.block_on(emu.shutdown());
 }

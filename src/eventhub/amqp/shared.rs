@@ -2,7 +2,8 @@
 //!
 //! [`SharedConnection::lock`] hands out the live connection's session, opening a connection
 //! first when there is none or the last one broke: TCP (with `TCP_NODELAY`), TLS for `amqps://`,
-//! SASL ANONYMOUS, one session, then CBS `put-token` with a SAS token for `sb://<host>/<hub>`.
+//! SASL ANONYMOUS, an idle timeout (the peer sends heartbeats), one session, then CBS
+//! `put-token` with a SAS token for `sb://<host>/<hub>`.
 //! A background task puts a fresh token every half token lifetime; a rejected token is an
 //! [`EventHubError::Unauthorized`] naming the hub. Links that fail call
 //! [`SharedConnection::invalidate`] with the generation they were attached on, so the next
@@ -47,6 +48,10 @@ pub struct Endpoint {
     pub hub: String,
     /// Lifetime of each SAS token; a new one is put every half lifetime.
     pub token_lifetime: Duration,
+    /// A connection that received nothing (not even the peer's heartbeats, which it sends at
+    /// half this) for this long is dropped and reopened: a stalled or half-open TCP connection
+    /// does not hang the readers.
+    pub idle_timeout: Duration,
 }
 
 impl Endpoint {
@@ -222,6 +227,12 @@ impl SharedConnection {
             .sasl_hostname(config.host.as_str())
             .domain(config.host.as_str())
             .sasl_profile(SaslProfile::Anonymous)
+            .idle_time_out(
+                self.endpoint
+                    .idle_timeout
+                    .as_millis()
+                    .clamp(1, u32::MAX as u128) as u32,
+            )
             .open_with_stream(tcp)
             .await
             .map_err(|e| failed(&e))?;
