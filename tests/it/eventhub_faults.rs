@@ -335,3 +335,92 @@ fn a_stalled_connection_is_dropped_after_the_idle_timeout_and_reading_resumes() 
     assert_eq!(read, 10_000);
     rt.block_on(emu.shutdown());
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_shared_access_key_appears_in_no_log_error_summary_or_table() {
+    let _serial = serial();
+    const KEY: &str = "Zq9sEcReTkEy4711xYz";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(Emulator::start(EmulatorConfig {
+            port: 0,
+            hubs: vec![HubSpec::new("weather", PARTITIONS)],
+            sas_key: Some(KEY.into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    let cs = emu.connection_string();
+    assert!(cs.contains(KEY));
+    assert_eq!(produce_file(&cs, &smoke_file()), 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |cs: &str, out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .args([
+                "run",
+                "--source",
+                "eventhub",
+                "--hub",
+                "weather",
+                "--stop-when-idle",
+                "2",
+            ])
+            .args([
+                "--now",
+                "2026-11-26T12:00:00Z",
+                "--plain-progress",
+                "--log-format",
+                "json",
+            ])
+            .arg("--out")
+            .arg(out)
+            .env("EVENTHUB_CONNECTION_STRING", cs)
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap()
+    };
+    let out = dir.path().join("out");
+    let ok = run(&cs, &out);
+    assert!(ok.status.success(), "{}", combined_output(&ok));
+    let wrong = cs.replace(KEY, "WrOnGkEy0815");
+    let refused = run(&wrong, &dir.path().join("refused"));
+    assert_eq!(refused.status.code(), Some(2));
+    let refused_text = combined_output(&refused);
+    assert!(
+        refused_text.contains("refused access to hub 'weather'"),
+        "{refused_text}"
+    );
+    for (what, text) in [("run", combined_output(&ok)), ("refused run", refused_text)] {
+        assert!(
+            !text.contains(KEY) && !text.contains("WrOnGkEy0815"),
+            "{what} printed the key"
+        );
+    }
+    let files = files_under(&out);
+    assert!(files.iter().any(|f| f.ends_with("summary.json")));
+    assert!(files
+        .iter()
+        .any(|f| f.to_string_lossy().contains("_delta_log")));
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "{} holds the key",
+            file.display()
+        );
+    }
+    rt.block_on(emu.shutdown());
+}
