@@ -15,6 +15,7 @@
 //! - [`pipeline`]: a whole run in layers: config, plan, the standard dataflow, workers, summary.
 //! - [`sink`]: the table catalog, Parquet writing and the Delta commit protocol.
 //! - [`metrics`]: histograms, run summary and progress.
+//! - [`telemetry`]: typed telemetry events → Prometheus metrics and log lines; `/metrics`.
 //! - [`views`]: views over silver and stream-wide dataset checks, maintained with differential.
 //! - [`eventhub`]: the Event Hubs source and producer (medallion's own client on fe2o3-amqp 0.18).
 //! - [`emulator`]: a local Event Hubs–compatible AMQP 1.0 endpoint (`medallion emulator`): the
