@@ -217,12 +217,12 @@ fn short_lived_tokens_are_refreshed_without_a_gap() {
         }))
         .unwrap();
     let cs = emu.connection_string();
-    let lifetime = Duration::from_secs(2);
+    let lifetime = Duration::from_secs(3);
     let mut source_config = EventHubSourceConfig::new(cs.clone(), "weather");
     source_config.token_lifetime = lifetime;
     source_config.stop_when_idle = Some(Duration::from_secs(2));
     let source = EventHubSource::connect(source_config).expect("source connects");
-    // The producer sends 6,000 events at 1,500 events/s (at least 4 s: two token lifetimes)
+    // The producer sends 6,000 events at 1,000 events/s (at least 6 s: two token lifetimes)
     // while the readers read.
     let producing = {
         let cs = cs.clone();
@@ -234,7 +234,7 @@ fn short_lived_tokens_are_refreshed_without_a_gap() {
                     format!("{{\"n\":{i}}}").into_bytes(),
                 )
             });
-            let stats = producer.send_all(events, Some(1_500.0), |_| {}).unwrap();
+            let stats = producer.send_all(events, Some(1_000.0), |_| {}).unwrap();
             producer.close();
             stats
         })
