@@ -38,7 +38,7 @@ pub use build::{standard_dataflow, Standard};
 pub use config::{EventHubSpec, ProgressMode, RunConfig, SourceSpec, DEFAULT_CHECKS};
 pub use embedded::EmbeddedHub;
 pub use feed::{feed_partitions, open_readers, FeedOptions};
-pub use plan::{rule_names, view_schema, DataflowPlan, Plan};
+pub use plan::{view_schema, DataflowPlan, Plan};
 pub use restore::Restored;
 pub use source::{load_rules, open_source};
 pub use summary::RunSummary;

@@ -14,7 +14,7 @@ use super::source::{load_rules, now_from_meta, open_source};
 use crate::dataflow::per_batch::{ProcessContext, SkipBelow};
 use crate::dataflow::{CommitStats, Failure, QualityState};
 use crate::metrics::RunMetrics;
-use crate::quality::{Criticality, EvalContext, RuleSet};
+use crate::quality::{EvalContext, RuleSet};
 use crate::sink::{Catalog, DeltaTables, TableId, TableKind, TableSpec};
 use crate::source::PartitionedSource;
 use crate::views::dataset_checks::DatasetChecks;
@@ -70,19 +70,6 @@ pub fn view_schema(kind: ViewKind) -> arrow::datatypes::SchemaRef {
         ViewKind::StationHourly => StationHourly.schema(),
         ViewKind::QualityByWindow => quality_by_window_schema(),
     }
-}
-
-/// The (name, criticality) of quality rule 0 (`parse`) and every rule of `rules`.
-pub fn rule_names(rules: &RuleSet) -> Vec<(String, String)> {
-    let mut names = vec![("parse".to_string(), "error".to_string())];
-    names.extend(rules.rules().iter().map(|r| {
-        let crit = match r.criticality() {
-            Criticality::Error => "error",
-            Criticality::Warn => "warn",
-        };
-        (r.name().to_string(), crit.to_string())
-    }));
-    names
 }
 
 /// The catalog's extra tables: views (each followed by its change feed), custom views, dataset
@@ -263,7 +250,7 @@ impl Plan {
         let restart =
             tables.version(TableKind::Silver) > 0 || tables.version(TableKind::Quality) > 0;
         let (skips, starts) = resume_positions(&tables, &partitions, source.initial_position().0);
-        let rule_names = rule_names(&rules);
+        let rule_names = rules.rule_labels();
         let mut rewritten = vec![TableKind::Quality.id()];
         rewritten.extend(planned.views.values().map(|v| v.id));
         rewritten.extend(planned.custom_views.iter().map(|v| v.1.id));

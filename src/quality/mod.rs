@@ -247,6 +247,21 @@ impl RuleSet {
         &self.rules
     }
 
+    /// (name, criticality) of each quality count's rule index: 0 is the parse check
+    /// (`parse`, `error`), then the row rules in order. The quality table, its views and the
+    /// metrics label rules with these.
+    pub fn rule_labels(&self) -> Vec<(String, String)> {
+        let mut labels = vec![("parse".to_string(), "error".to_string())];
+        labels.extend(self.rules.iter().map(|r| {
+            let criticality = match r.criticality() {
+                Criticality::Error => "error",
+                Criticality::Warn => "warn",
+            };
+            (r.name().to_string(), criticality.to_string())
+        }));
+        labels
+    }
+
     /// The dataset-level checks (`is_unique`, `is_aggr_*`), evaluated across the stream.
     pub fn dataset_checks(&self) -> &[DatasetCheck] {
         &self.dataset

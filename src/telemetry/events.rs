@@ -9,7 +9,8 @@ use tracing::{debug, error, warn};
 
 use crate::{
     metrics::RunMetrics,
-    quality::{Criticality, RuleSet},
+    quality::RuleSet,
+    sink::BatchRead,
     telemetry::registry::{
         LagState, Metrics, OutcomeLabel, PartitionLabel, RuleLabel, ScoreLabel, TableLabel,
     },
@@ -21,20 +22,15 @@ use crate::{
 pub struct RuleLabels(Vec<RuleLabel>);
 
 impl RuleLabels {
-    /// The labels of `rules`.
+    /// The labels of `rules` ([`RuleSet::rule_labels`]).
     pub fn of(rules: &RuleSet) -> Self {
-        let mut labels = vec![RuleLabel {
-            rule: "parse".into(),
-            criticality: "error".into(),
-        }];
-        labels.extend(rules.rules().iter().map(|r| RuleLabel {
-            rule: r.name().to_string(),
-            criticality: match r.criticality() {
-                Criticality::Error => "error".into(),
-                Criticality::Warn => "warn".into(),
-            },
-        }));
-        RuleLabels(labels)
+        RuleLabels(
+            rules
+                .rule_labels()
+                .into_iter()
+                .map(|(rule, criticality)| RuleLabel { rule, criticality })
+                .collect(),
+        )
     }
 }
 
@@ -161,10 +157,8 @@ impl TableCommitted<'_> {
 #[derive(Debug)]
 pub struct EpochCommitted<'a> {
     pub epoch: u64,
-    /// (read or enqueued ms, events) per batch.
-    pub batches: &'a [(i64, u64)],
-    pub events: u64,
-    pub body_bytes: u64,
+    /// The epoch's source batches (read or enqueued time, events, bytes).
+    pub batches: &'a [BatchRead],
     /// Last committed sequence number per partition.
     pub positions: &'a BTreeMap<u32, i64>,
 }
@@ -174,14 +168,22 @@ impl EpochCommitted<'_> {
         let m = Metrics::global();
         let now = chrono::Utc::now().timestamp_millis();
         let mut newest = None::<i64>;
-        for &(read_ms, events) in self.batches {
+        let (mut events, mut body_bytes) = (0, 0);
+        for &BatchRead {
+            read_ms,
+            events: n,
+            body_bytes: bytes,
+        } in self.batches
+        {
+            events += n;
+            body_bytes += bytes;
             let latency = (now - read_ms).max(0);
-            run.end_to_end(latency as u64, events);
+            run.end_to_end(latency as u64, n);
             // One observation per batch (its events share the latency): never per record.
             m.end_to_end.observe(latency as f64 / 1000.0);
             newest = Some(newest.map_or(read_ms, |n| n.max(read_ms)));
         }
-        run.events_committed(self.events, self.body_bytes);
+        run.events_committed(events, body_bytes);
         if let Some(newest) = newest {
             m.watermark.set(newest as f64 / 1000.0);
         }
@@ -191,7 +193,7 @@ impl EpochCommitted<'_> {
             state.committed = Some(seq);
             update_lag(m, partition, state, now);
         }
-        debug!(epoch = self.epoch, events = self.events, "epoch committed");
+        debug!(epoch = self.epoch, events, "epoch committed");
     }
 }
 

@@ -21,9 +21,9 @@ use tokio::{
 
 use crate::common::*;
 use crate::eventhub_pipeline::{
-    assert_gapless, eventhub, produce_file, serial, start_emulator, PARTITIONS,
+    assert_gapless, emulator_with_smoke, eventhub, pipeline, produce_file, serial, PARTITIONS,
 };
-use medallion::emulator::{Emulator, EmulatorConfig, HubSpec};
+use medallion::emulator::{Emulator, EmulatorConfig, EmulatorHandle, HubSpec};
 use medallion::epoch::EpochPolicy;
 use medallion::eventhub::{BlockingProducer, EventHubSource, EventHubSourceConfig};
 use medallion::pipeline::{run, ProgressMode, RunConfig};
@@ -120,6 +120,35 @@ fn via(emulator_cs: &str, addr: SocketAddr) -> String {
         .join(";")
 }
 
+/// An emulator (hub `weather`) that checks SAS tokens against `key`, as the service does.
+fn emulator_with_key(rt: &tokio::runtime::Runtime, partitions: u32, key: &str) -> EmulatorHandle {
+    rt.block_on(Emulator::start(EmulatorConfig {
+        port: 0,
+        hubs: vec![HubSpec::new("weather", partitions)],
+        sas_key: Some(key.into()),
+        ..Default::default()
+    }))
+    .unwrap()
+}
+
+/// Reads every partition of `source` from its start to its end (a bounded source), asserting
+/// consecutive sequence numbers and no error; returns the events read.
+fn read_all_gapless(source: &EventHubSource) -> usize {
+    let mut read = 0;
+    for partition in source.partitions() {
+        let mut reader = source.open(partition, SequenceNumber(0)).unwrap();
+        let mut next = 0i64;
+        while let Some(batch) = reader.next_batch(500).expect("no error while reading") {
+            for seq in batch.sequence_numbers.iter().copied() {
+                assert_eq!(seq, next, "partition {partition} gapless");
+                next += 1;
+            }
+            read += batch.len();
+        }
+    }
+    read
+}
+
 fn config(out: &std::path::Path, cs: String) -> RunConfig {
     RunConfig {
         source: eventhub(cs),
@@ -137,11 +166,7 @@ fn config(out: &std::path::Path, cs: String) -> RunConfig {
 fn a_proxy_cutting_connections_mid_stream_changes_nothing() {
     let _serial = serial();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let emu = start_emulator(&rt);
-    assert_eq!(
-        produce_file(&emu.connection_string(), &smoke_file()),
-        10_000
-    );
+    let emu = emulator_with_smoke(&rt);
     // The smoke events are ~3 MB on the wire: a cut after every 400 KB, five in all.
     let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 400_000, 5, false));
     let dir = tempfile::tempdir().unwrap();
@@ -208,14 +233,7 @@ fn an_emulator_restarted_on_its_data_dir_is_read_to_the_end_exactly() {
 fn short_lived_tokens_are_refreshed_without_a_gap() {
     let _serial = serial();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let emu = rt
-        .block_on(Emulator::start(EmulatorConfig {
-            port: 0,
-            hubs: vec![HubSpec::new("weather", 2)],
-            sas_key: Some("s3cret".into()),
-            ..Default::default()
-        }))
-        .unwrap();
+    let emu = emulator_with_key(&rt, 2, "s3cret");
     let cs = emu.connection_string();
     let lifetime = Duration::from_secs(3);
     let mut source_config = EventHubSourceConfig::new(cs.clone(), "weather");
@@ -240,25 +258,7 @@ fn short_lived_tokens_are_refreshed_without_a_gap() {
         })
     };
     let started = Instant::now();
-    let mut readers: Vec<_> = source
-        .partitions()
-        .into_iter()
-        .map(|p| source.open(p, SequenceNumber(0)).unwrap())
-        .collect();
-    let mut read = 0usize;
-    for reader in &mut readers {
-        let mut next = 0i64;
-        while let Some(batch) = reader
-            .next_batch(500)
-            .expect("no error while tokens expire")
-        {
-            for seq in batch.sequence_numbers.iter().copied() {
-                assert_eq!(seq, next, "partition {} gapless", reader.partition());
-                next += 1;
-            }
-            read += batch.len();
-        }
-    }
+    let read = read_all_gapless(&source);
     let stats = producing.join().unwrap();
     assert_eq!(stats.events, 6_000);
     assert_eq!(read, 6_000);
@@ -272,14 +272,7 @@ fn short_lived_tokens_are_refreshed_without_a_gap() {
 #[test]
 fn a_refused_key_is_a_clear_error_naming_the_hub_not_a_hang() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let emu = rt
-        .block_on(Emulator::start(EmulatorConfig {
-            port: 0,
-            hubs: vec![HubSpec::new("weather", 2)],
-            sas_key: Some("s3cret".into()),
-            ..Default::default()
-        }))
-        .unwrap();
+    let emu = emulator_with_key(&rt, 2, "s3cret");
     let wrong = emu
         .connection_string()
         .replace("SharedAccessKey=s3cret", "SharedAccessKey=not-the-key");
@@ -302,11 +295,7 @@ fn a_refused_key_is_a_clear_error_naming_the_hub_not_a_hang() {
 fn a_stalled_connection_is_dropped_after_the_idle_timeout_and_reading_resumes() {
     let _serial = serial();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let emu = start_emulator(&rt);
-    assert_eq!(
-        produce_file(&emu.connection_string(), &smoke_file()),
-        10_000
-    );
+    let emu = emulator_with_smoke(&rt);
     // After ~1 MB every open connection goes silent (twice); the reader must notice within its
     // idle timeout and reconnect.
     let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 1_000_000, 2, true));
@@ -315,22 +304,7 @@ fn a_stalled_connection_is_dropped_after_the_idle_timeout_and_reading_resumes() 
     config.idle_timeout = Duration::from_secs(2);
     config.stop_when_idle = Some(Duration::from_secs(4));
     let source = EventHubSource::connect(config).expect("source connects");
-    let mut readers: Vec<_> = source
-        .partitions()
-        .into_iter()
-        .map(|p| source.open(p, SequenceNumber(0)).unwrap())
-        .collect();
-    let mut read = 0usize;
-    for reader in &mut readers {
-        let mut next = 0i64;
-        while let Some(batch) = reader.next_batch(500).expect("no error after stalls") {
-            for seq in batch.sequence_numbers.iter().copied() {
-                assert_eq!(seq, next, "partition {} gapless", reader.partition());
-                next += 1;
-            }
-            read += batch.len();
-        }
-    }
+    let read = read_all_gapless(&source);
     assert!(proxy.cuts() >= 1, "the proxy never stalled");
     assert_eq!(read, 10_000);
     rt.block_on(emu.shutdown());
@@ -355,40 +329,18 @@ fn the_shared_access_key_appears_in_no_log_error_summary_or_table() {
     let _serial = serial();
     const KEY: &str = "Zq9sEcReTkEy4711xYz";
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let emu = rt
-        .block_on(Emulator::start(EmulatorConfig {
-            port: 0,
-            hubs: vec![HubSpec::new("weather", PARTITIONS)],
-            sas_key: Some(KEY.into()),
-            ..Default::default()
-        }))
-        .unwrap();
+    let emu = emulator_with_key(&rt, PARTITIONS, KEY);
     let cs = emu.connection_string();
     assert!(cs.contains(KEY));
     assert_eq!(produce_file(&cs, &smoke_file()), 10_000);
     let dir = tempfile::tempdir().unwrap();
+    // The pipeline's usual command, with every log line (debug, JSON) captured.
     let run = |cs: &str, out: &std::path::Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_medallion"))
-            .args([
-                "run",
-                "--source",
-                "eventhub",
-                "--hub",
-                "weather",
-                "--stop-when-idle",
-                "2",
-            ])
-            .args([
-                "--now",
-                "2026-11-26T12:00:00Z",
-                "--plain-progress",
-                "--log-format",
-                "json",
-            ])
-            .arg("--out")
-            .arg(out)
-            .env("EVENTHUB_CONNECTION_STRING", cs)
+        pipeline(out, cs)
+            .args(["--log-format", "json"])
             .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .output()
             .unwrap()
     };

@@ -34,6 +34,16 @@ pub(crate) fn start_emulator(rt: &tokio::runtime::Runtime) -> EmulatorHandle {
     .expect("emulator starts")
 }
 
+/// [`start_emulator`] holding the 10,000 smoke events.
+pub(crate) fn emulator_with_smoke(rt: &tokio::runtime::Runtime) -> EmulatorHandle {
+    let emu = start_emulator(rt);
+    assert_eq!(
+        produce_file(&emu.connection_string(), &smoke_file()),
+        10_000
+    );
+    emu
+}
+
 pub(crate) fn produce_file(connection_string: &str, file: &Path) -> u64 {
     let producer = BlockingProducer::connect(connection_string, Some("weather")).unwrap();
     let (lines, slot) = medallion::workload::keyed_lines(file).unwrap();
@@ -69,11 +79,7 @@ pub(crate) fn assert_gapless(out: &Path) {
 fn smoke_through_the_emulator_matches_expected() {
     let _serial = serial();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let emu = start_emulator(&rt);
-    assert_eq!(
-        produce_file(&emu.connection_string(), &smoke_file()),
-        10_000
-    );
+    let emu = emulator_with_smoke(&rt);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let summary = run(RunConfig {
@@ -193,7 +199,7 @@ fn emulator_process() -> (Child, String) {
     (child, cs)
 }
 
-fn pipeline(out: &Path, cs: &str) -> Command {
+pub(crate) fn pipeline(out: &Path, cs: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
     c.args([
         "run",

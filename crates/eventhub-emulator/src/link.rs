@@ -57,52 +57,81 @@ pub struct Consumer {
     pub auth: Option<(Authorizations, String)>,
 }
 
-/// Returns once the connection has no valid token for the hub any more (never without checks).
-async fn token_expired(auth: &Option<(Authorizations, String)>) {
-    let Some((auth, hub)) = auth else {
-        return std::future::pending().await;
-    };
-    loop {
-        let now = chrono::Utc::now().timestamp();
-        let Some(expiry) = auth.expiry_for(hub, now) else {
-            return;
+/// Watches the connection's tokens for one hub: [`TokenWatch::expired`] returns once none is
+/// valid any more (never without SAS checks). The expiry is looked up only when the last one
+/// known is reached, not per event sent.
+struct TokenWatch {
+    auth: Option<(Authorizations, String)>,
+    /// When the token known to cover the hub runs out (looked up again then).
+    until: Option<tokio::time::Instant>,
+}
+
+impl TokenWatch {
+    async fn expired(&mut self) {
+        let Some((auth, hub)) = &self.auth else {
+            return std::future::pending().await;
         };
-        // Tokens are valid through their expiry second.
-        let left = (expiry + 1 - now).max(0) as u64;
-        tokio::time::sleep(Duration::from_secs(left)).await;
+        loop {
+            if let Some(until) = self.until {
+                tokio::time::sleep_until(until).await;
+            }
+            let now = chrono::Utc::now().timestamp();
+            let Some(expiry) = auth.expiry_for(hub, now) else {
+                return;
+            };
+            // Tokens are valid through their expiry second.
+            let left = Duration::from_secs((expiry + 1 - now).max(0) as u64);
+            self.until = Some(tokio::time::Instant::now() + left);
+        }
     }
+}
+
+/// Why a consumer link was ended by the emulator.
+enum Ending {
+    Expired,
+    Stolen,
 }
 
 impl Consumer {
     /// Streams events to the client, honouring link credit (the send waits
     /// for credit, so nothing is buffered beyond one event), until the
-    /// client detaches, the connection drops or the partition is stolen.
+    /// client detaches, the connection drops, the partition is stolen or
+    /// the connection's token for the hub expires.
     pub async fn run(self, mut sender: Sender) {
+        let (hub, partition) = (self.hub.clone(), self.partition.clone());
+        let (consumer_group, reader_id) = (self.consumer_group.clone(), self.reader_id);
+        let error = match self.serve(&mut sender).await {
+            Some(Ending::Expired) => Some(amqp_error(
+                AmqpError::UnauthorizedAccess,
+                format!("the SAS token for event hub {:?} expired", hub.name),
+            )),
+            Some(Ending::Stolen) => Some(amqp_error(
+                LinkError::Stolen,
+                "a reader with a higher owner level took the partition",
+            )),
+            None => None,
+        };
+        hub.unregister_reader(&consumer_group, partition.id, reader_id);
+        let _ = match error {
+            Some(error) => sender.close_with_error(error).await,
+            None => sender.close().await,
+        };
+    }
+
+    /// Sends events until the link or connection ends (`None`) or the emulator ends it.
+    async fn serve(self, sender: &mut Sender) -> Option<Ending> {
         let Consumer {
-            hub,
             partition,
-            consumer_group,
-            reader_id,
             mut stolen,
             start,
             substitutions,
             auth,
+            ..
         } = self;
+        let mut tokens = TokenWatch { auth, until: None };
         let mut appended: watch::Receiver<usize> = partition.subscribe();
         let mut next = start.resolve(&partition.log());
         let mut buffered = std::collections::VecDeque::new();
-        let expired_error = || {
-            amqp_error(
-                AmqpError::UnauthorizedAccess,
-                format!("the SAS token for event hub {:?} expired", hub.name),
-            )
-        };
-        let stolen_error = || {
-            amqp_error(
-                LinkError::Stolen,
-                "a reader with a higher owner level took the partition",
-            )
-        };
         loop {
             if buffered.is_empty() {
                 buffered.extend(partition.log().deliveries(next, 256));
@@ -112,27 +141,16 @@ impl Consumer {
                     let sendable = if event.encoded.len() <= MAX_SUBSTITUTED {
                         substitutions.placeholder(event.encoded.clone())
                     } else {
-                        match event.sendable() {
-                            Some(s) => s,
-                            None => break,
-                        }
+                        event.sendable()?
                     };
                     tokio::select! {
                         res = sender.send(sendable) => {
-                            if res.is_err() { break; }
+                            res.ok()?;
                             next += 1;
                             buffered.pop_front();
                         }
-                        _ = token_expired(&auth) => {
-                            let _ = sender.close_with_error(expired_error()).await;
-                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
-                            return;
-                        }
-                        _ = &mut stolen => {
-                            let _ = sender.close_with_error(stolen_error()).await;
-                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
-                            return;
-                        }
+                        _ = tokens.expired() => return Some(Ending::Expired),
+                        _ = &mut stolen => return Some(Ending::Stolen),
                     }
                 }
                 None => {
@@ -141,26 +159,14 @@ impl Consumer {
                         continue;
                     }
                     tokio::select! {
-                        changed = appended.changed() => {
-                            if changed.is_err() { break; }
-                        }
-                        _ = sender.on_detach() => break,
-                        _ = token_expired(&auth) => {
-                            let _ = sender.close_with_error(expired_error()).await;
-                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
-                            return;
-                        }
-                        _ = &mut stolen => {
-                            let _ = sender.close_with_error(stolen_error()).await;
-                            hub.unregister_reader(&consumer_group, partition.id, reader_id);
-                            return;
-                        }
+                        changed = appended.changed() => changed.ok()?,
+                        _ = sender.on_detach() => return None,
+                        _ = tokens.expired() => return Some(Ending::Expired),
+                        _ = &mut stolen => return Some(Ending::Stolen),
                     }
                 }
             }
         }
-        hub.unregister_reader(&consumer_group, partition.id, reader_id);
-        let _ = sender.close().await;
     }
 }
 

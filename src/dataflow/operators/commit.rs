@@ -217,12 +217,9 @@ fn commit_epoch(
             .emit(metrics);
         }
     }
-    let batches: Vec<(i64, u64)> = plan.batches.iter().map(|b| (b.read_ms, b.events)).collect();
     EpochCommitted {
         epoch,
-        batches: &batches,
-        events: batches.iter().map(|b| b.1).sum(),
-        body_bytes: plan.batches.iter().map(|b| b.body_bytes).sum(),
+        batches: &plan.batches,
         positions: &plan.positions,
     }
     .emit(metrics);

@@ -12,9 +12,12 @@
 use std::sync::Arc;
 
 use fe2o3_amqp::{
-    link::{receiver::CreditMode, Receiver, RecvError},
+    link::{receiver::CreditMode, Receiver, ReceiverAttachError, RecvError},
     types::{
-        definitions::{LinkError, ReceiverSettleMode, SenderSettleMode},
+        definitions::{
+            AmqpError, Error as AmqpErrorFrame, ErrorCondition, LinkError, ReceiverSettleMode,
+            SenderSettleMode,
+        },
         messaging::{annotations::OwnedKey, Body, Message, Source},
         primitives::{Symbol, Value},
     },
@@ -89,24 +92,15 @@ impl AmqpConsumer {
         let mut receiver = match attached {
             Ok(r) => r,
             Err(e) => {
-                let text = e.to_string();
-                let debug = format!("{e:?}");
-                if debug.contains("PreconditionFailed") || debug.contains("Stolen") {
-                    return Err(EventHubError::TakenOver(format!(
-                        "cannot attach to partition {}: {text}",
-                        request.partition
-                    )));
-                }
-                if debug.contains("UnauthorizedAccess") {
-                    return Err(EventHubError::Unauthorized {
-                        hub: endpoint.hub.clone(),
-                        message: text,
-                    });
+                if let ReceiverAttachError::RemoteClosedWithError(frame) = &e {
+                    if let Some(refused) = refusal(frame, &request.partition, &endpoint.hub) {
+                        return Err(refused);
+                    }
                 }
                 self.connection.invalidate(generation).await;
                 return Err(EventHubError::client(
                     format!("attaching to {address}"),
-                    text,
+                    e.to_string(),
                 ));
             }
         };
@@ -239,29 +233,32 @@ impl Link {
             LinkStateError::RemoteDetachedWithError(e) | LinkStateError::RemoteClosedWithError(e),
         ) = &error
         {
-            let description = e.description.clone().unwrap_or_default();
-            match &e.condition {
-                fe2o3_amqp::types::definitions::ErrorCondition::LinkError(LinkError::Stolen)
-                | fe2o3_amqp::types::definitions::ErrorCondition::AmqpError(
-                    fe2o3_amqp::types::definitions::AmqpError::PreconditionFailed,
-                ) => {
-                    return EventHubError::TakenOver(format!(
-                        "partition {}: {description}",
-                        self.partition
-                    ))
-                }
-                fe2o3_amqp::types::definitions::ErrorCondition::AmqpError(
-                    fe2o3_amqp::types::definitions::AmqpError::UnauthorizedAccess,
-                ) => {
-                    return EventHubError::Unauthorized {
-                        hub: self.consumer.connection.endpoint().hub.clone(),
-                        message: description,
-                    }
-                }
-                _ => {}
+            let hub = &self.consumer.connection.endpoint().hub;
+            if let Some(refused) = refusal(e, &self.partition, hub) {
+                return refused;
             }
         }
         self.failed(error.to_string())
+    }
+}
+
+/// The hub's error closing (or refusing) a partition's link, when retrying cannot help: the
+/// partition taken by a higher owner level (`amqp:link:stolen`, or precondition-failed at
+/// attach), or the credentials refused (`amqp:unauthorized-access`).
+fn refusal(error: &AmqpErrorFrame, partition: &str, hub: &str) -> Option<EventHubError> {
+    let description = error.description.clone().unwrap_or_default();
+    match &error.condition {
+        ErrorCondition::LinkError(LinkError::Stolen)
+        | ErrorCondition::AmqpError(AmqpError::PreconditionFailed) => Some(
+            EventHubError::TakenOver(format!("partition {partition}: {description}")),
+        ),
+        ErrorCondition::AmqpError(AmqpError::UnauthorizedAccess) => {
+            Some(EventHubError::Unauthorized {
+                hub: hub.to_string(),
+                message: description,
+            })
+        }
+        _ => None,
     }
 }
 

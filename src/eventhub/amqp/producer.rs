@@ -83,22 +83,22 @@ impl AmqpProducer {
             }
         }
     }
+}
 
-    /// Encodes one event as a batch entry: its key annotation and its body (no message id:
-    /// Event Hubs does not need one, and every byte is stored and read again).
-    fn encode(&self, event: &OutgoingEvent) -> Result<Vec<u8>, EventHubError> {
-        let message = Message::builder()
-            .body(Body::<Value>::Data(Batch::new(vec![Data(
-                event.body.clone().into(),
-            )])))
-            .build();
-        let message = Message {
-            message_annotations: event.partition_key.as_ref().map(|k| key_annotation(k)),
-            ..message
-        };
-        serde_amqp::to_vec(&Serializable(&message))
-            .map_err(|e| EventHubError::client("encoding an event", e))
-    }
+/// Encodes one event as a batch entry: its key annotation and its body (no message id:
+/// Event Hubs does not need one, and every byte is stored and read again).
+fn encode(event: &OutgoingEvent) -> Result<Vec<u8>, EventHubError> {
+    let message = Message::builder()
+        .body(Body::<Value>::Data(Batch::new(vec![Data(
+            event.body.clone().into(),
+        )])))
+        .build();
+    let message = Message {
+        message_annotations: event.partition_key.as_deref().map(key_annotation),
+        ..message
+    };
+    serde_amqp::to_vec(&Serializable(&message))
+        .map_err(|e| EventHubError::client("encoding an event", e))
 }
 
 fn key_annotation(key: &str) -> MessageAnnotations {
@@ -135,7 +135,7 @@ impl ProducerBackend for AmqpProducer {
             let mut sections = Vec::new();
             let mut size = BATCH_OVERHEAD;
             for event in events {
-                let encoded = self.encode(event)?;
+                let encoded = encode(event)?;
                 // 5 bytes of section header and constructor per entry.
                 if size + encoded.len() + 8 > limit {
                     break;

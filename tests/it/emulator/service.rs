@@ -277,22 +277,14 @@ async fn tls_on_the_same_port() {
         .build()
         .unwrap();
     let url = format!("amqps://localhost:{}", emu.local_addr().port());
-    let mut conn = Connection::builder()
+    let conn = Connection::builder()
         .container_id("tls-client")
         .sasl_profile(SaslProfile::Anonymous)
         .native_tls_connector(tokio_native_tls::TlsConnector::from(connector))
         .open(url.as_str())
         .await
         .expect("TLS connection opens");
-    let mut session = Session::begin(&mut conn).await.unwrap();
-    let mut s = Sender::attach(&mut session, "tls-sender", "weather")
-        .await
-        .unwrap();
-    assert!(s.send(event("secure")).await.unwrap().is_accepted());
-    assert_eq!(emu.partition_stats("weather", 0).unwrap().events, 1);
-    let _ = s.close().await;
-    let _ = session.end().await;
-    let _ = conn.close().await;
+    sends_one_event(&emu, conn).await;
     emu.shutdown().await;
 }
 
@@ -313,21 +305,30 @@ async fn raw_tls_handshake_on_the_same_port() {
         .connect("localhost", tcp)
         .await
         .expect("TLS handshake (first byte 0x16)");
-    let mut conn = Connection::builder()
+    let conn = Connection::builder()
         .container_id("raw-tls-client")
         .sasl_profile(SaslProfile::Anonymous)
         .open_with_stream(tls)
         .await
         .expect("AMQP over TLS opens");
+    sends_one_event(&emu, conn).await;
+    emu.shutdown().await;
+}
+
+/// Over `conn`, sends one event to `weather` (one partition), checks it is stored, and closes.
+async fn sends_one_event(
+    emu: &EmulatorHandle,
+    mut conn: fe2o3_amqp::connection::ConnectionHandle<()>,
+) {
     let mut session = Session::begin(&mut conn).await.unwrap();
-    let mut s = Sender::attach(&mut session, "raw-tls-sender", "weather")
+    let mut s = Sender::attach(&mut session, "tls-sender", "weather")
         .await
         .unwrap();
     assert!(s.send(event("secure")).await.unwrap().is_accepted());
     assert_eq!(emu.partition_stats("weather", 0).unwrap().events, 1);
+    let _ = s.close().await;
     let _ = session.end().await;
     let _ = conn.close().await;
-    emu.shutdown().await;
 }
 
 #[tokio::test]
