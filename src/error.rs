@@ -16,6 +16,10 @@ pub enum Error {
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
     #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Maintenance(#[from] crate::maintenance::MaintenanceError),
+    #[error(transparent)]
     EventHub(#[from] crate::eventhub::EventHubError),
     #[error(transparent)]
     Workload(#[from] crate::workload::WorkloadError),

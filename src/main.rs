@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use medallion::epoch::EpochPolicy;
+use medallion::maintenance::cli::OutArgs;
 use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
-use medallion::sink::delta::read_table;
+use medallion::sink::delta::read_named_table;
 use medallion::sink::TableKind;
+use medallion::storage::Output;
 
 /// Medallion pipeline for weather telemetry: partitioned sources → bronze → DQX-style quality
 /// rules → silver / quarantine / quality Delta tables, on timely and differential dataflow.
@@ -34,12 +36,18 @@ enum Command {
     Run(RunArgs),
     /// Load data-quality checks (DQX format) and apply them to sample rows.
     Check(medallion::quality::cli::CheckArgs),
-    /// Print each output table's Delta version and row count.
+    /// Print each output table's Delta version, data files and row count.
     Inspect {
-        /// The `--out` directory of a run.
-        #[arg(default_value = "medallion-data")]
-        dir: PathBuf,
+        /// The `--out` of a run (a directory or URL; same as --out).
+        dir: Option<String>,
+        #[command(flatten)]
+        out: OutArgs,
     },
+    /// Merge the small files of the append-only tables (bronze, silver, quarantine, change
+    /// feeds) into large ones, as a Delta rewrite; safe while a pipeline is committing.
+    Optimize(medallion::maintenance::cli::OptimizeArgs),
+    /// Delete data files removed from the tables' logs longer ago than --retention.
+    Vacuum(medallion::maintenance::cli::VacuumArgs),
     /// Write the reference workload as a JSON-lines file (plus FILE.meta.json).
     Generate(GenerateArgs),
     /// Send the reference workload (--events N) or a JSON-lines file (--file) to an event hub,
@@ -100,10 +108,10 @@ struct RunArgs {
     /// sources; the embedded hub's partitions). An event hub has its own.
     #[arg(long, default_value_t = 8)]
     partitions: u32,
-    /// Output directory (Delta tables bronze, silver, quarantine, quality, the views,
-    /// dataset_checks; _metrics/).
-    #[arg(long, default_value = "medallion-data")]
-    out: PathBuf,
+    /// Output: Delta tables bronze, silver, quarantine, quality, the views, dataset_checks, and
+    /// _metrics/, in a local directory or an object store.
+    #[command(flatten)]
+    out: OutArgs,
     /// Quality checks, YAML or JSON in the DQX format (default: the reference checks, built in).
     #[arg(long)]
     checks: Option<PathBuf>,
@@ -290,7 +298,7 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         stations: a.stations,
         seed: a.seed,
         partitions: a.partitions,
-        out: a.out,
+        out: a.out.output()?,
         checks: a.checks,
         now: a.now.as_deref().map(parse_now).transpose()?,
         epoch: match a.epoch_events {
@@ -316,31 +324,33 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
     })
 }
 
-fn inspect(dir: &std::path::Path) -> anyhow::Result<()> {
-    if !dir.is_dir() {
-        anyhow::bail!("{} is not a directory", dir.display());
+fn inspect(out: &Output) -> anyhow::Result<()> {
+    if let Some(dir) = out.local_dir() {
+        if !dir.is_dir() {
+            anyhow::bail!("{} is not a directory", dir.display());
+        }
     }
-    println!("{:<24} {:>8} {:>12}", "table", "version", "rows");
-    for kind in TableKind::ALL {
-        if !dir.join(kind.name()).join("_delta_log").is_dir() {
-            println!("{:<24} {:>8} {:>12}", kind.name(), "-", "(missing)");
+    println!(
+        "{:<24} {:>8} {:>8} {:>12}",
+        "table", "version", "files", "rows"
+    );
+    let names = out.table_names()?;
+    // The core tables first (marked when missing), then views, change feeds, dataset checks.
+    let core: Vec<&str> = TableKind::ALL.iter().map(|k| k.name()).collect();
+    let others = names.iter().filter(|n| !core.contains(&n.as_str()));
+    for name in core.iter().copied().chain(others.map(String::as_str)) {
+        if !names.iter().any(|n| n == name) {
+            println!("{:<24} {:>8} {:>8} {:>12}", name, "-", "-", "(missing)");
             continue;
         }
-        let t = read_table(dir, kind)?;
-        println!("{:<24} {:>8} {:>12}", kind.name(), t.version, t.num_rows());
-    }
-    // Views, change feeds and dataset checks: any other Delta table in the directory.
-    let core: Vec<&str> = TableKind::ALL.iter().map(|k| k.name()).collect();
-    let mut others: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("_delta_log").is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !core.contains(&n.as_str()))
-        .collect();
-    others.sort();
-    for name in others {
-        let t = medallion::sink::delta::read_named_table(dir, &name)?;
-        println!("{:<24} {:>8} {:>12}", name, t.version, t.num_rows());
+        let t = read_named_table(out, name)?;
+        println!(
+            "{:<24} {:>8} {:>8} {:>12}",
+            name,
+            t.version,
+            t.files,
+            t.num_rows()
+        );
     }
     Ok(())
 }
@@ -452,7 +462,21 @@ fn main() -> ExitCode {
             Ok(0)
         }),
         Command::Check(args) => medallion::quality::cli::run_check_command(&args).map(|c| c as u8),
-        Command::Inspect { dir } => inspect(&dir).map(|_| 0),
+        Command::Inspect { dir, mut out } => {
+            if let Some(d) = dir {
+                out.out = d;
+            }
+            out.output()
+                .map_err(anyhow::Error::from)
+                .and_then(|o| inspect(&o))
+                .map(|_| 0)
+        }
+        Command::Optimize(a) => medallion::maintenance::cli::optimize(&a)
+            .map(|_| 0)
+            .map_err(anyhow::Error::from),
+        Command::Vacuum(a) => medallion::maintenance::cli::vacuum(&a)
+            .map(|_| 0)
+            .map_err(anyhow::Error::from),
         Command::Produce(a) => produce(a).map(|_| 0),
         Command::Emulator(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

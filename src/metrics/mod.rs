@@ -3,7 +3,6 @@
 //! Stages record one value per batch or per commit, never per record.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -125,8 +124,7 @@ impl Percentiles {
 
 /// Writes `h` in HdrHistogram's percentile-distribution text format (`.hgrm`), values scaled
 /// by `scale` (e.g. 1000.0 to print microseconds as milliseconds).
-pub fn write_hgrm(h: &Histogram<u64>, path: &Path, scale: f64) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+pub fn write_hgrm(h: &Histogram<u64>, f: &mut impl Write, scale: f64) -> std::io::Result<()> {
     writeln!(
         f,
         "{:>12} {:>14} {:>10} {:>14}\n",

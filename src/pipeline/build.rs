@@ -43,18 +43,17 @@ pub fn standard_dataflow<'s>(
     plan: &DataflowPlan,
     mut restored: Restored,
 ) -> Standard<'s> {
-    let out = &plan.out;
     let processed = input.process(plan.ctx.clone(), plan.skips.clone(), plan.metrics.clone());
     let bronze = processed
         .clone()
         .table_rows(RowsOf::Bronze)
-        .write_table(TableKind::Bronze.id(), out.join(TableKind::Bronze.name()));
+        .write_table(TableKind::Bronze.id(), plan.store(TableKind::Bronze));
     let quarantine = processed
         .clone()
         .table_rows(RowsOf::Quarantine)
         .write_table(
             TableKind::Quarantine.id(),
-            out.join(TableKind::Quarantine.name()),
+            plan.store(TableKind::Quarantine),
         );
     let winners = processed
         .clone()
@@ -62,12 +61,12 @@ pub fn standard_dataflow<'s>(
     let silver = processed.clone().silver_rows(winners);
     let silver_files = silver
         .clone()
-        .write_table(TableKind::Silver.id(), out.join(TableKind::Silver.name()));
+        .write_table(TableKind::Silver.id(), plan.store(TableKind::Silver));
     let quality = processed
         .clone()
         .quality_counts(std::mem::take(&mut restored.quality));
     let quality_files = quality.clone().write_quality(
-        out.join(TableKind::Quality.name()),
+        plan.store(TableKind::Quality),
         plan.rule_names.clone(),
         restored.files_of(TableKind::Quality),
         plan.window_ms,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::epoch::EpochPolicy;
 use crate::eventhub::StartPosition;
+use crate::storage::Output;
 use crate::views::{CustomViews, ViewKind};
 
 /// The quality rules of the reference workload, compiled into the binary.
@@ -108,8 +109,9 @@ pub struct RunConfig {
     pub seed: u64,
     /// Number of partitions the source is spread over.
     pub partitions: u32,
-    /// Output directory: one Delta table per subdirectory, plus `_metrics/`.
-    pub out: PathBuf,
+    /// Where the tables go (a local directory or an object-store URL, see [`Output`]): one
+    /// Delta table per subdirectory, plus `_metrics/`.
+    pub out: Output,
     /// Checks file (YAML/JSON, DQX format); `None` = the reference checks compiled in.
     pub checks: Option<PathBuf>,
     /// "Now" for time-dependent rules; `None` = the file's `.meta.json` `now`, else the clock.
@@ -143,7 +145,7 @@ impl Default for RunConfig {
             stations: 10_000,
             seed: 42,
             partitions: 8,
-            out: PathBuf::from("medallion-data"),
+            out: Output::local(PathBuf::from("medallion-data")),
             checks: None,
             now: None,
             epoch: EpochPolicy::default(),

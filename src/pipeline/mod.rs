@@ -67,10 +67,10 @@ fn run_embedded(cfg: RunConfig) -> Result<RunSummary> {
             "the embedded emulator runs inside one process; for a cluster give --source eventhub --connection-string ... (e.g. of `medallion emulator`) or file:PATH".into(),
         ));
     }
-    if cfg.out.join("bronze").join("_delta_log").is_dir() {
+    if cfg.out.has_table("bronze")? {
         return Err(Error::Config(format!(
             "{} already holds the tables of an earlier run, and the embedded hub starts empty each time: pass another --out, remove {0}, or read a persistent hub (`medallion emulator --data-dir`) with --source eventhub",
-            cfg.out.display()
+            cfg.out
         )));
     }
     let now = cfg.now.unwrap_or_else(Utc::now);
@@ -183,12 +183,7 @@ where
     drop(progress);
     let summary = summarize(&plan, peers, processes, process, seconds);
     if process == 0 {
-        summary::write_metrics(&plan.config.out, &plan.dataflow.metrics, &summary).map_err(
-            |e| Error::Io {
-                path: plan.config.out.join("_metrics").display().to_string(),
-                source: e,
-            },
-        )?;
+        summary::write_metrics(&plan.config.out, &plan.dataflow.metrics, &summary)?;
     }
     Ok(summary)
 }

@@ -17,6 +17,7 @@ use crate::metrics::RunMetrics;
 use crate::quality::{EvalContext, RuleSet};
 use crate::sink::{Catalog, DeltaTables, TableId, TableKind, TableSpec};
 use crate::source::PartitionedSource;
+use crate::storage::{Output, TableStore};
 use crate::views::dataset_checks::DatasetChecks;
 use crate::views::quality::quality_by_window_schema;
 use crate::views::station::{StationHourly, StationLatest};
@@ -26,7 +27,9 @@ use crate::{Error, Result};
 /// What every worker builds the standard dataflow from (shared, read-only, plus the run's shared
 /// counters).
 pub struct DataflowPlan {
-    pub out: std::path::PathBuf,
+    /// Where the tables are, and each table's store, by [`TableId`].
+    pub out: Output,
+    pub stores: Vec<TableStore>,
     pub ctx: ProcessContext,
     /// Each partition's committed positions: rows at or below are dropped per table.
     pub skips: Arc<BTreeMap<u32, SkipBelow>>,
@@ -41,6 +44,13 @@ pub struct DataflowPlan {
     pub restart: bool,
     pub metrics: Arc<RunMetrics>,
     pub quality_state: QualityState,
+}
+
+impl DataflowPlan {
+    /// The store of table `id`.
+    pub fn store(&self, id: impl Into<TableId>) -> TableStore {
+        self.stores[id.into().index()].clone()
+    }
 }
 
 /// Everything a run needs before its workers start.
@@ -106,11 +116,11 @@ fn plan_tables(cfg: &RunConfig, rules: &RuleSet) -> Result<Tables> {
                 },
             )?;
             change_feeds.push(feed);
-            Some((feed, cfg.out.join(name)))
+            Some((feed, cfg.out.table(&name)?))
         } else {
             None
         };
-        let root = cfg.out.join(kind.name());
+        let root = cfg.out.table(kind.name())?;
         views.insert(
             kind,
             ViewTable {
@@ -124,7 +134,7 @@ fn plan_tables(cfg: &RunConfig, rules: &RuleSet) -> Result<Tables> {
     for view in &cfg.custom_views.0 {
         let spec = view.table();
         let name = spec.name.clone();
-        let root = cfg.out.join(&name);
+        let root = cfg.out.table(&name)?;
         let id = catalog.add(spec).map_err(|_| {
             Error::Config(format!(
                 "custom view '{name}' has the name of another table"
@@ -155,7 +165,7 @@ fn plan_tables(cfg: &RunConfig, rules: &RuleSet) -> Result<Tables> {
                 schema: checks.schema(),
             },
         )?;
-        let root = cfg.out.join(checks.name());
+        let root = cfg.out.table(checks.name())?;
         Some((
             Arc::new(checks),
             ViewTable {
@@ -179,7 +189,7 @@ fn open_tables(cfg: &RunConfig, catalog: &Catalog, partitions: &[u32]) -> Result
     let (_, process, _) = process_info(&cfg.timely);
     let mut tries = 0;
     loop {
-        match DeltaTables::open(&cfg.out, catalog, partitions, process == 0) {
+        match DeltaTables::open(cfg.out.clone(), catalog, partitions, process == 0) {
             Ok(t) => return Ok(t),
             // Processes other than 0 may race process 0 creating the tables: retry a while.
             Err(_) if process > 0 && tries < 50 => {
@@ -233,10 +243,6 @@ impl Plan {
     pub fn new(config: RunConfig) -> Result<Plan> {
         let cfg = &config;
         let (_, process, _) = process_info(&cfg.timely);
-        std::fs::create_dir_all(&cfg.out).map_err(|e| Error::Io {
-            path: cfg.out.display().to_string(),
-            source: e,
-        })?;
         let rules = Arc::new(load_rules(cfg.checks.as_deref())?);
         let now = cfg.now.or_else(|| match &cfg.source {
             SourceSpec::File(p) => now_from_meta(p),
@@ -256,13 +262,7 @@ impl Plan {
         rewritten.extend(planned.custom_views.iter().map(|v| v.1.id));
         rewritten.extend(planned.dataset_checks.iter().map(|v| v.1.id));
         let restored = if process == 0 {
-            Some(restore(
-                &cfg.out,
-                &tables,
-                &rule_names,
-                cfg.horizon_ms,
-                &rewritten,
-            )?)
+            Some(restore(&tables, &rule_names, cfg.horizon_ms, &rewritten)?)
         } else {
             None
         };
@@ -281,8 +281,14 @@ impl Plan {
             .map(|(id, _)| id)
             .filter(|id| !planned.change_feeds.contains(id))
             .collect();
+        let stores = planned
+            .catalog
+            .iter()
+            .map(|(_, spec)| cfg.out.table(&spec.name))
+            .collect::<Result<Vec<_>, _>>()?;
         let dataflow = Arc::new(DataflowPlan {
             out: cfg.out.clone(),
+            stores,
             ctx,
             skips: Arc::new(skips),
             rule_names,

@@ -3,7 +3,6 @@
 //! views from committed silver rows, and each rewritten-in-place table's current files.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use arrow::array::RecordBatch;
 
@@ -40,10 +39,9 @@ fn invalid(table: TableKind, message: String) -> SinkError {
     }
 }
 
-/// Reads the committed state under `out`. `rules` are the (name, criticality) of the quality
+/// Reads the committed state of `tables`. `rules` are the (name, criticality) of the quality
 /// rules (index 0: `parse`); `rewritten` the tables whose files are replaced in place.
 pub fn restore(
-    out: &Path,
     tables: &DeltaTables,
     rules: &[(String, String)],
     horizon_ms: i64,
@@ -51,12 +49,12 @@ pub fn restore(
 ) -> Result<Restored> {
     let mut restored = Restored::default();
     if tables.version(TableKind::Silver) > 0 {
-        let silver = read_table(out, TableKind::Silver)?;
+        let silver = read_table(tables.output(), TableKind::Silver)?;
         restored.keys = dedup_keys(&silver.batches, horizon_ms)?;
         restored.silver = silver.batches;
     }
     if tables.version(TableKind::Quality) > 0 {
-        let quality = read_table(out, TableKind::Quality)?;
+        let quality = read_table(tables.output(), TableKind::Quality)?;
         restored.quality = quality_counts(&quality.batches, rules)?;
     }
     for &id in rewritten {
@@ -111,9 +109,5 @@ fn quality_counts(
 
 /// The data files (names under the table's directory) of table `id`, as committed.
 pub fn committed_files(tables: &DeltaTables, id: TableId) -> Result<Vec<String>> {
-    Ok(tables
-        .active_files(id)?
-        .iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect())
+    Ok(tables.active_files(id)?)
 }

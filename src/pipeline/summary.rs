@@ -2,12 +2,12 @@
 //! with the HdrHistogram percentile files beside it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 
 use crate::metrics::{write_hgrm, Percentiles, RunMetrics};
 use crate::quality::RuleSet;
+use crate::storage::{Output, StorageError};
 
 /// What a run did, as printed and written to `<out>/_metrics/summary.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -46,32 +46,40 @@ pub(crate) fn rule_names_of(rules: &RuleSet, r: u32) -> String {
     }
 }
 
+/// Writes the summary and the latency histograms to `<out>/_metrics/`.
 pub(crate) fn write_metrics(
-    out: &Path,
+    out: &Output,
     metrics: &RunMetrics,
     summary: &RunSummary,
-) -> std::io::Result<()> {
-    let dir = out.join("_metrics");
-    std::fs::create_dir_all(&dir)?;
-    write_hgrm(
-        &metrics.batch_latency_us.lock().expect("metrics"),
-        &dir.join("batch_latency_ms.hgrm"),
-        1000.0,
-    )?;
-    write_hgrm(
-        &metrics.commit_latency_us.lock().expect("metrics"),
-        &dir.join("commit_latency_ms.hgrm"),
-        1000.0,
-    )?;
-    write_hgrm(
-        &metrics.e2e_latency_ms.lock().expect("metrics"),
-        &dir.join("end_to_end_latency_ms.hgrm"),
-        1.0,
-    )?;
-    std::fs::write(
-        dir.join("summary.json"),
-        serde_json::to_string_pretty(summary).expect("summary serialises"),
-    )?;
+) -> Result<(), StorageError> {
+    let hgrm = |h: &std::sync::Mutex<hdrhistogram::Histogram<u64>>, scale: f64| {
+        let mut bytes = Vec::new();
+        write_hgrm(&h.lock().expect("metrics"), &mut bytes, scale).expect("writes to memory");
+        bytes
+    };
+    let files = [
+        (
+            "batch_latency_ms.hgrm",
+            hgrm(&metrics.batch_latency_us, 1000.0),
+        ),
+        (
+            "commit_latency_ms.hgrm",
+            hgrm(&metrics.commit_latency_us, 1000.0),
+        ),
+        (
+            "end_to_end_latency_ms.hgrm",
+            hgrm(&metrics.e2e_latency_ms, 1.0),
+        ),
+        (
+            "summary.json",
+            serde_json::to_string_pretty(summary)
+                .expect("summary serialises")
+                .into_bytes(),
+        ),
+    ];
+    for (name, bytes) in files {
+        out.put_file(&format!("_metrics/{name}"), bytes)?;
+    }
     Ok(())
 }
 

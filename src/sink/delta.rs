@@ -1,10 +1,10 @@
 //! The Delta side of the sinks: creating the tables, reading each partition's committed position
 //! back from the `txn` actions, committing an epoch's files (and removals) with those positions,
 //! checkpointing the log, and reading a table's current rows back (for restarts, `inspect` and
-//! tests). Only the committer calls [`DeltaTables::commit`].
+//! tests). Only the committer calls [`DeltaTables::commit`]. The tables live wherever the run's
+//! [`Output`] points: a local directory or an object store, through delta-rs' log stores.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -16,6 +16,7 @@ use deltalake::DeltaTable;
 use super::parquet::DataFile;
 use super::tables::{Catalog, TableId, TableKind, TableSpec};
 use super::SinkError;
+use crate::storage::{self, Output, TableStore};
 
 /// Create a Delta checkpoint after this many commits to a table.
 pub const CHECKPOINT_EVERY: u64 = 50;
@@ -24,17 +25,18 @@ pub const CHECKPOINT_EVERY: u64 = 50;
 pub struct TableState {
     /// The table's name (its directory under `--out`) and schema.
     pub spec: TableSpec,
-    pub root: PathBuf,
+    /// Where its data files are.
+    pub store: TableStore,
     pub table: DeltaTable,
     /// Committed position (last sequence number) of each partition.
     pub positions: BTreeMap<u32, i64>,
     commits_since_checkpoint: u64,
 }
 
-/// The output tables under one `--out` directory, as the run's [`Catalog`] lists them, with a
-/// runtime to drive delta-rs. A table is addressed by its [`TableId`].
+/// The output tables under one `--out` location, as the run's [`Catalog`] lists them. A table is
+/// addressed by its [`TableId`]. delta-rs runs on the shared storage runtime.
 pub struct DeltaTables {
-    rt: tokio::runtime::Runtime,
+    out: Output,
     catalog: Catalog,
     tables: Vec<TableState>,
 }
@@ -51,81 +53,137 @@ fn delta_err(table: &str) -> impl Fn(deltalake::DeltaTableError) -> SinkError + 
     }
 }
 
-fn table_url(root: &Path) -> Result<url::Url, SinkError> {
-    let abs = std::path::absolute(root).map_err(|source| SinkError::Io {
-        path: root.display().to_string(),
-        source,
-    })?;
-    url::Url::from_directory_path(&abs).map_err(|_| SinkError::Invalid {
-        table: root.display().to_string(),
-        message: "not a valid directory path".into(),
-    })
-}
-
-/// A current-thread runtime for delta-rs' async API.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts")
-}
-
-async fn open_or_create(
-    root: &Path,
-    spec: &TableSpec,
-    create: bool,
-) -> Result<DeltaTable, SinkError> {
+/// Opens the table `spec` at `out` if it exists (`None` if not). Refuses a location that holds
+/// something else: files but no Delta log, or a table of another schema.
+async fn open_existing(out: &Output, spec: &TableSpec) -> Result<Option<DeltaTable>, SinkError> {
     let name = spec.name.as_str();
-    std::fs::create_dir_all(root).map_err(|source| SinkError::Io {
-        path: root.display().to_string(),
-        source,
-    })?;
-    let url = table_url(root)?;
-    let table = DeltaTable::try_from_url(url)
-        .await
-        .map_err(delta_err(name))?;
-    if table.version().is_some() {
-        return Ok(table);
+    let shown = out.table_display(name);
+    let invalid = |message: String| SinkError::Invalid {
+        table: shown.clone(),
+        message,
+    };
+    if let Some(dir) = out.local_dir() {
+        let root = dir.join(name);
+        if root.exists() && !root.is_dir() {
+            return Err(invalid("is a file, not a table directory".into()));
+        }
+        if !root.exists() {
+            return Ok(None);
+        }
     }
-    if !create {
-        return Err(SinkError::Invalid {
-            table: name.into(),
-            message: "the table does not exist (yet)".into(),
-        });
+    let log_store = out.log_store(name)?;
+    let mut table = DeltaTable::new(log_store.clone());
+    match table.load().await {
+        Ok(()) => {}
+        Err(deltalake::DeltaTableError::NotATable(_)) => {
+            let mut listing = log_store.object_store(None).list(None);
+            return match futures::StreamExt::next(&mut listing).await {
+                None => Ok(None),
+                Some(Ok(meta)) => Err(invalid(format!(
+                    "holds files but no Delta table (e.g. {}); medallion writes only into its own tables",
+                    meta.location
+                ))),
+                Some(Err(e)) => Err(storage::StorageError::Store {
+                    location: shown,
+                    source: e,
+                }
+                .into()),
+            };
+        }
+        Err(e) => return Err(delta_err(&shown)(e)),
     }
-    let schema: StructType =
-        spec.schema
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| SinkError::Invalid {
-                table: name.into(),
-                message: format!("schema cannot be expressed in Delta: {e}"),
-            })?;
-    table
+    let existing = table.snapshot().map_err(delta_err(&shown))?.schema();
+    let wanted = kernel_schema(spec)?;
+    let fields = |s: &StructType| -> Vec<String> {
+        s.fields()
+            .map(|f| {
+                format!(
+                    "{}: {:?}{}",
+                    f.name(),
+                    f.data_type(),
+                    if f.is_nullable() { "" } else { " not null" }
+                )
+            })
+            .collect()
+    };
+    let (have, want) = (fields(existing.as_ref()), fields(&wanted));
+    if have != want {
+        let differs: Vec<String> = want
+            .iter()
+            .filter(|f| !have.contains(f))
+            .chain(have.iter().filter(|f| !want.contains(f)))
+            .take(4)
+            .cloned()
+            .collect();
+        return Err(invalid(format!(
+            "holds a table of another schema (differs in: {}); write to another --out",
+            differs.join(", ")
+        )));
+    }
+    Ok(Some(table))
+}
+
+fn kernel_schema(spec: &TableSpec) -> Result<StructType, SinkError> {
+    spec.schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| SinkError::Invalid {
+            table: spec.name.clone(),
+            message: format!("schema cannot be expressed in Delta: {e}"),
+        })
+}
+
+/// Creates the table `spec` at `out`.
+async fn create(out: &Output, spec: &TableSpec) -> Result<DeltaTable, SinkError> {
+    let name = spec.name.as_str();
+    let shown = out.table_display(name);
+    if let Some(dir) = out.local_dir() {
+        let root = dir.join(name);
+        std::fs::create_dir_all(&root).map_err(|source| SinkError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+    }
+    let schema = kernel_schema(spec)?;
+    DeltaTable::new(out.log_store(name)?)
         .create()
         .with_table_name(name)
         .with_columns(schema.fields().cloned())
         .await
-        .map_err(delta_err(name))
+        .map_err(delta_err(&shown))
 }
 
 impl DeltaTables {
-    /// Opens the tables of `catalog` under `out` (creating missing ones if `create`; in a
+    /// Opens the tables of `catalog` at `out` (creating missing ones if `create`; in a
     /// cluster only process 0 creates them), and reads the committed position of each of
-    /// `partitions` in each.
+    /// `partitions` in each. Every table is checked before any is created, so a location that
+    /// holds something else gets nothing written.
     pub fn open(
-        out: &Path,
+        out: impl Into<Output>,
         catalog: &Catalog,
         partitions: &[u32],
         create: bool,
     ) -> Result<DeltaTables, SinkError> {
-        let rt = runtime();
-        let mut tables = Vec::new();
+        let out = out.into();
+        let rt = storage::runtime();
+        let mut found = Vec::new();
         for (_, spec) in catalog.iter() {
+            found.push(rt.block_on(open_existing(&out, spec))?);
+        }
+        let mut tables = Vec::new();
+        for ((_, spec), table) in catalog.iter().zip(found) {
             let spec = spec.clone();
             let name = spec.name.clone();
-            let root = out.join(&name);
-            let table = rt.block_on(open_or_create(&root, &spec, create))?;
+            let table = match table {
+                Some(t) => t,
+                None if create => rt.block_on(self::create(&out, &spec))?,
+                None => {
+                    return Err(SinkError::Invalid {
+                        table: out.table_display(&name),
+                        message: "the table does not exist (yet)".into(),
+                    })
+                }
+            };
             let mut positions = BTreeMap::new();
             for &p in partitions {
                 let v = rt.block_on(async {
@@ -140,18 +198,23 @@ impl DeltaTables {
                 }
             }
             tables.push(TableState {
+                store: out.table(&name)?,
                 spec,
-                root,
                 table,
                 positions,
                 commits_since_checkpoint: 0,
             });
         }
         Ok(DeltaTables {
-            rt,
+            out,
             catalog: catalog.clone(),
             tables,
         })
+    }
+
+    /// Where the tables are.
+    pub fn output(&self) -> &Output {
+        &self.out
     }
 
     /// The table `id` (a [`TableKind`] for the core tables).
@@ -183,8 +246,8 @@ impl DeltaTables {
         &self.table(id).positions
     }
 
-    /// Paths of the current data files of table `id`.
-    pub fn active_files(&self, id: impl Into<TableId>) -> Result<Vec<PathBuf>, SinkError> {
+    /// The current data files of table `id` (paths relative to the table).
+    pub fn active_files(&self, id: impl Into<TableId>) -> Result<Vec<String>, SinkError> {
         let t = self.table(id);
         active_files(&t.table, &t.spec.name)
     }
@@ -237,7 +300,7 @@ impl DeltaTables {
             epoch_id: epoch as i64,
         };
         let log_store = state.table.log_store();
-        let version = self.rt.block_on(async {
+        let version = storage::runtime().block_on(async {
             let snapshot = state.table.snapshot().map_err(delta_err(kind))?;
             let finalized = CommitBuilder::default()
                 .with_actions(actions)
@@ -255,7 +318,7 @@ impl DeltaTables {
         state.commits_since_checkpoint += 1;
         if state.commits_since_checkpoint >= CHECKPOINT_EVERY {
             state.commits_since_checkpoint = 0;
-            self.rt
+            storage::runtime()
                 .block_on(deltalake::checkpoints::create_checkpoint(
                     &state.table,
                     None,
@@ -283,26 +346,21 @@ fn add_action(file: DataFile) -> Add {
     }
 }
 
-/// Paths of a table's current data files.
-pub fn active_files(table: &DeltaTable, kind: &str) -> Result<Vec<PathBuf>, SinkError> {
-    let uris: Vec<String> = table.get_file_uris().map_err(delta_err(kind))?.collect();
-    uris.into_iter()
-        .map(|u| {
-            url::Url::parse(&u)
-                .ok()
-                .and_then(|u| u.to_file_path().ok())
-                .or_else(|| Some(PathBuf::from(&u)))
-                .ok_or_else(|| SinkError::Invalid {
-                    table: kind.into(),
-                    message: format!("bad file uri {u}"),
-                })
-        })
-        .collect()
+/// A table's current data files (paths relative to the table).
+pub fn active_files(table: &DeltaTable, kind: &str) -> Result<Vec<String>, SinkError> {
+    let state = table.snapshot().map_err(delta_err(kind))?;
+    Ok(state
+        .log_data()
+        .into_iter()
+        .map(|add| add.object_store_path().to_string())
+        .collect())
 }
 
 /// A table as read back: its version and all current rows.
 pub struct TableContents {
     pub version: u64,
+    /// Number of data files.
+    pub files: usize,
     pub batches: Vec<RecordBatch>,
 }
 
@@ -312,24 +370,25 @@ impl TableContents {
     }
 }
 
-/// Reads the current contents of the table `kind` under `out`.
-pub fn read_table(out: &Path, kind: TableKind) -> Result<TableContents, SinkError> {
+/// Reads the current contents of the table `kind` at `out`.
+pub fn read_table(out: impl Into<Output>, kind: TableKind) -> Result<TableContents, SinkError> {
     read_named_table(out, kind.name())
 }
 
 /// Reads the current contents of the table `name` (its directory under `out`).
-pub fn read_named_table(out: &Path, name: &str) -> Result<TableContents, SinkError> {
-    let kind = name;
-    let rt = runtime();
-    let root = out.join(name);
-    let url = table_url(&root)?;
-    let table = rt
-        .block_on(deltalake::open_table(url))
-        .map_err(delta_err(kind))?;
-    let files = active_files(&table, kind)?;
-    let batches = super::parquet::read_files(&files)?;
+pub fn read_named_table(out: impl Into<Output>, name: &str) -> Result<TableContents, SinkError> {
+    let out = out.into();
+    let shown = out.table_display(name);
+    let table = storage::runtime().block_on(async {
+        let mut t = DeltaTable::new(out.log_store(name)?);
+        t.load().await.map_err(delta_err(&shown))?;
+        Ok::<_, SinkError>(t)
+    })?;
+    let files = active_files(&table, name)?;
+    let batches = super::parquet::read_files(&out.table(name)?, &files)?;
     Ok(TableContents {
         version: table.version().unwrap_or(0),
+        files: files.len(),
         batches,
     })
 }

@@ -46,4 +46,6 @@ pub enum SinkError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("table {table}: {message}")]
     Invalid { table: String, message: String },
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
 }

@@ -1,8 +1,9 @@
-//! Writing Parquet files into a table directory, each described as a [`DataFile`] (which the
-//! committer turns into a Delta `add` action), and reading them back.
+//! Writing Parquet files into a table (a local directory or an object store's prefix, see
+//! [`TableStore`]), each described as a [`DataFile`] (which the committer turns into a Delta `add`
+//! action), and reading them back.
 
 use std::fs::File;
-use std::path::Path;
+use std::io::Write;
 
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -10,6 +11,8 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::SinkError;
+use crate::storage::upload::Upload;
+use crate::storage::TableStore;
 
 /// A data file written under a table's directory, not yet committed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -22,47 +25,79 @@ pub struct DataFile {
     pub rows: u64,
 }
 
-/// Writes `batches` (same schema) as one Parquet file under `table_root` and returns it, or
-/// `None` when the batches hold no rows.
+/// Writes `batches` (same schema) as one Parquet file of `table` and returns it, or `None` when
+/// the batches hold no rows.
 pub fn write_file(
-    table_root: &Path,
+    table: &TableStore,
     batches: &[RecordBatch],
 ) -> Result<Option<DataFile>, SinkError> {
     let Some(first) = batches.first() else {
         return Ok(None);
     };
-    let mut file = EpochFile::create(table_root, first.schema())?;
+    let mut file = EpochFile::create(table, first.schema())?;
     for b in batches {
         file.write(b)?;
     }
     file.finish()
 }
 
+/// Where a file's bytes go: a local file, or an upload to an object store.
+enum Target {
+    Local(File),
+    Remote(Upload),
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Target::Local(f) => f.write(buf),
+            Target::Remote(u) => u.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Target::Local(f) => f.flush(),
+            Target::Remote(u) => u.flush(),
+        }
+    }
+}
+
 /// A Parquet file being written for one table and one epoch: batches are encoded as they
-/// arrive (memory stays at about one row group), and [`EpochFile::finish`] closes the file and
-/// returns it as a [`DataFile`].
+/// arrive (memory stays at about one row group, plus one upload part for a remote table), and
+/// [`EpochFile::finish`] closes the file and returns it as a [`DataFile`]. A remote file becomes
+/// visible only when finished.
 pub struct EpochFile {
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<Target>,
+    table: TableStore,
     name: String,
-    path: std::path::PathBuf,
     rows: usize,
 }
 
 impl EpochFile {
-    /// Starts a new file `part-<uuid>.snappy.parquet` under `table_root`.
+    /// Starts a new file `part-<uuid>.snappy.parquet` in `table`.
     pub fn create(
-        table_root: &Path,
+        table: &TableStore,
         schema: arrow::datatypes::SchemaRef,
     ) -> Result<EpochFile, SinkError> {
         let name = format!("part-{}.snappy.parquet", uuid::Uuid::new_v4());
-        let path = table_root.join(&name);
-        let display = path.display().to_string();
-        let file = File::create(&path).map_err(|source| SinkError::Io {
-            path: display.clone(),
-            source,
-        })?;
+        let display = table.display_file(&name);
+        let target = match (table.local_dir(), table.remote()) {
+            (Some(dir), _) => {
+                Target::Local(
+                    File::create(dir.join(&name)).map_err(|source| SinkError::Io {
+                        path: display.clone(),
+                        source,
+                    })?,
+                )
+            }
+            (None, Some(store)) => {
+                Target::Remote(Upload::new(store.clone(), &name, display.clone()))
+            }
+            (None, None) => unreachable!("a table store is local or remote"),
+        };
         let writer =
-            ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|source| {
+            ArrowWriter::try_new(target, schema, Some(writer_properties())).map_err(|source| {
                 SinkError::Parquet {
                     path: display,
                     source,
@@ -70,8 +105,8 @@ impl EpochFile {
             })?;
         Ok(EpochFile {
             writer,
+            table: table.clone(),
             name,
-            path,
             rows: 0,
         })
     }
@@ -82,7 +117,7 @@ impl EpochFile {
         self.writer
             .write(batch)
             .map_err(|source| SinkError::Parquet {
-                path: self.path.display().to_string(),
+                path: self.table.display_file(&self.name),
                 source,
             })
     }
@@ -93,22 +128,40 @@ impl EpochFile {
 
     /// Closes the file; returns it, or `None` (and deletes it) when it has no rows.
     pub fn finish(self) -> Result<Option<DataFile>, SinkError> {
-        let display = self.path.display().to_string();
-        self.writer.close().map_err(|source| SinkError::Parquet {
-            path: display.clone(),
-            source,
-        })?;
-        if self.rows == 0 {
-            let _ = std::fs::remove_file(&self.path);
-            return Ok(None);
-        }
-        let meta = std::fs::metadata(&self.path).map_err(|source| SinkError::Io {
-            path: display,
-            source,
-        })?;
+        let display = self.table.display_file(&self.name);
+        let target = self
+            .writer
+            .into_inner()
+            .map_err(|source| SinkError::Parquet {
+                path: display.clone(),
+                source,
+            })?;
+        let size = match target {
+            Target::Local(file) => {
+                drop(file);
+                if self.rows == 0 {
+                    let _ = self.table.delete(&self.name);
+                    return Ok(None);
+                }
+                let path = self.table.local_dir().expect("local").join(&self.name);
+                std::fs::metadata(&path)
+                    .map_err(|source| SinkError::Io {
+                        path: display,
+                        source,
+                    })?
+                    .len()
+            }
+            Target::Remote(upload) => {
+                if self.rows == 0 {
+                    upload.abort();
+                    return Ok(None);
+                }
+                upload.finish()?
+            }
+        };
         Ok(Some(DataFile {
             path: self.name,
-            size: meta.len(),
+            size,
             modification_time: chrono::Utc::now().timestamp_millis(),
             rows: self.rows as u64,
         }))
@@ -122,19 +175,15 @@ fn writer_properties() -> WriterProperties {
         .build()
 }
 
-/// Reads every row of the Parquet files at `paths`.
-pub fn read_files(paths: &[std::path::PathBuf]) -> Result<Vec<RecordBatch>, SinkError> {
+/// Reads every row of the Parquet files `files` (names under `table`).
+pub fn read_files(table: &TableStore, files: &[String]) -> Result<Vec<RecordBatch>, SinkError> {
     let mut out = Vec::new();
-    for p in paths {
-        let display = p.display().to_string();
-        let file = File::open(p).map_err(|source| SinkError::Io {
-            path: display.clone(),
-            source,
-        })?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+    for f in files {
+        let bytes = table.read(f)?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
             .and_then(|b| b.with_batch_size(64 * 1024).build())
             .map_err(|source| SinkError::Parquet {
-                path: display.clone(),
+                path: table.display_file(f),
                 source,
             })?;
         for b in reader {

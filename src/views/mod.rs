@@ -16,7 +16,6 @@
 //! [`station::StationLatest`], [`station::StationHourly`] and [`quality::QualityByWindow`] are the
 //! built-in views; `examples/custom_view.rs` defines a new one.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -28,6 +27,7 @@ use timely::dataflow::StreamVec;
 
 use crate::epoch::{epoch_of, EpochBuckets, Time, Vecs};
 use crate::sink::{EpochReport, TableId, TableSpec};
+use crate::storage::TableStore;
 
 pub mod dataset_checks;
 pub mod quality;
@@ -353,12 +353,12 @@ pub fn change_feed_name(view: &str) -> String {
     format!("{view}_changes")
 }
 
-/// Where a view's table lives: its id and directory, and those of its change feed if it has one.
+/// Where a view's table lives: its id and store, and those of its change feed if it has one.
 #[derive(Debug, Clone)]
 pub struct ViewTable {
     pub id: TableId,
-    pub root: PathBuf,
-    pub change_feed: Option<(TableId, PathBuf)>,
+    pub root: TableStore,
+    pub change_feed: Option<(TableId, TableStore)>,
 }
 
 /// A total order on `f64` (by `total_cmp`), so that floats can be differential data.

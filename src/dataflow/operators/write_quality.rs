@@ -2,7 +2,6 @@
 //! place whenever an epoch changed it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -16,6 +15,7 @@ use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::sink::parquet::write_file;
 use crate::sink::tables::quality_schema;
 use crate::sink::{EpochReport, Rows, TableKind};
+use crate::storage::TableStore;
 
 /// The current quality table, as the writer keeps it: (rule, window) → (evaluated, failed).
 pub type QualityState = Arc<Mutex<BTreeMap<QualityKey, (i64, i64)>>>;
@@ -26,7 +26,7 @@ pub trait WriteQuality<'s> {
     /// table's committed files (replaced by the first rewrite); `window_ms` the window length.
     fn write_quality(
         self,
-        root: PathBuf,
+        store: TableStore,
         rules: Vec<(String, String)>,
         current_files: Vec<String>,
         window_ms: i64,
@@ -51,7 +51,7 @@ fn apply(current: &mut BTreeMap<QualityKey, (i64, i64)>, changes: Vec<QualityCha
 impl<'s> WriteQuality<'s> for StreamVec<'s, Time, QualityChange> {
     fn write_quality(
         self,
-        root: PathBuf,
+        store: TableStore,
         rules: Vec<(String, String)>,
         current_files: Vec<String>,
         window_ms: i64,
@@ -80,7 +80,7 @@ impl<'s> WriteQuality<'s> for StreamVec<'s, Time, QualityChange> {
                         let rows = current.len() as u64;
                         let batch = quality_batch(&current, &rules, window_ms);
                         drop(current);
-                        let report = match write_file(&root, &[batch]) {
+                        let report = match write_file(&store, &[batch]) {
                             Ok(add) => EpochReport::Files {
                                 epoch: t,
                                 table: TableKind::Quality.id(),

@@ -1,8 +1,6 @@
 //! The `WriteTable` operator: each epoch's rows of one table go to one Parquet file, encoded as
 //! they arrive and reported to the committer once the epoch is done.
 
-use std::path::PathBuf;
-
 use arrow::array::RecordBatch;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -11,6 +9,7 @@ use timely::dataflow::StreamVec;
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::sink::parquet::EpochFile;
 use crate::sink::{EpochReport, Rows, SinkError, TableId};
+use crate::storage::TableStore;
 
 /// A table's file of one epoch: not started, being written, or failed.
 enum EpochOutput {
@@ -20,9 +19,9 @@ enum EpochOutput {
 }
 
 impl EpochOutput {
-    fn write(&mut self, root: &std::path::Path, rows: &RecordBatch) {
+    fn write(&mut self, store: &TableStore, rows: &RecordBatch) {
         if let EpochOutput::Empty = self {
-            *self = match EpochFile::create(root, rows.schema()) {
+            *self = match EpochFile::create(store, rows.schema()) {
                 Ok(file) => EpochOutput::Writing(file),
                 Err(e) => EpochOutput::Failed(e),
             };
@@ -58,17 +57,15 @@ impl EpochOutput {
 
 /// Writes a stream of rows of one table.
 pub trait WriteTable<'s> {
-    /// Writes each epoch's rows under `root` (the table's directory) as one Parquet file and
-    /// reports it for table `table`; a write that fails is reported as a failure of the epoch.
-    fn write_table(self, table: TableId, root: PathBuf) -> StreamVec<'s, Time, EpochReport>;
+    /// Writes each epoch's rows into `store` (the table's directory or object-store prefix) as
+    /// one Parquet file and reports it for table `table`; a write that fails is reported as a
+    /// failure of the epoch.
+    fn write_table(self, table: TableId, store: TableStore) -> StreamVec<'s, Time, EpochReport>;
 }
 
 impl<'s> WriteTable<'s> for StreamVec<'s, Time, RecordBatch> {
-    fn write_table(self, table: TableId, root: PathBuf) -> StreamVec<'s, Time, EpochReport> {
-        let stage = root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| root.display().to_string());
+    fn write_table(self, table: TableId, store: TableStore) -> StreamVec<'s, Time, EpochReport> {
+        let stage = store.name().to_string();
         let worker = self.scope().index() as u32;
         let name = format!("Write {stage}");
         self.unary_frontier::<Vecs<EpochReport>, _, _, _>(Pipeline, &name, move |_cap, _info| {
@@ -81,7 +78,7 @@ impl<'s> WriteTable<'s> for StreamVec<'s, Time, RecordBatch> {
                         bucket.push(EpochOutput::Empty);
                     }
                     for rows in data.drain(..).filter(|r| r.num_rows() > 0) {
-                        bucket[0].write(&root, &rows);
+                        bucket[0].write(&store, &rows);
                     }
                 });
                 for (epoch, cap, outputs) in pending.take_done(frontier) {
