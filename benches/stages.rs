@@ -17,6 +17,7 @@ use medallion::quality::EvalContext;
 use medallion::sink::parquet::write_file;
 use medallion::sink::{Catalog, DeltaTables, TableKind};
 use medallion::source::{PartitionId, RawBatch};
+use medallion::storage::TableStore;
 use medallion::workload::{Generator, WorkloadConfig};
 
 const BATCH: usize = 8192;
@@ -69,7 +70,8 @@ fn stages(c: &mut Criterion) {
     let bronze = bronze_batch(raw.clone(), 0).unwrap();
     let dir = tempfile::tempdir().unwrap();
     g.bench_function("parquet_encode_bronze", |b| {
-        b.iter(|| write_file(dir.path(), std::slice::from_ref(&bronze)).unwrap())
+        let table = TableStore::local(dir.path().to_path_buf());
+        b.iter(|| write_file(&table, std::slice::from_ref(&bronze)).unwrap())
     });
     g.finish();
 
@@ -78,7 +80,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("commit_one_file_with_txn", |b| {
         let dir = tempfile::tempdir().unwrap();
         let mut tables = DeltaTables::open(dir.path(), &Catalog::new(), &[0], true).unwrap();
-        let root = dir.path().join("bronze");
+        let root = TableStore::local(dir.path().join("bronze"));
         let mut epoch = 0u64;
         b.iter_batched(
             || {

@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         events: 50_000,
         stations: 500,
         partitions: 4,
-        out: out.clone(),
+        out: out.clone().into(),
         timely: timely::CommunicationConfig::Process(2),
         ..RunConfig::default()
     })?;
@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             extra.clone(),
             eval.clone(),
             counter.clone(),
-            silver_f.clone(),
+            medallion::storage::TableStore::local(silver_f.clone()),
         );
         standard.silver.clone().inspect(move |batch: &RecordBatch| {
             let batch = with_fahrenheit(batch);

@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
         events: 100_000,
         stations: 500,
         partitions: 4,
-        out: out.clone(),
+        out: out.clone().into(),
         timely: timely::CommunicationConfig::Process(2),
         custom_views: CustomViews(vec![custom_view(ConditionHourly)]),
         ..RunConfig::default()

@@ -107,6 +107,12 @@ impl From<&Output> for Output {
     }
 }
 
+impl From<&PathBuf> for Output {
+    fn from(path: &PathBuf) -> Output {
+        Output::local(path.clone())
+    }
+}
+
 impl From<&Path> for Output {
     fn from(path: &Path) -> Output {
         Output::local(path.to_path_buf())

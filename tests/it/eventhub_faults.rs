@@ -152,7 +152,7 @@ fn read_all_gapless(source: &EventHubSource) -> usize {
 fn config(out: &std::path::Path, cs: String) -> RunConfig {
     RunConfig {
         source: eventhub(cs),
-        out: out.to_path_buf(),
+        out: out.into(),
         now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
         epoch: EpochPolicy::Millis(20),
         batch_size: 500,

@@ -84,7 +84,7 @@ fn smoke_through_the_emulator_matches_expected() {
     let out = dir.path().join("out");
     let summary = run(RunConfig {
         source: eventhub(emu.connection_string()),
-        out: out.clone(),
+        out: out.clone().into(),
         now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
         epoch: EpochPolicy::Millis(20),
         timely: timely::CommunicationConfig::Process(2),
@@ -131,7 +131,7 @@ fn dropped_connections_lose_and_duplicate_nothing() {
     assert!(in_hub >= 120_000);
     let config = |out: &Path, cs: String| RunConfig {
         source: eventhub(cs),
-        out: out.to_path_buf(),
+        out: out.into(),
         now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
         epoch: EpochPolicy::Millis(20),
         batch_size: 2000,

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod cloud;
 mod cluster;
 mod emulator;
 mod eventhub_client;

@@ -71,7 +71,7 @@ fn doubled_faults_200k_match_reference() {
     let cfg = RunConfig {
         source: SourceSpec::File(file.clone()),
         partitions: 8,
-        out: out.clone(),
+        out: out.clone().into(),
         epoch: EpochPolicy::Millis(50),
         timely: timely::CommunicationConfig::Process(2),
         progress: ProgressMode::Lines,

@@ -12,7 +12,7 @@ fn smoke_config(out: &std::path::Path, workers: usize) -> RunConfig {
     RunConfig {
         source: SourceSpec::File(smoke_file()),
         partitions: 4,
-        out: out.to_path_buf(),
+        out: out.into(),
         now: Some("2026-11-26T12:00:00Z".parse().unwrap()),
         epoch: EpochPolicy::Millis(20),
         batch_size: 500,

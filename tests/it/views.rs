@@ -46,7 +46,7 @@ fn run_small(file: &Path, out: &Path, workers: usize) {
         checks: Some(checks),
         source: SourceSpec::File(file.to_path_buf()),
         partitions: 4,
-        out: out.to_path_buf(),
+        out: out.into(),
         // 100 events per worker per epoch: 20–40 epochs, the same on any machine.
         epoch: EpochPolicy::Events(100),
         batch_size: 40,
@@ -227,7 +227,7 @@ fn views_are_optional_and_selectable() {
     run(RunConfig {
         source: SourceSpec::File(smoke_file()),
         partitions: 4,
-        out: out.clone(),
+        out: out.clone().into(),
         progress: ProgressMode::Lines,
         views: vec![ViewKind::StationHourly],
         ..RunConfig::default()

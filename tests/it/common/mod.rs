@@ -9,6 +9,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use medallion::sink::delta::read_table;
 use medallion::sink::TableKind;
+use medallion::storage::Output;
 
 pub mod sources;
 pub mod views;
@@ -27,18 +28,18 @@ pub fn expected_smoke() -> serde_json::Value {
     serde_json::from_str(&text).expect("valid JSON")
 }
 
-pub fn batches(out: &Path, kind: TableKind) -> Vec<RecordBatch> {
+pub fn batches(out: impl Into<Output>, kind: TableKind) -> Vec<RecordBatch> {
     read_table(out, kind)
         .unwrap_or_else(|e| panic!("reading {}: {e}", kind.name()))
         .batches
 }
 
-pub fn rows(out: &Path, kind: TableKind) -> usize {
+pub fn rows(out: impl Into<Output>, kind: TableKind) -> usize {
     batches(out, kind).iter().map(|b| b.num_rows()).sum()
 }
 
 /// Failed counts per rule, summed over windows, from the quality table.
-pub fn quality_failed(out: &Path) -> BTreeMap<String, i64> {
+pub fn quality_failed(out: impl Into<Output>) -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     for b in batches(out, TableKind::Quality) {
         let names = b.column(0).as_string::<i32>();
@@ -51,7 +52,7 @@ pub fn quality_failed(out: &Path) -> BTreeMap<String, i64> {
 }
 
 /// Every (partition, sequence_number) of a table, sorted.
-pub fn lineage(out: &Path, kind: TableKind) -> Vec<(i32, i64)> {
+pub fn lineage(out: impl Into<Output>, kind: TableKind) -> Vec<(i32, i64)> {
     let mut v = Vec::new();
     for b in batches(out, kind) {
         let p = b
@@ -127,7 +128,8 @@ pub fn quality_rows(out: &Path) -> Vec<(String, Option<i64>, i64, i64)> {
 /// The tables under `out` hold what the oracle's summary says: bronze and quarantine row counts,
 /// silver deduplicated (its distinct event ids), and per-rule failed counts in the quality table
 /// (summed over windows, with parse errors in the `parse` row).
-pub fn assert_matches_oracle(out: &Path, oracle: &serde_json::Value) {
+pub fn assert_matches_oracle(out: impl Into<Output>, oracle: &serde_json::Value) {
+    let out = &out.into();
     let count = |key: &str| {
         oracle[key]
             .as_u64()

@@ -58,8 +58,9 @@ pub fn commits(root: &Path) -> Vec<Commit> {
 
 /// The rows of `files` (paths relative to `root`).
 pub fn read(root: &Path, files: &BTreeSet<String>) -> Vec<RecordBatch> {
-    let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
-    medallion::sink::parquet::read_files(&paths).expect("data files read")
+    let files: Vec<String> = files.iter().cloned().collect();
+    let table = medallion::storage::TableStore::local(root.to_path_buf());
+    medallion::sink::parquet::read_files(&table, &files).expect("data files read")
 }
 
 /// The table as of the last commit of an epoch `<= epoch`.
