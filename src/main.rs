@@ -153,6 +153,10 @@ struct RunArgs {
     /// /healthz answers 503 once no table was committed for this many seconds.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     health_stale_secs: u64,
+    /// Compact the append-only tables (bronze, silver, quarantine, change feeds) this often
+    /// while running, e.g. 10m: files older than a minute are merged (see `medallion optimize`).
+    #[arg(long, value_name = "DURATION", value_parser = medallion::maintenance::parse_duration)]
+    compact_every: Option<std::time::Duration>,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -321,6 +325,7 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         custom_views: Default::default(),
         metrics_addr: a.metrics_addr,
         health_stale: std::time::Duration::from_secs(a.health_stale_secs.max(1)),
+        compact_every: a.compact_every,
     })
 }
 

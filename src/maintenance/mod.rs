@@ -7,10 +7,12 @@
 
 use thiserror::Error;
 
+pub mod auto;
 pub mod cli;
 pub mod compact;
 pub mod vacuum;
 
+pub use auto::Compactor;
 pub use compact::{compact_table, compact_tables, CompactOptions, CompactReport};
 pub use vacuum::{vacuum_table, VacuumOptions, VacuumReport, MIN_RETENTION};
 

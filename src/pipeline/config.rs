@@ -135,6 +135,8 @@ pub struct RunConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `/healthz` answers 503 once no table was committed for this long.
     pub health_stale: std::time::Duration,
+    /// Compact the append-only tables this often during the run (process 0).
+    pub compact_every: Option<Duration>,
 }
 
 impl Default for RunConfig {
@@ -159,6 +161,7 @@ impl Default for RunConfig {
             custom_views: CustomViews::default(),
             metrics_addr: None,
             health_stale: std::time::Duration::from_secs(60),
+            compact_every: None,
         }
     }
 }

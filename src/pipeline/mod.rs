@@ -117,6 +117,27 @@ where
         }
         None => None,
     };
+    let _compactor = match plan.config.compact_every {
+        Some(every) if process == 0 => {
+            let tables = plan
+                .catalog
+                .iter()
+                .map(|(_, spec)| spec.name.clone())
+                .filter(|name| crate::maintenance::is_append_only(name))
+                .collect();
+            Some(crate::maintenance::Compactor::start(
+                plan.config.out.clone(),
+                tables,
+                every,
+                // Closed: older than an interval (at most a minute).
+                crate::maintenance::CompactOptions {
+                    min_age: every.min(std::time::Duration::from_secs(60)),
+                    ..Default::default()
+                },
+            ))
+        }
+        _ => None,
+    };
     let committer = Arc::new(Mutex::new(plan.tables.take()));
     let restored = Arc::new(Mutex::new(plan.restored.take()));
     let progress = (process == 0 && plan.config.progress != ProgressMode::Off).then(|| {

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::atomic::Ordering, time::Duration};
 
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::{
     metrics::RunMetrics,
@@ -236,6 +236,32 @@ impl SourceReconnect<'_> {
             reason = self.reason,
             "Event Hubs receiver failed; reconnecting at sequence number {}",
             self.resume_at
+        );
+    }
+}
+
+/// Compaction merged small files of one table (`run --compact-every`).
+#[derive(Debug)]
+pub struct TableCompacted<'a> {
+    pub table: &'a str,
+    pub files_removed: usize,
+    pub files_added: usize,
+    pub bytes: u64,
+}
+
+impl TableCompacted<'_> {
+    pub fn emit(&self) {
+        Metrics::global()
+            .compacted_files
+            .inc_by(self.files_removed as u64);
+        info!(
+            table = self.table,
+            files_removed = self.files_removed,
+            files_added = self.files_added,
+            bytes = self.bytes,
+            "compacted {} files into {}",
+            self.files_removed,
+            self.files_added
         );
     }
 }

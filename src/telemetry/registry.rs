@@ -88,6 +88,8 @@ pub struct Metrics {
     pub commit_duration: Histograms<TableLabel>,
     pub end_to_end: Histogram,
     pub source_reconnects: Counter,
+    /// Data files merged away by compaction.
+    pub compacted_files: Counter,
     pub commit_errors: Family<TableLabel, Counter>,
     pub table_version: Family<TableLabel, Gauge>,
     pub last_commit: Family<TableLabel, FloatGauge>,
@@ -132,6 +134,7 @@ impl Metrics {
             commit_duration: Family::new_with_constructor(short_durations),
             end_to_end: latencies(),
             source_reconnects: Counter::default(),
+            compacted_files: Counter::default(),
             commit_errors: Family::default(),
             table_version: Family::default(),
             last_commit: Family::default(),
@@ -190,6 +193,11 @@ impl Metrics {
             "medallion_end_to_end_latency_seconds",
             "Enqueued (or read) to committed, per event",
             m.end_to_end.clone(),
+        );
+        r.register(
+            "medallion_compacted_files",
+            "Data files merged into larger ones by compaction",
+            m.compacted_files.clone(),
         );
         r.register(
             "medallion_source_reconnects",

@@ -493,3 +493,76 @@ fn s3_on_moto() {
     // moto accepts any credentials (it has no accounts), so wrong ones cannot be refused there.
     refusals(&store, "nosuchbucket", None);
 }
+
+/// `run --compact-every`: while a pipeline idles on a hub after the smoke events, its own
+/// compactor merges bronze's and silver's files; the tables still equal the oracle.
+#[test]
+fn run_compacts_its_tables_on_a_timer() {
+    let _serial = crate::eventhub_pipeline::serial();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = crate::eventhub_pipeline::emulator_with_smoke(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
+    c.args([
+        "run",
+        "--source",
+        "eventhub",
+        "--hub",
+        "weather",
+        "--stop-when-idle",
+        "6",
+    ])
+    .args([
+        "--workers",
+        "2",
+        "--epoch-events",
+        "1000",
+        "--plain-progress",
+    ])
+    .args([
+        "--now",
+        "2026-11-26T12:00:00Z",
+        "--compact-every",
+        "1s",
+        "--out",
+    ])
+    .arg(&out)
+    .env("EVENTHUB_CONNECTION_STRING", emu.connection_string());
+    let text = run_ok(c);
+    let log = |table: &str| -> Vec<serde_json::Value> {
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(out.join(table).join("_delta_log")).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "json") {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    entries.push(serde_json::from_str(line).unwrap());
+                }
+            }
+        }
+        entries
+    };
+    for table in ["bronze", "silver"] {
+        let entries = log(table);
+        let optimized = entries.iter().any(|e| {
+            e.pointer("/commitInfo/operation").and_then(|o| o.as_str()) == Some("OPTIMIZE")
+        });
+        assert!(optimized, "no compaction of {table}:\n{text}");
+        let appended = entries
+            .iter()
+            .filter(|e| e.pointer("/add/dataChange") == Some(&serde_json::Value::Bool(true)))
+            .count();
+        let live = medallion::sink::delta::read_named_table(&out, table)
+            .unwrap()
+            .files;
+        assert!(
+            live < appended,
+            "{table}: {live} files live of {appended} appended"
+        );
+    }
+    assert!(
+        text.contains("compacted"),
+        "the compaction is logged:\n{text}"
+    );
+    assert_matches_oracle(&out, &expected_smoke());
+}
