@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [--quick] [--sizes smoke,standard,large] [--workers 1,2,4] \
 #                    [--sources file,generator] [--repeats N] [--views all,none] [--metrics off,on]
-#                    [--out DIR]
+#                    [--stores local,azurite] [--out DIR]
 #
 #   --views     view modes to sweep: `all` (every view, the default of `medallion run`) and/or
 #               `none` (no views), to measure what maintaining the views costs
@@ -12,6 +12,10 @@
 #               port), to measure what the metrics cost; `on` runs show as views `VIEWS+metrics`
 #   sources     file:PATH, generator (in process), eventhub (a `medallion emulator` started here,
 #               filled by `medallion produce`, read over AMQP; events/s excludes the 1 s idle stop)
+#   --stores    where the tables go: `local` (a directory, the default) and/or `azurite` (an
+#               Azurite blob server started here, in memory, through az:// with
+#               azure_storage_use_emulator=true); azurite runs show as source `SOURCE>azurite`, and
+#               the table ends with the azurite/local throughput ratio per configuration
 #   --quick     only the smoke size (10K events), 1 and 2 workers, one repeat (well under 2 minutes)
 #   sizes       smoke = 10K events / 100 stations / 4 partitions, medium = 200K / 2K / 8,
 #               standard = 2M / 10K / 8,
@@ -33,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     --views) views="$2"; shift 2 ;;
     --metrics) metrics="$2"; shift 2 ;;
     --out) outdir="$2"; shift 2 ;;
+    --stores) stores="$2"; shift 2 ;;
     --help|-h) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option '$1'" >&2; exit 2 ;;
   esac
@@ -61,6 +66,19 @@ IFS=, read -ra worker_list <<< "$workers"
 IFS=, read -ra source_list <<< "$sources"
 IFS=, read -ra views_list <<< "$views"
 IFS=, read -ra metrics_list <<< "$metrics"
+IFS=, read -ra store_list <<< "${stores:-local}"
+if [[ " ${store_list[*]} " == *" azurite "* ]]; then
+  # One Azurite for the whole sweep (in memory; each run writes under its own prefix).
+  az_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  azurite-blob --inMemoryPersistence --disableTelemetry --loose --skipApiVersionCheck --silent \
+    --blobHost 127.0.0.1 --blobPort "$az_port" > "$outdir/azurite.log" 2>&1 &
+  az_pid=$!
+  trap 'kill $az_pid 2>/dev/null || true' EXIT
+  export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$az_port"
+  az_cs="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=$AZURITE_BLOB_STORAGE_URL/devstoreaccount1;"
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$az_port") 2>/dev/null && break; sleep 0.1; done
+  python3 -c 'import sys; from azure.storage.blob import BlobServiceClient as C; C.from_connection_string(sys.argv[1]).create_container("bench")' "$az_cs"
+fi
 for size in "${size_list[@]}"; do
   read -r events stations partitions <<< "$(size_params "$size")"
   file="$outdir/data/$size.jsonl"
@@ -80,6 +98,7 @@ for size in "${size_list[@]}"; do
     for w in "${worker_list[@]}"; do
      for vmode in "${views_list[@]}"; do
       for mmode in "${metrics_list[@]}"; do
+       for store in "${store_list[@]}"; do
         run_out="$(mktemp -d)"
         case "$mmode" in
           off) mextra=(); vlabel="$vmode" ;;
@@ -99,12 +118,23 @@ for size in "${size_list[@]}"; do
             extra=(--hub weather --stop-when-idle 1 --connection-string "$cs" --now 2026-11-26T12:00:00Z) ;;
           *) echo "bench: unknown source '$source'" >&2; exit 2 ;;
         esac
-        echo "bench: $size $source workers=$w views=$vlabel repeat=$r" >&2
-        "$bin" run --workers "$w" --source "$src" --partitions "$partitions" --out "$run_out/out" \
+        case "$store" in
+          local) out_url="$run_out/out"; sextra=(); slabel="$source" ;;
+          azurite) out_url="az://bench/run-$stamp-$RANDOM$RANDOM"; slabel="$source>azurite"
+            sextra=(--storage-option azure_storage_use_emulator=true) ;;
+          *) echo "bench: --stores takes local and/or azurite, not '$store'" >&2; exit 2 ;;
+        esac
+        echo "bench: $size $slabel workers=$w views=$vlabel repeat=$r" >&2
+        "$bin" run --workers "$w" --source "$src" --partitions "$partitions" --out "$out_url" "${sextra[@]}" \
           --views "$vmode" --plain-progress "${extra[@]}" "${mextra[@]}" > "$run_out/stdout" 2> "$run_out/stderr" \
           || { cat "$run_out/stderr" >&2; exit 1; }
         if [[ "$source" == eventhub ]]; then kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; fi
-        python3 - "$run_out/out/_metrics/summary.json" "$size" "$source" "$w" "$r" "$vlabel" >> "$results" <<'PY'
+        if [[ "$store" == azurite ]]; then
+          mkdir -p "$run_out/out/_metrics"
+          python3 -c 'import sys; from azure.storage.blob import BlobServiceClient as C; open(sys.argv[3], "wb").write(C.from_connection_string(sys.argv[1]).get_blob_client("bench", sys.argv[2]).download_blob().readall())' \
+            "$az_cs" "${out_url#az://bench/}/_metrics/summary.json" "$run_out/out/_metrics/summary.json"
+        fi
+        python3 - "$run_out/out/_metrics/summary.json" "$size" "$slabel" "$w" "$r" "$vlabel" >> "$results" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 if sys.argv[3] == "eventhub":  # the run ends after 1 s without events: not part of the work
@@ -117,6 +147,7 @@ print(json.dumps({"size": sys.argv[2], "source": sys.argv[3], "workers": int(sys
   "batch_us": s["batch_latency_us"], "peak_rss_bytes": s["peak_rss_bytes"], "tables": s["tables"]}))
 PY
         rm -rf "$run_out"
+       done
       done
      done
     done
@@ -170,5 +201,9 @@ html = f"""<!doctype html><html><head><meta charset="utf-8"><title>medallion ben
 </body></html>"""
 with open(os.path.join(outdir, "report.html"), "w") as f:
     f.write(html)
+ratios = [(k, r["events_per_second"] / best[(k[0], k[1].split(">")[0], k[2], k[3])]["events_per_second"])
+          for k, r in sorted(best.items()) if ">" in k[1] and (k[0], k[1].split(">")[0], k[2], k[3]) in best]
+for (size, source, w, v), ratio in ratios:
+    print(f"{source} / local ({size}, {w} workers, views {v}): {ratio:.2f}x throughput")
 print(f"\nwrote {outdir}/latest.json and {outdir}/report.html", file=sys.stderr)
 PY

@@ -566,3 +566,28 @@ fn run_compacts_its_tables_on_a_timer() {
     );
     assert_matches_oracle(&out, &expected_smoke());
 }
+
+/// A table of another schema at `--out` (here written by the Python deltalake writer): exit code
+/// 2, the table and the difference named, no other table created.
+#[test]
+fn another_schema_at_out_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    python(
+        "import sys, pyarrow as pa; from deltalake import write_deltalake; write_deltalake(sys.argv[1], pa.table({'station': ['a'], 'reading': [1.5]}))",
+        &[&out.join("silver").display().to_string()],
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
+    c.args(["run", "--source"])
+        .arg(format!("file:{}", smoke_file().display()))
+        .arg("--out")
+        .arg(&out);
+    let result = c.output().unwrap();
+    let text = combined_output(&result);
+    assert_eq!(result.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("silver") && text.contains("another schema"),
+        "{text}"
+    );
+    assert!(!out.join("bronze").exists(), "bronze was created:\n{text}");
+}
