@@ -477,6 +477,17 @@ fn azure_blob_on_azurite() {
     smoke_reads_back(&store);
     kill9_and_rerun(&store);
     optimize_and_vacuum(&store);
+    // ADLS Gen2's URL form reaches the same container.
+    let abfss = "abfss://medallion@devstoreaccount1.dfs.core.windows.net/gen2";
+    run_ok(store.pipeline_at(abfss, 2000));
+    let out = Output::parse(abfss)
+        .unwrap()
+        .with_options(store.options.clone());
+    assert_matches_oracle(&out, &expected_smoke());
+    assert!(
+        !store.objects("gen2").is_empty(),
+        "abfss:// wrote elsewhere"
+    );
     refusals(
         &store,
         "nosuchcontainer",
