@@ -25,6 +25,7 @@ pub mod dataflow;
 pub mod epoch;
 pub mod error;
 pub mod eventhub;
+pub mod fault;
 pub mod maintenance;
 pub mod metrics;
 pub mod parse;

@@ -264,6 +264,10 @@ impl DeltaTables {
         positions: &BTreeMap<u32, i64>,
     ) -> Result<u64, SinkError> {
         let state = &mut self.tables[id.into().index()];
+        crate::fault::reached(crate::fault::Point::Commit).map_err(|source| SinkError::Io {
+            path: self.out.table_display(&state.spec.name),
+            source,
+        })?;
         let name = state.spec.name.clone();
         let kind = name.as_str();
         let now = chrono::Utc::now().timestamp_millis();
@@ -318,12 +322,14 @@ impl DeltaTables {
         state.commits_since_checkpoint += 1;
         if state.commits_since_checkpoint >= CHECKPOINT_EVERY {
             state.commits_since_checkpoint = 0;
+            let _ = crate::fault::reached(crate::fault::Point::Checkpoint);
             storage::runtime()
                 .block_on(deltalake::checkpoints::create_checkpoint(
                     &state.table,
                     None,
                 ))
                 .map_err(delta_err(kind))?;
+            let _ = crate::fault::reached(crate::fault::Point::AfterCheckpoint);
         }
         Ok(version)
     }

@@ -113,6 +113,12 @@ impl EpochFile {
 
     /// Encodes one batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        crate::fault::reached(crate::fault::Point::ParquetWrite).map_err(|source| {
+            SinkError::Io {
+                path: self.table.display_file(&self.name),
+                source,
+            }
+        })?;
         self.rows += batch.num_rows();
         self.writer
             .write(batch)

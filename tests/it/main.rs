@@ -20,6 +20,7 @@ mod python_sdk;
 mod quality_cli;
 mod quality_conformance;
 mod quality_smoke;
+mod reliability;
 mod restart;
 mod sources;
 mod views;

@@ -186,6 +186,7 @@ fn commit_epoch(
     // Counted on a copy: a refused epoch leaves the statistics as they were.
     let mut counted = stats.lock().expect("commit stats").clone();
     let mut plan = gather(epoch, reports, &mut counted)?;
+    let _ = crate::fault::reached(crate::fault::Point::BeforeCommit);
     let mut commits = 0;
     let ids: Vec<TableId> = tables.catalog().iter().map(|(id, _)| id).collect();
     for id in ids {
@@ -207,6 +208,7 @@ fn commit_epoch(
             });
         }
         if tables.version(id) != before {
+            let _ = crate::fault::reached(crate::fault::Point::BetweenTables);
             commits += 1;
             TableCommitted {
                 table: &name,

@@ -1,0 +1,159 @@
+//! Reliability under faults, the reduced versions CI runs (the full harness is
+//! `scripts/crash.py`): the process killed at every named fault point (`MEDALLION_FAULT`, see
+//! `medallion::fault`) and rerun → exactly the tables of an uninterrupted run; storage that fills
+//! up mid-run → a clear error naming the table and file, exit code 2, and a rerun after the fault
+//! is gone continues exactly; a corrupt Delta log entry → a clear error, nothing written.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use medallion::fault::Point;
+
+use crate::common::*;
+
+/// `medallion run` over the smoke file: 2 workers, an epoch every 100 events per worker (about
+/// 50 epochs, so a checkpoint is written at the 50th commit).
+fn medallion(out: &Path, fault: Option<&str>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
+    c.args([
+        "run",
+        "--workers",
+        "2",
+        "--epoch-events",
+        "100",
+        "--plain-progress",
+    ])
+    .arg("--source")
+    .arg(format!("file:{}", smoke_file().display()))
+    .arg("--out")
+    .arg(out);
+    match fault {
+        Some(f) => c.env("MEDALLION_FAULT", f),
+        None => c.env_remove("MEDALLION_FAULT"),
+    };
+    c
+}
+
+/// One uninterrupted run, shared by the tests.
+fn reference() -> &'static Path {
+    static REFERENCE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &REFERENCE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("reference");
+            let status = medallion(&out, None).output().unwrap();
+            assert!(status.status.success(), "{}", combined_output(&status));
+            (dir, out)
+        })
+        .1
+}
+
+fn bronze_versions(out: &Path) -> usize {
+    bronze_log_versions(out)
+}
+
+#[test]
+fn killed_at_every_named_point_then_rerun_is_exact() {
+    let reference = reference();
+    // (point, which time it is reached): mid-way through the run, and the first checkpoint.
+    let cases = [
+        (Point::ParquetWrite, 40),
+        (Point::BeforeCommit, 10),
+        (Point::Commit, 30),
+        (Point::BetweenTables, 25),
+        (Point::Checkpoint, 1),
+        (Point::AfterCheckpoint, 1),
+    ];
+    for (point, n) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let fault = format!("kill@{}:{n}", point.name());
+        let killed = medallion(&out, Some(&fault)).output().unwrap();
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{fault}: the run was not killed:\n{}",
+            combined_output(&killed)
+        );
+        let rerun = medallion(&out, None).output().unwrap();
+        assert!(
+            rerun.status.success(),
+            "{fault}: {}",
+            combined_output(&rerun)
+        );
+        assert_matches_oracle(&out, &expected_smoke());
+        assert_same_core_tables(&out, reference);
+    }
+}
+
+#[test]
+fn storage_full_stops_with_a_clear_error_and_a_rerun_continues() {
+    let reference = reference();
+    // (point, the hit from which it fails: well into the run, what the message names)
+    let cases = [
+        (Point::ParquetWrite, 150, ".parquet"),
+        (Point::Commit, 30, "commit of epoch"),
+    ];
+    for (point, n, what) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let fault = format!("enospc@{}:{n}", point.name());
+        let failed = medallion(&out, Some(&fault)).output().unwrap();
+        let text = combined_output(&failed);
+        assert_eq!(failed.status.code(), Some(2), "{fault}:\n{text}");
+        assert!(text.contains("No space left on device"), "{fault}:\n{text}");
+        assert!(
+            text.contains(what) && text.contains(&out.display().to_string()),
+            "{fault}:\n{text}"
+        );
+        assert!(!text.contains("panicked"), "{fault}:\n{text}");
+        // The last committed epoch is intact: the tables read, and bronze holds whole epochs.
+        let committed = bronze_versions(&out);
+        assert!(
+            committed >= 2,
+            "{fault}: nothing was committed before the fault"
+        );
+        let bronze = rows(&out, medallion::sink::TableKind::Bronze);
+        assert!(bronze < 10_000, "{fault}: the fault came after the end");
+        let rerun = medallion(&out, None).output().unwrap();
+        assert!(
+            rerun.status.success(),
+            "{fault}: {}",
+            combined_output(&rerun)
+        );
+        assert_matches_oracle(&out, &expected_smoke());
+        assert_same_core_tables(&out, reference);
+    }
+}
+
+#[test]
+fn a_corrupt_log_entry_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = medallion(&out, None).output().unwrap();
+    assert!(first.status.success(), "{}", combined_output(&first));
+    let log = out.join("silver/_delta_log");
+    let last = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .max()
+        .unwrap();
+    std::fs::write(&last, "{\"add\": {\"path\": 42, this is not JSON\n").unwrap();
+    let before = bronze_versions(&out);
+    let refused = medallion(&out, None).output().unwrap();
+    let text = combined_output(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("silver"),
+        "the message names the table:\n{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(
+        bronze_versions(&out),
+        before,
+        "a table was written after the refusal"
+    );
+}
