@@ -54,9 +54,20 @@ fn bronze_versions(out: &Path) -> usize {
     bronze_log_versions(out)
 }
 
+/// A rerun without the fault ends with the oracle's counts and the reference run's rows.
+fn rerun_is_exact(out: &Path, fault: &str) {
+    let rerun = medallion(out, None).output().unwrap();
+    assert!(
+        rerun.status.success(),
+        "{fault}: {}",
+        combined_output(&rerun)
+    );
+    assert_matches_oracle(out, &expected_smoke());
+    assert_same_core_tables(out, reference());
+}
+
 #[test]
 fn killed_at_every_named_point_then_rerun_is_exact() {
-    let reference = reference();
     // (point, which time it is reached): mid-way through the run, and the first checkpoint.
     let cases = [
         (Point::ParquetWrite, 40),
@@ -77,20 +88,12 @@ fn killed_at_every_named_point_then_rerun_is_exact() {
             "{fault}: the run was not killed:\n{}",
             combined_output(&killed)
         );
-        let rerun = medallion(&out, None).output().unwrap();
-        assert!(
-            rerun.status.success(),
-            "{fault}: {}",
-            combined_output(&rerun)
-        );
-        assert_matches_oracle(&out, &expected_smoke());
-        assert_same_core_tables(&out, reference);
+        rerun_is_exact(&out, &fault);
     }
 }
 
 #[test]
 fn storage_full_stops_with_a_clear_error_and_a_rerun_continues() {
-    let reference = reference();
     // (point, the hit from which it fails: well into the run, what the message names)
     let cases = [
         (Point::ParquetWrite, 150, ".parquet"),
@@ -117,14 +120,7 @@ fn storage_full_stops_with_a_clear_error_and_a_rerun_continues() {
         );
         let bronze = rows(&out, medallion::sink::TableKind::Bronze);
         assert!(bronze < 10_000, "{fault}: the fault came after the end");
-        let rerun = medallion(&out, None).output().unwrap();
-        assert!(
-            rerun.status.success(),
-            "{fault}: {}",
-            combined_output(&rerun)
-        );
-        assert_matches_oracle(&out, &expected_smoke());
-        assert_same_core_tables(&out, reference);
+        rerun_is_exact(&out, &fault);
     }
 }
 
