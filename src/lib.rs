@@ -26,6 +26,7 @@ pub mod epoch;
 pub mod error;
 pub mod eventhub;
 pub mod fault;
+pub mod fuzzing;
 pub mod maintenance;
 pub mod metrics;
 pub mod parse;

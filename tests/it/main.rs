@@ -12,6 +12,7 @@ mod emulator;
 mod eventhub_client;
 mod eventhub_faults;
 mod eventhub_pipeline;
+mod fuzz_replay;
 mod layout;
 mod monitoring;
 mod oracle;

@@ -37,6 +37,7 @@ pub mod auth;
 pub mod cbs;
 pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod hub;
 pub mod link;
 pub mod log;
