@@ -31,14 +31,21 @@ use medallion::source::{PartitionedSource, SequenceNumber};
 
 /// A loopback TCP proxy to `upstream` that, each time another `every` bytes went from upstream
 /// to the clients, cuts every open connection (or, with `stall`, stops forwarding on it but
-/// keeps it open: a half-dead connection), at most `max_cuts` times.
+/// keeps it open: a half-dead connection), at most `max_cuts` times. With `pace`, downstream
+/// bytes go in chunks of 8 KiB with that pause after each: a slow link.
 struct CuttingProxy {
     addr: SocketAddr,
     cuts: Arc<AtomicUsize>,
 }
 
 impl CuttingProxy {
-    async fn start(upstream: SocketAddr, every: u64, max_cuts: usize, stall: bool) -> Self {
+    async fn start(
+        upstream: SocketAddr,
+        every: u64,
+        max_cuts: usize,
+        stall: bool,
+        pace: Option<Duration>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cuts = Arc::new(AtomicUsize::new(0));
@@ -59,7 +66,7 @@ impl CuttingProxy {
                     let (mut server_rd, mut server_wr) = server.into_split();
                     let up = tokio::io::copy(&mut client_rd, &mut server_wr);
                     let down = async {
-                        let mut buf = vec![0u8; 64 * 1024];
+                        let mut buf = vec![0u8; if pace.is_some() { 8 * 1024 } else { 64 * 1024 }];
                         loop {
                             let n = match server_rd.read(&mut buf).await {
                                 Ok(0) | Err(_) => return,
@@ -67,6 +74,9 @@ impl CuttingProxy {
                             };
                             if client_wr.write_all(&buf[..n]).await.is_err() {
                                 return;
+                            }
+                            if let Some(pause) = pace {
+                                tokio::time::sleep(pause).await;
                             }
                             let total =
                                 downstream.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
@@ -168,13 +178,44 @@ fn a_proxy_cutting_connections_mid_stream_changes_nothing() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let emu = emulator_with_smoke(&rt);
     // The smoke events are ~3 MB on the wire: a cut after every 400 KB, five in all.
-    let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 400_000, 5, false));
+    let proxy = rt.block_on(CuttingProxy::start(
+        emu.local_addr(),
+        400_000,
+        5,
+        false,
+        None,
+    ));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let summary = run(config(&out, via(&emu.connection_string(), proxy.addr)))
         .expect("the run survives the cuts");
     assert!(proxy.cuts() >= 3, "only {} cuts happened", proxy.cuts());
     assert_eq!(summary.events_read, 10_000);
+    assert_matches_oracle(&out, &expected_smoke());
+    assert_gapless(&out);
+    rt.block_on(emu.shutdown());
+}
+
+/// A slow link (8 KiB per 10 ms, about 0.8 MB/s, so the smoke events take seconds to arrive)
+/// that also cuts the connection twice: the tables still equal the oracle, gapless.
+#[test]
+fn a_slow_link_with_cuts_changes_nothing() {
+    let _serial = serial();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = emulator_with_smoke(&rt);
+    let proxy = rt.block_on(CuttingProxy::start(
+        emu.local_addr(),
+        1_000_000,
+        2,
+        false,
+        Some(Duration::from_millis(10)),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let summary = run(config(&out, via(&emu.connection_string(), proxy.addr)))
+        .expect("the run survives a slow link");
+    assert_eq!(summary.events_read, 10_000);
+    assert!(proxy.cuts() >= 1, "no cut happened");
     assert_matches_oracle(&out, &expected_smoke());
     assert_gapless(&out);
     rt.block_on(emu.shutdown());
@@ -298,7 +339,13 @@ fn a_stalled_connection_is_dropped_after_the_idle_timeout_and_reading_resumes() 
     let emu = emulator_with_smoke(&rt);
     // After ~1 MB every open connection goes silent (twice); the reader must notice within its
     // idle timeout and reconnect.
-    let proxy = rt.block_on(CuttingProxy::start(emu.local_addr(), 1_000_000, 2, true));
+    let proxy = rt.block_on(CuttingProxy::start(
+        emu.local_addr(),
+        1_000_000,
+        2,
+        true,
+        None,
+    ));
     let mut config =
         EventHubSourceConfig::new(via(&emu.connection_string(), proxy.addr), "weather");
     config.idle_timeout = Duration::from_secs(2);

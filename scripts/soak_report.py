@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""The soak's report (called by scripts/soak.sh; also by hand on a CSV it wrote):
+SVG of RSS, open files and Parquet files over time, a table, and the flatness verdict.
+
+usage: soak_report.py CSV SVG MINUTES RATE RUN_OK(1/0) REPORT_ONLY(1/0)
+"""
+import csv, sys
+path, svg_path, minutes, rate, run_ok = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "1"
+rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(open(path))]
+if len(rows) < 3:
+    sys.exit(f"soak.sh: only {len(rows)} samples")
+third = len(rows) // 3
+mid, last = rows[third:2 * third], rows[2 * third:]
+mean = lambda rs, k: sum(r[k] for r in rs) / max(len(rs), 1)
+rss_growth = mean(last, "rss_mb") / max(mean(mid, "rss_mb"), 1e-9) - 1
+fd_growth = mean(last, "open_files") - mean(mid, "open_files")
+flat = rss_growth <= 0.15 and fd_growth <= 10
+panels = [("rss_mb", "RSS (MB)"), ("open_files", "open files"), ("data_files", "Parquet files on disk")]
+w, h, pad = 720, 170, 45
+out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h * len(panels) + 30}" font-family="sans-serif" font-size="11">',
+       f'<text x="5" y="15">medallion soak: {minutes} min at {rate} events/s, 2 workers, --compact-every 1m</text>']
+tmax = max(r["seconds"] for r in rows) or 1
+for i, (key, label) in enumerate(panels):
+    y0 = 30 + i * h
+    vmax = max(r[key] for r in rows) * 1.1 or 1
+    pts = " ".join(f'{pad + (w - pad - 10) * r["seconds"] / tmax:.1f},{y0 + h - 25 - (h - 40) * r[key] / vmax:.1f}' for r in rows)
+    out.append(f'<text x="5" y="{y0 + 12}">{label} (max {vmax / 1.1:.0f})</text>')
+    out.append(f'<line x1="{pad}" y1="{y0 + h - 25}" x2="{w - 10}" y2="{y0 + h - 25}" stroke="#999"/>')
+    out.append(f'<polyline fill="none" stroke="#4878a8" stroke-width="1.5" points="{pts}"/>')
+    out.append(f'<text x="{w - 60}" y="{y0 + h - 10}">{tmax:.0f} s</text>')
+out.append("</svg>")
+open(svg_path, "w").write("\n".join(out))
+print(f"| soak | samples | RSS MB first/middle/last third | open files middle/last | Parquet files at end | events read | verdict |")
+print(f"|---|---|---|---|---|---|---|")
+first = rows[:third] or rows[:1]
+print(f"| {minutes} min at {rate}/s | {len(rows)} | {mean(first, 'rss_mb'):.0f} / {mean(mid, 'rss_mb'):.0f} / {mean(last, 'rss_mb'):.0f} "
+      f"| {mean(mid, 'open_files'):.0f} / {mean(last, 'open_files'):.0f} | {rows[-1]['data_files']:.0f} | {rows[-1]['events_read']:.0f} "
+      f"| {'flat' if flat else 'GROWING'}{'' if run_ok else ', run FAILED'} |")
+print(f"wrote {path} and {svg_path}", file=sys.stderr)
+report_only = sys.argv[6] == "1"
+sys.exit(0 if run_ok and (flat or report_only) else 1)
