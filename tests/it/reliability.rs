@@ -153,3 +153,24 @@ fn a_corrupt_log_entry_is_refused_and_nothing_is_written() {
         "a table was written after the refusal"
     );
 }
+
+/// The emulator listens on loopback unless told otherwise (`--bind`).
+#[test]
+fn the_emulator_binds_loopback_by_default() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(medallion::emulator::Emulator::start(
+            medallion::emulator::EmulatorConfig {
+                port: 0,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+    assert!(emu.local_addr().ip().is_loopback(), "{}", emu.local_addr());
+    rt.block_on(emu.shutdown());
+    let help = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["emulator", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("[default: 127.0.0.1]"));
+}
