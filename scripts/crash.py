@@ -32,7 +32,8 @@ from deltalake import DeltaTable
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT.parent / "shared/workload/smoke/smoke.jsonl"
 EXPECTED = ROOT.parent / "shared/workload/smoke/smoke.expected.json"
-POINTS = ["parquet_write", "before_commit", "commit", "between_tables", "checkpoint", "after_checkpoint"]
+POINTS = ["parquet_write", "before_commit", "commit", "between_tables", "checkpoint",
+          "during_checkpoint", "after_checkpoint"]
 # Columns that differ between runs by design (wall-clock times, run ids inside DQX results).
 VOLATILE = {"ingest_time", "_errors", "_warnings", "_epoch"}
 

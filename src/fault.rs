@@ -9,7 +9,9 @@
 //! POINTs ([`Point`]): `parquet_write` (a Parquet file partly written), `before_commit` (all of
 //! an epoch's files written, nothing committed), `commit` (a table's commit about to be made),
 //! `between_tables` (an epoch committed to one table, not yet to the next), `checkpoint` (a
-//! checkpoint about to be written), `after_checkpoint` (written, the next commit not yet made).
+//! checkpoint about to be written), `during_checkpoint` (a kill timed to land while delta-rs
+//! writes the checkpoint: 0–20 ms after it starts), `after_checkpoint` (written, the next commit
+//! not yet made).
 //!
 //! Unset, as in every real run, a point costs one atomic load.
 
@@ -24,17 +26,19 @@ pub enum Point {
     Commit,
     BetweenTables,
     Checkpoint,
+    DuringCheckpoint,
     AfterCheckpoint,
 }
 
 impl Point {
     /// Every point, in the order a commit reaches them.
-    pub const ALL: [Point; 6] = [
+    pub const ALL: [Point; 7] = [
         Point::ParquetWrite,
         Point::BeforeCommit,
         Point::Commit,
         Point::BetweenTables,
         Point::Checkpoint,
+        Point::DuringCheckpoint,
         Point::AfterCheckpoint,
     ];
 
@@ -46,6 +50,7 @@ impl Point {
             Point::Commit => "commit",
             Point::BetweenTables => "between_tables",
             Point::Checkpoint => "checkpoint",
+            Point::DuringCheckpoint => "during_checkpoint",
             Point::AfterCheckpoint => "after_checkpoint",
         }
     }
@@ -129,11 +134,17 @@ pub fn reached(point: Point) -> std::io::Result<()> {
     }
     let hit = f.hits.fetch_add(1, Ordering::Relaxed) + 1;
     match f.action {
+        Action::Kill if hit == f.at && point == Point::DuringCheckpoint => {
+            // Kill from another thread a moment later, while the caller writes the checkpoint.
+            let delay_us = u64::from(std::process::id()).wrapping_mul(7919) % 20_000;
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_micros(delay_us));
+                kill_self();
+            });
+            Ok(())
+        }
         Action::Kill if hit == f.at => {
-            // SAFETY: kill(2) on our own pid with a valid signal number.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
+            kill_self();
             Ok(())
         }
         Action::NoSpace if hit >= f.at => Err(std::io::Error::new(
@@ -141,6 +152,13 @@ pub fn reached(point: Point) -> std::io::Result<()> {
             "No space left on device (injected by MEDALLION_FAULT)",
         )),
         _ => Ok(()),
+    }
+}
+
+fn kill_self() {
+    // SAFETY: kill(2) on our own pid with a valid signal number.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
     }
 }
 

@@ -323,6 +323,7 @@ impl DeltaTables {
         if state.commits_since_checkpoint >= CHECKPOINT_EVERY {
             state.commits_since_checkpoint = 0;
             let _ = crate::fault::reached(crate::fault::Point::Checkpoint);
+            let _ = crate::fault::reached(crate::fault::Point::DuringCheckpoint);
             storage::runtime()
                 .block_on(deltalake::checkpoints::create_checkpoint(
                     &state.table,

@@ -80,13 +80,15 @@ fn killed_at_every_named_point_then_rerun_is_exact() {
         (Point::Commit, 30),
         (Point::BetweenTables, 25),
         (Point::Checkpoint, 1),
+        (Point::DuringCheckpoint, 1),
         (Point::AfterCheckpoint, 1),
     ];
     for (point, n) in cases {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let fault = format!("kill@{}:{n}", point.name());
-        let killed = medallion(&out, Some(&fault)).output().unwrap();
+        // ~100 epochs: the first checkpoint (the 50th commit) comes mid-run.
+        let killed = medallion_with(&out, Some(&fault), 50).output().unwrap();
         assert_eq!(
             killed.status.signal(),
             Some(9),
