@@ -77,7 +77,8 @@ class Scenario:
             self.emulator.wait()
 
     def args(self, out):
-        a = ["run", "--workers", str(self.workers), "--epoch-events", "200", "--plain-progress",
+        # ~100 epochs over the smoke file: the first checkpoints (50th commit) come mid-run.
+        a = ["run", "--workers", str(self.workers), "--epoch-events", "50", "--plain-progress",
              "--out", str(out), "--now", "2026-11-26T12:00:00Z"]
         if self.source == "file":
             return a + ["--source", f"file:{SMOKE}"]
@@ -126,8 +127,9 @@ def wait_all(procs, deadline=300):
     return killed, ok
 
 
-def run_to_completion(sc, out, max_kills, rng):
-    """Kills up to `max_kills` times, then runs to the end. Returns the number of kills."""
+def run_to_completion(sc, out, max_kills, rng, duration):
+    """Kills up to `max_kills` times (timed kills within `duration`, the uninterrupted run's
+    length), then runs to the end. Returns the number of kills."""
     kills = 0
     for _ in range(max_kills):
         if rng.random() < 0.5:
@@ -135,7 +137,7 @@ def run_to_completion(sc, out, max_kills, rng):
             procs = sc.start(out, fault, rng.randrange(sc.processes))
         else:
             procs = sc.start(out)
-            time.sleep(rng.uniform(0.05, 2.5))
+            time.sleep(rng.uniform(0.02, 0.9) * duration)
             for p in procs:
                 if p.poll() is None:
                     p.kill()
@@ -206,14 +208,16 @@ def main():
             sc = Scenario(name, a.bin, work)
             try:
                 reference = work / "reference"
+                t0 = time.time()
                 procs = sc.start(reference)
                 if not wait_all(procs)[1]:
                     raise SystemExit(f"crash.py: {name}: the uninterrupted run failed")
+                duration = time.time() - t0
                 ref_tables = {t: table_rows(reference, t) for t in tables(reference)}
                 kills = oracle_ok = same_ok = 0
                 for i in range(a.runs):
                     out = work / f"run{i}"
-                    kills += run_to_completion(sc, out, a.kills, rng)
+                    kills += run_to_completion(sc, out, a.kills, rng, duration)
                     oracle = matches_oracle(out, expected)
                     same = tables(out) == sorted(ref_tables) and all(
                         table_rows(out, t) == rows for t, rows in ref_tables.items())
