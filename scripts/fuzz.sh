@@ -10,7 +10,8 @@
 #   emulator_frames  the emulator's AMQP/SASL frame handling, bytes from an unauthenticated peer
 #
 # Limits per input: 10 s (a hang), 2 GiB RSS and 512 MiB per allocation (unbounded allocation),
-# 64 KiB input. New corpus entries are kept in fuzz/corpus/<target>/; a crash is written to
+# 64 KiB input. The seeds are fuzz/corpus/<target>/ (in git); what the fuzzer adds goes to
+# fuzz/corpus-work/<target>/ (not in git, reused by the next run); a crash is written to
 # fuzz/artifacts/<target>/ and fails the script (make it a regression test: add the input to the
 # corpus, which tests/it/fuzz_replay.rs replays in CI). Needs cargo-fuzz (`cargo install
 # cargo-fuzz`); the stable toolchain runs it with RUSTC_BOOTSTRAP=1. The first build compiles the
@@ -35,17 +36,17 @@ cargo fuzz build -O
 status=0
 rows=()
 for t in "${list[@]}"; do
-  mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+  mkdir -p "fuzz/corpus/$t" "fuzz/corpus-work/$t" "fuzz/artifacts/$t"
   log="fuzz/artifacts/$t/fuzz.log"
   echo "fuzz.sh: $t for $seconds s" >&2
   set +e
-  cargo fuzz run -O "$t" "fuzz/corpus/$t" -- -max_total_time="$seconds" -timeout=10 \
+  cargo fuzz run -O "$t" "fuzz/corpus-work/$t" "fuzz/corpus/$t" -- -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len=65536 -print_final_stats=1 > "$log" 2>&1
   rc=$?
   set -e
   execs="$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')"
   crashes="$(find "fuzz/artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)"
-  corpus="$(find "fuzz/corpus/$t" -type f | wc -l)"
+  corpus="$(find "fuzz/corpus-work/$t" "fuzz/corpus/$t" -type f | wc -l)"
   if [[ $rc -ne 0 || $crashes -ne 0 ]]; then status=1; tail -30 "$log" >&2; fi
   rows+=("| $t | $seconds | $execs | $corpus | $crashes |")
 done
