@@ -12,7 +12,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::SinkError;
 use crate::storage::upload::Upload;
-use crate::storage::TableStore;
+use crate::storage::{Place, TableStore};
 
 /// A data file written under a table's directory, not yet committed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -82,19 +82,16 @@ impl EpochFile {
     ) -> Result<EpochFile, SinkError> {
         let name = format!("part-{}.snappy.parquet", uuid::Uuid::new_v4());
         let display = table.display_file(&name);
-        let target = match (table.local_dir(), table.remote()) {
-            (Some(dir), _) => {
-                Target::Local(
-                    File::create(dir.join(&name)).map_err(|source| SinkError::Io {
-                        path: display.clone(),
-                        source,
-                    })?,
-                )
-            }
-            (None, Some(store)) => {
+        let target = match table.place() {
+            Place::Local(dir) => Target::Local(File::create(dir.join(&name)).map_err(
+                |source| SinkError::Io {
+                    path: display.clone(),
+                    source,
+                },
+            )?),
+            Place::Remote(store) => {
                 Target::Remote(Upload::new(store.clone(), &name, display.clone()))
             }
-            (None, None) => unreachable!("a table store is local or remote"),
         };
         let writer =
             ArrowWriter::try_new(target, schema, Some(writer_properties())).map_err(|source| {
@@ -144,13 +141,12 @@ impl EpochFile {
             })?;
         let size = match target {
             Target::Local(file) => {
-                drop(file);
                 if self.rows == 0 {
+                    drop(file);
                     let _ = self.table.delete(&self.name);
                     return Ok(None);
                 }
-                let path = self.table.local_dir().expect("local").join(&self.name);
-                std::fs::metadata(&path)
+                file.metadata()
                     .map_err(|source| SinkError::Io {
                         path: display,
                         source,

@@ -242,15 +242,14 @@ impl Output {
 
     /// The store of the table `name`, for writing and reading its data files.
     pub fn table(&self, name: &str) -> Result<TableStore, StorageError> {
-        let remote = match &self.local {
-            Some(_) => None,
-            None => Some(self.log_store(name)?.object_store(None)),
+        let place = match &self.local {
+            Some(dir) => Place::Local(dir.join(name)),
+            None => Place::Remote(self.log_store(name)?.object_store(None)),
         };
         Ok(TableStore {
             name: name.to_string(),
             display: self.table_display(name),
-            local: self.local.as_ref().map(|p| p.join(name)),
-            remote,
+            place,
         })
     }
 
@@ -328,13 +327,21 @@ impl Output {
     }
 }
 
+/// Where a table's data files are.
+#[derive(Clone)]
+pub enum Place {
+    /// The table's directory.
+    Local(PathBuf),
+    /// An object store rooted at the table.
+    Remote(Arc<dyn ObjectStore>),
+}
+
 /// One table's data files: a local directory or a prefix of an object store. Cheap to clone.
 #[derive(Clone)]
 pub struct TableStore {
     name: String,
     display: String,
-    local: Option<PathBuf>,
-    remote: Option<Arc<dyn ObjectStore>>,
+    place: Place,
 }
 
 impl std::fmt::Debug for TableStore {
@@ -352,8 +359,7 @@ impl TableStore {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             display: dir.display().to_string(),
-            local: Some(dir),
-            remote: None,
+            place: Place::Local(dir),
         }
     }
 
@@ -364,52 +370,47 @@ impl TableStore {
 
     /// Where the file `file` of this table is shown in messages.
     pub fn display_file(&self, file: &str) -> String {
-        match &self.local {
-            Some(dir) => dir.join(file).display().to_string(),
-            None => format!("{}{file}", self.display),
+        match &self.place {
+            Place::Local(dir) => dir.join(file).display().to_string(),
+            Place::Remote(_) => format!("{}{file}", self.display),
         }
     }
 
-    /// The table's directory, when local.
-    pub fn local_dir(&self) -> Option<&Path> {
-        self.local.as_deref()
-    }
-
-    /// The object store rooted at the table, when remote.
-    pub fn remote(&self) -> Option<&Arc<dyn ObjectStore>> {
-        self.remote.as_ref()
+    /// Where the files are.
+    pub fn place(&self) -> &Place {
+        &self.place
     }
 
     /// Reads the whole file `file` (relative to the table).
     pub fn read(&self, file: &str) -> Result<bytes::Bytes, StorageError> {
         let location = self.display_file(file);
-        match (&self.local, &self.remote) {
-            (Some(dir), _) => std::fs::read(dir.join(file))
+        match &self.place {
+            Place::Local(dir) => std::fs::read(dir.join(file))
                 .map(bytes::Bytes::from)
                 .map_err(|source| StorageError::Io { location, source }),
-            (None, Some(store)) => runtime()
+            Place::Remote(store) => runtime()
                 .block_on(async { store.get(&StorePath::from(file)).await?.bytes().await })
                 .map_err(|source| StorageError::Store { location, source }),
-            (None, None) => unreachable!("a table store is local or remote"),
         }
     }
 
     /// Deletes the file `file` (relative to the table); a missing file is not an error.
     pub fn delete(&self, file: &str) -> Result<(), StorageError> {
         let location = self.display_file(file);
-        match (&self.local, &self.remote) {
-            (Some(dir), _) => match std::fs::remove_file(dir.join(file)) {
+        match &self.place {
+            Place::Local(dir) => match std::fs::remove_file(dir.join(file)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Io {
                     location,
                     source: e,
                 }),
                 _ => Ok(()),
             },
-            (None, Some(store)) => match runtime().block_on(store.delete(&StorePath::from(file))) {
-                Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
-                Err(source) => Err(StorageError::Store { location, source }),
-            },
-            (None, None) => unreachable!("a table store is local or remote"),
+            Place::Remote(store) => {
+                match runtime().block_on(store.delete(&StorePath::from(file))) {
+                    Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+                    Err(source) => Err(StorageError::Store { location, source }),
+                }
+            }
         }
     }
 }
