@@ -207,3 +207,116 @@ fn memory_does_not_grow_with_the_number_of_commits() {
         "peak RSS {many:.0} MB with ~500 epochs against {few:.0} MB with 2"
     );
 }
+
+/// Regression (found by fuzzing `emulator_frames`): fe2o3 trusted the sizes a frame declares, so
+/// an unauthenticated peer's 32-byte frame declaring a 3 GB string made the emulator allocate
+/// 3 GB, and an array of 4 billion zero-width values would keep it decoding. Now such frames close
+/// the connection, the process stays small, and it goes on serving; every connection's tasks end
+/// once the peers are gone.
+#[test]
+fn frames_that_lie_about_their_sizes_close_the_connection() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["emulator", "--port", "0", "--hub", "weather:2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut emulator = Kill(child);
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| w.parse::<std::net::SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    std::thread::spawn(move || for _ in lines {});
+
+    let amqp = b"AMQP\x00\x01\x00\x00";
+    let str32_3gb: &[u8] = &[
+        0, 0, 0, 0x20, 2, 0, 0, 0, 0xb1, 0xc0, 0x13, 0x10, 0x05, 0x53, 0x04, 0, 0, 0, 0, 0x08,
+        0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0, 0,
+    ];
+    let four_billion_trues: &[u8] = &[
+        0, 0, 0, 21, 2, 0, 0, 0, 0x00, 0x53, 0x10, 0xf0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0x41,
+    ];
+    for frame in [str32_3gb, four_billion_trues] {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        s.write_all(amqp).unwrap();
+        s.write_all(frame).unwrap();
+        // The emulator answers the header and closes; the peer keeps its side open, so the
+        // close is the emulator's own.
+        let mut got = Vec::new();
+        s.read_to_end(&mut got)
+            .expect("the emulator closes the connection (no read timeout)");
+        assert!(got.starts_with(b"AMQP"), "{got:x?}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", emulator.0.id())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    assert!(
+        peak_kb < 512 * 1024,
+        "the emulator's peak RSS reached {peak_kb} kB"
+    );
+    // Still serving: a new connection's SASL header is answered.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"AMQP\x03\x01\x00\x00").unwrap();
+    let mut answer = [0u8; 8];
+    s.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"AMQP\x03\x01\x00\x00");
+    drop(s);
+    emulator.0.kill().unwrap();
+}
+
+/// Connections the peer abandons mid-handshake (a failed SASL exchange, garbage, a bare header)
+/// release every task: the count of open connections returns to zero.
+#[test]
+fn abandoned_connections_release_their_tasks() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let emu = medallion::emulator::Emulator::start(medallion::emulator::EmulatorConfig {
+            port: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let inputs: [&[u8]; 4] = [
+            b"AMQP\x03\x01\x00\x00\x00\x00\x00\x01\xda\xff\xff\xf8\x02\x00\x01\x08zz\x00Q",
+            b"AMQP\x03\x01\x00\x00",
+            b"AMQP\x00\x01\x00\x00\x00\x00\x00\x05\xda",
+            b"GET / HTTP/1.1\r\n\r\n",
+        ];
+        for _ in 0..25 {
+            for input in inputs {
+                let mut s = tokio::net::TcpStream::connect(emu.local_addr())
+                    .await
+                    .unwrap();
+                s.write_all(input).await.unwrap();
+                s.shutdown().await.unwrap();
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink).await;
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while emu.open_connections() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} connections still open 30 s after their peers closed",
+                emu.open_connections()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        emu.shutdown().await;
+    });
+}

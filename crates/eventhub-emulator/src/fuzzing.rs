@@ -2,8 +2,9 @@
 //! CI by `tests/it/fuzz_replay.rs`): bytes from an unauthenticated peer. One emulator runs for
 //! the whole fuzzing process; each input is sent on a new connection (after a valid AMQP or SASL
 //! protocol header when the first byte says so, to reach the frame decoder), and afterwards the
-//! emulator must still answer a new connection's protocol header: a panic, a hang or a dead
-//! accept loop fails the target.
+//! emulator must still answer a new connection's protocol header and then end every task of
+//! both connections: a panic, a hang, a dead accept loop or a connection outliving its peer
+//! (memory that would pile up) fails the target.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -79,5 +80,17 @@ pub fn frames(data: &[u8]) {
             .expect("the emulator answers within 10 s after the input")
             .expect("the emulator answers the protocol header");
         assert_eq!(&answer[..4], b"AMQP");
+        drop(probe);
+        // Both connections end: every task of a connection the peer closed finishes, so
+        // nothing of it stays allocated (a connection that outlived its peer would leak).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while t.emulator.open_connections() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} connection(s) still open 10 s after their peers closed",
+                t.emulator.open_connections()
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     });
 }

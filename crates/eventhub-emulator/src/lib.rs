@@ -7,7 +7,7 @@
 //! Azure:
 //!
 //! * plain AMQP and TLS (self-signed `localhost` certificate) on one port, see [`server`],
-//!   [`tls`] and the frame normaliser in [`stream`];
+//!   [`tls`], the frame normaliser in [`stream`] and the inbound frame checks in [`inbound`];
 //! * SASL ANONYMOUS/PLAIN and `$cbs` put-token, optionally verifying SAS tokens against a key
 //!   and then requiring them per connection like the service, see [`cbs`] and [`auth`];
 //! * each event stored once encoded and sent through a placeholder the socket pump swaps back,
@@ -39,6 +39,7 @@ pub mod config;
 pub mod error;
 pub mod fuzzing;
 pub mod hub;
+pub mod inbound;
 pub mod link;
 pub mod log;
 pub mod management;
@@ -100,7 +101,12 @@ impl Emulator {
         let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
         let local_addr = listener.local_addr()?;
         let (kill, _) = watch::channel(0u64);
-        let shared = Arc::new(Shared { broker, tls, kill });
+        let shared = Arc::new(Shared {
+            broker,
+            tls,
+            kill,
+            open_connections: Arc::default(),
+        });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let accept_task = tokio::spawn(server::accept_loop(listener, shared.clone(), shutdown_rx));
         Ok(EmulatorHandle {
@@ -137,6 +143,14 @@ impl EmulatorHandle {
     /// Closes every open connection abruptly; the emulator keeps serving.
     pub fn drop_all_connections(&self) {
         self.shared.kill.send_modify(|generation| *generation += 1);
+    }
+
+    /// Connections not yet fully closed: counted from accept until the socket handler and the
+    /// socket pump have both ended (what a closed peer's connection still holds).
+    pub fn open_connections(&self) -> usize {
+        self.shared
+            .open_connections
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Statistics of a partition, `None` for an unknown hub or partition.

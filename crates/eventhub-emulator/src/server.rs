@@ -6,7 +6,13 @@
 //! normalises outgoing frames; sessions route each incoming attach to a
 //! consumer, producer, `$management` or `$cbs` link task.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use fe2o3_amqp::{
     acceptor::sasl_acceptor::SaslServerFrame,
@@ -84,6 +90,24 @@ pub struct Shared {
     pub tls: TlsMaterial,
     /// Bumped to drop every open connection.
     pub kill: watch::Sender<u64>,
+    /// Connections whose tasks (socket handler, pump) have not all ended.
+    pub open_connections: Arc<AtomicUsize>,
+}
+
+/// Held by each task of one connection; the last one dropped counts the connection closed.
+struct ConnectionToken(Arc<AtomicUsize>);
+
+impl ConnectionToken {
+    fn new(count: &Arc<AtomicUsize>) -> Arc<Self> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Arc::new(Self(count.clone()))
+    }
+}
+
+impl Drop for ConnectionToken {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Accepts connections until `shutdown` flips.
@@ -97,8 +121,9 @@ pub async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let shared = shared.clone();
+                    let token = ConnectionToken::new(&shared.open_connections);
                     tokio::spawn(async move {
-                        if let Err(e) = handle_socket(tcp, shared).await {
+                        if let Err(e) = handle_socket(tcp, shared, token).await {
                             tracing::debug!(%peer, error = %e, "connection ended");
                         }
                     });
@@ -113,7 +138,11 @@ pub async fn accept_loop(
     }
 }
 
-async fn handle_socket(tcp: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
+async fn handle_socket(
+    tcp: TcpStream,
+    shared: Arc<Shared>,
+    token: Arc<ConnectionToken>,
+) -> std::io::Result<()> {
     tcp.set_nodelay(true)?;
     let mut first = [0u8; 1];
     let n = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first))
@@ -129,9 +158,9 @@ async fn handle_socket(tcp: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
             })?
             .map_err(std::io::Error::other)?;
-        serve(tls, shared).await
+        serve(tls, shared, token).await
     } else {
-        serve(tcp, shared).await
+        serve(tcp, shared, token).await
     }
 }
 
@@ -145,7 +174,11 @@ async fn read_header<S: AsyncRead + Unpin>(client: &mut S) -> std::io::Result<[u
 
 /// Reads the protocol header; `AMQP 2 1 0 0` (TLS negotiation, as fe2o3's
 /// `amqps://` client sends it) is answered and upgraded to TLS in place.
-async fn serve<S>(mut client: S, shared: Arc<Shared>) -> std::io::Result<()>
+async fn serve<S>(
+    mut client: S,
+    shared: Arc<Shared>,
+    token: Arc<ConnectionToken>,
+) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -160,25 +193,35 @@ where
             })?
             .map_err(std::io::Error::other)?;
         let header = read_header(&mut tls).await?;
-        serve_amqp(tls, header, shared).await
+        serve_amqp(tls, header, shared, token).await
     } else {
-        serve_amqp(client, header, shared).await
+        serve_amqp(client, header, shared, token).await
     }
 }
 
-async fn serve_amqp<S>(client: S, header: [u8; 8], shared: Arc<Shared>) -> std::io::Result<()>
+async fn serve_amqp<S>(
+    client: S,
+    header: [u8; 8],
+    shared: Arc<Shared>,
+    token: Arc<ConnectionToken>,
+) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (engine, mut pump_end) = tokio::io::duplex(256 * 1024);
     pump_end.write_all(&header).await?;
     let state = ConnectionState::default();
-    tokio::spawn(stream::pump(
+    let pump = stream::pump(
         client,
         pump_end,
         shared.kill.subscribe(),
         state.substitutions.clone(),
-    ));
+    );
+    let pump_token = token.clone();
+    tokio::spawn(async move {
+        pump.await;
+        drop(pump_token);
+    });
 
     let result = if &header[..4] == b"AMQP" && header[4] == 3 {
         ConnectionAcceptor::builder()
