@@ -13,6 +13,7 @@
 //!
 //! - [`per_batch`]: the pure per-batch work (parse, rules, routing, counts) with no state or I/O;
 //! - [`operators`]: one operator per file;
+//! - [`key_table`]: the deduplication state (compact 128-bit keys by event-time bucket);
 //! - [`error`]: why a stage could not finish an epoch.
 //!
 //! Timely time is the epoch ([`crate::epoch::Time`]); messages are batches. Every table's files for
@@ -20,6 +21,7 @@
 //! `crate::pipeline` wires these stages into the standard dataflow.
 
 pub mod error;
+pub mod key_table;
 pub mod operators;
 pub mod per_batch;
 

@@ -1,0 +1,238 @@
+//! [`KeyTable`]: the deduplication state, a set of 128-bit keys with the event-time bucket each
+//! was last seen in, in one open-addressing table of 20-byte slots (linear probing), evicted by
+//! bucket once the event-time watermark passes it.
+//!
+//! Why not a `HashMap<u128, _>`: a `u128` is 16-byte aligned, so a map entry with a bucket number
+//! takes 32 bytes plus a control byte, and hashbrown doubles its capacity (load 44–88%), 36–73
+//! bytes per live key. Here a slot is `[u32; 5]` (key and bucket), the capacity grows by half
+//! (any size: slots are picked by multiply-shift, not by a power-of-two mask) and is kept between
+//! 50% and 80% full: 25–40 bytes per live key right after an eviction or growth, fewer as it
+//! fills. Keys are UUIDs or 128-bit hashes, so their bits are already random.
+//!
+//! Eviction marks slots as tombstones (lookups probe past them, inserts reuse them); a rebuild
+//! clears tombstones when they crowd the table. It runs once per bucket the watermark passes, a
+//! sequential scan.
+
+/// One slot: the key as four words and its bucket; `bucket` is [`EMPTY`] or [`TOMBSTONE`] when
+/// no key is there.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Slot {
+    key: [u32; 4],
+    bucket: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+const TOMBSTONE: u32 = u32::MAX - 1;
+/// The largest bucket number a key can have (buckets are relative to the table's origin).
+pub const MAX_BUCKET: u32 = u32::MAX - 2;
+
+const FREE: Slot = Slot {
+    key: [0; 4],
+    bucket: EMPTY,
+};
+
+/// A set of 128-bit keys, each with the event-time bucket it belongs to; see the module docs.
+pub struct KeyTable {
+    slots: Vec<Slot>,
+    live: usize,
+    tombstones: usize,
+}
+
+impl Default for KeyTable {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+fn words(key: u128) -> [u32; 4] {
+    [
+        key as u32,
+        (key >> 32) as u32,
+        (key >> 64) as u32,
+        (key >> 96) as u32,
+    ]
+}
+
+impl KeyTable {
+    /// A table for about `n` keys before it grows.
+    pub fn with_capacity(n: usize) -> Self {
+        KeyTable {
+            slots: vec![FREE; (n * 5 / 4).max(16)],
+            live: 0,
+            tombstones: 0,
+        }
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Bytes of the slot array (the whole state).
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<Slot>()
+    }
+
+    fn home(&self, key: u128) -> usize {
+        // Mix both halves (the owner worker is chosen from the high bits), then multiply-shift
+        // onto the capacity.
+        let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((u128::from(h) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    /// Finds `key`: `Ok(slot)` where it is, or `Err(slot)` where it would be inserted (the first
+    /// tombstone on its probe path, else the empty slot that ended the probe).
+    fn find(&self, key: u128) -> Result<usize, usize> {
+        let want = words(key);
+        let n = self.slots.len();
+        let mut i = self.home(key);
+        let mut reuse = None;
+        loop {
+            let s = &self.slots[i];
+            match s.bucket {
+                EMPTY => return Err(reuse.unwrap_or(i)),
+                TOMBSTONE => {
+                    reuse.get_or_insert(i);
+                }
+                _ if s.key == want => return Ok(i),
+                _ => {}
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+    }
+
+    /// Whether `key` is held.
+    pub fn contains(&self, key: u128) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Adds `key` in `bucket` (or moves a held key to the later of its bucket and `bucket`);
+    /// returns whether it was new.
+    pub fn insert(&mut self, key: u128, bucket: u32) -> bool {
+        let bucket = bucket.min(MAX_BUCKET);
+        match self.find(key) {
+            Ok(i) => {
+                let s = &mut self.slots[i];
+                s.bucket = s.bucket.max(bucket);
+                false
+            }
+            Err(i) => {
+                if self.slots[i].bucket == TOMBSTONE {
+                    self.tombstones -= 1;
+                }
+                self.slots[i] = Slot {
+                    key: words(key),
+                    bucket,
+                };
+                self.live += 1;
+                if (self.live + self.tombstones) * 5 > self.slots.len() * 4 {
+                    self.rebuild();
+                }
+                true
+            }
+        }
+    }
+
+    /// Removes every key whose bucket is below `bucket`; returns how many.
+    pub fn evict_below(&mut self, bucket: u32) -> usize {
+        let mut evicted = 0;
+        for s in &mut self.slots {
+            if s.bucket < bucket {
+                s.bucket = TOMBSTONE;
+                evicted += 1;
+            }
+        }
+        self.live -= evicted;
+        self.tombstones += evicted;
+        if self.tombstones * 4 > self.slots.len() {
+            self.rebuild();
+        }
+        evicted
+    }
+
+    /// Rehashes the live keys into a table sized for them: half again as large when over half
+    /// full, the same size otherwise (tombstones only).
+    fn rebuild(&mut self) {
+        let n = self.slots.len();
+        let size = if self.live * 2 > n { n + n / 2 } else { n };
+        let old = std::mem::replace(&mut self.slots, vec![FREE; size.max(16)]);
+        self.live = 0;
+        self.tombstones = 0;
+        for s in old {
+            if s.bucket < TOMBSTONE {
+                let key = u128::from(s.key[0])
+                    | u128::from(s.key[1]) << 32
+                    | u128::from(s.key[2]) << 64
+                    | u128::from(s.key[3]) << 96;
+                let i = self.find(key).expect_err("keys are unique");
+                self.slots[i] = s;
+                self.live += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::collections::HashMap;
+
+    #[test]
+    fn behaves_like_a_map_of_keys_to_their_latest_bucket() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut table = KeyTable::default();
+        let mut model: HashMap<u128, u32> = HashMap::new();
+        // Small key space so that keys repeat; buckets advance; evictions now and then.
+        let mut bucket = 0u32;
+        for step in 0..200_000u32 {
+            if step % 5_000 == 4_999 {
+                bucket += 1;
+                let below = bucket.saturating_sub(3);
+                let expected = model.values().filter(|&&b| b < below).count();
+                model.retain(|_, b| *b >= below);
+                assert_eq!(table.evict_below(below), expected);
+            }
+            let key = u128::from(rng.random_range(0..20_000u32)) * 0x1_0000_0001_0000_0001;
+            let b = bucket.saturating_sub(rng.random_range(0..2));
+            let new = !model.contains_key(&key);
+            let e = model.entry(key).or_insert(b);
+            *e = (*e).max(b);
+            assert_eq!(table.insert(key, b), new);
+            assert_eq!(table.len(), model.len());
+        }
+        for key in model.keys() {
+            assert!(table.contains(*key));
+        }
+        assert!(!table.contains(u128::MAX));
+        // Zero is a key like any other.
+        assert!(table.insert(0, 1));
+        assert!(table.contains(0));
+    }
+
+    #[test]
+    fn a_live_key_costs_at_most_40_bytes() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut table = KeyTable::default();
+        for n in 1..=300_000usize {
+            table.insert(rng.random(), 0);
+            if n >= 1_000 {
+                assert!(
+                    table.bytes() <= 40 * n,
+                    "{} bytes for {n} keys",
+                    table.bytes()
+                );
+            }
+        }
+    }
+}
