@@ -8,7 +8,8 @@ use std::io::Write;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::SinkError;
 use crate::storage::upload::Upload;
@@ -170,11 +171,25 @@ impl EpochFile {
     }
 }
 
+/// Columns whose values are (nearly) all distinct: a dictionary never pays, and min/max
+/// statistics over raw bodies or ids help no reader.
+const UNIQUE_COLUMNS: &[&str] = &["body", "event_id", "offset"];
+
+/// Row groups of at most this many rows: a writer holds its current row group encoded in
+/// memory, and every worker has a file open per table and epoch in flight.
+pub const ROW_GROUP_ROWS: usize = 32 * 1024;
+
 fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(128 * 1024))
-        .build()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for name in UNIQUE_COLUMNS {
+        let col = ColumnPath::from(*name);
+        b = b
+            .set_column_dictionary_enabled(col.clone(), false)
+            .set_column_statistics_enabled(col, EnabledStatistics::None);
+    }
+    b.build()
 }
 
 /// Reads every row of the Parquet files `files` (names under `table`).

@@ -292,6 +292,14 @@ impl PartitionReader for FileReader {
         }
         let end = lines.len().min(self.next.saturating_add(max));
         let mut batch = RawBatch::new(self.partition);
+        let bytes: u64 = lines[self.next..end]
+            .iter()
+            .map(|&l| {
+                let (s, e) = index.body_range(l);
+                e - s
+            })
+            .sum();
+        batch.reserve(end - self.next, usize::try_from(bytes).unwrap_or(0));
         let mut k = self.next;
         while k < end {
             // a run of nearby lines read with one pread

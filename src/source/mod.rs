@@ -63,6 +63,16 @@ impl RawBatch {
     pub fn body(&self, i: usize) -> &[u8] {
         &self.bodies[self.body_offsets[i]..self.body_offsets[i + 1]]
     }
+    /// Makes room for `events` more messages of `bytes` body bytes in all, so that the batch
+    /// holds no spare capacity (its body buffer becomes bronze's `body` column as it is).
+    pub fn reserve(&mut self, events: usize, bytes: usize) {
+        self.sequence_numbers.reserve_exact(events);
+        self.offsets.reserve_exact(events);
+        self.enqueued_time_ms.reserve_exact(events);
+        self.partition_keys.reserve_exact(events);
+        self.bodies.reserve_exact(bytes);
+        self.body_offsets.reserve_exact(events + 1);
+    }
     /// Appends one message.
     pub fn push(
         &mut self,
