@@ -104,6 +104,10 @@ struct RunArgs {
     /// Generator and embedded sources: random seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Generator source: release events at this rate (events per second in all), with the
+    /// release time as the enqueued time, to measure end-to-end latency under a steady load.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Number of partitions the events are spread over by station_id (file and generator
     /// sources; the embedded hub's partitions). An event hub has its own.
     #[arg(long, default_value_t = 8)]
@@ -296,11 +300,22 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         None => SourceSpec::Embedded,
         Some(other) => other,
     };
+    let rate = match (a.rate, &source) {
+        (None, _) => None,
+        (Some(r), SourceSpec::Generator) if r.is_finite() && r > 0.0 => Some(r),
+        (Some(_), SourceSpec::Generator) => {
+            anyhow::bail!("--rate must be a positive number of events per second")
+        }
+        (Some(_), _) => anyhow::bail!(
+            "--rate paces the generator source only (`--source generator`); for Event Hubs, pace the producer (`medallion produce --rate`)"
+        ),
+    };
     Ok(RunConfig {
         source,
         events: a.events,
         stations: a.stations,
         seed: a.seed,
+        rate,
         partitions: a.partitions,
         out: a.out.output()?,
         checks: a.checks,

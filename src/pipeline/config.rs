@@ -107,6 +107,9 @@ pub struct RunConfig {
     pub events: u64,
     pub stations: u32,
     pub seed: u64,
+    /// Generator: events per second in all (`None`: as fast as the pipeline reads); enqueued
+    /// times are then the wall-clock release times.
+    pub rate: Option<f64>,
     /// Number of partitions the source is spread over.
     pub partitions: u32,
     /// Where the tables go (a local directory or an object-store URL, see [`Output`]): one
@@ -146,6 +149,7 @@ impl Default for RunConfig {
             events: 1_000_000,
             stations: 10_000,
             seed: 42,
+            rate: None,
             partitions: 8,
             out: Output::local(PathBuf::from("medallion-data")),
             checks: None,

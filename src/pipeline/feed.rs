@@ -70,12 +70,14 @@ pub fn feed_partitions(
     let mut live = vec![true; readers.len()];
     let mut failure: Option<Error> = None;
     while live.iter().any(|l| *l) && !options.failure.is_set() {
+        let mut read_any = false;
         for (i, reader) in readers.iter_mut().enumerate() {
             if !live[i] {
                 continue;
             }
             match reader.next_batch(clock.room(options.batch_size)) {
                 Ok(Some(batch)) if !batch.is_empty() => {
+                    read_any = true;
                     clock.read(batch.len());
                     input.send(batch);
                 }
@@ -96,7 +98,12 @@ pub fn feed_partitions(
                 input.advance_to(epoch);
             }
         }
-        worker.step();
+        if read_any {
+            worker.step();
+        } else {
+            // Nothing to read yet (a paced or idle source): wait a little instead of spinning.
+            worker.step_or_park(Some(Duration::from_millis(1)));
+        }
         // Back-pressure: stay at most two epochs ahead of what is committed (parking, not
         // spinning, so that the other workers get the cores).
         while probe.less_than(&clock.epoch().saturating_sub(2)) {

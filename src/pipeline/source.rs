@@ -40,10 +40,11 @@ pub fn open_source(cfg: &RunConfig, now: DateTime<Utc>) -> Result<Arc<dyn Partit
                 now_ms: now.timestamp_millis(),
                 ..Default::default()
             };
-            Arc::new(crate::source::generator::GeneratorSource::new(
-                wl,
-                cfg.partitions,
-            )?)
+            let source = crate::source::generator::GeneratorSource::new(wl, cfg.partitions)?;
+            Arc::new(match cfg.rate {
+                Some(rate) => source.with_rate(rate)?,
+                None => source,
+            })
         }
         SourceSpec::File(p) => Arc::new(crate::source::file::FileSource::open_path(
             p,

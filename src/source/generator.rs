@@ -20,8 +20,14 @@
 //! delivers ~0.5M events/s of its own partition. Opening at sequence number `k` re-routes the
 //! lines before the k-th of the partition (O(N) routing, no rendering), and yields exactly the
 //! suffix.
+//!
+//! Paced ([`GeneratorSource::with_rate`]): line `i` is released `i / rate` seconds after the
+//! first read of any reader, and its enqueued time is that wall-clock instant, so that the
+//! end-to-end latency (enqueued → committed) of a paced run is the real one. A reader returns an
+//! empty batch while its next line is not yet due.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::{
     partition_for_key, PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber,
@@ -37,6 +43,26 @@ pub struct GeneratorSource {
     core: Core,
     /// Partition of each station's (valid) id.
     station_partition: Arc<Vec<u32>>,
+    pace: Option<Arc<Pace>>,
+}
+
+/// Release times of a paced generator: `rate` events per second from the first read.
+#[derive(Debug)]
+struct Pace {
+    rate: f64,
+    /// The first read: monotonic clock and wall clock (ms since the Unix epoch).
+    start: OnceLock<(Instant, i64)>,
+}
+
+impl Pace {
+    /// When line `i` is due: its offset from the start, and its wall-clock time in ms.
+    fn due(&self, i: u64) -> (Instant, i64) {
+        let (t0, ms0) = *self
+            .start
+            .get_or_init(|| (Instant::now(), chrono::Utc::now().timestamp_millis()));
+        let offset = Duration::from_secs_f64(i as f64 / self.rate);
+        (t0 + offset, ms0 + offset.as_millis() as i64)
+    }
 }
 
 impl GeneratorSource {
@@ -64,7 +90,22 @@ impl GeneratorSource {
             partitions,
             core,
             station_partition: Arc::new(station_partition),
+            pace: None,
         })
+    }
+
+    /// Releases the lines at `rate` events per second in all (see the module docs).
+    pub fn with_rate(mut self, rate: f64) -> Result<Self, SourceError> {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(SourceError::Invalid(format!(
+                "the generator's rate must be a positive number of events per second, not {rate}"
+            )));
+        }
+        self.pace = Some(Arc::new(Pace {
+            rate,
+            start: OnceLock::new(),
+        }));
+        Ok(self)
     }
 
     /// The workload configuration.
@@ -122,6 +163,8 @@ impl PartitionedSource for GeneratorSource {
             partition,
             next_line: 0,
             seq: 0,
+            pace: self.pace.clone(),
+            held: None,
         };
         while r.seq < start.0 {
             if r.next_match().is_none() {
@@ -145,6 +188,9 @@ struct GeneratorReader {
     next_line: u64,
     /// Sequence number of the next message.
     seq: i64,
+    pace: Option<Arc<Pace>>,
+    /// A line of this partition found but not yet due (paced).
+    held: Option<u64>,
 }
 
 impl GeneratorReader {
@@ -168,17 +214,33 @@ impl PartitionReader for GeneratorReader {
 
     fn next_batch(&mut self, max: usize) -> Result<Option<RawBatch>, SourceError> {
         let mut batch = RawBatch::new(self.partition);
+        let now = self.pace.as_ref().map(|_| Instant::now());
         while batch.len() < max {
-            let Some(i) = self.next_match() else { break };
+            let Some(i) = self.held.take().or_else(|| self.next_match()) else {
+                break;
+            };
+            let paced_ms = match (&self.pace, now) {
+                (Some(pace), Some(now)) => {
+                    let (due, due_ms) = pace.due(i);
+                    if due > now {
+                        self.held = Some(i);
+                        break;
+                    }
+                    Some(due_ms)
+                }
+                _ => None,
+            };
             let r = self.core.render(i, &mut batch.bodies);
             batch.body_offsets.push(batch.bodies.len());
             batch.sequence_numbers.push(self.seq);
             batch.offsets.push(self.seq);
-            batch.enqueued_time_ms.push(r.send_time_ms);
+            batch
+                .enqueued_time_ms
+                .push(paced_ms.unwrap_or(r.send_time_ms));
             batch.partition_keys.push(r.key.into_string(&self.core.st));
             self.seq += 1;
         }
-        if batch.is_empty() && self.next_line >= self.core.events {
+        if batch.is_empty() && self.held.is_none() && self.next_line >= self.core.events {
             return Ok(None);
         }
         Ok(Some(batch))
