@@ -38,6 +38,8 @@ rows=()
 for t in "${list[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/corpus-work/$t" "fuzz/artifacts/$t"
   log="fuzz/artifacts/$t/fuzz.log"
+  # Only what this run finds counts (an earlier finding's input is already a seed in the corpus).
+  mark="$(mktemp)"
   echo "fuzz.sh: $t for $seconds s" >&2
   set +e
   cargo fuzz run -O "$t" "fuzz/corpus-work/$t" "fuzz/corpus/$t" -- -max_total_time="$seconds" -timeout=10 \
@@ -45,7 +47,8 @@ for t in "${list[@]}"; do
   rc=$?
   set -e
   execs="$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')"
-  crashes="$(find "fuzz/artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)"
+  crashes="$(find "fuzz/artifacts/$t" -type f -newer "$mark" \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)"
+  rm -f "$mark"
   corpus="$(find "fuzz/corpus-work/$t" "fuzz/corpus/$t" -type f | wc -l)"
   if [[ $rc -ne 0 || $crashes -ne 0 ]]; then status=1; tail -30 "$log" >&2; fi
   rows+=("| $t | $seconds | $execs | $corpus | $crashes |")
