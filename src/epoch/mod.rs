@@ -12,7 +12,7 @@ mod buckets;
 mod policy;
 
 pub use buckets::{epoch_of, EpochBuckets, Vecs};
-pub use policy::{EpochClock, EpochPolicy};
+pub use policy::{EpochClock, EpochPolicy, DEFAULT_MAX_EPOCH_EVENTS};
 
 /// Timely time of the pipeline: the epoch number.
 pub type Time = u64;

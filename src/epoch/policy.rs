@@ -14,11 +14,21 @@ pub enum EpochPolicy {
     /// After every so many events a worker has read. The same input makes the same epochs on any
     /// machine, loaded or idle (tests use it); an idle source makes no new epochs.
     Events(u64),
+    /// Every `ms` milliseconds, or sooner once a worker has read `max_events` events in the
+    /// epoch (the default: 250 ms, 65,536 events). The cap bounds what an epoch holds in memory
+    /// however fast the machine reads; latency stays bounded by the clock.
+    MillisOrEvents { ms: u64, max_events: u64 },
 }
+
+/// The default epoch: 250 ms of wall-clock time, at most this many events per worker.
+pub const DEFAULT_MAX_EPOCH_EVENTS: u64 = 65_536;
 
 impl Default for EpochPolicy {
     fn default() -> Self {
-        EpochPolicy::Millis(250)
+        EpochPolicy::MillisOrEvents {
+            ms: 250,
+            max_events: DEFAULT_MAX_EPOCH_EVENTS,
+        }
     }
 }
 
@@ -27,6 +37,9 @@ impl std::fmt::Display for EpochPolicy {
         match self {
             EpochPolicy::Millis(ms) => write!(f, "every {ms} ms"),
             EpochPolicy::Events(n) => write!(f, "every {n} events per worker"),
+            EpochPolicy::MillisOrEvents { ms, max_events } => {
+                write!(f, "every {ms} ms or {max_events} events per worker")
+            }
         }
     }
 }
@@ -39,6 +52,8 @@ pub struct EpochClock {
     begin: Instant,
     epoch: Time,
     events_in_epoch: u64,
+    /// Epochs cut by the event cap before the clock's boundary.
+    early: u64,
 }
 
 impl EpochClock {
@@ -47,12 +62,17 @@ impl EpochClock {
         let policy = match policy {
             EpochPolicy::Millis(ms) => EpochPolicy::Millis(ms.max(1)),
             EpochPolicy::Events(n) => EpochPolicy::Events(n.max(1)),
+            EpochPolicy::MillisOrEvents { ms, max_events } => EpochPolicy::MillisOrEvents {
+                ms: ms.max(1),
+                max_events: max_events.max(1),
+            },
         };
         EpochClock {
             policy,
             begin: Instant::now(),
             epoch: 1,
             events_in_epoch: 0,
+            early: 0,
         }
     }
 
@@ -61,13 +81,15 @@ impl EpochClock {
         self.epoch
     }
 
-    /// How many events the next read may take: `batch_size`, or under [`EpochPolicy::Events`]
-    /// no more than the current epoch has room for (so that a batch never spans two epochs).
+    /// How many events the next read may take: `batch_size`, or under an event count no more
+    /// than the current epoch has room for (so that a batch never spans two epochs).
     pub fn room(&self, batch_size: usize) -> usize {
         let batch_size = batch_size.max(1);
         match self.policy {
             EpochPolicy::Millis(_) => batch_size,
-            EpochPolicy::Events(n) => batch_size.min((n - self.events_in_epoch) as usize),
+            EpochPolicy::Events(n) | EpochPolicy::MillisOrEvents { max_events: n, .. } => {
+                batch_size.min(n.saturating_sub(self.events_in_epoch).max(1) as usize)
+            }
         }
     }
 
@@ -82,6 +104,16 @@ impl EpochClock {
             EpochPolicy::Millis(ms) => 1 + self.begin.elapsed().as_millis() as u64 / ms,
             EpochPolicy::Events(n) if self.events_in_epoch >= n => self.epoch + 1,
             EpochPolicy::Events(_) => self.epoch,
+            EpochPolicy::MillisOrEvents { max_events, .. }
+                if self.events_in_epoch >= max_events =>
+            {
+                // Cut early; the clock's later boundaries shift by the epochs cut early.
+                self.early += 1;
+                self.epoch + 1
+            }
+            EpochPolicy::MillisOrEvents { ms, .. } => {
+                (1 + self.early + self.begin.elapsed().as_millis() as u64 / ms).max(self.epoch)
+            }
         };
         if next > self.epoch {
             self.epoch = next;
@@ -108,6 +140,24 @@ mod tests {
             clock.tick();
         }
         assert_eq!(epochs, vec![(1, 64), (1, 36), (2, 64), (2, 36), (3, 64)]);
+    }
+
+    #[test]
+    fn the_event_cap_cuts_clock_epochs_early() {
+        let mut clock = EpochClock::new(EpochPolicy::MillisOrEvents {
+            ms: 60_000,
+            max_events: 100,
+        });
+        let mut epochs = Vec::new();
+        for _ in 0..5 {
+            let n = clock.room(64);
+            clock.read(n);
+            epochs.push((clock.epoch(), n));
+            clock.tick();
+        }
+        assert_eq!(epochs, vec![(1, 64), (1, 36), (2, 64), (2, 36), (3, 64)]);
+        // Under the cap, only the clock moves it on.
+        assert_eq!(clock.tick(), None);
     }
 
     #[test]

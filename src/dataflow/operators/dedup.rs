@@ -147,7 +147,9 @@ impl<'s> DedupWinners<'s> for StreamVec<'s, Time, Arc<Processed>> {
                     }
                     input.for_each(|cap, data| {
                         let mut session = output.session(&cap);
-                        for p in data.iter() {
+                        // Drained, not iterated: the batch (its bronze rows) must not stay
+                        // alive in a recycled message buffer.
+                        for p in data.drain(..) {
                             session.give_iterator(p.candidates.iter().flatten().map(|c| {
                                 Delivery::new(
                                     c.key,

@@ -56,7 +56,9 @@ impl<'s> QualityCounts<'s> for StreamVec<'s, Time, Arc<Processed>> {
                 input.for_each(|cap, data| {
                     let t = epoch_of(&cap);
                     let mut session = output.session(&cap);
-                    for p in data.iter() {
+                    // Drained, not iterated: a batch's `Arc` must not outlive its message
+                    // (timely recycles message buffers).
+                    for p in data.drain(..) {
                         for &counts in &p.quality {
                             session.give_iterator(updates(counts, t).into_iter().flatten());
                         }
