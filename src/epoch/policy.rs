@@ -15,13 +15,13 @@ pub enum EpochPolicy {
     /// machine, loaded or idle (tests use it); an idle source makes no new epochs.
     Events(u64),
     /// Every `ms` milliseconds, or sooner once a worker has read `max_events` events in the
-    /// epoch (the default: 250 ms, 65,536 events). The cap bounds what an epoch holds in memory
+    /// epoch (the default: 250 ms, 131,072 events). The cap bounds what an epoch holds in memory
     /// however fast the machine reads; latency stays bounded by the clock.
     MillisOrEvents { ms: u64, max_events: u64 },
 }
 
 /// The default epoch: 250 ms of wall-clock time, at most this many events per worker.
-pub const DEFAULT_MAX_EPOCH_EVENTS: u64 = 65_536;
+pub const DEFAULT_MAX_EPOCH_EVENTS: u64 = 131_072;
 
 impl Default for EpochPolicy {
     fn default() -> Self {
