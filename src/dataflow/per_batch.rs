@@ -2,7 +2,6 @@
 //! quality rules → quarantine rows, silver candidates (with their dedup keys) and pre-aggregated
 //! per-(rule, window) counts. Pure functions over one batch; no state, no I/O.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -17,6 +16,9 @@ use crate::parse::{parse_bodies, FIELDS};
 use crate::quality::{single_error_column, EvalContext, RuleSet};
 use crate::sink::tables::{bronze_schema, quarantine_schema, silver_schema, ts_type};
 use crate::source::RawBatch;
+
+/// Hashed with ahash, not SipHash: the window counts take one entry per row.
+type HashMap<K, V> = ahash::AHashMap<K, V>;
 
 /// Resume positions that a batch must respect: rows at or below a table's committed position
 /// for the batch's partition were already committed there and are dropped for that table.
