@@ -129,16 +129,23 @@ impl EpochClock {
 mod tests {
     use super::*;
 
+    /// Five reads of up to 64 events: (epoch, events) of each.
+    fn five_reads(clock: &mut EpochClock) -> Vec<(Time, usize)> {
+        (0..5)
+            .map(|_| {
+                let n = clock.room(64);
+                clock.read(n);
+                let read = (clock.epoch(), n);
+                clock.tick();
+                read
+            })
+            .collect()
+    }
+
     #[test]
     fn events_policy_cuts_epochs_at_exact_counts() {
         let mut clock = EpochClock::new(EpochPolicy::Events(100));
-        let mut epochs = Vec::new();
-        for _ in 0..5 {
-            let n = clock.room(64);
-            clock.read(n);
-            epochs.push((clock.epoch(), n));
-            clock.tick();
-        }
+        let epochs = five_reads(&mut clock);
         assert_eq!(epochs, vec![(1, 64), (1, 36), (2, 64), (2, 36), (3, 64)]);
     }
 
@@ -148,13 +155,7 @@ mod tests {
             ms: 60_000,
             max_events: 100,
         });
-        let mut epochs = Vec::new();
-        for _ in 0..5 {
-            let n = clock.room(64);
-            clock.read(n);
-            epochs.push((clock.epoch(), n));
-            clock.tick();
-        }
+        let epochs = five_reads(&mut clock);
         assert_eq!(epochs, vec![(1, 64), (1, 36), (2, 64), (2, 36), (3, 64)]);
         // Under the cap, only the clock moves it on.
         assert_eq!(clock.tick(), None);

@@ -101,6 +101,15 @@ struct Owner {
 }
 
 impl Owner {
+    fn new(horizon_ms: i64) -> Self {
+        Owner {
+            keys: KeyTable::default(),
+            horizon: Horizon::new(horizon_ms),
+            newest_ms: i64::MIN,
+            first_kept: 0,
+        }
+    }
+
     /// Decides one complete epoch: `deliveries` in any order; returns the winners.
     fn decide(&mut self, mut deliveries: Vec<Delivery>) -> Vec<(u32, i64)> {
         // Batches of one partition arrive in order: runs that the stable sort merges cheaply.
@@ -168,12 +177,7 @@ impl<'s> DedupWinners<'s> for StreamVec<'s, Time, Arc<Processed>> {
             "Dedup",
             move |_cap, _info| {
                 let mut pending: EpochBuckets<Delivery> = EpochBuckets::new();
-                let mut owner = Owner {
-                    keys: KeyTable::default(),
-                    horizon: Horizon::new(horizon_ms),
-                    newest_ms: i64::MIN,
-                    first_kept: 0,
-                };
+                let mut owner = Owner::new(horizon_ms);
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
@@ -194,12 +198,7 @@ mod tests {
     use super::*;
 
     fn owner(horizon_ms: i64) -> Owner {
-        Owner {
-            keys: KeyTable::default(),
-            horizon: Horizon::new(horizon_ms),
-            newest_ms: i64::MIN,
-            first_kept: 0,
-        }
+        Owner::new(horizon_ms)
     }
 
     #[test]
