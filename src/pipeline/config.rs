@@ -125,6 +125,9 @@ pub struct RunConfig {
     pub horizon_ms: i64,
     /// Largest number of events in one batch.
     pub batch_size: usize,
+    /// How long a partition's reads smaller than a batch are gathered before processing
+    /// ([`super::FeedOptions::linger`]).
+    pub batch_linger: Duration,
     /// Timely's communication set-up: threads, processes, this process, hosts.
     pub timely: timely::CommunicationConfig,
     pub progress: ProgressMode,
@@ -158,6 +161,7 @@ impl Default for RunConfig {
             window_ms: 60_000,
             horizon_ms: 2 * 3_600_000,
             batch_size: 16384,
+            batch_linger: super::DEFAULT_LINGER,
             timely: timely::CommunicationConfig::Thread,
             progress: ProgressMode::default(),
             views: ViewKind::ALL.to_vec(),

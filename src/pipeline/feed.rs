@@ -1,9 +1,9 @@
 //! Driving one worker: open the partitions it owns, read them batch by batch into the dataflow's
-//! input under the epoch policy, keep at most two epochs in flight, and stop early when the run
-//! has failed.
+//! input under the epoch policy, gather small reads into larger batches, keep at most two epochs
+//! in flight, and stop early when the run has failed.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
@@ -33,22 +33,117 @@ pub fn open_readers(
     Ok(readers)
 }
 
-/// How a worker reads: the epoch policy, the largest batch, and the run's failure flag.
+/// How a worker reads: the epoch policy, the largest batch, how long a small read may wait for
+/// more, and the run's failure flag.
 #[derive(Debug, Clone)]
 pub struct FeedOptions {
     pub epoch: EpochPolicy,
     pub batch_size: usize,
+    /// How long a partition's reads smaller than a batch are gathered before they go into the
+    /// dataflow (a full batch or the end of an epoch sends them at once). Every batch has a fixed
+    /// cost (rules, Parquet pages, counts), so a source read a few events at a time (a paced or
+    /// slow stream) would otherwise spend most of its time on it. Zero sends every read at once.
+    pub linger: Duration,
     /// Set when the committer refused an epoch: stop reading.
     pub failure: Failure,
 }
+
+/// The default [`FeedOptions::linger`].
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(20);
 
 impl FeedOptions {
     pub fn new(epoch: EpochPolicy, batch_size: usize) -> Self {
         FeedOptions {
             epoch,
             batch_size,
+            linger: DEFAULT_LINGER,
             failure: Failure::default(),
         }
+    }
+}
+
+/// Reads of one partition not yet sent: the batch they make, and when the first was read.
+struct Gathered {
+    batch: RawBatch,
+    since: Instant,
+}
+
+/// A worker's input with each partition's small reads gathered into larger batches.
+struct GatheringInput {
+    input: InputHandleVec<Time, RawBatch>,
+    gathered: Vec<Option<Gathered>>,
+    batch_size: usize,
+    linger: Duration,
+}
+
+impl GatheringInput {
+    /// How many events the next read of partition reader `i` may take: what its gathered reads
+    /// leave of a batch.
+    fn room(&self, i: usize) -> usize {
+        let gathered = self.gathered[i].as_ref().map_or(0, |g| g.batch.len());
+        self.batch_size.saturating_sub(gathered).max(1)
+    }
+
+    /// Adds a read of partition reader `i` (at most [`GatheringInput::room`] events): sent when
+    /// it fills a batch (or lingering is off), else kept with the partition's earlier reads.
+    fn add(&mut self, i: usize, batch: RawBatch) {
+        let slot = &mut self.gathered[i];
+        match slot {
+            Some(g) => g.batch.append(batch),
+            None if batch.len() >= self.batch_size || self.linger.is_zero() => {
+                return self.send(batch);
+            }
+            None => {
+                *slot = Some(Gathered {
+                    batch,
+                    since: Instant::now(),
+                })
+            }
+        }
+        if slot
+            .as_ref()
+            .is_some_and(|g| g.batch.len() >= self.batch_size)
+        {
+            self.send_gathered(i);
+        }
+    }
+
+    fn send(&mut self, batch: RawBatch) {
+        self.input.send(batch);
+        // A batch is large: hand it to the dataflow now rather than let the input handle gather
+        // a container's worth of them (dozens: a whole epoch's bodies held back).
+        self.input.flush();
+    }
+
+    fn send_gathered(&mut self, i: usize) {
+        if let Some(g) = self.gathered[i].take() {
+            self.send(g.batch);
+        }
+    }
+
+    /// Sends what has waited for `linger` or longer.
+    fn send_lingering(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.gathered.len() {
+            if self.gathered[i]
+                .as_ref()
+                .is_some_and(|g| now.duration_since(g.since) >= self.linger)
+            {
+                self.send_gathered(i);
+            }
+        }
+    }
+
+    /// Sends everything gathered (before the epoch moves on, so that a batch never spans two).
+    fn send_all(&mut self) {
+        for i in 0..self.gathered.len() {
+            self.send_gathered(i);
+        }
+    }
+
+    fn advance_to(&mut self, epoch: Time) {
+        self.send_all();
+        self.input.advance_to(epoch);
     }
 }
 
@@ -60,13 +155,19 @@ impl FeedOptions {
 /// then returns the error.
 pub fn feed_partitions(
     worker: &mut timely::worker::Worker,
-    mut input: InputHandleVec<Time, RawBatch>,
+    input: InputHandleVec<Time, RawBatch>,
     probe: &ProbeHandle<Time>,
     mut readers: Vec<Box<dyn PartitionReader>>,
     options: &FeedOptions,
 ) -> Result<()> {
     let mut clock = EpochClock::new(options.epoch);
-    input.advance_to(clock.epoch());
+    let mut input = GatheringInput {
+        input,
+        gathered: (0..readers.len()).map(|_| None).collect(),
+        batch_size: options.batch_size.max(1),
+        linger: options.linger,
+    };
+    input.input.advance_to(clock.epoch());
     let mut live = vec![true; readers.len()];
     let mut failure: Option<Error> = None;
     while live.iter().any(|l| *l) && !options.failure.is_set() {
@@ -75,16 +176,20 @@ pub fn feed_partitions(
             if !live[i] {
                 continue;
             }
-            match reader.next_batch(clock.room(options.batch_size)) {
+            match reader.next_batch(clock.room(input.room(i))) {
                 Ok(Some(batch)) if !batch.is_empty() => {
                     read_any = true;
                     clock.read(batch.len());
-                    input.send(batch);
+                    input.add(i, batch);
                 }
                 Ok(Some(_)) => {}
-                Ok(None) => live[i] = false,
+                Ok(None) => {
+                    live[i] = false;
+                    input.send_gathered(i);
+                }
                 Err(e) => {
                     live[i] = false;
+                    input.send_gathered(i);
                     let partition = reader.partition().0;
                     tracing::error!(partition, error = %e, "reading a partition failed; it is no longer read");
                     failure.get_or_insert(Error::Read {
@@ -98,6 +203,7 @@ pub fn feed_partitions(
                 input.advance_to(epoch);
             }
         }
+        input.send_lingering();
         if read_any {
             worker.step();
         } else {
@@ -110,9 +216,149 @@ pub fn feed_partitions(
             worker.step_or_park(Some(Duration::from_millis(1)));
         }
     }
-    input.close();
+    input.send_all();
+    drop(input);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
     }
     failure.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::Operator;
+    use timely::dataflow::operators::Probe;
+
+    use super::*;
+    use crate::epoch::{epoch_of, Vecs};
+    use crate::source::PartitionId;
+
+    /// What arrived in one batch: (epoch, partition, sequence numbers, bodies).
+    type Arrived = (Time, u32, Vec<i64>, Vec<Vec<u8>>);
+
+    /// Reads `total` events of one partition, `per_read` at a time (a slow stream).
+    struct Trickle {
+        partition: PartitionId,
+        next: i64,
+        total: i64,
+        per_read: usize,
+    }
+
+    impl PartitionReader for Trickle {
+        fn partition(&self) -> PartitionId {
+            self.partition
+        }
+        fn next_batch(
+            &mut self,
+            max: usize,
+        ) -> std::result::Result<Option<RawBatch>, crate::source::SourceError> {
+            if self.next >= self.total {
+                return Ok(None);
+            }
+            let mut batch = RawBatch::new(self.partition);
+            let n = (self.per_read.min(max) as i64).min(self.total - self.next);
+            for s in self.next..self.next + n {
+                let body = format!("{{\"n\":{s}}}");
+                batch.push(s, s * 10, s, Some(format!("k{s}")), body.as_bytes());
+            }
+            self.next += n;
+            Ok(Some(batch))
+        }
+        fn position(&self) -> SequenceNumber {
+            SequenceNumber(self.next)
+        }
+    }
+
+    /// Feeds two trickling partitions through a dataflow that only records what arrives:
+    /// (epoch, partition, sequence numbers, bodies) per batch.
+    fn feed(options: FeedOptions, per_read: usize, total: i64) -> Vec<Arrived> {
+        timely::execute_directly(move |worker| {
+            let mut input = InputHandleVec::<Time, RawBatch>::new();
+            let probe = ProbeHandle::new();
+            let arrived: Rc<RefCell<Vec<Arrived>>> = Rc::default();
+            let sink = arrived.clone();
+            worker.dataflow::<Time, _, _>(|scope| {
+                input
+                    .to_stream(scope)
+                    .unary::<Vecs<()>, _, _, _>(Pipeline, "Record", move |_, _| {
+                        move |input, _output| {
+                            input.for_each(|cap, data| {
+                                for b in data.drain(..) {
+                                    let bodies = (0..b.len()).map(|i| b.body(i).to_vec()).collect();
+                                    sink.borrow_mut().push((
+                                        epoch_of(&cap),
+                                        b.partition,
+                                        b.sequence_numbers,
+                                        bodies,
+                                    ));
+                                }
+                            });
+                        }
+                    })
+                    .probe_with(&probe);
+            });
+            let readers: Vec<Box<dyn PartitionReader>> = (0..2)
+                .map(|p| {
+                    Box::new(Trickle {
+                        partition: PartitionId(p),
+                        next: 0,
+                        total,
+                        per_read,
+                    }) as Box<dyn PartitionReader>
+                })
+                .collect();
+            feed_partitions(worker, input, &probe, readers, &options).unwrap();
+            arrived.take()
+        })
+    }
+
+    /// Every event arrives once, in order per partition, with its own body; no batch is empty.
+    fn check_complete(batches: &[Arrived], total: i64) {
+        for p in 0..2u32 {
+            let mut seqs: Vec<i64> = Vec::new();
+            for (_, _, s, bodies) in batches.iter().filter(|b| b.1 == p) {
+                assert!(!s.is_empty());
+                for (seq, body) in s.iter().zip(bodies) {
+                    assert_eq!(body, format!("{{\"n\":{seq}}}").as_bytes());
+                }
+                seqs.extend(s);
+            }
+            assert_eq!(seqs, (0..total).collect::<Vec<_>>(), "partition {p}");
+        }
+    }
+
+    #[test]
+    fn small_reads_are_gathered_into_batches_within_their_epoch() {
+        // Reads of 3 events, batches of up to 50, epochs of 120 events per worker; a linger far
+        // longer than the test, so only a full batch, an epoch's end or a partition's end sends.
+        let mut options = FeedOptions::new(EpochPolicy::Events(120), 50);
+        options.linger = Duration::from_secs(3600);
+        let batches = feed(options, 3, 1000);
+        check_complete(&batches, 1000);
+        // Both partitions together make 2000 events: epochs 0..=16 of 120 events each.
+        let mut per_epoch = BTreeMap::new();
+        for (t, _, s, _) in &batches {
+            *per_epoch.entry(*t).or_insert(0) += s.len();
+            assert!(s.len() <= 50, "a batch holds at most batch_size events");
+        }
+        assert!(per_epoch.values().all(|&n| n <= 120), "{per_epoch:?}");
+        assert_eq!(per_epoch.values().sum::<usize>(), 2000);
+        // Gathered: far fewer batches than the 668 reads.
+        assert!(batches.len() < 100, "{} batches", batches.len());
+        assert!(batches.iter().filter(|b| b.2.len() == 50).count() > 20);
+    }
+
+    #[test]
+    fn without_lingering_every_read_is_its_own_batch() {
+        let mut options = FeedOptions::new(EpochPolicy::Events(120), 50);
+        options.linger = Duration::ZERO;
+        let batches = feed(options, 3, 100);
+        check_complete(&batches, 100);
+        assert!(batches.iter().all(|b| b.2.len() <= 3));
+        assert_eq!(batches.len(), 2 * 34);
+    }
 }

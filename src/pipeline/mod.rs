@@ -37,7 +37,7 @@ pub mod summary;
 pub use build::{standard_dataflow, Standard};
 pub use config::{EventHubSpec, ProgressMode, RunConfig, SourceSpec, DEFAULT_CHECKS};
 pub use embedded::EmbeddedHub;
-pub use feed::{feed_partitions, open_readers, FeedOptions};
+pub use feed::{feed_partitions, open_readers, FeedOptions, DEFAULT_LINGER};
 pub use plan::{view_schema, DataflowPlan, Plan};
 pub use restore::Restored;
 pub use source::{load_rules, open_source};
@@ -155,6 +155,7 @@ where
     );
     let starts = Arc::new(plan.starts.clone());
     let mut feed = FeedOptions::new(plan.config.epoch, plan.config.batch_size);
+    feed.linger = plan.config.batch_linger;
     feed.failure = plan.failure.clone();
     let config = timely::Config {
         communication: plan.config.timely.clone(),

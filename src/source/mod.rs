@@ -96,6 +96,22 @@ impl RawBatch {
     pub fn body_bytes(&self) -> usize {
         self.bodies.len()
     }
+    /// Appends the messages of `next`, the batch read right after this one from the same
+    /// partition (so that sequence numbers stay contiguous).
+    pub fn append(&mut self, next: RawBatch) {
+        debug_assert_eq!(self.partition, next.partition);
+        if self.body_offsets.is_empty() {
+            self.body_offsets.push(0);
+        }
+        let base = self.bodies.len();
+        self.sequence_numbers.extend(next.sequence_numbers);
+        self.offsets.extend(next.offsets);
+        self.enqueued_time_ms.extend(next.enqueued_time_ms);
+        self.partition_keys.extend(next.partition_keys);
+        self.bodies.extend_from_slice(&next.bodies);
+        self.body_offsets
+            .extend(next.body_offsets.iter().skip(1).map(|o| o + base));
+    }
 }
 
 /// Errors of sources.
