@@ -12,6 +12,10 @@
 //! Eviction marks slots as tombstones (lookups probe past them, inserts reuse them); a rebuild
 //! clears tombstones when they crowd the table. It runs once per bucket the watermark passes, a
 //! sequential scan.
+//!
+//! The table is [`SHARDS`] independent shards (picked by the key's low bits): a growth or a
+//! rebuild copies one shard, so the old and new slot arrays held at once are a 64th of the state
+//! rather than all of it (a single table of 2M keys briefly held ~100 MB while growing).
 
 /// One slot: the key as four words and its bucket; `bucket` is [`EMPTY`] or [`TOMBSTONE`] when
 /// no key is there.
@@ -32,17 +36,81 @@ const FREE: Slot = Slot {
     bucket: EMPTY,
 };
 
+/// Number of shards of a [`KeyTable`].
+pub const SHARDS: usize = 64;
+
 /// A set of 128-bit keys, each with the event-time bucket it belongs to; see the module docs.
 pub struct KeyTable {
-    slots: Vec<Slot>,
-    live: usize,
-    tombstones: usize,
+    shards: Vec<Shard>,
 }
 
 impl Default for KeyTable {
     fn default() -> Self {
         Self::with_capacity(0)
     }
+}
+
+/// The low half of a key mixed with its high half: what shards and slots are picked from.
+#[inline]
+fn mixed(key: u128) -> u64 {
+    (key as u64) ^ ((key >> 64) as u64).rotate_left(29)
+}
+
+impl KeyTable {
+    /// A table for about `n` keys before it grows.
+    pub fn with_capacity(n: usize) -> Self {
+        KeyTable {
+            shards: (0..SHARDS)
+                .map(|_| Shard::with_capacity(n.div_ceil(SHARDS)))
+                .collect(),
+        }
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.live).sum()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of the slot arrays (the whole state).
+    pub fn bytes(&self) -> usize {
+        self.shards.iter().map(Shard::bytes).sum()
+    }
+
+    /// The shard of a key: by the mixed key's low bits (slots within a shard are picked by its
+    /// high bits, and owner workers by the key's high half).
+    #[inline]
+    fn shard(&self, key: u128) -> usize {
+        (mixed(key) as usize) % SHARDS
+    }
+
+    /// Whether `key` is held.
+    pub fn contains(&self, key: u128) -> bool {
+        self.shards[self.shard(key)].find(key).is_ok()
+    }
+
+    /// Adds `key` in `bucket` (or moves a held key to the later of its bucket and `bucket`);
+    /// returns whether it was new.
+    pub fn insert(&mut self, key: u128, bucket: u32) -> bool {
+        let shard = self.shard(key);
+        self.shards[shard].insert(key, bucket)
+    }
+
+    /// Removes every key whose bucket is below `bucket`; returns how many.
+    pub fn evict_below(&mut self, bucket: u32) -> usize {
+        self.shards.iter_mut().map(|s| s.evict_below(bucket)).sum()
+    }
+}
+
+/// One shard: an open-addressing table of slots.
+struct Shard {
+    slots: Vec<Slot>,
+    live: usize,
+    tombstones: usize,
 }
 
 fn words(key: u128) -> [u32; 4] {
@@ -54,36 +122,22 @@ fn words(key: u128) -> [u32; 4] {
     ]
 }
 
-impl KeyTable {
-    /// A table for about `n` keys before it grows.
-    pub fn with_capacity(n: usize) -> Self {
-        KeyTable {
+impl Shard {
+    fn with_capacity(n: usize) -> Self {
+        Shard {
             slots: vec![FREE; (n * 5 / 4).max(16)],
             live: 0,
             tombstones: 0,
         }
     }
 
-    /// Keys held.
-    pub fn len(&self) -> usize {
-        self.live
-    }
-
-    /// Whether no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
-    }
-
-    /// Bytes of the slot array (the whole state).
-    pub fn bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         self.slots.len() * std::mem::size_of::<Slot>()
     }
 
     fn home(&self, key: u128) -> usize {
-        // Mix both halves (the owner worker is chosen from the high bits), then multiply-shift
-        // onto the capacity.
-        let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Multiply-shift of the mixed key onto the capacity (the high bits of the product).
+        let h = mixed(key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         ((u128::from(h) * self.slots.len() as u128) >> 64) as usize
     }
 
@@ -111,14 +165,7 @@ impl KeyTable {
         }
     }
 
-    /// Whether `key` is held.
-    pub fn contains(&self, key: u128) -> bool {
-        self.find(key).is_ok()
-    }
-
-    /// Adds `key` in `bucket` (or moves a held key to the later of its bucket and `bucket`);
-    /// returns whether it was new.
-    pub fn insert(&mut self, key: u128, bucket: u32) -> bool {
+    fn insert(&mut self, key: u128, bucket: u32) -> bool {
         let bucket = bucket.min(MAX_BUCKET);
         match self.find(key) {
             Ok(i) => {
@@ -143,8 +190,7 @@ impl KeyTable {
         }
     }
 
-    /// Removes every key whose bucket is below `bucket`; returns how many.
-    pub fn evict_below(&mut self, bucket: u32) -> usize {
+    fn evict_below(&mut self, bucket: u32) -> usize {
         let mut evicted = 0;
         for s in &mut self.slots {
             if s.bucket < bucket {
@@ -233,6 +279,30 @@ mod tests {
                     table.bytes()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn growth_copies_one_shard_at_a_time() {
+        // A growth holds one shard's old and new slots at once: with the keys spread evenly,
+        // that is a small fraction of the state, for UUID-like keys and for hashed ones alike.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for uuid_like in [true, false] {
+            let mut table = KeyTable::default();
+            for _ in 0..500_000 {
+                let mut key: u128 = rng.random();
+                if uuid_like {
+                    // version 4 and variant bits, as in a random UUID
+                    key = (key & !(0xF << 76) & !(0b11 << 62)) | (0x4 << 76) | (0b10 << 62);
+                }
+                table.insert(key, 0);
+            }
+            let largest = table.shards.iter().map(Shard::bytes).max().unwrap();
+            assert!(
+                largest * 20 <= table.bytes(),
+                "largest shard {largest} of {} bytes",
+                table.bytes()
+            );
         }
     }
 }
