@@ -3,19 +3,20 @@
 
 use std::sync::Arc;
 
-use arrow::array::{BooleanArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::Int64Type;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
-use crate::dataflow::per_batch::{Candidate, Processed};
+use crate::dataflow::per_batch::Processed;
 use crate::epoch::{EpochBuckets, Time, Vecs};
 
 type HashSet<T> = ahash::AHashSet<T>;
 
 /// What an epoch's silver writer holds: candidate batches, and winners.
 enum SilverInput {
-    Candidates(RecordBatch, Vec<Option<Candidate>>),
+    Candidates(RecordBatch),
     Winners(Vec<(u32, i64)>),
 }
 
@@ -47,8 +48,7 @@ impl<'s> SilverRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
                         let bucket = pending.bucket(&cap, port);
                         for p in data.drain(..) {
                             if let Some(b) = &p.silver {
-                                bucket
-                                    .push(SilverInput::Candidates(b.clone(), p.candidates.clone()));
+                                bucket.push(SilverInput::Candidates(b.clone()));
                             }
                         }
                     });
@@ -70,22 +70,29 @@ impl<'s> SilverRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
     }
 }
 
-/// The rows of an epoch's candidate batches that won (or have no key).
+/// The rows of an epoch's candidate batches that won (or have no `event_id`: no key, not
+/// deduplicated; see [`crate::dataflow::per_batch::Candidate`]).
 fn winning_rows(inputs: Vec<SilverInput>) -> Vec<RecordBatch> {
     let mut winners: HashSet<(u32, i64)> = HashSet::new();
     let mut candidates = Vec::new();
     for input in inputs {
         match input {
             SilverInput::Winners(w) => winners.extend(w),
-            SilverInput::Candidates(b, c) => candidates.push((b, c)),
+            SilverInput::Candidates(b) => candidates.push(b),
         }
     }
     let mut out = Vec::new();
-    for (batch, cands) in candidates {
+    for batch in candidates {
         let partition = partition_of(&batch);
-        let mask: BooleanArray = cands
-            .iter()
-            .map(|c| Some(c.is_none_or(|c| winners.contains(&(partition, c.sequence_number)))))
+        let ids = batch
+            .column_by_name("event_id")
+            .expect("silver has an event_id column");
+        let seqs = batch
+            .column_by_name("sequence_number")
+            .expect("silver has a sequence_number column")
+            .as_primitive::<Int64Type>();
+        let mask: BooleanArray = (0..batch.num_rows())
+            .map(|i| Some(ids.is_null(i) || winners.contains(&(partition, seqs.value(i)))))
             .collect();
         let rows = arrow::compute::filter_record_batch(&batch, &mask).expect("mask matches batch");
         if rows.num_rows() > 0 {
