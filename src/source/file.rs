@@ -23,7 +23,6 @@
 //! ones with one read each, so reading never costs more than a few KiB beyond the bytes used.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -136,75 +135,185 @@ impl FileSource {
     }
 }
 
-/// One sequential pass over the file: line starts and each line's partition.
+/// The index is built by up to this many threads, each over its own part of the file.
+const INDEX_THREADS: usize = 8;
+/// No thread indexes less than this (small files are indexed by one).
+const MIN_INDEX_CHUNK: u64 = 8 << 20;
+/// A line without a `station_id` in [`ChunkLines::partition`]: its partition follows from its
+/// line number, known only once the chunks before it are counted.
+const BY_LINE_NUMBER: u32 = u32::MAX;
+
+/// The lines of one part of the file.
+#[derive(Default)]
+struct ChunkLines {
+    /// Start offset of each line.
+    starts: Vec<u64>,
+    /// Each line's partition, or [`BY_LINE_NUMBER`].
+    partition: Vec<u32>,
+    /// The part ends in a line without `\n` (only the file's last part can).
+    unterminated: bool,
+}
+
+/// Line starts and each line's partition: the file is cut at line starts into parts indexed in
+/// parallel (by pread, each its own buffer), then the parts are joined in order.
 fn build_index(file: &File, path: &Path, partitions: u32) -> Result<FileIndex, SourceError> {
-    let mut parts: Vec<Vec<u32>> = vec![Vec::new(); partitions as usize];
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(INDEX_THREADS);
+    build_index_in(file, path, partitions, threads, MIN_INDEX_CHUNK)
+}
+
+fn build_index_in(
+    file: &File,
+    path: &Path,
+    partitions: u32,
+    threads: usize,
+    min_chunk: u64,
+) -> Result<FileIndex, SourceError> {
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let chunk = (len / threads.max(1) as u64).max(min_chunk).max(1);
+    let bounds = chunk_bounds(file, path, len, chunk)?;
+    let chunks: Vec<Result<ChunkLines, SourceError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .map(|w| {
+                let (begin, end) = (w[0], w[1]);
+                scope.spawn(move || index_chunk(file, path, begin, end, partitions))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .expect("indexing a part of the file does not panic")
+            })
+            .collect()
+    });
     let mut starts: Vec<u64> = Vec::new();
-    let mut reader = BufReader::with_capacity(4 << 20, file);
-    let mut carry: Vec<u8> = Vec::new();
-    let mut carry_start = 0u64;
-    let mut pos = 0u64; // file offset of the reader's buffer start
-    let mut line_no: u64 = 0;
+    let mut parts: Vec<Vec<u32>> = vec![Vec::new(); partitions as usize];
+    let mut unterminated = false;
+    for chunk in chunks {
+        let chunk = chunk?;
+        starts.reserve_exact(chunk.starts.len() + 1);
+        for (start, p) in chunk.starts.into_iter().zip(chunk.partition) {
+            let line_no = starts.len() as u64;
+            let n = u32::try_from(line_no).map_err(|_| {
+                SourceError::Invalid(format!(
+                    "{} has more than {} lines",
+                    path.display(),
+                    u32::MAX
+                ))
+            })?;
+            let p = if p == BY_LINE_NUMBER {
+                partition_for_key(None, partitions, line_no).0
+            } else {
+                p
+            };
+            parts[p as usize].push(n);
+            starts.push(start);
+        }
+        unterminated = chunk.unterminated;
+    }
+    // The end of the last line, as if it had a '\n'.
+    starts.push(if unterminated { len + 1 } else { len });
+    for p in &mut parts {
+        p.shrink_to_fit();
+    }
+    Ok(FileIndex { starts, parts })
+}
 
-    let mut finish = |start: u64, body: &[u8], line_no: &mut u64| -> Result<(), SourceError> {
-        let n = u32::try_from(*line_no).map_err(|_| {
-            SourceError::Invalid(format!(
-                "{} has more than {} lines",
-                path.display(),
-                u32::MAX
-            ))
-        })?;
-        let key = station_key(body);
-        let p = partition_for_key(key.as_deref().map(str::as_bytes), partitions, *line_no);
-        parts[p.0 as usize].push(n);
-        starts.push(start);
-        *line_no += 1;
-        Ok(())
-    };
-
-    loop {
-        let buf = reader.fill_buf().map_err(io_err(path))?;
-        if buf.is_empty() {
+/// Where the parts of a file of `len` bytes begin, about `chunk` bytes apart, each at a line
+/// start; the last entry is `len`.
+fn chunk_bounds(file: &File, path: &Path, len: u64, chunk: u64) -> Result<Vec<u64>, SourceError> {
+    let mut bounds = vec![0u64];
+    let mut window = vec![0u8; 64 << 10];
+    let mut nominal = chunk;
+    while nominal < len {
+        // The first line start at or after `nominal`: just past the first '\n' at or after
+        // `nominal - 1`.
+        let mut at = nominal - 1;
+        let boundary = loop {
+            if at >= len {
+                break len;
+            }
+            let n = window.len().min((len - at) as usize);
+            read_exact_at(file, &mut window[..n], at).map_err(io_err(path))?;
+            match memchr::memchr(b'\n', &window[..n]) {
+                Some(k) => break at + k as u64 + 1,
+                None => at += n as u64,
+            }
+        };
+        if boundary >= len {
             break;
         }
-        let len = buf.len();
+        if boundary > *bounds.last().expect("starts with 0") {
+            bounds.push(boundary);
+        }
+        nominal = boundary.max(nominal) + chunk;
+    }
+    bounds.push(len);
+    Ok(bounds)
+}
+
+/// Indexes the lines that start in `begin..end` (both line starts, or `end` the file's end).
+fn index_chunk(
+    file: &File,
+    path: &Path,
+    begin: u64,
+    end: u64,
+    partitions: u32,
+) -> Result<ChunkLines, SourceError> {
+    let mut out = ChunkLines::default();
+    let mut line = |start: u64, body: &[u8]| {
+        let key = station_key(body);
+        out.starts.push(start);
+        out.partition.push(match key {
+            Some(k) => partition_for_key(Some(k.as_bytes()), partitions, 0).0,
+            None => BY_LINE_NUMBER,
+        });
+    };
+    let mut buf = vec![0u8; (4 << 20).min((end - begin) as usize)];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut carry_start = begin;
+    let mut pos = begin;
+    while pos < end {
+        let n = buf.len().min((end - pos) as usize);
+        read_exact_at(file, &mut buf[..n], pos).map_err(io_err(path))?;
+        let block = &buf[..n];
         let mut at = 0usize;
         if !carry.is_empty() {
-            match buf.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', block) {
                 Some(k) => {
-                    carry.extend_from_slice(&buf[..k]);
-                    finish(carry_start, &carry, &mut line_no)?;
+                    carry.extend_from_slice(&block[..k]);
+                    line(carry_start, &carry);
                     carry.clear();
                     at = k + 1;
                 }
                 None => {
-                    carry.extend_from_slice(buf);
-                    reader.consume(len);
-                    pos += len as u64;
+                    carry.extend_from_slice(block);
+                    pos += n as u64;
                     continue;
                 }
             }
         }
-        while let Some(k) = buf[at..].iter().position(|&b| b == b'\n') {
-            finish(pos + at as u64, &buf[at..at + k], &mut line_no)?;
-            at += k + 1;
+        let base = at;
+        for k in memchr::memchr_iter(b'\n', &block[base..]) {
+            let k = base + k;
+            line(pos + at as u64, &block[at..k]);
+            at = k + 1;
         }
-        if at < len {
+        if at < n {
             // an incomplete line: keep it until its end shows up
             carry_start = pos + at as u64;
-            carry.extend_from_slice(&buf[at..]);
+            carry.extend_from_slice(&block[at..]);
         }
-        reader.consume(len);
-        pos += len as u64;
+        pos += n as u64;
     }
-    let end = if carry.is_empty() {
-        pos
-    } else {
-        finish(carry_start, &carry, &mut line_no)?;
-        pos + 1 // the last line has no '\n': pretend it has one
-    };
-    starts.push(end);
-    Ok(FileIndex { starts, parts })
+    if !carry.is_empty() {
+        line(carry_start, &carry);
+        out.unterminated = true;
+    }
+    Ok(out)
 }
 
 impl PartitionedSource for FileSource {
@@ -338,5 +447,56 @@ impl PartitionReader for FileReader {
 
     fn position(&self) -> SequenceNumber {
         SequenceNumber(self.next as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines of every odd kind: empty, `\r`, keyless, unparseable, long, and a last line
+    /// without `\n`.
+    fn odd_file(dir: &Path, terminated: bool) -> PathBuf {
+        let mut text = String::new();
+        for i in 0..3_000 {
+            match i % 7 {
+                0 => text.push('\n'),
+                1 => text.push_str(&format!("{{\"station_id\":\"ST{i}\"}}\r\n")),
+                2 => text.push_str("not json\n"),
+                3 => text.push_str(&format!("{{\"station_id\":\"{}\"}}\n", "x".repeat(i))),
+                4 => text.push_str("{\"event_id\":\"no key\"}\n"),
+                _ => text.push_str(&format!("{{\"station_id\":\"S{}\",\"n\":{i}}}\n", i % 13)),
+            }
+        }
+        text.push_str("{\"station_id\":\"LAST\"}");
+        if terminated {
+            text.push('\n');
+        }
+        let path = dir.join(format!("odd-{terminated}.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_index_is_the_same_however_the_file_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        for terminated in [true, false] {
+            let path = odd_file(dir.path(), terminated);
+            let file = File::open(&path).unwrap();
+            let whole = build_index_in(&file, &path, 5, 1, u64::MAX).unwrap();
+            assert_eq!(whole.starts.len(), 3_002);
+            let len = std::fs::metadata(&path).unwrap().len();
+            assert_eq!(*whole.starts.last().unwrap(), len + u64::from(!terminated));
+            for (threads, min_chunk) in [(2, 1), (8, 1), (3, 1000), (64, 17), (7, 5_000_000)] {
+                let cut = build_index_in(&file, &path, 5, threads, min_chunk).unwrap();
+                assert_eq!(cut.starts, whole.starts, "{threads} threads, {min_chunk}");
+                assert_eq!(cut.parts, whole.parts, "{threads} threads, {min_chunk}");
+            }
+        }
+        let empty = dir.path().join("empty.jsonl");
+        std::fs::write(&empty, "").unwrap();
+        let index = build_index_in(&File::open(&empty).unwrap(), &empty, 3, 4, 1).unwrap();
+        assert_eq!(index.starts, vec![0]);
+        assert!(index.parts.iter().all(Vec::is_empty));
     }
 }

@@ -248,10 +248,9 @@ pub(crate) fn float_repr(x: f64) -> String {
 /// inside another string before the real member is mis-keyed, which only moves it to another
 /// partition (keys are routing, not data).
 pub fn station_key(body: &[u8]) -> Option<Cow<'_, str>> {
-    const PAT: &[u8] = b"\"station_id\"";
     let mut from = 0;
-    while let Some(p) = find(&body[from..], PAT) {
-        let mut k = from + p + PAT.len();
+    while let Some(p) = find_station_id(&body[from..]) {
+        let mut k = from + p + STATION_ID_PATTERN.len();
         from = k;
         while k < body.len() && body[k].is_ascii_whitespace() {
             k += 1;
@@ -297,19 +296,17 @@ pub fn station_key(body: &[u8]) -> Option<Cow<'_, str>> {
     None
 }
 
-/// First position of `needle` in `hay` (needle non-empty).
+/// The bytes [`station_key`] looks for.
+const STATION_ID_PATTERN: &[u8] = b"\"station_id\"";
+
+/// First position of `"station_id"` in `hay` (SIMD search; the searcher is built once).
 #[inline]
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = needle[0];
-    let last_start = hay.len().checked_sub(needle.len())?;
-    let mut i = 0;
-    while i <= last_start {
-        if hay[i] == first && &hay[i..i + needle.len()] == needle {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
+fn find_station_id(hay: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| memchr::memmem::Finder::new(STATION_ID_PATTERN))
+        .find(hay)
 }
 
 #[cfg(test)]
