@@ -175,6 +175,11 @@ impl EpochFile {
 /// statistics over raw bodies or ids help no reader.
 const UNIQUE_COLUMNS: &[&str] = &["body", "event_id", "offset"];
 
+/// Columns whose values rarely repeat (positions and times): no dictionary, which only costs
+/// hashing every value before Parquet falls back to plain encoding; their min/max statistics
+/// are kept (readers prune by them).
+const UNREPEATED_COLUMNS: &[&str] = &["sequence_number", "enqueued_time", "event_time"];
+
 /// Row groups of at most this many rows: a writer holds its current row group encoded in
 /// memory, and every worker has a file open per table and epoch in flight.
 pub const ROW_GROUP_ROWS: usize = 32 * 1024;
@@ -188,6 +193,9 @@ fn writer_properties() -> WriterProperties {
         b = b
             .set_column_dictionary_enabled(col.clone(), false)
             .set_column_statistics_enabled(col, EnabledStatistics::None);
+    }
+    for name in UNREPEATED_COLUMNS {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*name), false);
     }
     b.build()
 }
