@@ -33,7 +33,7 @@ fn raw_batch() -> RawBatch {
     let mut body = Vec::new();
     let mut seq = 0;
     while let Some(ev) = gen.next_event(&mut body) {
-        raw.push(seq, seq, ev.send_time_ms, ev.station.clone(), &body);
+        raw.push(seq, seq, ev.send_time_ms, ev.station.as_deref(), &body);
         body.clear();
         seq += 1;
     }

@@ -421,20 +421,32 @@ pub fn bronze_batch(raw: RawBatch, ingest_ms: i64) -> anyhow::Result<RecordBatch
         )
     };
     let ingest = vec![ingest_ms; n];
+    let partition_keys = raw
+        .partition_keys
+        .into_array()
+        .ok_or_else(|| anyhow::anyhow!("the batch's partition keys exceed 2 GiB"))?;
     let cols: Vec<ArrayRef> = vec![
         Arc::new(body),
         Arc::new(Int32Array::from(vec![raw.partition as i32; n])),
         Arc::new(Int64Array::from(raw.sequence_numbers)),
-        Arc::new(StringArray::from_iter_values(
-            raw.offsets.iter().map(|o| o.to_string()),
-        )),
+        Arc::new(offset_strings(&raw.offsets)),
         ts(&raw.enqueued_time_ms),
-        Arc::new(StringArray::from_iter(
-            raw.partition_keys.iter().map(|k| k.as_deref()),
-        )),
+        Arc::new(partition_keys),
         ts(&ingest),
     ];
     Ok(RecordBatch::try_new(bronze_schema(), cols)?)
+}
+
+/// Offsets as decimal strings (the `offset` column is a string, as Event Hubs offsets are),
+/// written straight into one buffer.
+fn offset_strings(offsets: &[i64]) -> StringArray {
+    use std::fmt::Write;
+    let mut b = arrow::array::StringBuilder::with_capacity(offsets.len(), offsets.len() * 10);
+    for o in offsets {
+        write!(b, "{o}").expect("writing to memory does not fail");
+        b.append_value("");
+    }
+    b.finish()
 }
 
 /// The dedup key of an `event_id`: its UUID value when it is one, else a 128-bit FNV-1a hash of

@@ -388,7 +388,7 @@ impl EventHubPartitionReader {
                 seq,
                 event.offset,
                 event.enqueued_time_ms,
-                event.partition_key,
+                event.partition_key.as_deref(),
                 &event.body,
             );
             self.next_seq = seq + 1;

@@ -270,7 +270,7 @@ mod tests {
             let n = (self.per_read.min(max) as i64).min(self.total - self.next);
             for s in self.next..self.next + n {
                 let body = format!("{{\"n\":{s}}}");
-                batch.push(s, s * 10, s, Some(format!("k{s}")), body.as_bytes());
+                batch.push(s, s * 10, s, Some(&format!("k{s}")), body.as_bytes());
             }
             self.next += n;
             Ok(Some(batch))

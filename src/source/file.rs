@@ -430,12 +430,12 @@ impl PartitionReader for FileReader {
             for (q, &line) in lines.iter().enumerate().take(m).skip(k) {
                 let (s, e) = index.body_range(line);
                 let body = &self.buf[(s - run_start) as usize..(e - run_start) as usize];
-                let key = station_key(body).map(|k| k.into_owned());
+                let key = station_key(body);
                 batch.push(
                     q as i64,
                     s as i64,
                     self.base_ms.saturating_add(i64::from(line)),
-                    key,
+                    key.as_deref(),
                     body,
                 );
             }

@@ -237,7 +237,7 @@ impl PartitionReader for GeneratorReader {
             batch
                 .enqueued_time_ms
                 .push(paced_ms.unwrap_or(r.send_time_ms));
-            batch.partition_keys.push(r.key.into_string(&self.core.st));
+            batch.partition_keys.push(r.key.as_str(&self.core.st));
             self.seq += 1;
         }
         if batch.is_empty() && self.held.is_none() && self.next_line >= self.core.events {

@@ -38,7 +38,7 @@ pub struct RawBatch {
     /// Enqueued time, milliseconds since the Unix epoch, UTC.
     pub enqueued_time_ms: Vec<i64>,
     /// Partition key of each message (the station id), if it had one.
-    pub partition_keys: Vec<Option<String>>,
+    pub partition_keys: PartitionKeys,
     pub bodies: Vec<u8>,
     pub body_offsets: Vec<usize>,
 }
@@ -69,7 +69,7 @@ impl RawBatch {
         self.sequence_numbers.reserve_exact(events);
         self.offsets.reserve_exact(events);
         self.enqueued_time_ms.reserve_exact(events);
-        self.partition_keys.reserve_exact(events);
+        self.partition_keys.reserve(events);
         self.bodies.reserve_exact(bytes);
         self.body_offsets.reserve_exact(events + 1);
     }
@@ -79,7 +79,7 @@ impl RawBatch {
         seq: i64,
         offset: i64,
         enqueued_ms: i64,
-        key: Option<String>,
+        key: Option<&str>,
         body: &[u8],
     ) {
         if self.body_offsets.is_empty() {
@@ -107,10 +107,86 @@ impl RawBatch {
         self.sequence_numbers.extend(next.sequence_numbers);
         self.offsets.extend(next.offsets);
         self.enqueued_time_ms.extend(next.enqueued_time_ms);
-        self.partition_keys.extend(next.partition_keys);
+        self.partition_keys.append(next.partition_keys);
         self.bodies.extend_from_slice(&next.bodies);
         self.body_offsets
             .extend(next.body_offsets.iter().skip(1).map(|o| o + base));
+    }
+}
+
+/// The partition keys of a batch's messages, back to back in one buffer (no allocation per
+/// message); they become bronze's `partition_key` column as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionKeys {
+    bytes: String,
+    /// Where key `i` ends in `bytes` (it starts where key `i - 1` ends).
+    ends: Vec<usize>,
+    /// Whether message `i` had a key.
+    present: Vec<bool>,
+}
+
+impl PartitionKeys {
+    /// Appends the key of the next message.
+    pub fn push(&mut self, key: Option<&str>) {
+        if let Some(k) = key {
+            self.bytes.push_str(k);
+        }
+        self.ends.push(self.bytes.len());
+        self.present.push(key.is_some());
+    }
+
+    /// The key of message `i`.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.present[i].then(|| &self.bytes[start..self.ends[i]])
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Every key, in message order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Makes room for `n` more keys.
+    pub fn reserve(&mut self, n: usize) {
+        self.ends.reserve_exact(n);
+        self.present.reserve_exact(n);
+    }
+
+    /// Appends the keys of `next`.
+    pub fn append(&mut self, next: PartitionKeys) {
+        let base = self.bytes.len();
+        self.bytes.push_str(&next.bytes);
+        self.ends.extend(next.ends.iter().map(|e| e + base));
+        self.present.extend(next.present);
+    }
+
+    /// The keys as an Arrow string column (null where a message had none), without copying
+    /// them; `None` when they exceed the 2 GiB a string column can address.
+    pub fn into_array(self) -> Option<arrow::array::StringArray> {
+        use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+        let offsets: Vec<i32> = std::iter::once(Ok(0))
+            .chain(self.ends.iter().map(|&e| i32::try_from(e)))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let nulls = self
+            .present
+            .iter()
+            .any(|p| !p)
+            .then(|| NullBuffer::from(self.present));
+        arrow::array::StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            arrow::buffer::Buffer::from_vec(self.bytes.into_bytes()),
+            nulls,
+        )
+        .ok()
     }
 }
 
@@ -181,5 +257,34 @@ pub fn partition_for_key(key: Option<&[u8]>, partitions: u32, fallback: u64) -> 
     match key {
         Some(k) => PartitionId(crate::emulator::hub::partition_for_key(k, p)),
         None => PartitionId((fallback % p as u64) as u32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Array;
+
+    #[test]
+    fn partition_keys_keep_each_message_s_key_through_append_and_into_arrow() {
+        let mut a = PartitionKeys::default();
+        a.push(Some("ST-1"));
+        a.push(None);
+        a.push(Some(""));
+        let mut b = PartitionKeys::default();
+        b.push(Some("é-2"));
+        b.push(None);
+        a.append(b);
+        let expected = [Some("ST-1"), None, Some(""), Some("é-2"), None];
+        assert_eq!(a.iter().collect::<Vec<_>>(), expected);
+        let array = a.into_array().unwrap();
+        assert_eq!(array.len(), 5);
+        assert_eq!(array.null_count(), 2);
+        assert_eq!(array.iter().collect::<Vec<_>>(), expected);
+
+        let mut all = PartitionKeys::default();
+        all.push(Some("k"));
+        assert_eq!(all.into_array().unwrap().null_count(), 0);
+        assert_eq!(PartitionKeys::default().into_array().unwrap().len(), 0);
     }
 }

@@ -241,6 +241,16 @@ pub(crate) enum Key {
 }
 
 impl Key {
+    /// The key as text (borrowed: no allocation).
+    pub(crate) fn as_str<'a>(&'a self, st: &'a Stations) -> Option<&'a str> {
+        match self {
+            Key::Station(s) => Some(std::str::from_utf8(st.sid(*s)).unwrap_or_default()),
+            Key::Static(k) => Some(k),
+            Key::None => None,
+            Key::Scanned(k) => k.as_deref(),
+        }
+    }
+
     pub(crate) fn into_string(self, st: &Stations) -> Option<String> {
         match self {
             Key::Station(s) => Some(

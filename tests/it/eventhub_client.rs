@@ -94,7 +94,7 @@ fn drain(reader: &mut dyn PartitionReader, max: usize, mut each: impl FnMut(usiz
                 seq: batch.sequence_numbers[i],
                 offset: batch.offsets[i],
                 enqueued_ms: batch.enqueued_time_ms[i],
-                key: batch.partition_keys[i].clone(),
+                key: batch.partition_keys.get(i).map(str::to_owned),
                 body: batch.body(i).to_vec(),
             });
         }

@@ -65,7 +65,7 @@ pub fn flatten(batches: &[RawBatch]) -> Vec<Msg> {
                 b.sequence_numbers[i],
                 b.offsets[i],
                 b.enqueued_time_ms[i],
-                b.partition_keys[i].clone(),
+                b.partition_keys.get(i).map(str::to_owned),
                 b.body(i).to_vec(),
             ));
         }
