@@ -77,6 +77,8 @@ struct Gathered {
 /// A worker's input with each partition's small reads gathered into larger batches.
 struct GatheringInput {
     input: InputHandleVec<Time, RawBatch>,
+    /// A batch went into the dataflow since the worker last stepped.
+    sent: bool,
     gathered: Vec<Option<Gathered>>,
     batch_size: usize,
     linger: Duration,
@@ -115,6 +117,7 @@ impl GatheringInput {
     }
 
     fn send(&mut self, batch: RawBatch) {
+        self.sent = true;
         self.input.send(batch);
         // A batch is large: hand it to the dataflow now rather than let the input handle gather
         // a container's worth of them (dozens: a whole epoch's bodies held back).
@@ -170,6 +173,7 @@ pub fn feed_partitions(
     let mut clock = EpochClock::new(options.epoch);
     let mut input = GatheringInput {
         input,
+        sent: false,
         gathered: (0..readers.len()).map(|_| None).collect(),
         batch_size: options.batch_size.max(1),
         linger: options.linger,
@@ -188,6 +192,12 @@ pub fn feed_partitions(
                     read_any = true;
                     clock.read(batch.len());
                     input.add(i, batch);
+                    if std::mem::take(&mut input.sent) {
+                        // Process the batch before reading the next partition's: one raw
+                        // batch in memory at a time rather than one per partition (standard
+                        // file: 418-440 -> 365-380 MB peak RSS, same throughput).
+                        worker.step();
+                    }
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {
