@@ -119,9 +119,14 @@ impl GatheringInput {
     fn send(&mut self, batch: RawBatch) {
         self.sent = true;
         self.input.send(batch);
-        // A batch is large: hand it to the dataflow now rather than let the input handle gather
-        // a container's worth of them (dozens: a whole epoch's bodies held back).
+        // Hand the batch to the dataflow now rather than let the input handle gather a
+        // container's worth of them (~55 batches: a whole epoch's bodies held back).
         self.input.flush();
+    }
+
+    /// Whether a batch went into the dataflow since the last call.
+    fn take_sent(&mut self) -> bool {
+        std::mem::take(&mut self.sent)
     }
 
     fn send_gathered(&mut self, i: usize) {
@@ -192,7 +197,7 @@ pub fn feed_partitions(
                     read_any = true;
                     clock.read(batch.len());
                     input.add(i, batch);
-                    if std::mem::take(&mut input.sent) {
+                    if input.take_sent() {
                         // Process the batch before reading the next partition's: one raw
                         // batch in memory at a time rather than one per partition (standard
                         // file: 418-440 -> 365-380 MB peak RSS, same throughput).
