@@ -16,8 +16,9 @@
 //! pinned with [`FileSource::with_enqueued_base_ms`] for reproducible runs.
 //!
 //! Cost: [`FileSource::open_path`] reads the file once, sequentially, and keeps an index shared
-//! by all its readers: the start offset of every line (8 bytes/line) and, per partition, its line
-//! numbers (4 bytes/line): 12 bytes per line, 240 MB for the 20M-line file; no body is kept.
+//! by all its readers: the start offset of every line (4 bytes/line: the low 32 bits, plus where
+//! each 4 GiB of the file begins) and, per partition, its line numbers (4 bytes/line): 8 bytes
+//! per line, 160 MB for the 20M-line file; no body is kept.
 //! Readers then read their own lines with positioned reads (`pread`); lines of a partition that
 //! lie close together (gap ≤ 4 KiB) are fetched with one read, scattered ones with one read each.
 //! A read of nearby lines also copies the other partitions' lines between them, so with P
