@@ -234,25 +234,25 @@ fn build_index_in(
     });
     let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
     let lines: usize = chunks.iter().map(|c| c.starts.len()).sum();
+    if u32::try_from(lines).is_err() {
+        return Err(SourceError::Invalid(format!(
+            "{} has more than {} lines",
+            path.display(),
+            u32::MAX
+        )));
+    }
     let mut starts = LineStarts::with_capacity(lines + 1);
     let mut parts: Vec<Vec<u32>> = vec![Vec::new(); partitions as usize];
     let mut unterminated = false;
     for chunk in chunks {
         for (start, p) in chunk.starts.into_iter().zip(chunk.partition) {
-            let line_no = starts.len() as u64;
-            let n = u32::try_from(line_no).map_err(|_| {
-                SourceError::Invalid(format!(
-                    "{} has more than {} lines",
-                    path.display(),
-                    u32::MAX
-                ))
-            })?;
+            let line_no = starts.len();
             let p = if p == BY_LINE_NUMBER {
-                partition_for_key(None, partitions, line_no).0
+                partition_for_key(None, partitions, line_no as u64).0
             } else {
                 p
             };
-            parts[p as usize].push(n);
+            parts[p as usize].push(line_no as u32);
             starts.push(start);
         }
         unterminated = chunk.unterminated;
@@ -289,10 +289,9 @@ fn chunk_bounds(file: &File, path: &Path, len: u64, chunk: u64) -> Result<Vec<u6
         if boundary >= len {
             break;
         }
-        if boundary > *bounds.last().expect("starts with 0") {
-            bounds.push(boundary);
-        }
-        nominal = boundary.max(nominal) + chunk;
+        // `boundary` ≥ `nominal` > the previous bound: bounds ascend.
+        bounds.push(boundary);
+        nominal = boundary + chunk;
     }
     bounds.push(len);
     Ok(bounds)

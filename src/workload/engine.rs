@@ -251,16 +251,11 @@ impl Key {
         }
     }
 
+    /// The key as an owned string (a scanned key is moved, not copied).
     pub(crate) fn into_string(self, st: &Stations) -> Option<String> {
         match self {
-            Key::Station(s) => Some(
-                std::str::from_utf8(st.sid(s))
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-            Key::Static(k) => Some(k.to_string()),
-            Key::None => None,
             Key::Scanned(k) => k,
+            other => other.as_str(st).map(str::to_owned),
         }
     }
 }
