@@ -96,13 +96,26 @@ impl KeyTable {
     /// Adds `key` in `bucket` (or moves a held key to the later of its bucket and `bucket`);
     /// returns whether it was new.
     pub fn insert(&mut self, key: u128, bucket: u32) -> bool {
+        self.admit(key, bucket, 0)
+    }
+
+    /// Adds `key` in `bucket` unless it is held in a bucket at or above `forgotten_below`;
+    /// returns whether it was added. A key held in a bucket below `forgotten_below` counts as
+    /// forgotten (as if already evicted): it is added again, in `bucket`. A key that is kept
+    /// moves to the later of its bucket and `bucket`.
+    pub fn admit(&mut self, key: u128, bucket: u32, forgotten_below: u32) -> bool {
         let shard = self.shard(key);
-        self.shards[shard].insert(key, bucket)
+        self.shards[shard].admit(key, bucket, forgotten_below)
     }
 
     /// Removes every key whose bucket is below `bucket`; returns how many.
     pub fn evict_below(&mut self, bucket: u32) -> usize {
-        self.shards.iter_mut().map(|s| s.evict_below(bucket)).sum()
+        self.evict_where(|b| b < bucket)
+    }
+
+    /// Removes every key whose bucket `evict` says; returns how many.
+    pub fn evict_where(&mut self, evict: impl Fn(u32) -> bool) -> usize {
+        self.shards.iter_mut().map(|s| s.evict_where(&evict)).sum()
     }
 }
 
@@ -165,11 +178,15 @@ impl Shard {
         }
     }
 
-    fn insert(&mut self, key: u128, bucket: u32) -> bool {
+    fn admit(&mut self, key: u128, bucket: u32, forgotten_below: u32) -> bool {
         let bucket = bucket.min(MAX_BUCKET);
         match self.find(key) {
             Ok(i) => {
                 let s = &mut self.slots[i];
+                if s.bucket < forgotten_below {
+                    s.bucket = bucket;
+                    return true;
+                }
                 s.bucket = s.bucket.max(bucket);
                 false
             }
@@ -190,10 +207,10 @@ impl Shard {
         }
     }
 
-    fn evict_below(&mut self, bucket: u32) -> usize {
+    fn evict_where(&mut self, evict: &impl Fn(u32) -> bool) -> usize {
         let mut evicted = 0;
         for s in &mut self.slots {
-            if s.bucket < bucket {
+            if s.bucket < TOMBSTONE && evict(s.bucket) {
                 s.bucket = TOMBSTONE;
                 evicted += 1;
             }
@@ -247,14 +264,35 @@ mod tests {
                 let below = bucket.saturating_sub(3);
                 let expected = model.values().filter(|&&b| b < below).count();
                 model.retain(|_, b| *b >= below);
-                assert_eq!(table.evict_below(below), expected);
+                if bucket % 2 == 0 {
+                    assert_eq!(table.evict_below(below), expected);
+                } else {
+                    assert_eq!(table.evict_where(|b| b < below), expected);
+                }
             }
             let key = u128::from(rng.random_range(0..20_000u32)) * 0x1_0000_0001_0000_0001;
             let b = bucket.saturating_sub(rng.random_range(0..2));
-            let new = !model.contains_key(&key);
-            let e = model.entry(key).or_insert(b);
-            *e = (*e).max(b);
-            assert_eq!(table.insert(key, b), new);
+            // Now and then a delivery whose partition has forgotten the older buckets.
+            let forgotten_below = if step % 3 == 0 {
+                bucket.saturating_sub(rng.random_range(0..3))
+            } else {
+                0
+            };
+            let added = match model.get_mut(&key) {
+                None => {
+                    model.insert(key, b);
+                    true
+                }
+                Some(e) if *e < forgotten_below => {
+                    *e = b;
+                    true
+                }
+                Some(e) => {
+                    *e = (*e).max(b);
+                    false
+                }
+            };
+            assert_eq!(table.admit(key, b, forgotten_below), added);
             assert_eq!(table.len(), model.len());
         }
         for key in model.keys() {

@@ -49,8 +49,8 @@ pub type DedupKey = u128;
 pub struct Candidate {
     pub key: DedupKey,
     pub sequence_number: i64,
-    /// Event time in ms (or ingest time when the event has none): drives state retirement.
-    pub event_time_ms: i64,
+    /// Event time in ms (`None` when the event has none): drives state retirement.
+    pub event_time_ms: Option<i64>,
 }
 
 /// Counts for one (rule, window): rule 0 is `parse`, rule `i + 1` is the rule set's rule `i`;
@@ -225,7 +225,7 @@ pub fn process_batch(
             cols.push(arrow::compute::filter(eval.warnings.as_ref(), &to_silver)?);
             cols.extend(bronze_rows.lineage(&idx)?);
             let sb = RecordBatch::try_new(silver_schema(), cols)?;
-            candidates = candidates_of(&sb, ingest_ms);
+            candidates = candidates_of(&sb);
             silver = Some(sb);
         }
     }
@@ -316,9 +316,8 @@ fn parse_failures(
     Ok(Some(RecordBatch::try_new(schema, cols)?))
 }
 
-/// The dedup candidate of each silver row (`None`: no `event_id`); rows without an event time
-/// retire by their ingest time.
-fn candidates_of(silver: &RecordBatch, ingest_ms: i64) -> Vec<Option<Candidate>> {
+/// The dedup candidate of each silver row (`None`: no `event_id`).
+fn candidates_of(silver: &RecordBatch) -> Vec<Option<Candidate>> {
     let ids = silver.column(0).as_string::<i32>();
     let times = silver.column(2).as_primitive::<TimestampMicrosecondType>();
     let seq_col = silver
@@ -329,11 +328,7 @@ fn candidates_of(silver: &RecordBatch, ingest_ms: i64) -> Vec<Option<Candidate>>
             (!ids.is_null(i)).then(|| Candidate {
                 key: dedup_key(ids.value(i)),
                 sequence_number: seq_col.value(i),
-                event_time_ms: if times.is_null(i) {
-                    ingest_ms
-                } else {
-                    times.value(i) / 1000
-                },
+                event_time_ms: (!times.is_null(i)).then(|| times.value(i) / 1000),
             })
         })
         .collect()
