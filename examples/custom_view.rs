@@ -1,7 +1,7 @@
 //! A view of our own, maintained incrementally next to the built-in ones: readings per weather
-//! condition per UTC hour. It is a [`View`] (key, row, schema, file groups) and a [`SilverView`]
-//! (what a silver batch contributes, how contributions combine); `run` keeps its Delta table equal
-//! to the view after every commit, late rows included, and restores it after a restart.
+//! condition per UTC hour. It is a [`View`] (key, row, what adds up per key, schema, file groups)
+//! and a [`SilverView`] (what a silver batch contributes); `run` keeps its Delta table equal to
+//! the view after every commit, late rows included, and restores it after a restart.
 //!
 //!     cargo run --release --example custom_view -- [OUT_DIR]
 
@@ -21,8 +21,13 @@ struct ConditionHourly;
 impl View for ConditionHourly {
     type Key = (String, i64);
     type Row = i64;
+    /// Readings: parts (counts) add up.
+    type Part = i64;
     fn name(&self) -> &str {
         "condition_hourly"
+    }
+    fn row(&self, _key: &(String, i64), readings: &i64) -> Option<i64> {
+        (*readings > 0).then_some(*readings)
     }
     fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -50,7 +55,6 @@ impl View for ConditionHourly {
 }
 
 impl SilverView for ConditionHourly {
-    type Part = i64;
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<((String, i64), i64)>) {
         let condition = silver
             .column_by_name("condition")
@@ -67,13 +71,6 @@ impl SilverView for ConditionHourly {
             }
         }
         out.extend(counts);
-    }
-    fn merge(&self, acc: &i64, part: &i64) -> Option<i64> {
-        Some(acc + part) // counts add up: each worker keeps one running count per key
-    }
-    fn combine(&self, _key: &(String, i64), parts: &[(&i64, isize)]) -> Option<i64> {
-        let n: i64 = parts.iter().map(|(p, m)| **p * *m as i64).sum();
-        (n > 0).then_some(n)
     }
 }
 

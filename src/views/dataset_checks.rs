@@ -13,6 +13,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimestampMicrosecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use differential_dataflow::difference::{IsZero, Semigroup};
 use serde::{Deserialize, Serialize};
 
 use super::{OrdF64, SilverView, View};
@@ -146,8 +147,41 @@ fn rendered(col: &ArrayRef) -> Vec<Option<String>> {
 impl View for DatasetChecks {
     type Key = DatasetKey;
     type Row = DatasetResult;
+    type Part = DatasetPart;
     fn name(&self) -> &str {
         "dataset_checks"
+    }
+    fn row(&self, key: &DatasetKey, total: &DatasetPart) -> Option<DatasetResult> {
+        let check = &self.checks[key.0 as usize];
+        let count = total.count;
+        match &check.kind {
+            DatasetKind::Unique { .. } => (count > 1).then_some(DatasetResult {
+                metric: Some(OrdF64(count as f64)),
+                passed: false,
+            }),
+            DatasetKind::Aggr {
+                aggr,
+                limit,
+                comparison,
+                ..
+            } => {
+                let sum = || total.sum.map_or(0.0, |s| s.0);
+                let metric = match aggr {
+                    AggrType::Count => Some(count as f64),
+                    AggrType::CountDistinct => Some(total.distinct.len() as f64),
+                    AggrType::Sum => (count > 0).then(sum),
+                    AggrType::Avg => (count > 0).then(|| sum() / count as f64),
+                    AggrType::Min => total.min.map(|m| m.0),
+                    AggrType::Max => total.max.map(|m| m.0),
+                };
+                // An aggregate over no values (SQL NULL) fails no comparison, as in DQX.
+                let passed = metric.is_none_or(|m| comparison.passes(m, *limit));
+                Some(DatasetResult {
+                    metric: metric.map(OrdF64),
+                    passed,
+                })
+            }
+        }
     }
     fn schema(&self) -> SchemaRef {
         dataset_checks_schema()
@@ -245,7 +279,6 @@ impl View for DatasetChecks {
 }
 
 impl SilverView for DatasetChecks {
-    type Part = DatasetPart;
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<(DatasetKey, DatasetPart)>) {
         let n = silver.num_rows();
         let column = |name: &str| {
@@ -337,73 +370,34 @@ impl SilverView for DatasetChecks {
             }
         }
     }
+}
 
-    fn merge(&self, acc: &DatasetPart, part: &DatasetPart) -> Option<DatasetPart> {
-        let add = |a: Option<OrdF64>, b: Option<OrdF64>| match (a, b) {
-            (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
-            (x, None) | (None, x) => x,
-        };
+/// Parts add up: counts and sums add, minima and maxima are kept, distinct values are united. A
+/// part is never zero: a group that was seen keeps its row, even with a count of 0.
+impl IsZero for DatasetPart {
+    fn is_zero(&self) -> bool {
+        false
+    }
+}
+
+impl Semigroup for DatasetPart {
+    fn plus_equals(&mut self, part: &DatasetPart) {
         let pick =
             |a: Option<OrdF64>, b: Option<OrdF64>, f: fn(OrdF64, OrdF64) -> OrdF64| match (a, b) {
                 (Some(x), Some(y)) => Some(f(x, y)),
                 (x, None) | (None, x) => x,
             };
-        let mut distinct = acc.distinct.clone();
+        self.count += part.count;
+        self.sum = match (self.sum, part.sum) {
+            (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
+            (x, None) | (None, x) => x,
+        };
+        self.min = pick(self.min, part.min, std::cmp::min);
+        self.max = pick(self.max, part.max, std::cmp::max);
         if !part.distinct.is_empty() {
-            distinct.extend(part.distinct.iter().cloned());
-            distinct.sort();
-            distinct.dedup();
-        }
-        Some(DatasetPart {
-            count: acc.count + part.count,
-            sum: add(acc.sum, part.sum),
-            min: pick(acc.min, part.min, std::cmp::min),
-            max: pick(acc.max, part.max, std::cmp::max),
-            distinct,
-        })
-    }
-    fn combine(&self, key: &DatasetKey, parts: &[(&DatasetPart, isize)]) -> Option<DatasetResult> {
-        let check = &self.checks[key.0 as usize];
-        let count: i64 = parts.iter().map(|(p, n)| p.count * *n as i64).sum();
-        match &check.kind {
-            DatasetKind::Unique { .. } => (count > 1).then_some(DatasetResult {
-                metric: Some(OrdF64(count as f64)),
-                passed: false,
-            }),
-            DatasetKind::Aggr {
-                aggr,
-                limit,
-                comparison,
-                ..
-            } => {
-                let sum = || {
-                    parts
-                        .iter()
-                        .filter_map(|(p, n)| p.sum.map(|s| s.0 * *n as f64))
-                        .sum::<f64>()
-                };
-                let metric = match aggr {
-                    AggrType::Count => Some(count as f64),
-                    AggrType::CountDistinct => {
-                        let set: BTreeSet<&String> =
-                            parts.iter().flat_map(|(p, _)| p.distinct.iter()).collect();
-                        Some(set.len() as f64)
-                    }
-                    AggrType::Sum => (count > 0).then(sum),
-                    AggrType::Avg => (count > 0).then(|| sum() / count as f64),
-                    AggrType::Min => parts.iter().filter_map(|(p, _)| p.min).min().map(|m| m.0),
-                    AggrType::Max => parts.iter().filter_map(|(p, _)| p.max).max().map(|m| m.0),
-                };
-                if parts.is_empty() {
-                    return None;
-                }
-                // An aggregate over no values (SQL NULL) fails no comparison, as in DQX.
-                let passed = metric.is_none_or(|m| comparison.passes(m, *limit));
-                Some(DatasetResult {
-                    metric: metric.map(OrdF64),
-                    passed,
-                })
-            }
+            self.distinct.extend(part.distinct.iter().cloned());
+            self.distinct.sort();
+            self.distinct.dedup();
         }
     }
 }

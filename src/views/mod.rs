@@ -3,16 +3,21 @@
 //! replaced or removed, never appended), with an optional change feed.
 //!
 //! A view is two small traits:
-//! - [`View`]: its key and row types, its Arrow schema, how rows become a `RecordBatch`, and how
-//!   its rows are spread over files (a *file group*: only the groups an epoch changed are
+//! - [`View`]: its key and row types, its *part* (what its input contributes to a key: a
+//!   differential [`Semigroup`], so that the parts of one key add up to the key's aggregate in any
+//!   order), the row an aggregate makes, its Arrow schema, how rows become a `RecordBatch`, and
+//!   how its rows are spread over files (a *file group*: only the groups an epoch changed are
 //!   rewritten);
-//! - [`SilverView`] (views over silver rows): what silver rows contribute per key (a *part*,
-//!   pre-aggregated over an epoch's batches: [`SilverView::epoch_parts`]) and how a key's parts
-//!   combine into its row.
+//! - [`SilverView`] (views over silver rows): the parts a silver batch contributes.
 //!
-//! [`Maintain::maintain`] turns a stream of silver batches into the differential collection of a
-//! view's rows (`reduce` over the parts, so late and out-of-order rows just add parts to old
-//! keys), and [`WriteView::write_view`] writes the changes of that collection to the view's table.
+//! [`Maintain::maintain`] turns a stream of silver batches into the view as a differential
+//! collection whose differences are the parts: one update per changed key and worker per epoch
+//! (each epoch's parts pre-aggregated), late and out-of-order rows just adding to old keys; the
+//! view at any time is that collection accumulated. [`WriteView::write_view`] accumulates it per
+//! file group on the worker that writes the group and rewrites the groups an epoch changed. The
+//! state is one aggregate per key, held once (an earlier shape kept each key's part, its
+//! differential `reduce` input and output arrangements and the writer's row: four copies and
+//! about 1.1 KB per `station_hourly` key).
 //! [`station::StationLatest`], [`station::StationHourly`] and [`quality::QualityByWindow`] are the
 //! built-in views; `examples/custom_view.rs` defines a new one.
 
@@ -20,6 +25,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use differential_dataflow::difference::Semigroup;
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -40,10 +46,14 @@ pub use writer::{ViewSink, WriteView};
 /// per epoch (now, plus the odd late or future-dated event), so an epoch rewrites few files.
 pub const WINDOW_FILE_GROUP_MS: i64 = 86_400_000;
 
-/// A derived table: one row per key.
+/// A derived table: one row per key, made from the key's aggregate (the sum of its parts).
 pub trait View: Send + Sync + 'static {
     type Key: ExchangeData + std::hash::Hash;
     type Row: ExchangeData;
+    /// What the view's input contributes to one key. Parts add up with
+    /// [`Semigroup::plus_equals`], which must be associative and commutative (rows arrive late,
+    /// out of order and on any worker).
+    type Part: ExchangeData + Semigroup;
     /// The table's name (its directory under `--out`).
     fn name(&self) -> &str;
     /// The table's Arrow schema (key columns, then row columns).
@@ -52,63 +62,51 @@ pub trait View: Send + Sync + 'static {
     fn file_group(&self, _key: &Self::Key) -> u64 {
         0
     }
+    /// A key's row from the sum of all its parts; `None`: the key has no row.
+    fn row(&self, key: &Self::Key, total: &Self::Part) -> Option<Self::Row>;
     /// The rows as a batch of [`View::schema`].
     fn to_batch(&self, rows: &[(&Self::Key, &Self::Row)]) -> RecordBatch;
 }
 
 /// A view over silver rows.
 pub trait SilverView: View {
-    /// What one silver batch contributes to one key (pre-aggregate within the batch: one part per
-    /// key per batch keeps differential's work proportional to keys, not rows).
-    type Part: ExchangeData;
-    /// The parts of one silver batch.
+    /// The parts of one silver batch (pre-aggregate within the batch: one part per key per batch
+    /// keeps the work proportional to keys, not rows).
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<(Self::Key, Self::Part)>);
-    /// The parts of one epoch's batches: by default each batch's [`SilverView::parts`], merged
-    /// per key when the view merges parts. Override it when a part is cheaper to make once per
-    /// epoch than once per batch.
+    /// The parts of one epoch's batches: by default each batch's [`SilverView::parts`], added up
+    /// per key. Override it when a part is cheaper to make once per epoch than once per batch.
     fn epoch_parts(&self, silver: &[RecordBatch], out: &mut Vec<(Self::Key, Self::Part)>) {
         let mut parts = Vec::new();
         silver.iter().for_each(|b| self.parts(b, &mut parts));
-        if silver.len() <= 1 || !parts.first().is_some_and(|(_, p)| merges(self, p)) {
+        if silver.len() <= 1 {
             return out.append(&mut parts);
         }
-        let mut merged: ahash::AHashMap<Self::Key, Self::Part> = ahash::AHashMap::new();
+        let mut summed: ahash::AHashMap<Self::Key, Self::Part> = ahash::AHashMap::new();
         for (key, part) in parts {
-            match merged.entry(key) {
+            match summed.entry(key) {
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(part);
                 }
                 std::collections::hash_map::Entry::Occupied(mut e) => {
-                    self.merge_into(e.get_mut(), part)
+                    e.get_mut().plus_equals(&part)
                 }
             }
         }
-        out.extend(merged);
-    }
-    /// A key's row from all its parts (each with its multiplicity); `None`: no row.
-    fn combine(&self, key: &Self::Key, parts: &[(&Self::Part, isize)]) -> Option<Self::Row>;
-    /// Two parts of one key as one (an associative merge), if the view can merge parts. Then
-    /// each worker keeps one part per key and replaces it (retracting the old one) once per
-    /// epoch, instead of adding a part per batch: `reduce` sees at most one part per key and
-    /// worker, however long the stream. `None` (the default): every batch's part is kept.
-    fn merge(&self, _acc: &Self::Part, _part: &Self::Part) -> Option<Self::Part> {
-        None
-    }
-    /// [`SilverView::merge`] in place (override it to save the clone of the merged part).
-    fn merge_into(&self, acc: &mut Self::Part, part: Self::Part) {
-        *acc = self.merge(acc, &part).expect("the view merges parts");
+        out.extend(summed);
     }
 }
 
 /// Maintains a [`SilverView`] over a stream of silver batches.
 pub trait Maintain<'s> {
-    /// The view's rows as a differential collection. `restored` are silver rows committed before
-    /// a restart (fed at time 0 on this worker).
+    /// The view as a differential collection of keys whose differences are the parts: the view
+    /// at a time is the collection accumulated to it (a key's row is [`View::row`] of its
+    /// accumulated part). `restored` are silver rows committed before a restart (fed at time 0
+    /// on this worker).
     fn maintain<V: SilverView>(
         self,
         view: Arc<V>,
         restored: Vec<RecordBatch>,
-    ) -> VecCollection<'s, Time, (V::Key, V::Row)>;
+    ) -> VecCollection<'s, Time, V::Key, V::Part>;
 }
 
 impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
@@ -116,48 +114,39 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
         self,
         view: Arc<V>,
         restored: Vec<RecordBatch>,
-    ) -> VecCollection<'s, Time, (V::Key, V::Row)> {
-        let parts_of = view.clone();
+    ) -> VecCollection<'s, Time, V::Key, V::Part> {
         let name = view.name().to_string();
-        self.unary_frontier::<Vecs<((V::Key, V::Part), Time, isize)>, _, _, _>(
+        self.unary_frontier::<Vecs<(V::Key, Time, V::Part)>, _, _, _>(
             Pipeline,
             &format!("{name} parts"),
             move |cap, _info| {
                 let mut restore = Some((cap, restored));
                 let mut parts = Vec::new();
-                let mut local = LocalParts::<V>::default();
                 let mut pending: EpochBuckets<RecordBatch> = EpochBuckets::new();
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     if let Some((cap, restored)) = restore.take() {
-                        let mut session = output.session(&cap);
-                        parts_of.epoch_parts(&restored, &mut parts);
-                        for (key, part) in parts.drain(..) {
-                            local.apply(&*parts_of, key, part, |u, d| session.give((u, 0, d)));
-                        }
+                        view.epoch_parts(&restored, &mut parts);
+                        output
+                            .session(&cap)
+                            .give_iterator(parts.drain(..).map(|(key, part)| (key, 0, part)));
                     }
-                    // An epoch's batches wait for the epoch to complete: its parts are made (and
-                    // merged) once, and differential sees one update pair per changed key.
+                    // An epoch's batches wait for the epoch to complete: its parts are made and
+                    // added up once, one update per changed key.
                     input.for_each(|cap, data| {
                         let t = epoch_of(&cap);
                         pending.absorb(&cap, port, data, |_| t);
                     });
                     for (t, cap, batches) in pending.take_done(frontier) {
-                        parts_of.epoch_parts(&batches, &mut parts);
-                        let mut session = output.session(&cap);
-                        for (key, part) in parts.drain(..) {
-                            local.apply(&*parts_of, key, part, |u, d| session.give((u, t, d)));
-                        }
+                        view.epoch_parts(&batches, &mut parts);
+                        output
+                            .session(&cap)
+                            .give_iterator(parts.drain(..).map(|(key, part)| (key, t, part)));
                     }
                 }
             },
         )
         .as_collection()
-        .reduce_named(&name, move |key, parts, out| {
-            if let Some(row) = view.combine(key, parts) {
-                out.push((row, 1));
-            }
-        })
     }
 }
 
@@ -210,60 +199,6 @@ impl std::fmt::Debug for CustomViews {
         f.debug_list()
             .entries(self.0.iter().map(|v| v.table().name))
             .finish()
-    }
-}
-
-/// Whether `view` merges parts (asked of one of its parts).
-fn merges<V: SilverView + ?Sized>(view: &V, part: &V::Part) -> bool {
-    view.merge(part, part).is_some()
-}
-
-/// A worker's part per key in differential, for views whose parts merge
-/// ([`SilverView::merge`]): a changed key's part is replaced (the old one retracted), so that
-/// `reduce` sees at most one part per key and worker, however long the stream.
-struct LocalParts<V: SilverView> {
-    /// The part of each key that differential holds (the merge of all its emitted parts).
-    emitted: ahash::AHashMap<V::Key, V::Part>,
-    mergeable: Option<bool>,
-}
-
-impl<V: SilverView> Default for LocalParts<V> {
-    fn default() -> Self {
-        LocalParts {
-            emitted: ahash::AHashMap::new(),
-            mergeable: None,
-        }
-    }
-}
-
-impl<V: SilverView> LocalParts<V> {
-    /// Merges `part` into `key`'s part in differential; emits the updates (datum, diff). Views
-    /// whose parts do not merge get `part` added as it is.
-    fn apply(
-        &mut self,
-        view: &V,
-        key: V::Key,
-        part: V::Part,
-        mut emit: impl FnMut((V::Key, V::Part), isize),
-    ) {
-        let mergeable = *self.mergeable.get_or_insert_with(|| merges(view, &part));
-        if !mergeable {
-            return emit((key, part), 1);
-        }
-        match self.emitted.get_mut(&key) {
-            None => {
-                self.emitted.insert(key.clone(), part.clone());
-                emit((key, part), 1);
-            }
-            Some(acc) => {
-                let old = acc.clone();
-                view.merge_into(acc, part);
-                if *acc != old {
-                    emit((key.clone(), old), -1);
-                    emit((key, acc.clone()), 1);
-                }
-            }
-        }
     }
 }
 

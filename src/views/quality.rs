@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use differential_dataflow::{AsCollection, VecCollection};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
 use super::View;
@@ -37,8 +38,13 @@ impl View for QualityByWindow {
     type Key = (u32, Option<i64>);
     /// (evaluated, failed)
     type Row = (i64, i64);
+    /// (evaluated, failed): counts add up.
+    type Part = (i64, i64);
     fn name(&self) -> &str {
         "quality_by_window"
+    }
+    fn row(&self, _key: &(u32, Option<i64>), counts: &(i64, i64)) -> Option<(i64, i64)> {
+        (*counts != (0, 0)).then_some(*counts)
     }
     fn schema(&self) -> SchemaRef {
         quality_by_window_schema()
@@ -85,27 +91,18 @@ impl View for QualityByWindow {
 /// The per-rule counts per window as a collection.
 pub trait QualityByWindowView<'s> {
     /// From the changes of the per-(rule, window, evaluated|failed) totals that
-    /// `QualityCounts::quality_counts` emits.
-    fn quality_by_window(self) -> VecCollection<'s, Time, ((u32, Option<i64>), (i64, i64))>;
+    /// `QualityCounts::quality_counts` emits: each (rule, window) with the change of its
+    /// (evaluated, failed) counts as its difference.
+    fn quality_by_window(self) -> VecCollection<'s, Time, (u32, Option<i64>), (i64, i64)>;
 }
 
 impl<'s> QualityByWindowView<'s> for StreamVec<'s, Time, QualityChange> {
-    fn quality_by_window(self) -> VecCollection<'s, Time, ((u32, Option<i64>), (i64, i64))> {
-        self.as_collection()
-            .map(|((rule, window, kind), total)| ((rule, window), (kind, total)))
-            .reduce_named("quality_by_window", |_key, counts, out| {
-                let (mut evaluated, mut failed) = (0i64, 0i64);
-                for ((kind, total), n) in counts {
-                    let v = *total as i64 * *n as i64;
-                    if *kind == 0 {
-                        evaluated += v;
-                    } else {
-                        failed += v;
-                    }
-                }
-                if (evaluated, failed) != (0, 0) {
-                    out.push(((evaluated, failed), 1));
-                }
-            })
+    fn quality_by_window(self) -> VecCollection<'s, Time, (u32, Option<i64>), (i64, i64)> {
+        self.flat_map(|(((rule, window, kind), total), t, n)| {
+            let change = total as i64 * n as i64;
+            let counts = if kind == 0 { (change, 0) } else { (0, change) };
+            (change != 0).then_some(((rule, window), t, counts))
+        })
+        .as_collection()
     }
 }

@@ -13,6 +13,8 @@ use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, Timestam
 use arrow::row::{RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
+use differential_dataflow::difference::{IsZero, Semigroup};
+
 use super::{OrdF64, SilverView, View};
 use crate::sink::tables::{silver_schema, ts_type};
 
@@ -191,8 +193,13 @@ impl Default for StationLatest {
 impl View for StationLatest {
     type Key = StationKey;
     type Row = LatestRow;
+    /// The newest row among the parts.
+    type Part = LatestRow;
     fn name(&self) -> &str {
         "station_latest"
+    }
+    fn row(&self, _key: &StationKey, newest: &LatestRow) -> Option<LatestRow> {
+        Some(newest.clone())
     }
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -212,7 +219,6 @@ impl View for StationLatest {
 }
 
 impl SilverView for StationLatest {
-    type Part = LatestRow;
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<(StationKey, LatestRow)>) {
         self.epoch_parts(std::slice::from_ref(silver), out)
     }
@@ -276,21 +282,20 @@ impl SilverView for StationLatest {
             ));
         }
     }
-    fn merge(&self, acc: &LatestRow, part: &LatestRow) -> Option<LatestRow> {
-        Some(acc.max(part).clone())
+}
+
+/// Rows add up to the newest of them (by event time, then `event_id`).
+impl IsZero for LatestRow {
+    fn is_zero(&self) -> bool {
+        false
     }
-    fn merge_into(&self, acc: &mut LatestRow, part: LatestRow) {
-        if part > *acc {
-            *acc = part;
+}
+
+impl Semigroup for LatestRow {
+    fn plus_equals(&mut self, other: &LatestRow) {
+        if *other > *self {
+            *self = other.clone();
         }
-    }
-    fn combine(&self, _key: &StationKey, parts: &[(&LatestRow, isize)]) -> Option<LatestRow> {
-        parts
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(p, _)| *p)
-            .max()
-            .cloned()
     }
 }
 
@@ -313,10 +318,6 @@ fn add(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
     }
 }
 
-fn scaled(a: Option<OrdF64>, n: isize) -> Option<OrdF64> {
-    a.map(|x| OrdF64(x.0 * n as f64))
-}
-
 impl HourlyAggregate {
     /// Adds one reading (temperature, precipitation, wind speed; each may be missing).
     pub fn add_reading(&mut self, temp: Option<f64>, precip: Option<f64>, wind: Option<f64>) {
@@ -333,24 +334,33 @@ impl HourlyAggregate {
         }
     }
 
-    /// Merges `n` copies of `other` into `self`.
-    pub fn merge(&mut self, other: &HourlyAggregate, n: isize) {
-        self.readings += other.readings * n as i64;
-        self.temp_count += other.temp_count * n as i64;
-        self.temp_sum = add(self.temp_sum, scaled(other.temp_sum, n));
+    /// Average temperature (of readings that have one).
+    pub fn temp_avg(&self) -> Option<f64> {
+        (self.temp_count > 0)
+            .then(|| self.temp_sum.map(|s| s.0).unwrap_or(0.0) / self.temp_count as f64)
+    }
+}
+
+/// Aggregates add up (counts and sums add, minima and maxima are kept); the empty aggregate is
+/// zero.
+impl IsZero for HourlyAggregate {
+    fn is_zero(&self) -> bool {
+        *self == HourlyAggregate::default()
+    }
+}
+
+impl Semigroup for HourlyAggregate {
+    fn plus_equals(&mut self, other: &HourlyAggregate) {
+        self.readings += other.readings;
+        self.temp_count += other.temp_count;
+        self.temp_sum = add(self.temp_sum, other.temp_sum);
         self.temp_min = match (self.temp_min, other.temp_min) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         self.temp_max = self.temp_max.max(other.temp_max);
-        self.precip_total = add(self.precip_total, scaled(other.precip_total, n));
+        self.precip_total = add(self.precip_total, other.precip_total);
         self.wind_max = self.wind_max.max(other.wind_max);
-    }
-
-    /// Average temperature (of readings that have one).
-    pub fn temp_avg(&self) -> Option<f64> {
-        (self.temp_count > 0)
-            .then(|| self.temp_sum.map(|s| s.0).unwrap_or(0.0) / self.temp_count as f64)
     }
 }
 
@@ -381,8 +391,12 @@ pub fn station_hourly_schema() -> SchemaRef {
 impl View for StationHourly {
     type Key = (StationKey, i64);
     type Row = HourlyAggregate;
+    type Part = HourlyAggregate;
     fn name(&self) -> &str {
         "station_hourly"
+    }
+    fn row(&self, _key: &(StationKey, i64), total: &HourlyAggregate) -> Option<HourlyAggregate> {
+        (total.readings > 0).then(|| total.clone())
     }
     fn schema(&self) -> SchemaRef {
         station_hourly_schema()
@@ -421,7 +435,6 @@ impl View for StationHourly {
 }
 
 impl SilverView for StationHourly {
-    type Part = HourlyAggregate;
     fn parts(&self, silver: &RecordBatch, out: &mut Vec<((StationKey, i64), HourlyAggregate)>) {
         self.epoch_parts(std::slice::from_ref(silver), out)
     }
@@ -454,24 +467,5 @@ impl SilverView for StationHourly {
                 .into_iter()
                 .map(|((s, h), agg)| ((StationKey::new(s), h), agg)),
         );
-    }
-    fn merge(&self, acc: &HourlyAggregate, part: &HourlyAggregate) -> Option<HourlyAggregate> {
-        let mut merged = acc.clone();
-        merged.merge(part, 1);
-        Some(merged)
-    }
-    fn merge_into(&self, acc: &mut HourlyAggregate, part: HourlyAggregate) {
-        acc.merge(&part, 1);
-    }
-    fn combine(
-        &self,
-        _key: &(StationKey, i64),
-        parts: &[(&HourlyAggregate, isize)],
-    ) -> Option<HourlyAggregate> {
-        let mut total = HourlyAggregate::default();
-        for (p, n) in parts {
-            total.merge(p, *n);
-        }
-        (total.readings > 0).then_some(total)
     }
 }

@@ -1,13 +1,15 @@
-//! Writing a view's table: the changes of the view's collection, bucketed by epoch, applied to the
-//! current rows; every file group an epoch changed is rewritten as one new Parquet file that
-//! replaces the group's old file in the same commit. Optionally the epoch's changes are appended to
-//! the view's change feed (`_change_type` insert/update/delete, `_epoch`).
+//! Writing a view's table: the updates of the view's collection (keys with parts as differences),
+//! bucketed by epoch and added to each key's aggregate on the worker that writes the key's file
+//! group; every group an epoch changed is rewritten as one new Parquet file that replaces the
+//! group's old file in the same commit. Optionally the epoch's changed rows are appended to the
+//! view's change feed (`_change_type` insert/update/delete, `_epoch`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
+use differential_dataflow::difference::{IsZero, Semigroup};
 use differential_dataflow::hashable::Hashable;
 use differential_dataflow::VecCollection;
 use timely::dataflow::channels::pact::Exchange;
@@ -30,25 +32,29 @@ pub struct ViewSink {
     pub rewrite_at_start: bool,
 }
 
-type Change<K, R> = ((K, R), Time, isize);
+/// One update of a view's collection: a key and a part, at an epoch.
+type Update<K, P> = (K, Time, P);
 
 /// Writes a view's collection to its Delta table.
-pub trait WriteView<'s, K, R> {
-    fn write_view<V: View<Key = K, Row = R>>(
+pub trait WriteView<'s, K, P> {
+    fn write_view<V: View<Key = K, Part = P>>(
         self,
         view: Arc<V>,
         sink: ViewSink,
     ) -> StreamVec<'s, Time, EpochReport>;
 }
 
-/// A view writer's state: the rows of each file group it owns, and each group's current file.
+/// A view writer's state: the aggregate of every key of the file groups it owns, and each
+/// group's current file.
 struct ViewFiles<V: View> {
     view: Arc<V>,
     sink: ViewSink,
     worker: u32,
     /// Committed files of an earlier run, removed by the first rewrite.
     orphans: Vec<String>,
-    rows: BTreeMap<u64, BTreeMap<V::Key, V::Row>>,
+    totals: BTreeMap<u64, BTreeMap<V::Key, V::Part>>,
+    /// Rows of each group (keys whose aggregate makes a row), as last written or restored.
+    row_counts: BTreeMap<u64, u64>,
     files: BTreeMap<u64, String>,
 }
 
@@ -56,36 +62,42 @@ impl<V: View> ViewFiles<V>
 where
     V::Key: Ord,
 {
-    /// Applies an epoch's changes; returns the changed groups and the change feed's entries.
+    /// Adds an epoch's parts to their keys' aggregates; returns the changed groups and, when the
+    /// view has a change feed, each changed key's row before and after.
     #[allow(clippy::type_complexity)]
     fn apply(
         &mut self,
-        mut changes: Vec<Change<V::Key, V::Row>>,
+        updates: Vec<Update<V::Key, V::Part>>,
     ) -> (
         BTreeSet<u64>,
         BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)>,
     ) {
-        // Retractions first: a changed key's old row goes before its new one.
-        changes.sort_by_key(|c| c.2 > 0);
         let feed_on = self.sink.table.change_feed.is_some();
+        let view = &*self.view;
         let mut changed_groups = BTreeSet::new();
         let mut feed: BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)> = BTreeMap::new();
-        for ((key, row), _time, diff) in changes {
-            let group = self.view.file_group(&key);
+        for (key, _time, part) in updates {
+            let group = view.file_group(&key);
             changed_groups.insert(group);
-            let slot = self.rows.entry(group).or_default();
-            if diff < 0 {
-                if slot.get(&key) == Some(&row) {
-                    slot.remove(&key);
+            let totals = self.totals.entry(group).or_default();
+            if feed_on && !feed.contains_key(&key) {
+                let before = totals.get(&key).and_then(|t| view.row(&key, t));
+                feed.insert(key.clone(), (before, None));
+            }
+            match totals.get_mut(&key) {
+                Some(total) => total.plus_equals(&part),
+                None => {
+                    totals.insert(key, part);
                 }
-                if feed_on {
-                    feed.entry(key).or_default().0.get_or_insert(row);
-                }
-            } else {
-                if feed_on {
-                    feed.entry(key.clone()).or_default().1 = Some(row.clone());
-                }
-                slot.insert(key, row);
+            }
+        }
+        for (key, (_, after)) in feed.iter_mut() {
+            let group = view.file_group(key);
+            *after = self.totals[&group].get(key).and_then(|t| view.row(key, t));
+        }
+        for group in &changed_groups {
+            if let Some(totals) = self.totals.get_mut(group) {
+                totals.retain(|_, t| !t.is_zero());
             }
         }
         (changed_groups, feed)
@@ -94,7 +106,7 @@ where
     /// Rewrites the changed groups (every group when old files must go); the table's report.
     fn rewrite(&mut self, t: Time, mut changed_groups: BTreeSet<u64>) -> EpochReport {
         if !self.orphans.is_empty() || (t == 1 && self.sink.rewrite_at_start) {
-            changed_groups.extend(self.rows.keys().copied());
+            changed_groups.extend(self.totals.keys().copied());
         }
         let mut adds = Vec::new();
         let mut removes = std::mem::take(&mut self.orphans);
@@ -102,14 +114,22 @@ where
             if let Some(old) = self.files.remove(&group) {
                 removes.push(old);
             }
-            let Some(group_rows) = self.rows.get(&group) else {
+            self.row_counts.remove(&group);
+            let Some(totals) = self.totals.get(&group) else {
                 continue;
             };
-            if group_rows.is_empty() {
-                self.rows.remove(&group);
+            let rows: Vec<(&V::Key, V::Row)> = totals
+                .iter()
+                .filter_map(|(k, t)| self.view.row(k, t).map(|r| (k, r)))
+                .collect();
+            if rows.is_empty() {
+                if totals.is_empty() {
+                    self.totals.remove(&group);
+                }
                 continue;
             }
-            let list: Vec<(&V::Key, &V::Row)> = group_rows.iter().collect();
+            self.row_counts.insert(group, rows.len() as u64);
+            let list: Vec<(&V::Key, &V::Row)> = rows.iter().map(|(k, r)| (*k, r)).collect();
             let batch = self.view.to_batch(&list);
             match write_file(&self.sink.table.root, &[batch]) {
                 Ok(Some(add)) => {
@@ -120,7 +140,7 @@ where
                 Err(e) => return EpochReport::failed(t, self.view.name(), e),
             }
         }
-        let held: u64 = self.rows.values().map(|g| g.len() as u64).sum();
+        let held: u64 = self.row_counts.values().sum();
         EpochReport::Files {
             epoch: t,
             table: self.sink.table.id,
@@ -129,6 +149,22 @@ where
             removes,
             rows: Rows::Holds(held),
         }
+    }
+
+    /// Counts the rows of every group (after the restored state is applied).
+    fn count_rows(&mut self) {
+        let view = &*self.view;
+        self.row_counts = self
+            .totals
+            .iter()
+            .map(|(&g, totals)| {
+                let n = totals
+                    .iter()
+                    .filter(|(k, t)| view.row(k, t).is_some())
+                    .count();
+                (g, n as u64)
+            })
+            .collect();
     }
 
     /// The epoch's change-feed file, if the view has a feed and the epoch changed rows.
@@ -154,12 +190,12 @@ where
     }
 }
 
-impl<'s, K, R> WriteView<'s, K, R> for VecCollection<'s, Time, (K, R)>
+impl<'s, K, P> WriteView<'s, K, P> for VecCollection<'s, Time, K, P>
 where
     K: differential_dataflow::ExchangeData + Hash,
-    R: differential_dataflow::ExchangeData,
+    P: differential_dataflow::ExchangeData + Semigroup,
 {
-    fn write_view<V: View<Key = K, Row = R>>(
+    fn write_view<V: View<Key = K, Part = P>>(
         self,
         view: Arc<V>,
         sink: ViewSink,
@@ -168,18 +204,19 @@ where
         let route = view.clone();
         let name = format!("Write {}", view.name());
         self.inner.unary_frontier::<Vecs<EpochReport>, _, _, _>(
-            Exchange::new(move |c: &Change<K, R>| route.file_group(&(c.0).0).hashed()),
+            Exchange::new(move |u: &Update<K, P>| route.file_group(&u.0).hashed()),
             &name,
             move |cap, _info| {
                 let mut start = sink.rewrite_at_start.then(|| cap.delayed(&1));
                 drop(cap);
-                let mut pending: EpochBuckets<Change<K, R>> = EpochBuckets::new();
+                let mut pending: EpochBuckets<Update<K, P>> = EpochBuckets::new();
                 let mut state = ViewFiles {
                     view,
                     orphans: sink.restored_files.clone(),
                     sink,
                     worker,
-                    rows: BTreeMap::new(),
+                    totals: BTreeMap::new(),
+                    row_counts: BTreeMap::new(),
                     files: BTreeMap::new(),
                 };
                 move |(input, frontier), output| {
@@ -187,10 +224,11 @@ where
                     if let Some(cap) = start.take() {
                         pending.hold(cap);
                     }
-                    input.for_each(|cap, data| pending.absorb(&cap, port, data, |c| c.1));
-                    for (t, cap, changes) in pending.take_done(frontier) {
-                        let (changed_groups, feed) = state.apply(changes);
+                    input.for_each(|cap, data| pending.absorb(&cap, port, data, |u| u.1));
+                    for (t, cap, updates) in pending.take_done(frontier) {
+                        let (changed_groups, feed) = state.apply(updates);
                         if t == 0 {
+                            state.count_rows();
                             continue; // restored state: the table already holds it
                         }
                         let mut session = output.session(&cap);
