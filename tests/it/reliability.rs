@@ -14,7 +14,7 @@ use medallion::fault::Point;
 use crate::common::*;
 
 /// `medallion run` over the smoke file: 2 workers, an epoch every 100 events per worker (about
-/// 50 epochs, so a checkpoint is written at the 50th commit).
+/// 50 epochs, so checkpoints are written along the way: every 10th commit).
 fn medallion(out: &Path, fault: Option<&str>) -> Command {
     medallion_with(out, fault, 100)
 }
@@ -87,7 +87,7 @@ fn killed_at_every_named_point_then_rerun_is_exact() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let fault = format!("kill@{}:{n}", point.name());
-        // ~100 epochs: the first checkpoint (the 50th commit) comes mid-run.
+        // ~100 epochs: the first checkpoint (the 10th commit) comes early in the run.
         let killed = medallion_with(&out, Some(&fault), 50).output().unwrap();
         assert_eq!(
             killed.status.signal(),
