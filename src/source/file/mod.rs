@@ -16,9 +16,8 @@
 //! pinned with [`FileSource::with_enqueued_base_ms`] for reproducible runs.
 //!
 //! Cost: [`FileSource::open_path`] reads the file once, sequentially, and keeps an index shared
-//! by all its readers: the start offset of every line (4 bytes/line: the low 32 bits, plus where
-//! each 4 GiB of the file begins) and, per partition, its line numbers (4 bytes/line): 8 bytes
-//! per line, 160 MB for the 20M-line file; no body is kept.
+//! by all its readers: each line's length and each partition's line numbers as differences
+//! ([`lines`]: 3 bytes per line, 60 MB for the 20M-line file); no body is kept.
 //! Readers then read their own lines with positioned reads (`pread`); lines of a partition that
 //! lie close together (gap ≤ 4 KiB) are fetched with one read, scattered ones with one read each.
 //! A read of nearby lines also copies the other partitions' lines between them, so with P
@@ -37,6 +36,10 @@ use super::{
 };
 use crate::workload::station_key;
 
+mod lines;
+
+use lines::{LineCursor, LineTable, PartitionLines};
+
 /// Lines of one partition closer than this are read together.
 const COALESCE_GAP: u64 = 4 << 10;
 /// Longest span read at once (a longer single line is still read whole).
@@ -45,57 +48,10 @@ const MAX_SPAN: u64 = 4 << 20;
 /// The line index of a file, built once and shared by the readers.
 #[derive(Debug)]
 struct FileIndex {
-    /// Start offset of line `l`, and at `lines` the end of the file (plus one when the last line
-    /// has no `\n`), so that line `l` is `starts[l] .. starts[l + 1] - 1`.
-    starts: LineStarts,
-    /// Line numbers of each partition, in file order.
-    parts: Vec<Vec<u32>>,
-}
-
-impl FileIndex {
-    #[inline]
-    fn body_range(&self, line: u32) -> (u64, u64) {
-        let l = line as usize;
-        (self.starts.get(l), self.starts.get(l + 1) - 1)
-    }
-}
-
-/// Ascending byte offsets in 4 bytes each: the low 32 bits of every offset, and for each 4 GiB
-/// of the file past the first, the first entry that lies there (8 bytes per line would be 160 MB
-/// for a 20M-line file, against 80 MB).
-#[derive(Debug, Default, PartialEq, Eq)]
-struct LineStarts {
-    low: Vec<u32>,
-    /// `segment_firsts[k]`: the first entry at or past `(k + 1) << 32`.
-    segment_firsts: Vec<u32>,
-}
-
-impl LineStarts {
-    fn with_capacity(n: usize) -> Self {
-        LineStarts {
-            low: Vec::with_capacity(n),
-            segment_firsts: Vec::new(),
-        }
-    }
-
-    /// Appends `offset` (not below the last one).
-    fn push(&mut self, offset: u64) {
-        let segment = (offset >> 32) as usize;
-        while self.segment_firsts.len() < segment {
-            self.segment_firsts.push(self.low.len() as u32);
-        }
-        self.low.push(offset as u32);
-    }
-
-    #[inline]
-    fn get(&self, i: usize) -> u64 {
-        let segment = self.segment_firsts.partition_point(|&f| f as usize <= i) as u64;
-        (segment << 32) | u64::from(self.low[i])
-    }
-
-    fn len(&self) -> usize {
-        self.low.len()
-    }
+    /// Where each line starts and ends.
+    table: LineTable,
+    /// The lines of each partition, in file order.
+    parts: Vec<PartitionLines>,
 }
 
 /// A JSON-lines file as a partitioned, bounded source.
@@ -166,7 +122,7 @@ impl FileSource {
 
     /// Number of lines (bodies) in the file.
     pub fn lines(&self) -> u64 {
-        (self.index.starts.len() - 1) as u64
+        self.index.table.len() as u64
     }
 
     /// Number of bodies in `partition` (0 for a partition that does not exist).
@@ -174,7 +130,7 @@ impl FileSource {
         self.index
             .parts
             .get(partition.0 as usize)
-            .map_or(0, |v| v.len() as u64)
+            .map_or(0, |p| p.len() as u64)
     }
 }
 
@@ -241,28 +197,42 @@ fn build_index_in(
             u32::MAX
         )));
     }
-    let mut starts = LineStarts::with_capacity(lines + 1);
-    let mut parts: Vec<Vec<u32>> = vec![Vec::new(); partitions as usize];
+    let mut table = LineTable::with_capacity(lines);
+    let mut parts: Vec<PartitionLines> =
+        (0..partitions).map(|_| PartitionLines::default()).collect();
     let mut unterminated = false;
+    let mut previous: Option<u64> = None;
     for chunk in chunks {
         for (start, p) in chunk.starts.into_iter().zip(chunk.partition) {
-            let line_no = starts.len();
+            if let Some(previous) = previous {
+                table.push(start - previous);
+            }
+            previous = Some(start);
+            let line_no = table.len();
             let p = if p == BY_LINE_NUMBER {
                 partition_for_key(None, partitions, line_no as u64).0
             } else {
                 p
             };
             parts[p as usize].push(line_no as u32);
-            starts.push(start);
         }
         unterminated = chunk.unterminated;
     }
-    // The end of the last line, as if it had a '\n'.
-    starts.push(if unterminated { len + 1 } else { len });
+    // The last line ends where the file does (as if it had a '\n').
+    if let Some(previous) = previous {
+        table.push(if unterminated { len + 1 } else { len } - previous);
+    }
+    table.shrink_to_fit();
     for p in &mut parts {
         p.shrink_to_fit();
     }
-    Ok(FileIndex { starts, parts })
+    tracing::debug!(
+        file = %path.display(),
+        lines = table.len(),
+        bytes = table.bytes() + parts.iter().map(PartitionLines::bytes).sum::<usize>(),
+        "file index built"
+    );
+    Ok(FileIndex { table, parts })
 }
 
 /// Where the parts of a file of `len` bytes begin, about `chunk` bytes apart, each at a line
@@ -392,9 +362,10 @@ impl PartitionedSource for FileSource {
             file: Arc::clone(&self.file),
             index: Arc::clone(&self.index),
             partition,
-            next: start.0 as usize,
+            cursor: LineCursor::at(start.0 as usize),
             base_ms: self.enqueued_base_ms,
             buf: Vec::new(),
+            lines: Vec::new(),
         }))
     }
 }
@@ -404,10 +375,12 @@ struct FileReader {
     file: Arc<File>,
     index: Arc<FileIndex>,
     partition: PartitionId,
-    /// Position in this partition's line list of the next message.
-    next: usize,
+    /// The partition's next line.
+    cursor: LineCursor,
     base_ms: i64,
     buf: Vec<u8>,
+    /// The lines of the batch being read: (line number, body start, body end).
+    lines: Vec<(u32, u64, u64)>,
 }
 
 #[cfg(unix)]
@@ -437,44 +410,54 @@ impl PartitionReader for FileReader {
 
     fn next_batch(&mut self, max: usize) -> Result<Option<RawBatch>, SourceError> {
         let index = &*self.index;
-        let lines = &index.parts[self.partition.0 as usize];
-        if self.next >= lines.len() {
+        let part = &index.parts[self.partition.0 as usize];
+        let first = self.cursor.position();
+        if first >= part.len() {
             return Ok(None);
         }
-        let end = lines.len().min(self.next.saturating_add(max));
+        // Where to read again from if this batch fails.
+        let before = self.cursor.clone();
+        let lines = &mut self.lines;
+        lines.clear();
+        while lines.len() < max.max(1) {
+            match self.cursor.next(part, &index.table) {
+                Some(line) => lines.push(line),
+                None => break,
+            }
+        }
         let mut batch = RawBatch::new(self.partition);
-        let bytes: u64 = lines[self.next..end]
-            .iter()
-            .map(|&l| {
-                let (s, e) = index.body_range(l);
-                e - s
-            })
-            .sum();
-        batch.reserve(end - self.next, usize::try_from(bytes).unwrap_or(0));
-        let mut k = self.next;
-        while k < end {
+        let bytes: u64 = lines.iter().map(|&(_, s, e)| e - s).sum();
+        batch.reserve(lines.len(), usize::try_from(bytes).unwrap_or(0));
+        let mut k = 0;
+        while k < lines.len() {
             // a run of nearby lines read with one pread
-            let (run_start, mut run_end) = index.body_range(lines[k]);
+            let (_, run_start, mut run_end) = lines[k];
             let mut m = k + 1;
-            while m < end {
-                let (s, e) = index.body_range(lines[m]);
+            while m < lines.len() {
+                let (_, s, e) = lines[m];
                 if s.saturating_sub(run_end) > COALESCE_GAP || e - run_start > MAX_SPAN {
                     break;
                 }
                 run_end = e;
                 m += 1;
             }
-            let span = usize::try_from(run_end - run_start).map_err(|_| {
-                SourceError::Invalid(format!("line too long in {}", self.path.display()))
-            })?;
-            self.buf.resize(span, 0);
-            read_exact_at(&self.file, &mut self.buf, run_start).map_err(io_err(&self.path))?;
-            for (q, &line) in lines.iter().enumerate().take(m).skip(k) {
-                let (s, e) = index.body_range(line);
+            let read = usize::try_from(run_end - run_start)
+                .map_err(|_| {
+                    SourceError::Invalid(format!("line too long in {}", self.path.display()))
+                })
+                .and_then(|span| {
+                    self.buf.resize(span, 0);
+                    read_exact_at(&self.file, &mut self.buf, run_start).map_err(io_err(&self.path))
+                });
+            if let Err(e) = read {
+                self.cursor = before;
+                return Err(e);
+            }
+            for (q, &(line, s, e)) in lines.iter().enumerate().take(m).skip(k) {
                 let body = &self.buf[(s - run_start) as usize..(e - run_start) as usize];
                 let key = station_key(body);
                 batch.push(
-                    q as i64,
+                    (first + q) as i64,
                     s as i64,
                     self.base_ms.saturating_add(i64::from(line)),
                     key.as_deref(),
@@ -483,12 +466,11 @@ impl PartitionReader for FileReader {
             }
             k = m;
         }
-        self.next = end;
         Ok(Some(batch))
     }
 
     fn position(&self) -> SequenceNumber {
-        SequenceNumber(self.next as i64)
+        SequenceNumber(self.cursor.position() as i64)
     }
 }
 
@@ -526,36 +508,19 @@ mod tests {
             let path = odd_file(dir.path(), terminated);
             let file = File::open(&path).unwrap();
             let whole = build_index_in(&file, &path, 5, 1, u64::MAX).unwrap();
-            assert_eq!(whole.starts.len(), 3_002);
+            assert_eq!(whole.table.len(), 3_001);
             let len = std::fs::metadata(&path).unwrap().len();
-            assert_eq!(
-                whole.starts.get(whole.starts.len() - 1),
-                len + u64::from(!terminated)
-            );
+            assert_eq!(whole.table.end(), len + u64::from(!terminated));
             for (threads, min_chunk) in [(2, 1), (8, 1), (3, 1000), (64, 17), (7, 5_000_000)] {
                 let cut = build_index_in(&file, &path, 5, threads, min_chunk).unwrap();
-                assert_eq!(cut.starts, whole.starts, "{threads} threads, {min_chunk}");
+                assert_eq!(cut.table, whole.table, "{threads} threads, {min_chunk}");
                 assert_eq!(cut.parts, whole.parts, "{threads} threads, {min_chunk}");
             }
         }
         let empty = dir.path().join("empty.jsonl");
         std::fs::write(&empty, "").unwrap();
         let index = build_index_in(&File::open(&empty).unwrap(), &empty, 3, 4, 1).unwrap();
-        assert_eq!((index.starts.len(), index.starts.get(0)), (1, 0));
-        assert!(index.parts.iter().all(Vec::is_empty));
-    }
-
-    #[test]
-    fn line_starts_past_4_gib_keep_their_high_bits() {
-        let g = 1u64 << 32;
-        let offsets = [0, 5, g - 1, g, g + 7, 3 * g + 1, 3 * g + 2, 5 * g];
-        let mut starts = LineStarts::default();
-        for o in offsets {
-            starts.push(o);
-        }
-        assert_eq!(starts.len(), offsets.len());
-        for (i, o) in offsets.iter().enumerate() {
-            assert_eq!(starts.get(i), *o, "entry {i}");
-        }
+        assert_eq!((index.table.len(), index.table.end()), (0, 0));
+        assert!(index.parts.iter().all(PartitionLines::is_empty));
     }
 }
