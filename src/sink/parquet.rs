@@ -94,13 +94,13 @@ impl EpochFile {
                 Target::Remote(Upload::new(store.clone(), &name, display.clone()))
             }
         };
-        let writer =
-            ArrowWriter::try_new(target, schema, Some(writer_properties())).map_err(|source| {
-                SinkError::Parquet {
-                    path: display,
-                    source,
-                }
-            })?;
+        let props = writer_properties(&schema);
+        let writer = ArrowWriter::try_new(target, schema, Some(props)).map_err(|source| {
+            SinkError::Parquet {
+                path: display,
+                source,
+            }
+        })?;
         Ok(EpochFile {
             writer,
             table: table.clone(),
@@ -184,10 +184,19 @@ const UNREPEATED_COLUMNS: &[&str] = &["sequence_number", "enqueued_time", "event
 /// memory, and every worker has a file open per table and epoch in flight.
 pub const ROW_GROUP_ROWS: usize = 32 * 1024;
 
-fn writer_properties() -> WriterProperties {
+/// Row groups of tables with raw bodies (bronze, quarantine: ~330 bytes a row) hold at most this
+/// many rows (~5 MB of bodies).
+pub const BODY_ROW_GROUP_ROWS: usize = 16 * 1024;
+
+fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties {
+    let rows = if schema.field_with_name("body").is_ok() {
+        BODY_ROW_GROUP_ROWS
+    } else {
+        ROW_GROUP_ROWS
+    };
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(rows));
     for name in UNIQUE_COLUMNS {
         let col = ColumnPath::from(*name);
         b = b
