@@ -137,7 +137,9 @@ struct RunArgs {
     /// Event-time window of the quality aggregates, in seconds.
     #[arg(long, default_value_t = 60)]
     window_s: i64,
-    /// Deduplication horizon in minutes of event time (state older than that is dropped).
+    /// Deduplication horizon in minutes of event time: a duplicate is caught while its
+    /// partition's newest event time is within this (plus up to an eighth) of the first
+    /// delivery's; older state is dropped once every partition that delivered it has moved on.
     #[arg(long, default_value_t = 120)]
     horizon_min: i64,
     /// Largest number of events per batch.
