@@ -16,7 +16,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use differential_dataflow::difference::{IsZero, Semigroup};
 use serde::{Deserialize, Serialize};
 
-use super::{OrdF64, SilverView, View};
+use super::{least_present, sum_present, OrdF64, SilverView, View};
 use crate::quality::dataset_rules::{AggrType, DatasetCheck, DatasetKind};
 use crate::quality::Criticality;
 use crate::sink::tables::ts_type;
@@ -356,8 +356,8 @@ impl SilverView for DatasetChecks {
                         let v = values.as_primitive::<Float64Type>().value(i);
                         part.count += 1;
                         part.sum = Some(OrdF64(part.sum.map(|s| s.0).unwrap_or(0.0) + v));
-                        part.min = Some(part.min.map_or(OrdF64(v), |m| m.min(OrdF64(v))));
-                        part.max = Some(part.max.map_or(OrdF64(v), |m| m.max(OrdF64(v))));
+                        part.min = least_present(part.min, Some(OrdF64(v)));
+                        part.max = part.max.max(Some(OrdF64(v)));
                     }
                 }
             }
@@ -382,18 +382,10 @@ impl IsZero for DatasetPart {
 
 impl Semigroup for DatasetPart {
     fn plus_equals(&mut self, part: &DatasetPart) {
-        let pick =
-            |a: Option<OrdF64>, b: Option<OrdF64>, f: fn(OrdF64, OrdF64) -> OrdF64| match (a, b) {
-                (Some(x), Some(y)) => Some(f(x, y)),
-                (x, None) | (None, x) => x,
-            };
         self.count += part.count;
-        self.sum = match (self.sum, part.sum) {
-            (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
-            (x, None) | (None, x) => x,
-        };
-        self.min = pick(self.min, part.min, std::cmp::min);
-        self.max = pick(self.max, part.max, std::cmp::max);
+        self.sum = sum_present(self.sum, part.sum);
+        self.min = least_present(self.min, part.min);
+        self.max = self.max.max(part.max);
         if !part.distinct.is_empty() {
             self.distinct.extend(part.distinct.iter().cloned());
             self.distinct.sort();

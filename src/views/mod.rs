@@ -296,6 +296,22 @@ pub struct ViewTable {
     pub change_feed: Option<(TableId, TableStore)>,
 }
 
+/// The sum of the values present (`None` when neither is): how aggregates add sums.
+pub fn sum_present(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
+        (x, None) | (None, x) => x,
+    }
+}
+
+/// The least of the values present (`None` when neither is); the greatest is `a.max(b)`.
+pub fn least_present(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) | (None, x) => x,
+    }
+}
+
 /// A total order on `f64` (by `total_cmp`), so that floats can be differential data.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct OrdF64(pub f64);

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use differential_dataflow::difference::{IsZero, Semigroup};
 
-use super::{OrdF64, SilverView, View};
+use super::{least_present, sum_present, OrdF64, SilverView, View};
 use crate::sink::tables::{silver_schema, ts_type};
 
 /// Number of files the station views spread their rows over (by station hash): `station_latest`
@@ -311,24 +311,17 @@ pub struct HourlyAggregate {
     pub wind_max: Option<OrdF64>,
 }
 
-fn add(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
-        (x, None) | (None, x) => x,
-    }
-}
-
 impl HourlyAggregate {
     /// Adds one reading (temperature, precipitation, wind speed; each may be missing).
     pub fn add_reading(&mut self, temp: Option<f64>, precip: Option<f64>, wind: Option<f64>) {
         self.readings += 1;
         if let Some(t) = temp {
             self.temp_count += 1;
-            self.temp_sum = add(self.temp_sum, Some(OrdF64(t)));
-            self.temp_min = self.temp_min.min(Some(OrdF64(t))).or(Some(OrdF64(t)));
+            self.temp_sum = sum_present(self.temp_sum, Some(OrdF64(t)));
+            self.temp_min = least_present(self.temp_min, Some(OrdF64(t)));
             self.temp_max = self.temp_max.max(Some(OrdF64(t)));
         }
-        self.precip_total = add(self.precip_total, precip.map(OrdF64));
+        self.precip_total = sum_present(self.precip_total, precip.map(OrdF64));
         if let Some(w) = wind {
             self.wind_max = self.wind_max.max(Some(OrdF64(w)));
         }
@@ -353,13 +346,10 @@ impl Semigroup for HourlyAggregate {
     fn plus_equals(&mut self, other: &HourlyAggregate) {
         self.readings += other.readings;
         self.temp_count += other.temp_count;
-        self.temp_sum = add(self.temp_sum, other.temp_sum);
-        self.temp_min = match (self.temp_min, other.temp_min) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.temp_sum = sum_present(self.temp_sum, other.temp_sum);
+        self.temp_min = least_present(self.temp_min, other.temp_min);
         self.temp_max = self.temp_max.max(other.temp_max);
-        self.precip_total = add(self.precip_total, other.precip_total);
+        self.precip_total = sum_present(self.precip_total, other.precip_total);
         self.wind_max = self.wind_max.max(other.wind_max);
     }
 }

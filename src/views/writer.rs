@@ -4,6 +4,7 @@
 //! group's old file in the same commit. Optionally the epoch's changed rows are appended to the
 //! view's change feed (`_change_type` insert/update/delete, `_epoch`).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::sync::Arc;
@@ -84,10 +85,10 @@ where
                 let before = totals.get(&key).and_then(|t| view.row(&key, t));
                 feed.insert(key.clone(), (before, None));
             }
-            match totals.get_mut(&key) {
-                Some(total) => total.plus_equals(&part),
-                None => {
-                    totals.insert(key, part);
+            match totals.entry(key) {
+                Entry::Occupied(mut total) => total.get_mut().plus_equals(&part),
+                Entry::Vacant(slot) => {
+                    slot.insert(part);
                 }
             }
         }

@@ -124,31 +124,34 @@ struct PartitionProgress {
 }
 
 impl PartitionProgress {
-    /// The delivery of `partition`'s next candidate `c` (in the partition's order). An event
-    /// without an event time is bucketed by `ingest_ms` and does not move the horizon.
-    fn deliver(
-        &mut self,
-        horizon: &Horizon,
+    /// The deliveries of `partition`'s next candidates (in the partition's order; its map entry
+    /// looked up once per batch). An event without an event time is bucketed by `ingest_ms` and
+    /// does not move the horizon.
+    fn deliver<'a>(
+        &'a mut self,
+        horizon: &'a Horizon,
         partition: u32,
-        c: &Candidate,
+        candidates: impl IntoIterator<Item = &'a Candidate> + 'a,
         ingest_ms: i64,
-    ) -> Delivery {
+    ) -> impl Iterator<Item = Delivery> + 'a {
         let newest = self.newest_ms.entry(partition).or_insert(i64::MIN);
-        if let Some(t) = c.event_time_ms {
-            *newest = (*newest).max(t);
-        }
-        let first_kept = if *newest == i64::MIN {
-            0
-        } else {
-            horizon.first_kept(*newest)
-        };
-        Delivery::new(
-            c.key,
-            partition,
-            first_kept,
-            c.sequence_number,
-            c.event_time_ms.unwrap_or(ingest_ms),
-        )
+        candidates.into_iter().map(move |c| {
+            if let Some(t) = c.event_time_ms {
+                *newest = (*newest).max(t);
+            }
+            let first_kept = if *newest == i64::MIN {
+                0
+            } else {
+                horizon.first_kept(*newest)
+            };
+            Delivery::new(
+                c.key,
+                partition,
+                first_kept,
+                c.sequence_number,
+                c.event_time_ms.unwrap_or(ingest_ms),
+            )
+        })
     }
 }
 
@@ -260,11 +263,12 @@ impl<'s> DedupWinners<'s> for StreamVec<'s, Time, Arc<Processed>> {
                         // Drained, not iterated: the batch (its bronze rows) must not stay
                         // alive in a recycled message buffer.
                         for p in data.drain(..) {
-                            session.give_iterator(
-                                p.candidates.iter().flatten().map(|c| {
-                                    progress.deliver(&horizon, p.partition, c, p.ingest_ms)
-                                }),
-                            );
+                            session.give_iterator(progress.deliver(
+                                &horizon,
+                                p.partition,
+                                p.candidates.iter().flatten(),
+                                p.ingest_ms,
+                            ));
                         }
                     });
                 }
@@ -400,9 +404,7 @@ mod tests {
                 // Each partition reads a different share of its events per epoch.
                 let share = cut.saturating_mul(p + 1) / partitions.len();
                 let end = cands.len().min(share.max(next[p]));
-                for c in &cands[next[p]..end] {
-                    epoch.push(progress.deliver(&horizon, p as u32, c, 0));
-                }
+                epoch.extend(progress.deliver(&horizon, p as u32, &cands[next[p]..end], 0));
                 next[p] = end;
             }
             let n = epoch.len();
