@@ -1,6 +1,6 @@
-//! [`KeyTable`]: the deduplication state, a set of 128-bit keys with the event-time bucket each
-//! was last seen in, in one open-addressing table of 20-byte slots (linear probing), evicted by
-//! bucket once the event-time watermark passes it.
+//! [`KeyTable`]: the deduplication state, a set of 128-bit keys with the time bucket each was
+//! first delivered in, in one open-addressing table of 20-byte slots (linear probing), evicted by
+//! bucket once the partitions that delivered into a bucket have moved past it.
 //!
 //! Why not a `HashMap<u128, _>`: a `u128` is 16-byte aligned, so a map entry with a bucket number
 //! takes 32 bytes plus a control byte, and hashbrown doubles its capacity (load 44–88%), 36–73
@@ -96,8 +96,7 @@ impl KeyTable {
         self.shards[self.shard(key)].find(key).is_ok()
     }
 
-    /// Adds `key` in `bucket` (or moves a held key to the later of its bucket and `bucket`);
-    /// returns whether it was new.
+    /// Adds `key` in `bucket` unless it is held; returns whether it was new.
     pub fn insert(&mut self, key: u128, bucket: u32) -> bool {
         self.admit(key, bucket, 0)
     }
@@ -105,7 +104,7 @@ impl KeyTable {
     /// Adds `key` in `bucket` unless it is held in a bucket at or above `forgotten_below`;
     /// returns whether it was added. A key held in a bucket below `forgotten_below` counts as
     /// forgotten (as if already evicted): it is added again, in `bucket`. A key that is kept
-    /// moves to the later of its bucket and `bucket`.
+    /// stays in its bucket (its first delivery's: copies do not extend its life).
     pub fn admit(&mut self, key: u128, bucket: u32, forgotten_below: u32) -> bool {
         let shard = self.shard(key);
         self.shards[shard].admit(key, bucket, forgotten_below)
@@ -190,7 +189,6 @@ impl Shard {
                     s.bucket = bucket;
                     return true;
                 }
-                s.bucket = s.bucket.max(bucket);
                 false
             }
             Err(i) => {
@@ -255,7 +253,7 @@ mod tests {
     use std::collections::HashMap;
 
     #[test]
-    fn behaves_like_a_map_of_keys_to_their_latest_bucket() {
+    fn behaves_like_a_map_of_keys_to_their_first_bucket() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let mut table = KeyTable::default();
         let mut model: HashMap<u128, u32> = HashMap::new();
@@ -290,10 +288,7 @@ mod tests {
                     *e = b;
                     true
                 }
-                Some(e) => {
-                    *e = (*e).max(b);
-                    false
-                }
+                Some(_) => false,
             };
             assert_eq!(table.admit(key, b, forgotten_below), added);
             assert_eq!(table.len(), model.len());

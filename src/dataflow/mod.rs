@@ -28,6 +28,7 @@ pub mod per_batch;
 pub use error::DataflowError;
 pub use operators::{
     Commit, CommitStats, DedupWinners, Failure, Process, QualityChange, QualityCounts,
-    QualityState, ReadPositions, RowsOf, SilverRows, TableRows, WriteQuality, WriteTable,
+    QualityState, ReadPositions, RestoredDedup, RestoredKey, RowsOf, SilverRows, TableRows,
+    WriteQuality, WriteTable,
 };
 pub use per_batch::{process_batch, ProcessContext, Processed, SkipBelow};

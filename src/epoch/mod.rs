@@ -19,6 +19,3 @@ pub type Time = u64;
 
 /// Order of deliveries for "first delivery wins": (epoch, partition, sequence number).
 pub type DeliveryOrder = (Time, u32, i64);
-
-/// The partition used for state restored from committed tables (never a real partition).
-pub const RESTORED: u32 = u32::MAX;

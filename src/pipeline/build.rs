@@ -57,7 +57,7 @@ pub fn standard_dataflow<'s>(
         );
     let winners = processed
         .clone()
-        .dedup_winners(plan.horizon_ms, std::mem::take(&mut restored.keys));
+        .dedup_winners(plan.horizon_ms, std::mem::take(&mut restored.dedup));
     let silver = processed.clone().silver_rows(winners);
     let silver_files = silver
         .clone()

@@ -1,12 +1,14 @@
-//! Restoring the stateful stages from what is committed (never from memory): deduplication keys
-//! from silver's `event_id`s inside the horizon, the quality counts from the quality table, the
-//! views from committed silver rows, and each rewritten-in-place table's current files.
+//! Restoring the stateful stages from what is committed (never from memory): deduplication state
+//! from silver's `event_id`s (each partition's clock replayed, the keys inside its horizon), the
+//! quality counts from the quality table, the views from committed silver rows, and each
+//! rewritten-in-place table's current files.
 
 use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
 
-use crate::dataflow::per_batch::{dedup_key, DedupKey, QualityKey};
+use crate::dataflow::per_batch::{dedup_key, QualityKey};
+use crate::dataflow::RestoredDedup;
 use crate::sink::delta::read_table;
 use crate::sink::tables::{QualityColumns, SilverKeyColumns};
 use crate::sink::{DeltaTables, SinkError, TableId, TableKind};
@@ -15,8 +17,8 @@ use crate::Result;
 /// Committed state the stateful stages restart from (worker 0 holds it; the others start empty).
 #[derive(Default)]
 pub struct Restored {
-    /// Deduplication keys with their event times (ms), within the horizon.
-    pub keys: Vec<(DedupKey, i64)>,
+    /// The deduplication state: the keys still remembered and the partitions' clocks.
+    pub dedup: RestoredDedup,
     /// Committed silver rows (the views restart from them).
     pub silver: Vec<RecordBatch>,
     /// The quality table's counts.
@@ -50,7 +52,7 @@ pub fn restore(
     let mut restored = Restored::default();
     if tables.version(TableKind::Silver) > 0 {
         let silver = read_table(tables.output(), TableKind::Silver)?;
-        restored.keys = dedup_keys(&silver.batches, horizon_ms)?;
+        restored.dedup = dedup_state(&silver.batches, horizon_ms)?;
         restored.silver = silver.batches;
     }
     if tables.version(TableKind::Quality) > 0 {
@@ -63,21 +65,25 @@ pub fn restore(
     Ok(restored)
 }
 
-/// The dedup keys of committed silver rows whose event time is within the horizon of the newest.
-fn dedup_keys(silver: &[RecordBatch], horizon_ms: i64) -> Result<Vec<(DedupKey, i64)>, SinkError> {
-    let mut keys = Vec::new();
+/// The deduplication state of committed silver rows: each partition's clock replayed in its
+/// order, and the keys it still remembers.
+fn dedup_state(silver: &[RecordBatch], horizon_ms: i64) -> Result<RestoredDedup, SinkError> {
+    let mut rows = Vec::new();
     for b in silver {
         let cols = SilverKeyColumns::of(b).map_err(|e| invalid(TableKind::Silver, e))?;
         for i in 0..b.num_rows() {
             if !arrow::array::Array::is_null(cols.event_id, i) {
-                let t = cols.event_time_ms(i).unwrap_or(i64::MIN);
-                keys.push((dedup_key(cols.event_id.value(i)), t));
+                rows.push((
+                    cols.partition.value(i) as u32,
+                    cols.sequence_number.value(i),
+                    dedup_key(cols.event_id.value(i)),
+                    cols.event_time_ms(i),
+                    cols.ingest_time_ms(i),
+                ));
             }
         }
     }
-    let newest = keys.iter().map(|k| k.1).max().unwrap_or(i64::MIN);
-    keys.retain(|k| k.1 >= newest.saturating_sub(horizon_ms));
-    Ok(keys)
+    Ok(RestoredDedup::of_rows(horizon_ms, rows))
 }
 
 /// The committed quality counts per (rule, window); rules the checks no longer define are dropped.

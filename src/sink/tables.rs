@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{
-    DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -255,6 +255,9 @@ impl<'a> QualityColumns<'a> {
 pub struct SilverKeyColumns<'a> {
     pub event_id: &'a StringArray,
     pub event_time: &'a TimestampMicrosecondArray,
+    pub partition: &'a Int32Array,
+    pub sequence_number: &'a Int64Array,
+    pub ingest_time: &'a TimestampMicrosecondArray,
 }
 
 impl<'a> SilverKeyColumns<'a> {
@@ -263,12 +266,22 @@ impl<'a> SilverKeyColumns<'a> {
         Ok(SilverKeyColumns {
             event_id: string_column(batch, "event_id")?,
             event_time: timestamp_column(batch, "event_time")?,
+            partition: column(batch, "partition")?
+                .as_primitive_opt::<Int32Type>()
+                .ok_or("column 'partition' is not a 32-bit integer column")?,
+            sequence_number: int64_column(batch, "sequence_number")?,
+            ingest_time: timestamp_column(batch, "ingest_time")?,
         })
     }
 
     /// Row `i`'s event time in ms (`None` when it has none).
     pub fn event_time_ms(&self, i: usize) -> Option<i64> {
         (!self.event_time.is_null(i)).then(|| self.event_time.value(i) / 1000)
+    }
+
+    /// Row `i`'s ingest time in ms.
+    pub fn ingest_time_ms(&self, i: usize) -> i64 {
+        self.ingest_time.value(i) / 1000
     }
 }
 

@@ -13,7 +13,7 @@ mod write_quality;
 mod write_table;
 
 pub use commit::{Commit, CommitStats, Failure};
-pub use dedup::DedupWinners;
+pub use dedup::{DedupWinners, RestoredDedup, RestoredKey};
 pub use positions::ReadPositions;
 pub use process::Process;
 pub use quality_counts::{QualityChange, QualityCounts};
