@@ -2,9 +2,22 @@
 //! to and receives from `medallion emulator` with `UseDevelopmentEmulator=true`: batches with a
 //! partition key, single events to a partition, hub and partition properties, and every event back
 //! with its sequence number, offset, enqueued time, key, properties and body
-//! (`tests/it/python_interop.py` does the checking).
+//! (`tests/it/python_interop.py` does the checking). And the pipeline fed by that SDK the way a
+//! device-backlog producer feeds a hub, one batch per station, so that each partition holds its
+//! stations one after another with late events and their duplicates side by side: silver equals
+//! the oracle.
 
-use std::process::Command;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
+
+use crate::common::*;
+use crate::eventhub_pipeline::{pipeline, serial};
+use medallion::sink::TableKind;
 
 #[test]
 fn python_sdk_sends_to_and_receives_from_the_emulator() {
@@ -21,4 +34,173 @@ fn python_sdk_sends_to_and_receives_from_the_emulator() {
         "the Python SDK interop script failed (is `pip install azure-eventhub` done?):\n{text}"
     );
     assert!(text.contains("ALL CHECKS PASSED"), "{text}");
+}
+
+fn python(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 {args:?} failed (are numpy, pyyaml and azure-eventhub installed?):\n{}",
+        combined_output(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Copies in bronze that arrive more than `horizon_ms` of event time behind the newest event time
+/// among the silver rows their partition had delivered (a duplicate has its first delivery's event
+/// time), with their first delivery in the same partition: the late duplicates that a rule keyed
+/// on an event's own time forgets.
+fn late_copies(out: &Path, horizon_ms: i64) -> usize {
+    let mut silver: Vec<(i32, i64, i64)> = Vec::new();
+    for b in batches(out, TableKind::Silver) {
+        let p = b
+            .column_by_name("partition")
+            .unwrap()
+            .as_primitive::<Int32Type>()
+            .clone();
+        let s = b
+            .column_by_name("sequence_number")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        let t = b.column_by_name("event_time").unwrap();
+        let t = t.as_primitive::<TimestampMicrosecondType>();
+        for i in 0..b.num_rows() {
+            if !t.is_null(i) {
+                silver.push((p.value(i), s.value(i), t.value(i) / 1000));
+            }
+        }
+    }
+    silver.sort_unstable();
+    let mut bronze: Vec<(i32, i64, Option<String>)> = Vec::new();
+    for b in batches(out, TableKind::Bronze) {
+        let body = b.column_by_name("body").unwrap().as_binary::<i32>().clone();
+        let p = b
+            .column_by_name("partition")
+            .unwrap()
+            .as_primitive::<Int32Type>()
+            .clone();
+        let s = b
+            .column_by_name("sequence_number")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            let json: Option<serde_json::Value> = serde_json::from_slice(body.value(i)).ok();
+            let id = json
+                .as_ref()
+                .and_then(|j| Some(j.get("event_id")?.as_str()?.to_string()));
+            bronze.push((p.value(i), s.value(i), id));
+        }
+    }
+    bronze.sort_unstable();
+    // Each partition's clock, moved by its silver rows in sequence order.
+    let mut next = silver.iter().peekable();
+    let (mut clock, mut partition) = (i64::MIN, -1);
+    let mut first: HashMap<String, (i32, i64)> = HashMap::new();
+    let mut late = 0;
+    for (p, seq, id) in bronze {
+        if p != partition {
+            (clock, partition) = (i64::MIN, p);
+        }
+        while let Some(&&(sp, ss, t)) = next.peek() {
+            if (sp, ss) > (p, seq) {
+                break;
+            }
+            if sp == p {
+                clock = clock.max(t);
+            }
+            next.next();
+        }
+        let Some(id) = id else { continue };
+        match first.get(&id) {
+            Some(&(q, t)) if q == p && t < clock - horizon_ms => late += 1,
+            Some(_) => {}
+            None => {
+                if let Ok(at) = silver.binary_search_by_key(&(p, seq), |r| (r.0, r.1)) {
+                    first.insert(id, (p, silver[at].2));
+                }
+            }
+        }
+    }
+    late
+}
+
+#[test]
+fn one_batch_per_station_from_the_python_sdk_deduplicates_like_the_oracle() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let tools = shared().join("tools");
+    let file_arg = file.display().to_string();
+    python(&[
+        &tools.join("gen_events.py").display().to_string(),
+        "--events",
+        "60000",
+        "--stations",
+        "600",
+        "--seed",
+        "2",
+        "--rate",
+        "duplicate=0.02",
+        "--rate",
+        "malformed_body=0.01",
+        "--out",
+        &file_arg,
+    ]);
+    let oracle: serde_json::Value = serde_json::from_str(&python(&[
+        &tools.join("reference.py").display().to_string(),
+        &file_arg,
+    ]))
+    .unwrap();
+
+    let mut emulator = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["emulator", "--port", "0", "--hub", "weather:8"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(emulator.stdout.take().unwrap()).lines();
+    let cs = loop {
+        let line = lines
+            .next()
+            .expect("the emulator prints its connection string")
+            .unwrap();
+        if line.starts_with("Endpoint=") {
+            break line;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/python_send_by_station.py"
+    );
+    let sent = python(&[script, &cs, "weather", &file_arg]);
+    assert!(sent.contains("SENT 60000"), "{sent}");
+
+    let out = dir.path().join("out");
+    let status = pipeline(&out, &cs).status().unwrap();
+    emulator.kill().ok();
+    emulator.wait().ok();
+    assert!(status.success(), "the pipeline run failed");
+
+    // The input holds what this test is about (the default horizon is 120 minutes).
+    let late = late_copies(&out, 120 * 60_000);
+    assert!(
+        late > 0,
+        "no duplicate arrives beyond the horizon behind its partition"
+    );
+    eprintln!("{late} copies arrive more than the horizon behind their partition's newest event");
+    assert_matches_oracle(&out, &oracle);
+    let ids = silver_ids(&out);
+    let mut distinct = ids.clone();
+    distinct.dedup();
+    assert_eq!(
+        ids.len(),
+        distinct.len(),
+        "silver holds duplicate event ids"
+    );
 }
