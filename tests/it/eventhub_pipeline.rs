@@ -171,15 +171,16 @@ fn dropped_connections_lose_and_duplicate_nothing() {
     rt.block_on(emu.shutdown());
 }
 
-/// `medallion emulator` as a child process; returns it and the connection string it printed.
-fn emulator_process() -> (Child, String) {
+/// `medallion emulator` as a child process with hub `weather` of `partitions` partitions; returns
+/// it and the connection string it printed.
+pub(crate) fn emulator_process(partitions: u32) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_medallion"))
         .args([
             "emulator",
             "--port",
             "0",
             "--hub",
-            &format!("weather:{PARTITIONS}"),
+            &format!("weather:{partitions}"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -232,7 +233,7 @@ pub(crate) fn pipeline(out: &Path, cs: &str) -> Command {
 fn sigkill_mid_stream_then_rerun_equals_uninterrupted_run() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let (mut emulator, cs) = emulator_process();
+    let (mut emulator, cs) = emulator_process(PARTITIONS);
     let producer = Command::new(env!("CARGO_BIN_EXE_medallion"))
         .args([
             "produce",

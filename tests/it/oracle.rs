@@ -3,8 +3,6 @@
 //! duplicates included); on the same run, `station_hourly` and `station_latest` equal a
 //! recomputation over the final silver table.
 
-use std::process::Command;
-
 use crate::common::*;
 use medallion::epoch::EpochPolicy;
 use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
@@ -26,19 +24,6 @@ const FAULTS: [(&str, f64); 15] = [
     ("duplicate", 0.005),
     ("late_arrival", 0.010),
 ];
-
-fn python(args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .args(args)
-        .output()
-        .expect("python3 runs (CI installs numpy and pyyaml)");
-    assert!(
-        out.status.success(),
-        "python3 {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn doubled_faults_200k_match_reference() {

@@ -8,15 +8,14 @@
 //! the oracle.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow::datatypes::TimestampMicrosecondType;
 
 use crate::common::*;
-use crate::eventhub_pipeline::{pipeline, serial};
+use crate::eventhub_pipeline::{emulator_process, pipeline, serial};
 use medallion::sink::TableKind;
 
 #[test]
@@ -36,19 +35,6 @@ fn python_sdk_sends_to_and_receives_from_the_emulator() {
     assert!(text.contains("ALL CHECKS PASSED"), "{text}");
 }
 
-fn python(args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "python3 {args:?} failed (are numpy, pyyaml and azure-eventhub installed?):\n{}",
-        combined_output(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Copies in bronze that arrive more than `horizon_ms` of event time behind the newest event time
 /// among the silver rows their partition had delivered (a duplicate has its first delivery's event
 /// time), with their first delivery in the same partition: the late duplicates that a rule keyed
@@ -56,16 +42,7 @@ fn python(args: &[&str]) -> String {
 fn late_copies(out: &Path, horizon_ms: i64) -> usize {
     let mut silver: Vec<(i32, i64, i64)> = Vec::new();
     for b in batches(out, TableKind::Silver) {
-        let p = b
-            .column_by_name("partition")
-            .unwrap()
-            .as_primitive::<Int32Type>()
-            .clone();
-        let s = b
-            .column_by_name("sequence_number")
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .clone();
+        let (p, s) = partition_and_sequence(&b);
         let t = b.column_by_name("event_time").unwrap();
         let t = t.as_primitive::<TimestampMicrosecondType>();
         for i in 0..b.num_rows() {
@@ -78,16 +55,7 @@ fn late_copies(out: &Path, horizon_ms: i64) -> usize {
     let mut bronze: Vec<(i32, i64, Option<String>)> = Vec::new();
     for b in batches(out, TableKind::Bronze) {
         let body = b.column_by_name("body").unwrap().as_binary::<i32>().clone();
-        let p = b
-            .column_by_name("partition")
-            .unwrap()
-            .as_primitive::<Int32Type>()
-            .clone();
-        let s = b
-            .column_by_name("sequence_number")
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .clone();
+        let (p, s) = partition_and_sequence(&b);
         for i in 0..b.num_rows() {
             let json: Option<serde_json::Value> = serde_json::from_slice(body.value(i)).ok();
             let id = json
@@ -157,23 +125,7 @@ fn one_batch_per_station_from_the_python_sdk_deduplicates_like_the_oracle() {
     ]))
     .unwrap();
 
-    let mut emulator = Command::new(env!("CARGO_BIN_EXE_medallion"))
-        .args(["emulator", "--port", "0", "--hub", "weather:8"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(emulator.stdout.take().unwrap()).lines();
-    let cs = loop {
-        let line = lines
-            .next()
-            .expect("the emulator prints its connection string")
-            .unwrap();
-        if line.starts_with("Endpoint=") {
-            break line;
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut emulator, cs) = emulator_process(8);
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/it/python_send_by_station.py"

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, Int32Array, Int64Array, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use medallion::sink::delta::read_table;
 use medallion::sink::TableKind;
@@ -55,16 +55,7 @@ pub fn quality_failed(out: impl Into<Output>) -> BTreeMap<String, i64> {
 pub fn lineage(out: impl Into<Output>, kind: TableKind) -> Vec<(i32, i64)> {
     let mut v = Vec::new();
     for b in batches(out, kind) {
-        let p = b
-            .column_by_name("partition")
-            .unwrap()
-            .as_primitive::<Int32Type>()
-            .clone();
-        let s = b
-            .column_by_name("sequence_number")
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .clone();
+        let (p, s) = partition_and_sequence(&b);
         for i in 0..b.num_rows() {
             v.push((p.value(i), s.value(i)));
         }
@@ -193,6 +184,36 @@ pub fn sigkill_after(child: &mut std::process::Child, out: &Path, versions: usiz
 }
 
 /// A finished command's stdout followed by its stderr, as text.
+/// Runs `python3 ARGS` and returns its stdout; panics with its output if it fails.
+pub fn python(args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 {args:?} failed (does `.ci/run`'s install step have what it needs: numpy, \
+         pyyaml, azure-eventhub?):\n{}",
+        combined_output(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A table batch's `partition` and `sequence_number` columns.
+pub fn partition_and_sequence(b: &RecordBatch) -> (Int32Array, Int64Array) {
+    let column = |name: &str| {
+        b.column_by_name(name)
+            .unwrap_or_else(|| panic!("the table has {name}"))
+            .clone()
+    };
+    (
+        column("partition").as_primitive::<Int32Type>().clone(),
+        column("sequence_number")
+            .as_primitive::<Int64Type>()
+            .clone(),
+    )
+}
+
 pub fn combined_output(out: &std::process::Output) -> String {
     format!(
         "{}{}",
