@@ -137,9 +137,11 @@ struct RunArgs {
     /// Event-time window of the quality aggregates, in seconds.
     #[arg(long, default_value_t = 60)]
     window_s: i64,
-    /// Deduplication horizon in minutes of event time: a duplicate is caught while its
-    /// partition's newest event time is within this (plus up to an eighth) of the first
-    /// delivery's; older state is dropped once every partition that delivered it has moved on.
+    /// Deduplication horizon in minutes of event time. Each partition's clock is the newest event
+    /// time it has delivered; a copy of an event_id is dropped when its partition's clock has
+    /// moved at most this far since the first delivery (however late the event's own time),
+    /// and kept as new once it moved more than this plus an eighth. State older than that is
+    /// dropped once every partition that delivered it has moved on (README, Deduplication).
     #[arg(long, default_value_t = 120)]
     horizon_min: i64,
     /// Largest number of events per batch.

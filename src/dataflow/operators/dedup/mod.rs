@@ -5,18 +5,25 @@
 //!
 //! Every partition has a clock: the newest event time among its silver candidates so far, in
 //! the partition's own order (an event without an event time does not move it). Each delivery
-//! of a key is stamped with its partition's clock right after it, `C` (the ingest time while the
-//! partition has no event time yet). A later copy of the key, stamped `C'`, is
+//! of a key is stamped with its partition's clock right after it (the ingest time while the
+//! partition has no event time yet). Let `C` be the stamp of the key's winning delivery (the
+//! first one, or the first after the key was forgotten). A later copy in the same partition,
+//! stamped `C'`, is
 //!
-//! - **always dropped** when `C' - C <= horizon` for the key's previous delivery in the same
-//!   partition: a copy is caught however late its own event time is, and wherever batches and
-//!   epochs end, however many workers read and in whatever order the events of a partition come
-//!   (grouped by device, interleaved, shuffled);
-//! - **always kept** (as a new first delivery) when `C' - C > horizon + horizon / 8` for every
-//!   earlier delivery: the partition has moved on and forgotten the key;
-//! - in between, decided by the buckets of an eighth of the horizon that state is kept in: the
-//!   key is held while the bucket of `C` is not before the bucket of `C' - horizon`, exactly and
-//!   the same on every run.
+//! - **always dropped** when `C' - C <= horizon`: a copy is caught however late its own event
+//!   time is, and wherever batches and epochs end, however many workers read and in whatever
+//!   order the events of a partition come (grouped by device, interleaved, shuffled);
+//! - **always kept** (as a new winning delivery) when `C' - C > horizon + horizon / 8`: the
+//!   partition has moved on and forgotten the key;
+//! - in between, decided by the buckets of an eighth of the horizon (at least a second) that
+//!   state is kept in: dropped iff the bucket of `C` is not before the bucket of `C' - horizon`,
+//!   exactly and the same on every run.
+//!
+//! Copies do not refresh a key: its state stays where the winning delivery put it (as Spark's
+//! `dropDuplicatesWithinWatermark` does), so a key re-sent for ever still leaves memory, and what
+//! a restart rebuilds from silver's winners is the state it had (exactly so when every copy is
+//! in its winner's partition, as a partition key on the station makes it: a copy from another
+//! partition moved its own partition's clock, and silver does not hold it).
 //!
 //! A copy in another partition is caught under the same condition, measured on the copy's
 //! partition, as long as the key is still held: a bucket is dropped once every partition that
@@ -73,7 +80,7 @@ pub trait DedupWinners<'s> {
     /// Emits, at epoch `e`, the `(partition, sequence number)` of every silver candidate of `e`
     /// that is the first delivery of its key, exchanged to the worker that read the partition.
     /// A copy is dropped while its partition's clock has moved at most `horizon_ms` (plus up to
-    /// an eighth of it) past the key's previous delivery; see the module docs for the exact
+    /// an eighth of it) past the key's winning delivery; see the module docs for the exact
     /// rule. `restored` is the state committed before a restart (worker 0's; empty elsewhere).
     fn dedup_winners(
         self,
@@ -118,7 +125,11 @@ impl RestoredDedup {
             if let Some(t) = event_time_ms {
                 *clock = (*clock).max(t);
             }
-            let clock_ms = if *clock == i64::MIN { ingest_ms } else { *clock };
+            let clock_ms = if *clock == i64::MIN {
+                ingest_ms
+            } else {
+                *clock
+            };
             keys.push(RestoredKey {
                 key,
                 partition,

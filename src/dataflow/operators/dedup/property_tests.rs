@@ -185,7 +185,12 @@ impl Case {
 
 /// Runs the epochs `from..to` of a case through `dedup_winners` on the case's workers; returns
 /// the winners as (epoch index, partition, sequence number).
-fn run(case: &Arc<Case>, from: usize, to: usize, restored: RestoredDedup) -> Vec<(usize, u32, i64)> {
+fn run(
+    case: &Arc<Case>,
+    from: usize,
+    to: usize,
+    restored: RestoredDedup,
+) -> Vec<(usize, u32, i64)> {
     let winners: Arc<Mutex<Vec<(usize, u32, i64)>>> = Arc::default();
     let restored = Arc::new(Mutex::new(Some(restored)));
     let (c, sink) = (case.clone(), winners.clone());
@@ -215,7 +220,12 @@ fn run(case: &Arc<Case>, from: usize, to: usize, restored: RestoredDedup) -> Vec
         });
         // Each partition's position: the events of epochs before `from` were read before.
         let mut next: Vec<usize> = (0..c.partitions.len())
-            .map(|p| c.epochs[..from].iter().map(|e| e[p].iter().sum::<usize>()).sum())
+            .map(|p| {
+                c.epochs[..from]
+                    .iter()
+                    .map(|e| e[p].iter().sum::<usize>())
+                    .sum()
+            })
             .collect();
         for (e, parts) in c.epochs[from..to].iter().enumerate() {
             input.advance_to(e as Time + 1);
@@ -349,7 +359,11 @@ fn check(case: &Case, winners: &[(usize, u32, i64)]) -> Result<(), String> {
                 "partition {p} seq {i} (epoch {e}, key {key:x}, bucket {bucket}, first kept \
                  {first_kept}, held as {:?}): the rule says {verdict:?}, the operator {}",
                 held.get(&key),
-                if is_winner { "let it win" } else { "dropped it" }
+                if is_winner {
+                    "let it win"
+                } else {
+                    "dropped it"
+                }
             ));
         }
         if is_winner {
@@ -357,7 +371,9 @@ fn check(case: &Case, winners: &[(usize, u32, i64)]) -> Result<(), String> {
         }
     }
     if either > 0 && !case.cross {
-        return Err(format!("{either} undecided deliveries without cross-partition copies"));
+        return Err(format!(
+            "{either} undecided deliveries without cross-partition copies"
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Hand-picked cases of the owner's decisions and the readers' clocks.
 
 use super::*;
+use rand::{Rng, SeedableRng};
 
 const T: i64 = 1_800_000_000_000;
 
@@ -85,7 +86,9 @@ fn a_late_event_duplicated_at_once_is_caught_however_late_it_is() {
         },
     ];
     let deliveries: Vec<Delivery> = progress.deliver(&horizon, 0, &cands, 0).collect();
-    assert!(deliveries.iter().all(|d| d.bucket == horizon.bucket(T + day)));
+    assert!(deliveries
+        .iter()
+        .all(|d| d.bucket == horizon.bucket(T + day)));
     assert_eq!(Owner::new().decide(deliveries), vec![(0, 0), (0, 1)]);
 }
 
@@ -154,4 +157,87 @@ fn restored_state_replays_each_partition_s_clock_in_its_order() {
             },
         ]
     );
+}
+
+/// The winners of deliveries split into epochs at `cuts`, with the partitions interleaved
+/// in a shuffled order within each epoch.
+fn winners_when_cut(partitions: &[Vec<Candidate>], cuts: &[usize], seed: u64) -> Vec<(u32, i64)> {
+    let h = 3_600_000;
+    let horizon = Horizon::new(h);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut progress = PartitionProgress::default();
+    let mut owner = Owner::new();
+    let mut next = vec![0usize; partitions.len()];
+    let mut winners = Vec::new();
+    for &cut in cuts.iter().chain([&usize::MAX]) {
+        let mut epoch = Vec::new();
+        for (p, cands) in partitions.iter().enumerate() {
+            // Each partition reads a different share of its events per epoch.
+            let share = cut.saturating_mul(p + 1) / partitions.len();
+            let end = cands.len().min(share.max(next[p]));
+            epoch.extend(progress.deliver(&horizon, p as u32, &cands[next[p]..end], 0));
+            next[p] = end;
+        }
+        let n = epoch.len();
+        for i in 0..n {
+            epoch.swap(i, rng.random_range(i..n.max(1)));
+        }
+        winners.extend(owner.decide(epoch));
+    }
+    winners.sort();
+    winners
+}
+
+#[test]
+fn winners_do_not_depend_on_where_epochs_end_or_how_far_partitions_are_apart() {
+    // Four partitions of 3,000 events over 30 h of event time (horizon 1 h), each event
+    // duplicated now and then up to 40 events later, some late by up to 50 min, and a few
+    // without an event time.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let partitions: Vec<Vec<Candidate>> = (0..4u32)
+        .map(|p| {
+            let mut cands: Vec<Candidate> = Vec::new();
+            for i in 0..3_000i64 {
+                let key = (u128::from(p) << 64) | i as u128;
+                let late = if rng.random_range(0..10) == 0 {
+                    rng.random_range(0..3_000_000)
+                } else {
+                    0
+                };
+                let time = (rng.random_range(0..50) != 0).then_some(T + i * 36_000 - late);
+                cands.push(Candidate {
+                    key,
+                    sequence_number: 0,
+                    event_time_ms: time,
+                });
+                if i > 40 && rng.random_range(0..20) == 0 {
+                    let earlier = cands[cands.len() - rng.random_range(1..40)];
+                    cands.push(earlier);
+                }
+            }
+            for (s, c) in cands.iter_mut().enumerate() {
+                c.sequence_number = s as i64;
+            }
+            cands
+        })
+        .collect();
+    let whole = winners_when_cut(&partitions, &[], 1);
+    let total: usize = partitions.iter().map(Vec::len).sum();
+    assert!(
+        whole.len() >= 4 * 3_000 && whole.len() < total,
+        "{} of {total}",
+        whole.len()
+    );
+    for seed in 0..6u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut cuts: Vec<usize> = (0..rng.random_range(1..40))
+            .map(|_| rng.random_range(0..3_200))
+            .collect();
+        cuts.sort();
+        assert_eq!(
+            winners_when_cut(&partitions, &cuts, seed),
+            whole,
+            "cuts {cuts:?}"
+        );
+    }
 }
