@@ -1,23 +1,35 @@
 #!/usr/bin/env python3
-"""Send a JSON-lines file to an event hub with Microsoft's Python SDK, one batch per station.
+"""Microsoft's Python SDK (azure-eventhub) as a foreign producer and consumer in tests.
 
-Usage: python_send_by_station.py CONNECTION_STRING HUB FILE
+Usage:
+  python_eventhub.py send-by-station CONNECTION_STRING HUB FILE
+  python_eventhub.py read CONNECTION_STRING HUB COUNT OUT
 
-Each line's bytes are one event body. Lines are grouped by station_id (stations in sorted order, each station's lines in file
-order) and each station's lines go as one batch with the station as partition key, as a
-producer flushing one device's backlog at a time does; a batch that would exceed the
-hub's size limit is split. Lines without a readable station_id (malformed bodies, missing
-ids) go last, in batches without a partition key. Prints `SENT <n>` at the end.
+send-by-station: each line's bytes are one event body. Lines are grouped by station_id
+(stations in sorted order, each station's lines in file order) and each station's lines go
+as one batch with the station as partition key, as a producer flushing one device's backlog
+at a time does; a batch that would exceed the hub's size limit is split. Lines without a
+readable station_id (malformed bodies, missing ids) go last, in batches without a partition
+key. Prints `SENT <n>` at the end.
+
+read: receives COUNT events from every partition, from the start, and writes one JSON line
+per event to OUT: partition, sequence_number, partition_key (null when the event has none)
+and body (hex). Prints `READ <n>`; exits non-zero if fewer arrive within the timeout.
 """
 import json
 import sys
+import threading
 
 import azure.eventhub._pyamqp._platform as platform_opts
 
 # This kernel refuses TCP_MAXSEG, which the SDK copies onto its socket.
 platform_opts.KNOWN_TCP_OPTS.discard("TCP_MAXSEG")
 
-from azure.eventhub import EventData, EventHubProducerClient  # noqa: E402
+from azure.eventhub import (  # noqa: E402
+    EventData,
+    EventHubConsumerClient,
+    EventHubProducerClient,
+)
 
 TIMEOUT = 60
 
@@ -48,8 +60,7 @@ def send_group(producer, key, lines):
     return sent
 
 
-def main():
-    conn_str, hub, path = sys.argv[1:4]
+def send_by_station(conn_str, hub, path):
     groups = {}
     keyless = []
     with open(path, "rb") as f:
@@ -67,6 +78,56 @@ def main():
             sent += send_group(producer, station, groups[station])
         sent += send_group(producer, None, keyless)
     print(f"SENT {sent}", flush=True)
+
+
+def text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def read(conn_str, hub, count, out):
+    received = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def on_event_batch(context, events):
+        with lock:
+            for e in events:
+                received.append({
+                    "partition": int(context.partition_id),
+                    "sequence_number": e.sequence_number,
+                    "partition_key": text(e.partition_key),
+                    "body": b"".join(e.body).hex(),
+                })
+            if len(received) >= count:
+                done.set()
+
+    consumer = EventHubConsumerClient.from_connection_string(
+        conn_str, consumer_group="$Default", eventhub_name=hub)
+    worker = threading.Thread(
+        target=lambda: consumer.receive_batch(
+            on_event_batch=on_event_batch, starting_position="-1", max_batch_size=1000),
+        daemon=True,
+    )
+    worker.start()
+    got_all = done.wait(TIMEOUT)
+    consumer.close()
+    worker.join(15)
+    with open(out, "w") as f:
+        for r in received:
+            f.write(json.dumps(r) + "\n")
+    print(f"READ {len(received)}", flush=True)
+    if not got_all:
+        sys.exit(f"only {len(received)} of {count} events arrived within {TIMEOUT} s")
+
+
+def main():
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "send-by-station":
+        send_by_station(*args)
+    elif command == "read":
+        read(args[0], args[1], int(args[2]), args[3])
+    else:
+        sys.exit(__doc__)
 
 
 if __name__ == "__main__":

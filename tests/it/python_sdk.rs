@@ -5,7 +5,8 @@
 //! (`tests/it/python_interop.py` does the checking). And the pipeline fed by that SDK the way a
 //! device-backlog producer feeds a hub, one batch per station, so that each partition holds its
 //! stations one after another with late events and their duplicates side by side: silver equals
-//! the oracle.
+//! the oracle. And `medallion produce` read back by that SDK: every event has its own body's
+//! partition key, or none (issue 29), and bronze's `partition_key` says the same.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,6 +35,9 @@ fn python_sdk_sends_to_and_receives_from_the_emulator() {
     );
     assert!(text.contains("ALL CHECKS PASSED"), "{text}");
 }
+
+/// Microsoft's Python SDK as a producer and consumer (`send-by-station`, `read`).
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python_eventhub.py");
 
 /// Copies in bronze that arrive more than `horizon_ms` of event time behind the newest event time
 /// among the silver rows their partition had delivered (a duplicate has its first delivery's event
@@ -126,11 +130,7 @@ fn one_batch_per_station_from_the_python_sdk_deduplicates_like_the_oracle() {
     .unwrap();
 
     let (mut emulator, cs) = emulator_process(8);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/it/python_send_by_station.py"
-    );
-    let sent = python(&[script, &cs, "weather", &file_arg]);
+    let sent = python(&[SCRIPT, "send-by-station", &cs, "weather", &file_arg]);
     assert!(sent.contains("SENT 60000"), "{sent}");
 
     let out = dir.path().join("out");
@@ -155,4 +155,112 @@ fn one_batch_per_station_from_the_python_sdk_deduplicates_like_the_oracle() {
         distinct.len(),
         "silver holds duplicate event ids"
     );
+}
+
+/// What the Python SDK read back: (partition, sequence number, partition key, body).
+fn read_back(cs: &str, count: usize, dir: &Path) -> Vec<(i32, i64, Option<String>, Vec<u8>)> {
+    let file = dir.join("read.jsonl");
+    let n = count.to_string();
+    python(&[
+        SCRIPT,
+        "read",
+        cs,
+        "weather",
+        &n,
+        &file.display().to_string(),
+    ]);
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let mut events: Vec<_> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["partition"].as_i64().unwrap() as i32,
+                v["sequence_number"].as_i64().unwrap(),
+                v["partition_key"].as_str().map(String::from),
+                hex(v["body"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    events.sort();
+    events
+}
+
+/// The partition key a body should travel with: its `station_id` when that is a non-empty
+/// string; for a body that is not JSON (truncated), the string after its `"station_id":` if
+/// that is complete (`medallion::workload::station_key`, which `produce` keys by).
+fn own_key(body: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => v
+            .get("station_id")
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        Err(_) => medallion::workload::station_key(body).map(|k| k.into_owned()),
+    }
+}
+
+#[test]
+fn events_produced_by_medallion_keep_their_own_partition_key() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut emulator, cs) = emulator_process(crate::eventhub_pipeline::PARTITIONS);
+    let produced = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["produce", "--hub", "weather", "--file"])
+        .arg(smoke_file())
+        .env("EVENTHUB_CONNECTION_STRING", &cs)
+        .output()
+        .unwrap();
+    assert!(produced.status.success(), "{}", combined_output(&produced));
+    let events = read_back(&cs, 10_000, dir.path());
+    assert_eq!(events.len(), 10_000);
+    let keyed: std::collections::HashSet<i32> = events
+        .iter()
+        .filter(|e| e.2.is_some())
+        .map(|e| e.0)
+        .collect();
+    let mut unkeyed_beside_keyed = 0;
+    for (p, seq, key, body) in &events {
+        assert_eq!(
+            key.as_deref(),
+            own_key(body).as_deref(),
+            "partition {p} seq {seq}: {}",
+            String::from_utf8_lossy(body)
+        );
+        if key.is_none() && keyed.contains(p) {
+            unkeyed_beside_keyed += 1;
+        }
+    }
+    assert!(
+        unkeyed_beside_keyed > 0,
+        "the input has unkeyed events in partitions with keyed ones"
+    );
+
+    let out = dir.path().join("out");
+    let status = pipeline(&out, &cs).status().unwrap();
+    emulator.kill().ok();
+    emulator.wait().ok();
+    assert!(status.success(), "the pipeline run failed");
+    let mut bronze = Vec::new();
+    for b in batches(&out, TableKind::Bronze) {
+        let (p, s) = partition_and_sequence(&b);
+        let keys = b
+            .column_by_name("partition_key")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        for i in 0..b.num_rows() {
+            let key = (!keys.is_null(i)).then(|| keys.value(i).to_string());
+            bronze.push((p.value(i), s.value(i), key));
+        }
+    }
+    bronze.sort();
+    let read: Vec<_> = events.into_iter().map(|(p, s, k, _)| (p, s, k)).collect();
+    assert_eq!(bronze, read, "bronze's partition_key, row by row");
 }

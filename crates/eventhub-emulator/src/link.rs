@@ -186,15 +186,26 @@ fn partition_key(message: &AmqpMessage) -> Option<String> {
     }
 }
 
+/// A delivery's events and its keys.
+struct Unpacked {
+    events: Vec<AmqpMessage>,
+    /// The delivery's own partition key (a batch's envelope): the service gives it to every
+    /// event of the batch that has none of its own.
+    envelope_key: Option<String>,
+    /// What a delivery to the hub is routed by: the envelope's key, else the first event's.
+    route_key: Option<String>,
+}
+
 /// Splits a delivery into the events it carries: a batch (message format
 /// 0x80013700) holds one encoded message per Data section.
-fn unpack(
-    message: AmqpMessage,
-    message_format: Option<u32>,
-) -> Result<(Vec<AmqpMessage>, Option<String>), String> {
+fn unpack(message: AmqpMessage, message_format: Option<u32>) -> Result<Unpacked, String> {
     let key = partition_key(&message);
     if message_format != Some(BATCH_MESSAGE_FORMAT) {
-        return Ok((vec![message], key));
+        return Ok(Unpacked {
+            events: vec![message],
+            envelope_key: key.clone(),
+            route_key: key,
+        });
     }
     let Body::Data(sections) = message.body else {
         return Err("batch body must consist of data sections".into());
@@ -205,8 +216,14 @@ fn unpack(
             decode_message(&bytes).ok_or_else(|| "batch entry is not an AMQP message".to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let key = key.or_else(|| events.iter().find_map(partition_key));
-    Ok((events, key))
+    let route_key = key
+        .clone()
+        .or_else(|| events.iter().find_map(partition_key));
+    Ok(Unpacked {
+        events,
+        envelope_key: key,
+        route_key,
+    })
 }
 
 /// Stores every delivery of a producer link and accepts it.
@@ -227,13 +244,13 @@ pub async fn run_producer(hub: Arc<Hub>, target: ProducerTarget, mut receiver: R
         };
         let format = *delivery.message_format();
         let (info, message) = delivery.into_parts();
-        let outcome = unpack(message, format).and_then(|(events, key)| {
+        let outcome = unpack(message, format).and_then(|u| {
             let partition = match &target {
                 ProducerTarget::Partition(p) => p,
-                ProducerTarget::Hub => hub.route(key.as_deref()),
+                ProducerTarget::Hub => hub.route(u.route_key.as_deref()),
             };
             partition
-                .append(events, key.as_deref())
+                .append(u.events, u.envelope_key.as_deref())
                 .map_err(|e| e.to_string())
         });
         let disposed = match outcome {

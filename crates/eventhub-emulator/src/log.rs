@@ -295,6 +295,39 @@ mod tests {
             .build()
     }
 
+    fn key_of(log: &PartitionLog, i: usize) -> Option<String> {
+        match annotation(&log.get(i).unwrap().message().unwrap(), PARTITION_KEY) {
+            Some(Value::String(k)) => Some(k.clone()),
+            None => None,
+            other => panic!("a key annotation that is not a string: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_event_keeps_its_own_key_and_takes_the_envelope_s_only_without_one() {
+        // The service's rule for a batch: the envelope's partition key goes to every event that
+        // has none of its own; an event's own key is never overwritten.
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(&dir.path().join("0.log")).unwrap();
+        let mut own = msg("own");
+        set_annotation(&mut own, PARTITION_KEY, Value::String("mine".into()));
+        log.append(vec![own, msg("bare")], Some("envelope"))
+            .unwrap();
+        let mut own = msg("own");
+        set_annotation(&mut own, PARTITION_KEY, Value::String("mine".into()));
+        log.append(vec![own, msg("bare")], None).unwrap();
+        let keys: Vec<_> = (0..4).map(|i| key_of(&log, i)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                Some("mine".to_string()),
+                Some("envelope".to_string()),
+                Some("mine".to_string()),
+                None
+            ]
+        );
+    }
+
     #[test]
     fn file_log_reloads_and_truncates_torn_tail() {
         let dir = tempfile::tempdir().unwrap();

@@ -3,8 +3,8 @@
 //! One sender link per partition (`<hub>/Partitions/<id>`) on the shared connection, attached
 //! on first use and again after a failure. A batch is one delivery in the Event Hubs batch
 //! format (message format `0x80013700`: each `Data` section holds one encoded event with its
-//! `x-opt-partition-key` annotation), filled up to the link's maximum message size, sent
-//! unsettled and acknowledged by the hub.
+//! `x-opt-partition-key` annotation, the envelope none), filled up to the link's maximum
+//! message size, sent unsettled and acknowledged by the hub.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -151,11 +151,12 @@ impl ProducerBackend for AmqpProducer {
                     None => Ok(0),
                 };
             }
-            let key = events[0].partition_key.as_deref();
-            let mut batch = Message::builder()
+            // No partition key on the envelope: the batch goes to a partition link, as the
+            // SDKs' partition-id batches do, and each event carries its own key (or none). The
+            // hub gives an envelope key to every event without one of its own.
+            let batch = Message::builder()
                 .body(Body::<Value>::Data(Batch::new(sections)))
                 .build();
-            batch.message_annotations = key.map(key_annotation);
             let sendable = Sendable::builder()
                 .message(batch)
                 .message_format(BATCH_FORMAT)
