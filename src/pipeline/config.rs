@@ -143,6 +143,10 @@ pub struct RunConfig {
     pub health_stale: std::time::Duration,
     /// Compact the append-only tables this often during the run (process 0).
     pub compact_every: Option<Duration>,
+    /// Requesting it ends the run cleanly: the workers stop reading, the epochs read are
+    /// committed and the run returns its summary ([`super::Stop::on_signals`] requests it on
+    /// SIGTERM/SIGINT).
+    pub stop: super::Stop,
 }
 
 impl Default for RunConfig {
@@ -170,6 +174,7 @@ impl Default for RunConfig {
             metrics_addr: None,
             health_stale: std::time::Duration::from_secs(60),
             compact_every: None,
+            stop: super::Stop::default(),
         }
     }
 }

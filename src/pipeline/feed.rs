@@ -1,14 +1,19 @@
 //! Driving one worker: open the partitions it owns, read them batch by batch into the dataflow's
 //! input under the epoch policy, gather small reads into larger batches, read at most one epoch
-//! ahead of what is committed, and stop early when the run has failed.
+//! ahead of what is committed, and stop early when the run has failed or was asked to stop (the
+//! request reaching every worker of every process through a small control dataflow).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::dataflow::Failure;
-use crate::epoch::{EpochClock, EpochPolicy, Time};
+use crate::epoch::{EpochClock, EpochPolicy, Time, Vecs};
+use crate::pipeline::Stop;
 use crate::source::{worker_for, PartitionReader, PartitionedSource, RawBatch, SequenceNumber};
 use crate::{Error, Result};
 
@@ -34,7 +39,7 @@ pub fn open_readers(
 }
 
 /// How a worker reads: the epoch policy, the largest batch, how long a small read may wait for
-/// more, and the run's failure flag.
+/// more, the run's failure flag and its stop request.
 #[derive(Debug, Clone)]
 pub struct FeedOptions {
     pub epoch: EpochPolicy,
@@ -46,6 +51,8 @@ pub struct FeedOptions {
     pub linger: Duration,
     /// Set when the committer refused an epoch: stop reading.
     pub failure: Failure,
+    /// Requested to end the run cleanly: stop reading, finish and commit what was read.
+    pub stop: Stop,
 }
 
 /// How many epochs a worker reads ahead of the oldest epoch not yet committed: with 1, the next
@@ -64,6 +71,7 @@ impl FeedOptions {
             batch_size,
             linger: DEFAULT_LINGER,
             failure: Failure::default(),
+            stop: Stop::default(),
         }
     }
 }
@@ -164,8 +172,10 @@ impl GatheringInput {
 /// Drives one worker: reads its partitions batch by batch into `input`, moves to the next epoch
 /// as the policy says, steps the dataflow, and reads at most [`EPOCHS_AHEAD`] epochs ahead of
 /// what `probe` says is committed.
-/// Returns once every partition is exhausted (or the run has failed) and the dataflow has
-/// finished. A partition that fails to read stops being read; the worker still finishes the
+/// Returns once every partition is exhausted (or the run has failed, or was asked to stop) and
+/// the dataflow has finished. A stop or a failure seen by any worker is broadcast to every
+/// worker of every process (a dataflow of its own, built here: every worker calls this once),
+/// so that a cluster stops as one. A partition that fails to read stops being read; the worker still finishes the
 /// dataflow (so that what was read is committed and the other workers are not left waiting),
 /// then returns the error.
 pub fn feed_partitions(
@@ -184,9 +194,14 @@ pub fn feed_partitions(
         linger: options.linger,
     };
     input.input.advance_to(clock.epoch());
+    let mut control = StopControl::new(worker, &options.stop);
     let mut live = vec![true; readers.len()];
     let mut failure: Option<Error> = None;
-    while live.iter().any(|l| *l) && !options.failure.is_set() {
+    loop {
+        control.announce(options);
+        if !live.iter().any(|l| *l) || options.failure.is_set() || options.stop.is_requested() {
+            break;
+        }
         let mut read_any = false;
         for (i, reader) in readers.iter_mut().enumerate() {
             if !live[i] {
@@ -240,10 +255,48 @@ pub fn feed_partitions(
     }
     input.send_all();
     drop(input);
+    drop(control);
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(1)));
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// The control dataflow: a worker that sees a stop request or a failure sends one record, which
+/// every worker receives and turns into a stop request of its own process.
+struct StopControl {
+    input: InputHandleVec<u64, ()>,
+    announced: bool,
+}
+
+impl StopControl {
+    fn new(worker: &mut timely::worker::Worker, stop: &Stop) -> Self {
+        let mut input = InputHandleVec::<u64, ()>::new();
+        let stop = stop.clone();
+        worker.dataflow::<u64, _, _>(|scope| {
+            input
+                .to_stream(scope)
+                .broadcast()
+                .unary::<Vecs<()>, _, _, _>(Pipeline, "Stop", move |_, _| {
+                    move |input, _output| {
+                        input.for_each(|_, _| stop.request());
+                    }
+                });
+        });
+        StopControl {
+            input,
+            announced: false,
+        }
+    }
+
+    /// Tells every worker once this process stops (asked to, or failed).
+    fn announce(&mut self, options: &FeedOptions) {
+        if !self.announced && (options.stop.is_requested() || options.failure.is_set()) {
+            self.announced = true;
+            self.input.send(());
+            self.input.flush();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub mod feed;
 pub mod plan;
 pub mod restore;
 pub mod source;
+pub mod stop;
 pub mod summary;
 
 pub use build::{standard_dataflow, Standard};
@@ -41,6 +42,7 @@ pub use feed::{feed_partitions, open_readers, FeedOptions, DEFAULT_LINGER};
 pub use plan::{view_schema, DataflowPlan, Plan};
 pub use restore::Restored;
 pub use source::{load_rules, open_source};
+pub use stop::Stop;
 pub use summary::RunSummary;
 
 use crate::dataflow::Commit;
@@ -117,6 +119,24 @@ where
         }
         None => None,
     };
+    let tables: Vec<String> = plan
+        .catalog
+        .iter()
+        .map(|(_, spec)| spec.name.clone())
+        .collect();
+    let partitions: Vec<u32> = plan
+        .source
+        .partitions()
+        .into_iter()
+        .filter(|&p| crate::source::worker_for(p, peers) / threads == process)
+        .map(|p| p.0)
+        .collect();
+    crate::telemetry::events::RunStarted {
+        tables: &tables,
+        partitions: &partitions,
+        labels: &crate::telemetry::events::RuleLabels::of(&plan.rules),
+    }
+    .emit();
     let _compactor = match plan.config.compact_every {
         Some(every) if process == 0 => {
             let tables = plan
@@ -157,6 +177,7 @@ where
     let mut feed = FeedOptions::new(plan.config.epoch, plan.config.batch_size);
     feed.linger = plan.config.batch_linger;
     feed.failure = plan.failure.clone();
+    feed.stop = plan.config.stop.clone();
     let config = timely::Config {
         communication: plan.config.timely.clone(),
         worker: timely::WorkerConfig::default(),
@@ -276,5 +297,10 @@ fn summarize(
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default(),
+        stopped_after_reading: plan
+            .config
+            .stop
+            .is_requested()
+            .then(|| counter(&metrics.events_read)),
     }
 }

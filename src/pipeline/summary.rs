@@ -32,6 +32,9 @@ pub struct RunSummary {
     pub peak_rss_bytes: Option<u64>,
     /// Events committed in each second of the run.
     pub events_per_second_series: Vec<u64>,
+    /// When the run was stopped on request (SIGTERM, SIGINT, [`super::Stop`]): the events this
+    /// process had read, every one of them committed.
+    pub stopped_after_reading: Option<u64>,
 }
 
 pub(crate) fn rule_names_of(rules: &RuleSet, r: u32) -> String {
@@ -112,6 +115,12 @@ impl RunSummary {
             "  epochs: {}, Delta commits: {}",
             self.epochs, self.commits
         );
+        if let Some(n) = self.stopped_after_reading {
+            let _ = writeln!(
+                s,
+                "  stopped on request after reading {n} events in this process, all committed"
+            );
+        }
         let p = |name: &str, p: &Percentiles, unit: &str, scale: f64| {
             format!(
                 "  {name:<22} p50 {:.2} {unit}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2} ({} samples)",

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod cli;
 mod cloud;
 mod cluster;
 mod emulator;
@@ -23,6 +24,7 @@ mod quality_conformance;
 mod quality_smoke;
 mod reliability;
 mod restart;
+mod shutdown;
 mod sources;
 mod views;
 mod workload;
