@@ -40,6 +40,28 @@ pub mod views;
 pub mod workload;
 
 pub use error::{Error, Result};
+
+/// `println!` for the command-line tools: a closed pipe (`medallion inspect | head -1`) ends the
+/// process quietly with exit 0 instead of a panic.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes to stdout; exits 0 at once when the reader has gone (a closed pipe), 2 on any other
+/// write error (a full disk behind a redirect).
+#[doc(hidden)]
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(2);
+    }
+}
 /// The Event Hubs emulator (crate `eventhub-emulator`), under its historical path
 /// `medallion::emulator`.
 pub use eventhub_emulator as emulator;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use medallion::epoch::EpochPolicy;
 use medallion::maintenance::cli::OutArgs;
 use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
@@ -59,10 +59,9 @@ enum Command {
 }
 
 #[derive(Args)]
-#[command(disable_help_flag = true)]
 struct RunArgs {
-    /// Worker threads per process (timely's -w).
-    #[arg(short = 'w', long = "workers", alias = "threads", default_value_t = 1)]
+    /// Worker threads per process (timely's -w); default: the cores this process may use.
+    #[arg(short = 'w', long = "workers", alias = "threads", default_value_t = available_cores())]
     workers: usize,
     /// Number of processes in the cluster (timely's -n).
     #[arg(short = 'n', long = "processes", default_value_t = 1)]
@@ -70,8 +69,9 @@ struct RunArgs {
     /// Index of this process in the cluster (timely's -p).
     #[arg(short = 'p', long = "process", default_value_t = 0)]
     process: usize,
-    /// File with one host:port per line, one per process (timely's -h; default localhost:2101+i).
-    #[arg(short = 'h', long = "hostfile")]
+    /// File with one host:port per line, one per process (timely's -h, here --hostfile only:
+    /// -h prints help; default localhost:2101+i).
+    #[arg(long = "hostfile")]
     hostfile: Option<PathBuf>,
     /// Where events come from: `embedded` (an in-process Event Hubs emulator fed with the
     /// reference workload, read over AMQP), `eventhub` (a real hub or `medallion emulator`; needs
@@ -141,7 +141,7 @@ struct RunArgs {
     /// time it has delivered; a copy of an event_id is dropped when its partition's clock has
     /// moved at most this far since the first delivery (however late the event's own time),
     /// and kept as new once it moved more than this plus an eighth. State older than that is
-    /// dropped once every partition that delivered it has moved on (README, Deduplication).
+    /// dropped once every partition that delivered it has moved on (docs/src/deduplication.md).
     #[arg(long, default_value_t = 120)]
     horizon_min: i64,
     /// Largest number of events per batch.
@@ -175,9 +175,16 @@ struct RunArgs {
     /// while running, e.g. 10m: files older than a minute are merged (see `medallion optimize`).
     #[arg(long, value_name = "DURATION", value_parser = medallion::maintenance::parse_duration)]
     compact_every: Option<std::time::Duration>,
-    /// Print help.
-    #[arg(long, action = ArgAction::Help)]
-    help: Option<bool>,
+    /// On SIGTERM or SIGINT the run stops reading, commits the epochs it read, writes its summary
+    /// and _metrics/ and exits 0; if that takes longer than this many seconds (or on a second
+    /// signal) it exits at once with 130, losing nothing (a restart reads the rest again).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    shutdown_timeout: u64,
+}
+
+/// The cores this process may use (1 where that cannot be told).
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[derive(Args)]
@@ -357,6 +364,10 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         metrics_addr: a.metrics_addr,
         health_stale: std::time::Duration::from_secs(a.health_stale_secs.max(1)),
         compact_every: a.compact_every,
+        stop: medallion::pipeline::Stop::on_signals(std::time::Duration::from_secs(
+            a.shutdown_timeout,
+        ))
+        .map_err(|e| anyhow::anyhow!("cannot install the SIGTERM/SIGINT handlers: {e}"))?,
     })
 }
 
@@ -366,9 +377,12 @@ fn inspect(out: &Output) -> anyhow::Result<()> {
             anyhow::bail!("{} is not a directory", dir.display());
         }
     }
-    println!(
+    medallion::outln!(
         "{:<24} {:>8} {:>8} {:>12}",
-        "table", "version", "files", "rows"
+        "table",
+        "version",
+        "files",
+        "rows"
     );
     let names = out.table_names()?;
     // The core tables first (marked when missing), then views, change feeds, dataset checks.
@@ -376,11 +390,11 @@ fn inspect(out: &Output) -> anyhow::Result<()> {
     let others = names.iter().filter(|n| !core.contains(&n.as_str()));
     for name in core.iter().copied().chain(others.map(String::as_str)) {
         if !names.iter().any(|n| n == name) {
-            println!("{:<24} {:>8} {:>8} {:>12}", name, "-", "-", "(missing)");
+            medallion::outln!("{:<24} {:>8} {:>8} {:>12}", name, "-", "-", "(missing)");
             continue;
         }
         let t = read_named_table(out, name)?;
-        println!(
+        medallion::outln!(
             "{:<24} {:>8} {:>8} {:>12}",
             name,
             t.version,
@@ -432,7 +446,7 @@ fn produce(a: ProduceArgs) -> anyhow::Result<()> {
     if let Some(e) = read_error.and_then(|s| s.lock().ok().and_then(|mut e| e.take())) {
         anyhow::bail!("stopped after {} events: {e}", stats.events);
     }
-    println!(
+    medallion::outln!(
         "sent {} events ({:.1} MB) in {:.2} s: {:.0} events/s",
         stats.events,
         stats.bytes as f64 / 1e6,
@@ -485,7 +499,7 @@ fn init_logging(format: LogFormat) {
 /// glibc raises its mmap threshold as large blocks are freed (up to 32 MiB), after which the
 /// pipeline's multi-MiB batch buffers come from the heap, where freed ones fragment it and are not
 /// returned: a fixed 4 MiB threshold took peak RSS on the standard file from 494 to 419 MB at
-/// the same throughput (see README, Benchmarks). Library users keep their own allocator settings.
+/// the same throughput (see bench-results/HISTORY.md). Library users keep their own allocator settings.
 fn fix_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes glibc's allocation parameters; called before other threads.
@@ -506,7 +520,7 @@ fn main() -> ExitCode {
             };
             let summary = run(cfg)?;
             if is_primary {
-                print!("{}", summary.render());
+                medallion::write_stdout(format_args!("{}", summary.render()));
             }
             Ok(0)
         }),

@@ -83,21 +83,33 @@ pub fn optimize(args: &OptimizeArgs) -> crate::Result<()> {
         min_age: args.min_age,
     };
     let tables = tables_of(&out, &args.table)?;
-    println!(
+    crate::outln!(
         "{:<24} {:>12} {:>12} {:>8} {:>14}",
-        "table", "files before", "files after", "commits", "MB rewritten"
+        "table",
+        "files before",
+        "files after",
+        "commits",
+        "MB rewritten"
     );
     for r in compact_tables(&out, &tables, &opts)? {
         match &r.skipped {
-            Some(why) => println!("{:<24} {:>12} skipped: {why}", r.table, r.files_before),
-            None => println!(
-                "{:<24} {:>12} {:>12} {:>8} {:>14.1}",
-                r.table,
-                r.files_before,
-                r.files_after,
-                r.commits,
-                r.bytes_rewritten as f64 / 1e6
-            ),
+            Some(why) => crate::outln!("{:<24} {:>12} skipped: {why}", r.table, r.files_before),
+            None => {
+                let left = r.left_reasons(&opts);
+                crate::outln!(
+                    "{:<24} {:>12} {:>12} {:>8} {:>14.1}{}",
+                    r.table,
+                    r.files_before,
+                    r.files_after,
+                    r.commits,
+                    r.bytes_rewritten as f64 / 1e6,
+                    if left.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  left: {left}")
+                    }
+                )
+            }
         }
     }
     Ok(())
@@ -115,10 +127,10 @@ pub fn vacuum(args: &VacuumArgs) -> crate::Result<()> {
     for name in tables {
         let r = vacuum_table(&out, &name, &opts)?;
         let verb = if r.dry_run { "would delete" } else { "deleted" };
-        println!("{:<24} {verb} {} files", r.table, r.files.len());
+        crate::outln!("{:<24} {verb} {} files", r.table, r.files.len());
         if r.dry_run {
             for f in &r.files {
-                println!("  {f}");
+                crate::outln!("  {f}");
             }
         }
     }

@@ -48,6 +48,35 @@ pub struct CompactReport {
     pub commits: usize,
     /// Why the table was left alone, if it was.
     pub skipped: Option<String>,
+    /// Files left as they were: written within `min_age` (still open to the writer), already
+    /// `target_size` or larger, or small with no small neighbour to merge with.
+    pub left_young: usize,
+    pub left_large: usize,
+    pub left_alone: usize,
+}
+
+impl CompactReport {
+    /// Why files were left, e.g. "12 younger than 1m, 1 at the target size" (empty if none).
+    pub fn left_reasons(&self, opts: &CompactOptions) -> String {
+        let mut why = Vec::new();
+        if self.left_young > 0 {
+            why.push(format!(
+                "{} younger than --min-age {}s",
+                self.left_young,
+                opts.min_age.as_secs()
+            ));
+        }
+        if self.left_large > 0 {
+            why.push(format!("{} at the target size already", self.left_large));
+        }
+        if self.left_alone > 0 {
+            why.push(format!(
+                "{} with no small neighbour to merge with",
+                self.left_alone
+            ));
+        }
+        why.join(", ")
+    }
 }
 
 /// A file the table holds.
@@ -143,7 +172,17 @@ pub fn compact_table(
     }
     let closed_before = chrono::Utc::now().timestamp_millis() - opts.min_age.as_millis() as i64;
     let store = out.table(name)?;
-    for group in plan_groups(&files, opts.target_size, closed_before) {
+    let groups = plan_groups(&files, opts.target_size, closed_before);
+    let merged_files: usize = groups.iter().map(Vec::len).sum();
+    report.left_young = files.iter().filter(|f| f.modified > closed_before).count();
+    report.left_large = files
+        .iter()
+        .filter(|f| f.modified <= closed_before && f.size >= opts.target_size)
+        .count();
+    report.left_alone = files
+        .len()
+        .saturating_sub(merged_files + report.left_young + report.left_large);
+    for group in groups {
         let paths: Vec<String> = group.iter().map(|f| f.path.clone()).collect();
         let batches = read_files(&store, &paths)?;
         let Some(first) = batches.first() else {

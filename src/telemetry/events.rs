@@ -34,6 +34,51 @@ impl RuleLabels {
     }
 }
 
+/// A run starts: every labelled counter whose labels are known now (tables, partitions, rules,
+/// outcomes) is exported at 0, so that dashboards and `rate()` have a series before the first
+/// event or the first error. (Gauges such as a table's version or a partition's lag appear
+/// once they are known: 0 would be a wrong value, not a missing one.)
+#[derive(Debug)]
+pub struct RunStarted<'a> {
+    pub tables: &'a [String],
+    pub partitions: &'a [u32],
+    pub labels: &'a RuleLabels,
+}
+
+impl RunStarted<'_> {
+    pub fn emit(&self) {
+        let m = Metrics::global();
+        for table in self.tables {
+            let label = TableLabel {
+                table: table.clone(),
+            };
+            let _ = m.commit_errors.get_or_create(&label);
+            let _ = m.rows_committed.get_or_create(&label);
+        }
+        for p in self.partitions {
+            let label = PartitionLabel {
+                partition: p.to_string(),
+            };
+            let _ = m.events_read.get_or_create(&label);
+        }
+        for rule in &self.labels.0 {
+            let _ = m.rule_evaluated.get_or_create(rule);
+            let _ = m.rule_failed.get_or_create(rule);
+        }
+        for outcome in ["valid", "warning", "error"] {
+            let _ = m.dq_rows.get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            });
+        }
+        info!(
+            tables = self.tables.len(),
+            partitions = self.partitions.len(),
+            rules = self.labels.0.len(),
+            "run started"
+        );
+    }
+}
+
 /// One batch went through parse, rules and routing.
 #[derive(Debug)]
 pub struct BatchProcessed<'a> {

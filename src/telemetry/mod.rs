@@ -8,8 +8,8 @@ pub mod registry;
 pub mod server;
 
 pub use events::{
-    BatchProcessed, CommitFailed, EpochCommitted, LagSampled, RuleLabels, SourceReconnect,
-    TableCommitted,
+    BatchProcessed, CommitFailed, EpochCommitted, LagSampled, RuleLabels, RunStarted,
+    SourceReconnect, TableCommitted,
 };
 pub use registry::Metrics;
 pub use server::MetricsServer;

@@ -75,7 +75,7 @@ pub(crate) struct LagState {
     pub caught_up_ms: Option<i64>,
 }
 
-/// Every metric `GET /metrics` serves; see README's Monitoring section for the list.
+/// Every metric `GET /metrics` serves; docs/src/monitoring.md lists them.
 pub struct Metrics {
     registry: Registry,
     pub events_read: Family<PartitionLabel, Counter>,

@@ -612,3 +612,42 @@ fn prometheus_scrapes_a_running_pipeline() {
     drop(procs); // kills the pipeline, Prometheus and the emulator
     assert_eq!(rows(&out, TableKind::Bronze), EVENTS as usize);
 }
+
+#[test]
+fn every_known_series_is_exported_at_zero_before_the_first_event() {
+    let _serial = crate::eventhub_pipeline::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut procs = Processes {
+        dir: dir.path().to_path_buf(),
+        children: Vec::new(),
+    };
+    let cs = start_emulator(&mut procs);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    // An empty hub: nothing is ever read, committed or failed.
+    start_pipeline(&mut procs, &cs, &metrics, &out);
+    let text = procs.wait_for("the pipeline's /metrics", 60, || {
+        match http_get(&metrics, "/metrics") {
+            Ok((200, body)) if body.contains("medallion_commit_errors_total{") => Ok(body),
+            Ok((status, body)) => Err(format!("{status}: {body}")),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    for table in ["bronze", "silver", "quarantine", "quality"] {
+        for metric in [
+            "medallion_commit_errors_total",
+            "medallion_rows_committed_total",
+        ] {
+            let series = format!("{metric}{{table=\"{table}\"}} 0");
+            assert!(text.contains(&series), "{series} in:\n{text}");
+        }
+    }
+    for p in 0..4 {
+        let series = format!("medallion_events_read_total{{partition=\"{p}\"}} 0");
+        assert!(text.contains(&series), "{series} in:\n{text}");
+    }
+    assert!(
+        text.contains("medallion_rule_failed_total{rule=\"station_id_is_null_or_empty\""),
+        "rule series in:\n{text}"
+    );
+}
