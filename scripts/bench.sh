@@ -42,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "bench: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
-bin="${MEDALLION_BIN:-$root/target/release/medallion}"
+bin="${MEDALLION_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/medallion}"
 if [[ -z "${MEDALLION_BIN:-}" ]]; then
   (cd "$root" && cargo build --release --quiet)
 fi

@@ -98,7 +98,7 @@ class Scenario:
             if fault and p == faulty_process:
                 env["MEDALLION_FAULT"] = fault
             cluster = [] if hostfile is None else [
-                "-n", str(self.processes), "-p", str(p), "-h", str(hostfile)]
+                "-n", str(self.processes), "-p", str(p), "--hostfile", str(hostfile)]
             log = open(self.workdir / f"stderr-{p}.log", "w")
             procs.append(subprocess.Popen([self.bin] + self.args(out) + cluster, env=env,
                                           stdout=subprocess.DEVNULL, stderr=log))
@@ -193,7 +193,9 @@ def main():
     ap.add_argument("--kills", type=int, default=3, help="kills per run before it may finish")
     ap.add_argument("--scenarios", default="file-1x2,file-2x2,eventhub-1x2,eventhub-2x2")
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--bin", default=str(ROOT / "target/release/medallion"))
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    ap.add_argument("--bin", default=os.environ.get("MEDALLION_BIN") or str(target / "release/medallion"),
+                    help="the binary (default: $MEDALLION_BIN, else $CARGO_TARGET_DIR or target/, release/medallion)")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 32)
     rng = random.Random(seed)

@@ -17,7 +17,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "eventhub-cpu: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
-bin="${MEDALLION_BIN:-$root/target/release/medallion}"
+bin="${MEDALLION_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/medallion}"
 [[ -n "${MEDALLION_BIN:-}" ]] || (cd "$root" && cargo build --release --quiet)
 d="$(mktemp -d)"
 "$bin" emulator --port 0 --hub weather:8 > "$d/emulator.log" 2>&1 &

@@ -27,7 +27,7 @@ done
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "launch-cluster: --workers must be a positive integer" >&2; exit 2; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="${MEDALLION_BIN:-$root/target/release/medallion}"
+bin="${MEDALLION_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/medallion}"
 if [[ ! -x "$bin" ]]; then
   echo "launch-cluster: building $bin" >&2
   (cd "$root" && cargo build --release --quiet)
@@ -61,7 +61,7 @@ trap cleanup EXIT INT TERM
 
 mapfile -t hosts < <(grep . "$hostfile")
 for ((i = 0; i < processes; i++)); do
-  cmd=("$bin" run -n "$processes" -p "$i" -w "$workers" -h "$hostfile" "$@")
+  cmd=("$bin" run -n "$processes" -p "$i" -w "$workers" --hostfile "$hostfile" "$@")
   if (( remote )); then
     host="${hosts[$i]%:*}"
     printf -v quoted '%q ' "${cmd[@]}"

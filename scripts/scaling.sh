@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "scaling: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
-bin="${MEDALLION_BIN:-$root/target/release/medallion}"
+bin="${MEDALLION_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/medallion}"
 mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "soak.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-bin="${MEDALLION_BIN:-$root/target/release/medallion}"
+bin="${MEDALLION_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/medallion}"
 [[ -x "$bin" ]] || (cd "$root" && cargo build --release --quiet)
 mkdir -p "$outdir"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"

@@ -41,7 +41,7 @@ if [[ ! -s "$file" ]]; then
   echo "vs-duckdb: generating $file" >&2
   python3 "$shared/tools/gen_events.py" "${gen[@]}" --out "$file" >&2
 fi
-bin="${MEDALLION_BIN:-$root/target/release/medallion}"
+bin="${MEDALLION_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/medallion}"
 [[ -n "${MEDALLION_BIN:-}" ]] || (cd "$root" && cargo build --release --quiet)
 now="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["now"])' "$file.meta.json")"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
