@@ -403,8 +403,17 @@ fn functions(code: &str) -> Vec<(String, usize, usize)> {
         if name.is_empty() {
             continue; // `fn(` types
         }
-        // The body starts at the first `{` before any `;` (a declaration without body).
-        let Some(open_rel) = code[from..].find(['{', ';']) else {
+        // The body starts at the first `{` before any `;` (a declaration without body), both
+        // outside brackets: `[u32; 4]` in a signature is neither.
+        let mut brackets = 0i32;
+        let Some(open_rel) = code[from..].find(|c: char| {
+            match c {
+                '(' | '[' => brackets += 1,
+                ')' | ']' => brackets -= 1,
+                _ => {}
+            }
+            brackets == 0 && (c == '{' || c == ';')
+        }) else {
             continue;
         };
         let open = from + open_rel;
@@ -462,6 +471,8 @@ fn the_checker_sees_through_comments_strings_and_groups() {
     let paths: Vec<Vec<String>> = referenced_paths(&code).into_iter().map(|p| p.1).collect();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert_eq!(paths, vec![s(&["c", "D"]), s(&["e", "f"]), s(&["e", "g"])]);
-    let fns = functions(&code_only("fn a() {\n let c = '{';\n}\nfn b();\n"));
-    assert_eq!(fns, vec![("a".to_string(), 1, 3)]);
+    let fns = functions(&code_only(
+        "fn a() {\n let c = '{';\n}\nfn b();\nfn c(x: &[u32; 4]) -> [u8; 2] {\n\n}\n",
+    ));
+    assert_eq!(fns, vec![("a".to_string(), 1, 3), ("c".to_string(), 5, 3)]);
 }

@@ -17,6 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use super::fmt::{float_repr, station_key, DateCache, Padded, W, WRITER_ROOM};
 use super::{Fault, FaultSet, WorkloadConfig, FAULT_COUNT};
 
+mod reading;
+use reading::{write_measurements, Reading};
+
 pub(crate) const CONDITIONS: [&str; 6] = ["clear", "cloudy", "rain", "snow", "fog", "storm"];
 const CONDITION_TEXT: [Padded; 6] = [
     Padded::new(CONDITIONS[0]),
@@ -455,71 +458,12 @@ impl Core {
         let v = self.vals.get(i);
         let rec = &self.st.recs[su];
 
-        // ---- the reading
-        let ev_ms = send.saturating_sub(below(v[0], 2000) as i64);
-        let (z0, z1) = normals(v[1], v[2]);
-        let (z2, _) = normals(v[3], v[4]);
-        let tod = ev_ms.div_euclid(1000).rem_euclid(86_400) as f64 / 86_400.0;
-        let temp = rec.base_t + 6.0 * (TAU * (tod + rec.lon / 360.0 - 0.375)).sin() + 1.5 * z0;
-        let temp_t = round_i64(temp.clamp(-60.0, 50.0) * 10.0);
-        let hum_t = round_i64((65.0 + 18.0 * z1).clamp(2.0, 100.0) * 10.0);
-        let pres_t = round_i64((1013.0 + 11.0 * z2).clamp(930.0, 1060.0) * 10.0);
-        // Gamma(shape 2, scale 2) = sum of two Exp(scale 2).
-        let wind_t = round_i64(-2.0 * (unit(v[5]) * unit(v[6])).ln() * 10.0);
-        let wdir = below(v[7], 360);
-        let wet = u64::from(v[8]) < threshold(0.2);
-        let precip_t = if wet {
-            round_i64((-1.5 * unit(v[9]).ln() + 0.1) * 10.0)
-        } else {
-            0
-        };
-        let cond = if wet {
-            if temp_t < 0 {
-                3
-            } else if u64::from(v[11]) < threshold(0.15) {
-                5
-            } else {
-                2
-            }
-        } else {
-            let u = u64::from(v[10]);
-            if u < threshold(0.5) {
-                0
-            } else if u < threshold(0.9) {
-                1
-            } else {
-                4
-            }
-        };
-        let batt_h = round_i64((rec.batt - 0.1 * unit(v[12])) * 100.0);
+        let r = Reading::of(rec, send, &v);
 
-        // ---- faults, with gen_events.py's precedence
-        let mut fs = FaultSet::EMPTY;
-        fs.set_if(MalformedBody, rf.malformed);
-        fs.set_if(MissingStationId, rf.missing);
-        fs.set_if(BadStationId, rf.bad && !rf.missing);
-        let bad_time = self.hit(BadEventTime, v[17]);
-        let future = !bad_time && self.hit(FutureEventTime, v[18]);
-        let late = !bad_time && !future && self.hit(LateArrival, v[27]);
-        fs.set_if(BadEventTime, bad_time);
-        fs.set_if(FutureEventTime, future);
-        fs.set_if(LateArrival, late);
-        let null_t = self.hit(NullTemperature, v[19]);
-        fs.set_if(NullTemperature, null_t);
-        fs.set_if(
-            TemperatureRange,
-            !null_t && self.hit(TemperatureRange, v[20]),
-        );
-        fs.set_if(HumidityRange, self.hit(HumidityRange, v[21]));
-        fs.set_if(PressureRange, self.hit(PressureRange, v[22]));
-        fs.set_if(NegativeWind, self.hit(NegativeWind, v[23]));
-        fs.set_if(UnknownCondition, self.hit(UnknownCondition, v[24]));
-        fs.set_if(NegativePrecip, self.hit(NegativePrecip, v[25]));
-        fs.set_if(WrongType, self.hit(WrongType, v[26]));
+        let (fs, bad_time, future, late, null_t) = self.faults(rf, &v);
 
         // wrong_type: index (in NUMERIC_FIELDS order) of the field written as a string.
         // Candidates are the numeric fields that have a value: all but a null/absent temperature.
-        let temp_variant_null = v[29] < (1 << 31);
         let quoted = if fs.contains(WrongType) {
             if null_t {
                 1 + below(v[36], 8) as usize
@@ -567,87 +511,14 @@ impl Core {
                 send.saturating_sub(600_000)
                     .saturating_sub(below(v[28], 3_000_000) as i64)
             } else {
-                ev_ms
+                r.ev_ms
             };
             w.timestamp_cached(ms, &mut self.dates);
             w.byte(b'Z');
         }
         w.byte(b'"');
 
-        #[inline]
-        fn field<const N: usize>(w: &mut W, name: &[u8; N], quoted: bool) {
-            w.lit(name);
-            if quoted {
-                w.byte(b'"');
-            }
-        }
-        #[inline]
-        fn close(w: &mut W, quoted: bool) {
-            if quoted {
-                w.byte(b'"');
-            }
-        }
-        // temperature_c (numeric field 0)
-        if null_t {
-            if temp_variant_null {
-                w.lit(b",\"temperature_c\":null");
-            }
-        } else {
-            field(&mut w, b",\"temperature_c\":", quoted == 0);
-            if fs.contains(TemperatureRange) {
-                w.bytes(pick(&BAD_TEMPS, v[30]).as_bytes());
-            } else {
-                w.fixed(temp_t, 1);
-            }
-            close(&mut w, quoted == 0);
-        }
-        field(&mut w, b",\"humidity_pct\":", quoted == 1);
-        if fs.contains(HumidityRange) {
-            w.bytes(pick(&BAD_HUMIDITY, v[31]).as_bytes());
-        } else {
-            w.fixed(hum_t, 1);
-        }
-        close(&mut w, quoted == 1);
-        field(&mut w, b",\"pressure_hpa\":", quoted == 2);
-        if fs.contains(PressureRange) {
-            w.bytes(pick(&BAD_PRESSURE, v[32]).as_bytes());
-        } else {
-            w.fixed(pres_t, 1);
-        }
-        close(&mut w, quoted == 2);
-        field(&mut w, b",\"wind_speed_ms\":", quoted == 3);
-        if fs.contains(NegativeWind) {
-            w.fixed(-(1 + below(v[33], 200) as i64), 1);
-        } else {
-            w.fixed(wind_t, 1);
-        }
-        close(&mut w, quoted == 3);
-        field(&mut w, b",\"wind_dir_deg\":", quoted == 4);
-        w.uint(wdir);
-        close(&mut w, quoted == 4);
-        field(&mut w, b",\"precip_mm\":", quoted == 5);
-        if fs.contains(NegativePrecip) {
-            w.fixed(-(1 + below(v[35], 50) as i64), 1);
-        } else {
-            w.fixed(precip_t, 1);
-        }
-        close(&mut w, quoted == 5);
-        w.lit(b",\"condition\":\"");
-        if fs.contains(UnknownCondition) {
-            w.bytes(pick(&BAD_CONDITIONS, v[34]).as_bytes());
-        } else {
-            w.padded(&CONDITION_TEXT[cond]);
-        }
-        w.byte(b'"');
-        field(&mut w, b",\"lat\":", quoted == 6);
-        w.padded(&rec.lat_s);
-        close(&mut w, quoted == 6);
-        field(&mut w, b",\"lon\":", quoted == 7);
-        w.padded(&rec.lon_s);
-        close(&mut w, quoted == 7);
-        field(&mut w, b",\"battery_v\":", quoted == 8);
-        w.fixed(batt_h, 2);
-        close(&mut w, quoted == 8);
+        write_measurements(&mut w, &r, rec, &v, fs, null_t, quoted);
         w.byte(b'}');
 
         out.extend_from_slice(w.written());
@@ -667,5 +538,39 @@ impl Core {
             return (fs, key);
         }
         (fs, key)
+    }
+
+    /// Line `i`'s faults (routing flags `rf`, value words `v`), with gen_events.py's
+    /// precedence: the set, and whether the event time is bad, in the future or late, and
+    /// whether the temperature is null.
+    fn faults(
+        &self,
+        rf: &RouteFlags,
+        v: &[u32; VALUE_WORDS],
+    ) -> (FaultSet, bool, bool, bool, bool) {
+        use Fault::*;
+        let mut fs = FaultSet::EMPTY;
+        fs.set_if(MalformedBody, rf.malformed);
+        fs.set_if(MissingStationId, rf.missing);
+        fs.set_if(BadStationId, rf.bad && !rf.missing);
+        let bad_time = self.hit(BadEventTime, v[17]);
+        let future = !bad_time && self.hit(FutureEventTime, v[18]);
+        let late = !bad_time && !future && self.hit(LateArrival, v[27]);
+        fs.set_if(BadEventTime, bad_time);
+        fs.set_if(FutureEventTime, future);
+        fs.set_if(LateArrival, late);
+        let null_t = self.hit(NullTemperature, v[19]);
+        fs.set_if(NullTemperature, null_t);
+        fs.set_if(
+            TemperatureRange,
+            !null_t && self.hit(TemperatureRange, v[20]),
+        );
+        fs.set_if(HumidityRange, self.hit(HumidityRange, v[21]));
+        fs.set_if(PressureRange, self.hit(PressureRange, v[22]));
+        fs.set_if(NegativeWind, self.hit(NegativeWind, v[23]));
+        fs.set_if(UnknownCondition, self.hit(UnknownCondition, v[24]));
+        fs.set_if(NegativePrecip, self.hit(NegativePrecip, v[25]));
+        fs.set_if(WrongType, self.hit(WrongType, v[26]));
+        (fs, bad_time, future, late, null_t)
     }
 }
