@@ -4,7 +4,8 @@
 use clap::Args;
 
 use super::{
-    compact_tables, parse_duration, parse_size, vacuum_table, CompactOptions, VacuumOptions,
+    compact_tables, parse_duration, parse_size, vacuum_table, CompactOptions, MaintenanceError,
+    VacuumOptions,
 };
 use crate::storage::{parse_option, Output};
 
@@ -24,7 +25,7 @@ pub struct OutArgs {
 
 impl OutArgs {
     /// The output location.
-    pub fn output(&self) -> crate::Result<Output> {
+    pub fn output(&self) -> Result<Output, MaintenanceError> {
         Ok(Output::parse(&self.out)?.with_options(self.storage_options.clone()))
     }
 }
@@ -64,19 +65,19 @@ pub struct VacuumArgs {
     pub force: bool,
 }
 
-fn tables_of(out: &Output, named: &[String]) -> crate::Result<Vec<String>> {
+fn tables_of(out: &Output, named: &[String]) -> Result<Vec<String>, MaintenanceError> {
     if !named.is_empty() {
         return Ok(named.to_vec());
     }
     let names = out.table_names()?;
     if names.is_empty() {
-        return Err(crate::Error::Config(format!("{out} holds no Delta tables")));
+        return Err(MaintenanceError::NoTables(out.to_string()));
     }
     Ok(names)
 }
 
 /// Runs `medallion optimize`, printing one line per table.
-pub fn optimize(args: &OptimizeArgs) -> crate::Result<()> {
+pub fn optimize(args: &OptimizeArgs) -> Result<(), MaintenanceError> {
     let out = args.out.output()?;
     let opts = CompactOptions {
         target_size: args.target_size,
@@ -116,7 +117,7 @@ pub fn optimize(args: &OptimizeArgs) -> crate::Result<()> {
 }
 
 /// Runs `medallion vacuum`, printing one line per table (and the files, in a dry run).
-pub fn vacuum(args: &VacuumArgs) -> crate::Result<()> {
+pub fn vacuum(args: &VacuumArgs) -> Result<(), MaintenanceError> {
     let out = args.out.output()?;
     let opts = VacuumOptions {
         retention: args.retention,

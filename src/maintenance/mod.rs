@@ -32,6 +32,9 @@ pub enum MaintenanceError {
     /// Options that are refused (e.g. a retention below the minimum without `force`).
     #[error("{0}")]
     Refused(String),
+    /// The output location holds no tables to work on.
+    #[error("{0} holds no Delta tables")]
+    NoTables(String),
 }
 
 /// Tables whose rows only grow (bronze, silver, quarantine and the views' change feeds): the

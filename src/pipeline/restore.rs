@@ -12,7 +12,6 @@ use crate::dataflow::RestoredDedup;
 use crate::sink::delta::read_table;
 use crate::sink::tables::{QualityColumns, SilverKeyColumns};
 use crate::sink::{DeltaTables, SinkError, TableId, TableKind};
-use crate::Result;
 
 /// Committed state the stateful stages restart from (worker 0 holds it; the others start empty).
 #[derive(Default)]
@@ -48,7 +47,7 @@ pub fn restore(
     rules: &[(String, String)],
     horizon_ms: i64,
     rewritten: &[TableId],
-) -> Result<Restored> {
+) -> Result<Restored, SinkError> {
     let mut restored = Restored::default();
     if tables.version(TableKind::Silver) > 0 {
         let silver = read_table(tables.output(), TableKind::Silver)?;
@@ -114,6 +113,6 @@ fn quality_counts(
 }
 
 /// The data files (names under the table's directory) of table `id`, as committed.
-pub fn committed_files(tables: &DeltaTables, id: TableId) -> Result<Vec<String>> {
-    Ok(tables.active_files(id)?)
+pub fn committed_files(tables: &DeltaTables, id: TableId) -> Result<Vec<String>, SinkError> {
+    tables.active_files(id)
 }
