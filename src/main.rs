@@ -217,8 +217,9 @@ struct GenerateArgs {
     /// Number of events.
     #[arg(long, default_value_t = 10_000)]
     events: u64,
-    /// Number of stations.
-    #[arg(long, default_value_t = 100)]
+    /// Number of stations (as `run --source generator`'s default, so that the same seed gives the
+    /// same events either way).
+    #[arg(long, default_value_t = 10_000)]
     stations: u32,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
