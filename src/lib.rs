@@ -58,7 +58,7 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: writing to stdout: {e}");
+        tracing::error!(error = %e, "writing to stdout failed");
         std::process::exit(2);
     }
 }

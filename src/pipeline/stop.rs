@@ -65,8 +65,9 @@ impl Stop {
                         _ = int.recv() => "a second signal",
                         _ = tokio::time::sleep(deadline) => "the shutdown deadline",
                     };
-                    eprintln!(
-                        "medallion: exiting at once on {why}; what was not committed is read again on restart"
+                    tracing::warn!(
+                        why,
+                        "exiting at once; what was not committed is read again on restart"
                     );
                     std::process::exit(EXIT_INTERRUPTED);
                 })
