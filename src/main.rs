@@ -499,8 +499,8 @@ fn init_logging(format: LogFormat) {
 
 /// glibc raises its mmap threshold as large blocks are freed (up to 32 MiB), after which the
 /// pipeline's multi-MiB batch buffers come from the heap, where freed ones fragment it and are not
-/// returned: a fixed 4 MiB threshold took peak RSS on the standard file from 494 to 419 MB at
-/// the same throughput (see bench-results/HISTORY.md). Library users keep their own allocator settings.
+/// returned: a fixed 4 MiB threshold took peak RSS on the standard file from 494 to 419 MB at the
+/// same throughput (see bench-results/HISTORY.md). Library users keep their own allocator settings.
 fn fix_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes glibc's allocation parameters; called before other threads.

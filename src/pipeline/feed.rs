@@ -175,9 +175,9 @@ impl GatheringInput {
 /// Returns once every partition is exhausted (or the run has failed, or was asked to stop) and
 /// the dataflow has finished. A stop or a failure seen by any worker is broadcast to every
 /// worker of every process (a dataflow of its own, built here: every worker calls this once),
-/// so that a cluster stops as one. A partition that fails to read stops being read; the worker still finishes the
-/// dataflow (so that what was read is committed and the other workers are not left waiting),
-/// then returns the error.
+/// so that a cluster stops as one. A partition that fails to read stops being read; the worker
+/// still finishes the dataflow (so that what was read is committed and the other workers are not
+/// left waiting), then returns the error.
 pub fn feed_partitions(
     worker: &mut timely::worker::Worker,
     input: InputHandleVec<Time, RawBatch>,

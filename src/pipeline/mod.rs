@@ -139,15 +139,13 @@ where
     .emit();
     let _compactor = match plan.config.compact_every {
         Some(every) if process == 0 => {
-            let tables = plan
-                .catalog
-                .iter()
-                .map(|(_, spec)| spec.name.clone())
-                .filter(|name| crate::maintenance::is_append_only(name))
-                .collect();
             Some(crate::maintenance::Compactor::start(
                 plan.config.out.clone(),
-                tables,
+                tables
+                    .iter()
+                    .filter(|name| crate::maintenance::is_append_only(name))
+                    .cloned()
+                    .collect(),
                 every,
                 // Closed: older than an interval (at most a minute).
                 crate::maintenance::CompactOptions {

@@ -501,6 +501,19 @@ fn start_pipeline(procs: &mut Processes, cs: &str, metrics: &str, out: &Path) {
     procs.spawn("run", command, false);
 }
 
+/// An emulator and a pipeline reading it into `out` with its metrics on a free port, their logs
+/// under `dir`: the processes, the connection string and the metrics address.
+fn emulator_and_pipeline(dir: &Path, out: &Path) -> (Processes, String, String) {
+    let mut procs = Processes {
+        dir: dir.to_path_buf(),
+        children: Vec::new(),
+    };
+    let cs = start_emulator(&mut procs);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    start_pipeline(&mut procs, &cs, &metrics, out);
+    (procs, cs, metrics)
+}
+
 /// Sends [`EVENTS`] events of the reference workload to the hub, at 4000 a second.
 fn produce(procs: &Processes, cs: &str) {
     let events = EVENTS.to_string();
@@ -558,13 +571,7 @@ fn prometheus_scrapes_a_running_pipeline() {
     let _serial = crate::eventhub_pipeline::serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut procs = Processes {
-        dir: dir.path().to_path_buf(),
-        children: Vec::new(),
-    };
-    let cs = start_emulator(&mut procs);
-    let metrics = format!("127.0.0.1:{}", free_port());
-    start_pipeline(&mut procs, &cs, &metrics, &out);
+    let (mut procs, cs, metrics) = emulator_and_pipeline(dir.path(), &out);
     produce(&procs, &cs);
     let prom = start_prometheus(&mut procs, &metrics);
 
@@ -618,14 +625,8 @@ fn every_known_series_is_exported_at_zero_before_the_first_event() {
     let _serial = crate::eventhub_pipeline::serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut procs = Processes {
-        dir: dir.path().to_path_buf(),
-        children: Vec::new(),
-    };
-    let cs = start_emulator(&mut procs);
-    let metrics = format!("127.0.0.1:{}", free_port());
     // An empty hub: nothing is ever read, committed or failed.
-    start_pipeline(&mut procs, &cs, &metrics, &out);
+    let (mut procs, _cs, metrics) = emulator_and_pipeline(dir.path(), &out);
     let text = procs.wait_for("the pipeline's /metrics", 60, || {
         match http_get(&metrics, "/metrics") {
             Ok((200, body)) if body.contains("medallion_commit_errors_total{") => Ok(body),

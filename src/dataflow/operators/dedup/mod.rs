@@ -121,36 +121,47 @@ impl RestoredDedup {
         let mut progress = PartitionProgress::default();
         let mut keys = Vec::with_capacity(rows.len());
         for &(partition, _, key, event_time_ms, ingest_ms) in &rows {
-            let clock = progress.clock(partition);
-            if let Some(t) = event_time_ms {
-                *clock = (*clock).max(t);
-            }
-            let clock_ms = if *clock == i64::MIN {
-                ingest_ms
-            } else {
-                *clock
-            };
             keys.push(RestoredKey {
                 key,
                 partition,
-                clock_ms,
+                clock_ms: advance(progress.clock(partition), event_time_ms).unwrap_or(ingest_ms),
             });
         }
-        let clocks: Vec<(u32, i64)> = progress
+        let clocks = progress
             .newest_ms
             .iter()
             .filter(|(_, &t)| t != i64::MIN)
             .map(|(&p, &t)| (p, t))
             .collect();
-        let first_kept: HashMap<u32, u32> = clocks
-            .iter()
-            .map(|&(p, t)| (p, horizon.first_kept(t)))
-            .collect();
-        keys.retain(|k| {
+        let mut restored = RestoredDedup { keys, clocks };
+        let first_kept = restored.first_kept(&horizon);
+        restored.keys.retain(|k| {
             horizon.bucket(k.clock_ms) >= first_kept.get(&k.partition).copied().unwrap_or(0)
         });
-        RestoredDedup { keys, clocks }
+        restored
     }
+
+    /// Each restored partition's first kept bucket.
+    fn first_kept(&self, horizon: &Horizon) -> HashMap<u32, u32> {
+        self.clocks
+            .iter()
+            .map(|&(p, t)| (p, horizon.first_kept(t)))
+            .collect()
+    }
+}
+
+/// Moves a partition's clock by an event's time; the clock right after it (`None` while the
+/// partition has no event time yet).
+fn advance(clock: &mut i64, event_time_ms: Option<i64>) -> Option<i64> {
+    if let Some(t) = event_time_ms {
+        *clock = (*clock).max(t);
+    }
+    (*clock != i64::MIN).then_some(*clock)
+}
+
+/// A key as (low, high) 64-bit halves.
+fn halves(key: DedupKey) -> [u64; 2] {
+    [key as u64, (key >> 64) as u64]
 }
 
 /// One delivery of a silver candidate, on its way to the key's owner.
@@ -233,16 +244,12 @@ impl PartitionProgress {
     ) -> impl Iterator<Item = Delivery> + 'a {
         let clock = self.clock(partition);
         candidates.into_iter().map(move |c| {
-            if let Some(t) = c.event_time_ms {
-                *clock = (*clock).max(t);
-            }
-            let (bucket, first_kept) = if *clock == i64::MIN {
-                (horizon.bucket(ingest_ms), 0)
-            } else {
-                (horizon.bucket(*clock), horizon.first_kept(*clock))
+            let (bucket, first_kept) = match advance(clock, c.event_time_ms) {
+                Some(now) => (horizon.bucket(now), horizon.first_kept(now)),
+                None => (horizon.bucket(ingest_ms), 0),
             };
             Delivery {
-                key: [c.key as u64, (c.key >> 64) as u64],
+                key: halves(c.key),
                 partition,
                 first_kept,
                 sequence_number: c.sequence_number,
@@ -279,10 +286,15 @@ impl Owner {
         let mut winners = Vec::new();
         let mut last = None;
         for d in &deliveries {
-            if self.keys.admit(d.key(), d.bucket, d.first_kept) && !d.restored {
+            let kept = self.first_kept.entry(d.partition).or_insert(0);
+            *kept = (*kept).max(d.first_kept);
+            if !self.keys.admit(d.key(), d.bucket, d.first_kept) {
+                continue; // a copy: the key stays where its winner put it
+            }
+            if !d.restored {
                 winners.push((d.partition, d.sequence_number));
             }
-            // The key is now held in `d.bucket` or later; this partition needs `d.bucket`.
+            // The key is now held in `d.bucket`, which this partition needs.
             if last != Some((d.bucket, d.partition)) {
                 last = Some((d.bucket, d.partition));
                 let partitions = self.delivered_into.entry(d.bucket).or_default();
@@ -290,8 +302,6 @@ impl Owner {
                     partitions.insert(at, d.partition);
                 }
             }
-            let kept = self.first_kept.entry(d.partition).or_insert(0);
-            *kept = (*kept).max(d.first_kept);
         }
         self.evict();
         winners
@@ -328,16 +338,12 @@ impl Owner {
 /// The restored keys as deliveries: stamped as they were, each with its partition's restored
 /// first kept bucket.
 fn restored_deliveries(horizon: &Horizon, restored: &RestoredDedup) -> Vec<Delivery> {
-    let first_kept: HashMap<u32, u32> = restored
-        .clocks
-        .iter()
-        .map(|&(p, t)| (p, horizon.first_kept(t)))
-        .collect();
+    let first_kept = restored.first_kept(horizon);
     restored
         .keys
         .iter()
         .map(|k| Delivery {
-            key: [k.key as u64, (k.key >> 64) as u64],
+            key: halves(k.key),
             partition: k.partition,
             first_kept: first_kept.get(&k.partition).copied().unwrap_or(0),
             sequence_number: -1,
