@@ -202,7 +202,7 @@ pub fn compact_table(
             size: merged.size as i64,
             modification_time: merged.modification_time,
             data_change: false,
-            stats: Some(format!("{{\"numRecords\":{}}}", merged.rows)),
+            stats: Some(merged.stats.clone()),
             ..Default::default()
         })];
         actions.extend(group.iter().map(|f| {

@@ -347,7 +347,7 @@ impl DeltaTables {
     }
 }
 
-/// The Delta `add` action of a written file (with `numRecords` statistics).
+/// The Delta `add` action of a written file, with its statistics.
 fn add_action(file: DataFile) -> Add {
     Add {
         path: file.path,
@@ -355,7 +355,7 @@ fn add_action(file: DataFile) -> Add {
         size: file.size as i64,
         modification_time: file.modification_time,
         data_change: true,
-        stats: Some(format!("{{\"numRecords\":{}}}", file.rows)),
+        stats: Some(file.stats),
         tags: None,
         deletion_vector: None,
         base_row_id: None,

@@ -6,6 +6,7 @@
 //!
 //! - [`tables`]: the run's [`Catalog`] of tables ([`TableId`]s), schemas, named columns;
 //! - [`parquet`]: Parquet files of one table and epoch;
+//! - [`stats`]: each file's Delta statistics, from its Parquet footer;
 //! - [`report`]: what writers tell the committer per epoch;
 //! - [`delta`]: the Delta side (create, positions, commit, checkpoint, read back).
 
@@ -14,6 +15,7 @@ use thiserror::Error;
 pub mod delta;
 pub mod parquet;
 pub mod report;
+pub mod stats;
 pub mod tables;
 
 pub use delta::{DeltaTables, TableState};

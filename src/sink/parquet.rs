@@ -24,6 +24,8 @@ pub struct DataFile {
     /// When it was written (ms since the Unix epoch).
     pub modification_time: i64,
     pub rows: u64,
+    /// Its Delta statistics (JSON), from the Parquet footer: see [`super::stats`].
+    pub stats: String,
 }
 
 /// Writes `batches` (same schema) as one Parquet file of `table` and returns it, or `None` when
@@ -70,6 +72,7 @@ impl Write for Target {
 /// visible only when finished.
 pub struct EpochFile {
     writer: ArrowWriter<Target>,
+    schema: arrow::datatypes::SchemaRef,
     table: TableStore,
     name: String,
     rows: usize,
@@ -95,14 +98,16 @@ impl EpochFile {
             }
         };
         let props = writer_properties(&schema);
-        let writer = ArrowWriter::try_new(target, schema, Some(props)).map_err(|source| {
-            SinkError::Parquet {
-                path: display,
-                source,
-            }
-        })?;
+        let writer =
+            ArrowWriter::try_new(target, schema.clone(), Some(props)).map_err(|source| {
+                SinkError::Parquet {
+                    path: display,
+                    source,
+                }
+            })?;
         Ok(EpochFile {
             writer,
+            schema,
             table: table.clone(),
             name,
             rows: 0,
@@ -131,8 +136,17 @@ impl EpochFile {
     }
 
     /// Closes the file; returns it, or `None` (and deletes it) when it has no rows.
-    pub fn finish(self) -> Result<Option<DataFile>, SinkError> {
+    pub fn finish(mut self) -> Result<Option<DataFile>, SinkError> {
         let display = self.table.display_file(&self.name);
+        self.writer.flush().map_err(|source| SinkError::Parquet {
+            path: display.clone(),
+            source,
+        })?;
+        let stats = super::stats::file_stats(
+            &self.schema,
+            self.writer.flushed_row_groups(),
+            self.rows as u64,
+        );
         let target = self
             .writer
             .into_inner()
@@ -167,6 +181,7 @@ impl EpochFile {
             size,
             modification_time: chrono::Utc::now().timestamp_millis(),
             rows: self.rows as u64,
+            stats,
         }))
     }
 }

@@ -13,6 +13,7 @@ mod emulator;
 mod eventhub_client;
 mod eventhub_faults;
 mod eventhub_pipeline;
+mod file_stats;
 mod fuzz_replay;
 mod layout;
 mod monitoring;

@@ -1,0 +1,107 @@
+//! Per-file Delta statistics as a foreign reader sees them: every data file's `add` action has
+//! min/max/nullCount for the event-time, key and window columns of its table, and a reader
+//! filtering silver to the last hour of event time opens fewer files than the table has, yet
+//! returns every row a full scan finds.
+
+use crate::common::*;
+use medallion::epoch::EpochPolicy;
+use medallion::pipeline::{run, ProgressMode, RunConfig, SourceSpec};
+
+#[test]
+fn every_add_has_statistics_and_a_reader_skips_files_by_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let tools = shared().join("tools");
+    // 40 stations reporting every minute: 20,000 events span about 8 hours of event time.
+    python(&[
+        &tools.join("gen_events.py").display().to_string(),
+        "--events",
+        "20000",
+        "--stations",
+        "40",
+        "--seed",
+        "11",
+        "--out",
+        &file.display().to_string(),
+    ]);
+    let out = dir.path().join("out");
+    run(RunConfig {
+        source: SourceSpec::File(file),
+        partitions: 2,
+        out: out.clone().into(),
+        epoch: EpochPolicy::Events(1000),
+        timely: timely::CommunicationConfig::Process(2),
+        progress: ProgressMode::Lines,
+        ..RunConfig::default()
+    })
+    .expect("run succeeds");
+
+    let tables = [
+        ("silver", "event_time,station_id,partition,sequence_number"),
+        ("quarantine", "partition,sequence_number,ingest_time"),
+        ("bronze", "partition,sequence_number,enqueued_time"),
+        ("quality", "rule,window_start,window_end"),
+        ("station_hourly", "station_id,hour"),
+        ("station_latest", "station_id,event_time"),
+        ("quality_by_window", "rule,window_start"),
+    ];
+    let report = read_stats(&out, &tables);
+    assert_every_file_has(&report, &tables);
+    let silver_files = report["silver"]["files"].as_u64().unwrap();
+    let last_hour = &report["last_hour"];
+    let opened = last_hour["files_opened"].as_u64().unwrap();
+    assert!(
+        opened < silver_files,
+        "a last-hour read opens {opened} of silver's {silver_files} files"
+    );
+    assert!(last_hour["rows"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        last_hour["rows"], last_hour["rows_by_full_scan"],
+        "the filtered read returns every row of the last hour"
+    );
+
+    // Compaction's merged files carry statistics too.
+    let optimized = std::process::Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["optimize", "--min-age", "0s", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        optimized.status.success(),
+        "{}",
+        combined_output(&optimized)
+    );
+    let report = read_stats(&out, &tables[..3]);
+    assert_every_file_has(&report, &tables[..3]);
+    assert!(
+        report["silver"]["files"].as_u64().unwrap() < silver_files,
+        "optimize merged silver's files: {report}"
+    );
+}
+
+/// `file_stats.py`'s report on the tables of `out`.
+fn read_stats(out: &std::path::Path, tables: &[(&str, &str)]) -> serde_json::Value {
+    let args: Vec<String> =
+        std::iter::once(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/file_stats.py").to_string())
+            .chain(std::iter::once(out.display().to_string()))
+            .chain(tables.iter().map(|(t, c)| format!("{t}:{c}")))
+            .collect();
+    serde_json::from_str(&python(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+    .unwrap()
+}
+
+fn assert_every_file_has(report: &serde_json::Value, tables: &[(&str, &str)]) {
+    for &(table, cols) in tables {
+        let files = report[table]["files"].as_u64().unwrap();
+        assert!(files > 0, "{table} has files: {report}");
+        for col in cols.split(',') {
+            assert_eq!(
+                report[table]["with_stats"][col].as_u64(),
+                Some(files),
+                "every file of {table} has min/max/nullCount of {col}: {report}"
+            );
+        }
+    }
+}
