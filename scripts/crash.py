@@ -159,12 +159,9 @@ def table_rows(out, name):
     t = DeltaTable(str(out / name)).to_pyarrow_table()
     cols = [c for c in t.column_names if c not in VOLATILE]
     t = t.select(cols)
-    # Float aggregates (station_hourly's sums) are summed in an order that follows the epochs,
-    # which a rerun draws differently: equal to 12 significant digits, not always to the last bit.
-    def canon(v):
-        return float(f"{v:.12g}") if isinstance(v, float) else v
-    return sorted(json.dumps({k: canon(v) for k, v in r.items()}, sort_keys=True, default=str)
-                  for r in t.to_pylist())
+    # Float aggregates are exact sums (views::exact_sum): equal to the last bit however the
+    # epochs fell, so rows compare exactly (json.dumps writes a float's shortest round-trip text).
+    return sorted(json.dumps(r, sort_keys=True, default=str) for r in t.to_pylist())
 
 
 def tables(out):

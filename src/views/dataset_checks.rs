@@ -16,7 +16,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use differential_dataflow::difference::{IsZero, Semigroup};
 use serde::{Deserialize, Serialize};
 
-use super::{least_present, sum_present, OrdF64, SilverView, View};
+use super::exact_sum::add_term;
+use super::{least_present, sum_present, ExactSum, OrdF64, SilverView, View};
 use crate::quality::dataset_rules::{AggrType, DatasetCheck, DatasetKind};
 use crate::quality::Criticality;
 use crate::sink::tables::ts_type;
@@ -42,7 +43,7 @@ pub fn dataset_checks_schema() -> SchemaRef {
 pub struct DatasetPart {
     /// Rows (`is_unique`, `count` of `*`) or non-null values (`count` of a column).
     pub count: i64,
-    pub sum: Option<OrdF64>,
+    pub sum: Option<ExactSum>,
     pub min: Option<OrdF64>,
     pub max: Option<OrdF64>,
     /// Distinct values (`count_distinct` only).
@@ -165,7 +166,7 @@ impl View for DatasetChecks {
                 comparison,
                 ..
             } => {
-                let sum = || total.sum.map_or(0.0, |s| s.0);
+                let sum = || total.sum.map_or(0.0, |s| s.value());
                 let metric = match aggr {
                     AggrType::Count => Some(count as f64),
                     AggrType::CountDistinct => Some(total.distinct.len() as f64),
@@ -355,7 +356,7 @@ impl SilverView for DatasetChecks {
                         }
                         let v = values.as_primitive::<Float64Type>().value(i);
                         part.count += 1;
-                        part.sum = Some(OrdF64(part.sum.map(|s| s.0).unwrap_or(0.0) + v));
+                        part.sum = add_term(part.sum, v);
                         part.min = least_present(part.min, Some(OrdF64(v)));
                         part.max = part.max.max(Some(OrdF64(v)));
                     }

@@ -36,10 +36,12 @@ use crate::sink::{EpochReport, TableId, TableSpec};
 use crate::storage::TableStore;
 
 pub mod dataset_checks;
+pub mod exact_sum;
 pub mod quality;
 pub mod station;
 mod writer;
 
+pub use exact_sum::{sum_present, ExactSum};
 pub use writer::{ViewSink, WriteView};
 
 /// Windowed views keep the rows of one UTC day of windows in one file: a stream touches few days
@@ -296,14 +298,6 @@ pub struct ViewTable {
     pub change_feed: Option<(TableId, TableStore)>,
 }
 
-/// The sum of the values present (`None` when neither is): how aggregates add sums.
-pub fn sum_present(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(OrdF64(x.0 + y.0)),
-        (x, None) | (None, x) => x,
-    }
-}
-
 /// The least of the values present (`None` when neither is); the greatest is `a.max(b)`.
 pub fn least_present(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
     match (a, b) {
@@ -313,7 +307,7 @@ pub fn least_present(a: Option<OrdF64>, b: Option<OrdF64>) -> Option<OrdF64> {
 }
 
 /// A total order on `f64` (by `total_cmp`), so that floats can be differential data.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct OrdF64(pub f64);
 
 impl PartialEq for OrdF64 {

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use differential_dataflow::difference::{IsZero, Semigroup};
 
-use super::{least_present, sum_present, OrdF64, SilverView, View};
+use super::exact_sum::add_term;
+use super::{least_present, sum_present, ExactSum, OrdF64, SilverView, View};
 use crate::sink::tables::{silver_schema, ts_type};
 
 /// Number of files the station views spread their rows over (by station hash): `station_latest`
@@ -304,10 +305,11 @@ impl Semigroup for LatestRow {
 pub struct HourlyAggregate {
     pub readings: i64,
     pub temp_count: i64,
-    pub temp_sum: Option<OrdF64>,
+    /// Exact, so that averages do not depend on where epochs end.
+    pub temp_sum: Option<ExactSum>,
     pub temp_min: Option<OrdF64>,
     pub temp_max: Option<OrdF64>,
-    pub precip_total: Option<OrdF64>,
+    pub precip_total: Option<ExactSum>,
     pub wind_max: Option<OrdF64>,
 }
 
@@ -317,11 +319,13 @@ impl HourlyAggregate {
         self.readings += 1;
         if let Some(t) = temp {
             self.temp_count += 1;
-            self.temp_sum = sum_present(self.temp_sum, Some(OrdF64(t)));
+            self.temp_sum = add_term(self.temp_sum, t);
             self.temp_min = least_present(self.temp_min, Some(OrdF64(t)));
             self.temp_max = self.temp_max.max(Some(OrdF64(t)));
         }
-        self.precip_total = sum_present(self.precip_total, precip.map(OrdF64));
+        if let Some(p) = precip {
+            self.precip_total = add_term(self.precip_total, p);
+        }
         if let Some(w) = wind {
             self.wind_max = self.wind_max.max(Some(OrdF64(w)));
         }
@@ -330,7 +334,7 @@ impl HourlyAggregate {
     /// Average temperature (of readings that have one).
     pub fn temp_avg(&self) -> Option<f64> {
         (self.temp_count > 0)
-            .then(|| self.temp_sum.map(|s| s.0).unwrap_or(0.0) / self.temp_count as f64)
+            .then(|| self.temp_sum.map_or(0.0, |s| s.value()) / self.temp_count as f64)
     }
 }
 
@@ -416,7 +420,7 @@ impl View for StationHourly {
                 f(&|r| r.temp_min.map(|x| x.0)),
                 f(&|r| r.temp_max.map(|x| x.0)),
                 f(&|r| r.temp_avg()),
-                f(&|r| r.precip_total.map(|x| x.0)),
+                f(&|r| r.precip_total.map(|x| x.value())),
                 f(&|r| r.wind_max.map(|x| x.0)),
             ],
         )
