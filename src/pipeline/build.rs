@@ -68,7 +68,7 @@ pub fn standard_dataflow<'s>(
     let quality_files = quality.clone().write_quality(
         plan.store(TableKind::Quality),
         plan.rule_names.clone(),
-        restored.files_of(TableKind::Quality),
+        restored.committed_of(TableKind::Quality),
         plan.window_ms,
         plan.quality_state.clone(),
     );

@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 
 use crate::dataflow::per_batch::{dedup_key, QualityKey};
 use crate::dataflow::RestoredDedup;
-use crate::sink::delta::read_table;
+use crate::sink::delta::{read_table, CommittedFile};
 use crate::sink::tables::{QualityColumns, SilverKeyColumns};
 use crate::sink::{DeltaTables, SinkError, TableId, TableKind};
 
@@ -22,13 +22,18 @@ pub struct Restored {
     pub silver: Vec<RecordBatch>,
     /// The quality table's counts.
     pub quality: Vec<(QualityKey, (i64, i64))>,
-    /// The committed files of each table rewritten in place (replaced by its first rewrite).
-    pub files: BTreeMap<TableId, Vec<String>>,
+    /// The committed files of each table rewritten in place, with their statistics.
+    pub files: BTreeMap<TableId, Vec<CommittedFile>>,
 }
 
 impl Restored {
     /// The committed files of table `id` (none when it has none, or on other workers).
     pub fn files_of(&self, id: impl Into<TableId>) -> Vec<String> {
+        self.committed_of(id).into_iter().map(|f| f.path).collect()
+    }
+
+    /// The committed files of table `id` with their statistics.
+    pub fn committed_of(&self, id: impl Into<TableId>) -> Vec<CommittedFile> {
         self.files.get(&id.into()).cloned().unwrap_or_default()
     }
 }
@@ -112,7 +117,8 @@ fn quality_counts(
     Ok(counts)
 }
 
-/// The data files (names under the table's directory) of table `id`, as committed.
-pub fn committed_files(tables: &DeltaTables, id: TableId) -> Result<Vec<String>, SinkError> {
-    tables.active_files(id)
+/// The data files (names under the table's directory) of table `id`, as committed, with their
+/// statistics.
+pub fn committed_files(tables: &DeltaTables, id: TableId) -> Result<Vec<CommittedFile>, SinkError> {
+    tables.active_files_with_stats(id)
 }

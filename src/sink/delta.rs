@@ -255,6 +255,24 @@ impl DeltaTables {
         active_files(&t.table, &t.spec.name)
     }
 
+    /// The current data files of table `id` with their statistics (the `stats` JSON of their
+    /// `add` actions, when they have one).
+    pub fn active_files_with_stats(
+        &self,
+        id: impl Into<TableId>,
+    ) -> Result<Vec<CommittedFile>, SinkError> {
+        let t = self.table(id);
+        let state = t.table.snapshot().map_err(delta_err(&t.spec.name))?;
+        Ok(state
+            .log_data()
+            .into_iter()
+            .map(|add| CommittedFile {
+                path: add.object_store_path().to_string(),
+                stats: add.stats(),
+            })
+            .collect())
+    }
+
     /// Commits `adds` and `removes` to table `id` as one Delta version for `epoch`, with
     /// `positions` as `txn` actions. Returns the new version. Creates a checkpoint every
     /// [`CHECKPOINT_EVERY`] commits.
@@ -362,6 +380,13 @@ fn add_action(file: DataFile) -> Add {
         default_row_commit_version: None,
         clustering_provider: None,
     }
+}
+
+/// A committed data file: its path relative to the table and its `stats` JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommittedFile {
+    pub path: String,
+    pub stats: Option<String>,
 }
 
 /// A table's current data files (paths relative to the table).

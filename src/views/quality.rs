@@ -50,9 +50,7 @@ impl View for QualityByWindow {
         quality_by_window_schema()
     }
     fn file_group(&self, key: &(u32, Option<i64>)) -> u64 {
-        key.1
-            .map(|w| w.div_euclid(super::WINDOW_FILE_GROUP_MS) as u64)
-            .unwrap_or(0)
+        super::window_file_group(key.1)
     }
     fn to_batch(&self, rows: &[(&(u32, Option<i64>), &(i64, i64))]) -> RecordBatch {
         let unknown = ("unknown".to_string(), "error".to_string());
