@@ -56,6 +56,11 @@ pub fn restore(
     let mut restored = Restored::default();
     if tables.version(TableKind::Silver) > 0 {
         let silver = read_table(tables.output(), TableKind::Silver)?;
+        tracing::info!(
+            "restore read silver: {} files, {} rows",
+            silver.files,
+            silver.num_rows()
+        );
         restored.dedup = dedup_state(&silver.batches, horizon_ms)?;
         restored.silver = silver.batches;
     }

@@ -44,18 +44,7 @@ mod writer;
 pub use exact_sum::{sum_present, ExactSum};
 pub use writer::{ViewSink, WriteView};
 
-/// Windowed views keep the rows of one UTC day of windows in one file: a stream touches few days
-/// per epoch (now, plus the odd late or future-dated event), so an epoch rewrites few files.
-pub const WINDOW_FILE_GROUP_MS: i64 = 86_400_000;
-
-/// The file group of rows of the window starting at `window_ms` (`None`: rows without an event
-/// time, kept with the first day's): the UTC day of the window. The `quality` table and
-/// `quality_by_window` both spread their rows so.
-pub fn window_file_group(window_ms: Option<i64>) -> u64 {
-    window_ms
-        .map(|w| w.div_euclid(WINDOW_FILE_GROUP_MS) as u64)
-        .unwrap_or(0)
-}
+pub use crate::sink::tables::{window_file_group, WINDOW_FILE_GROUP_MS};
 
 /// A derived table: one row per key, made from the key's aggregate (the sum of its parts).
 pub trait View: Send + Sync + 'static {

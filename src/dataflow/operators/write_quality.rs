@@ -19,10 +19,9 @@ use crate::dataflow::per_batch::QualityKey;
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::sink::delta::CommittedFile;
 use crate::sink::parquet::write_file;
-use crate::sink::tables::quality_schema;
+use crate::sink::tables::{quality_schema, window_file_group};
 use crate::sink::{EpochReport, Rows, TableKind};
 use crate::storage::TableStore;
-use crate::views::window_file_group;
 
 /// The current quality table, as the writer keeps it: (rule, window) → (evaluated, failed).
 pub type QualityState = Arc<Mutex<BTreeMap<QualityKey, (i64, i64)>>>;
@@ -228,4 +227,72 @@ pub fn quality_batch(
         ],
     )
     .expect("quality rows match the schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, stats: Option<&str>) -> CommittedFile {
+        CommittedFile {
+            path: path.into(),
+            stats: stats.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn committed_files_map_to_their_day_or_are_replaced() {
+        let day = |d: &str| {
+            window_file_group(Some(
+                chrono::DateTime::parse_from_rfc3339(d)
+                    .unwrap()
+                    .timestamp_millis(),
+            ))
+        };
+        let files = QualityFiles::of(vec![
+            // no statistics (an older table): replaced by the first rewrite
+            file("old", Some(r#"{"numRecords":40}"#)),
+            file("none", None),
+            // one day
+            file(
+                "dec4",
+                Some(
+                    r#"{"numRecords":3,"minValues":{"window_start":"2026-12-04T00:00:00.000Z"},"maxValues":{"window_start":"2026-12-04T23:55:00.000Z"},"nullCount":{"window_start":0}}"#,
+                ),
+            ),
+            // two days
+            file(
+                "span",
+                Some(
+                    r#"{"numRecords":3,"minValues":{"window_start":"2026-12-02T00:00:00.000Z"},"maxValues":{"window_start":"2026-12-03T00:00:00.000Z"},"nullCount":{"window_start":0}}"#,
+                ),
+            ),
+            // untimed rows only, and a day with untimed rows (only the first day holds those)
+            file(
+                "untimed",
+                Some(r#"{"numRecords":2,"nullCount":{"window_start":2}}"#),
+            ),
+            file(
+                "mixed",
+                Some(
+                    r#"{"numRecords":3,"minValues":{"window_start":"2026-12-05T00:00:00.000Z"},"maxValues":{"window_start":"2026-12-05T00:00:00.000Z"},"nullCount":{"window_start":1}}"#,
+                ),
+            ),
+            // a second file for a day already owned
+            file(
+                "dec4b",
+                Some(
+                    r#"{"numRecords":1,"minValues":{"window_start":"2026-12-04T01:00:00.000Z"},"maxValues":{"window_start":"2026-12-04T01:00:00.000Z"},"nullCount":{"window_start":0}}"#,
+                ),
+            ),
+        ]);
+        assert_eq!(
+            files.files,
+            BTreeMap::from([
+                (window_file_group(None), "untimed".to_string()),
+                (day("2026-12-04T12:00:00Z"), "dec4".to_string()),
+            ])
+        );
+        assert_eq!(files.orphans, ["old", "none", "span", "mixed", "dec4b"]);
+    }
 }
