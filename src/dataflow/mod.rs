@@ -27,8 +27,8 @@ pub mod per_batch;
 
 pub use error::DataflowError;
 pub use operators::{
-    Commit, CommitStats, DedupWinners, Failure, Process, QualityChange, QualityCounts,
-    QualityState, ReadPositions, RestoredDedup, RestoredKey, RowsOf, SilverRows, TableRows,
-    WriteQuality, WriteTable,
+    newest_event_times, Commit, CommitStats, DedupWinners, Failure, Process, QualityChange,
+    QualityCounts, QualityState, ReadPositions, RestoredDedup, RestoredKey, RowsOf, SilverRows,
+    TableRows, Watermarks, WriteQuality, WriteTable,
 };
 pub use per_batch::{process_batch, ProcessContext, Processed, SkipBelow};

@@ -13,7 +13,7 @@ use super::restore::Restored;
 use crate::dataflow::per_batch::Processed;
 use crate::dataflow::{
     DedupWinners, Process, QualityChange, QualityCounts, ReadPositions, RowsOf, SilverRows,
-    TableRows, WriteQuality, WriteTable,
+    TableRows, Watermarks, WriteQuality, WriteTable,
 };
 use crate::epoch::Time;
 use crate::sink::{EpochReport, TableKind};
@@ -78,6 +78,7 @@ pub fn standard_dataflow<'s>(
         .concat(bronze)
         .concat(quarantine)
         .concat(silver_files)
+        .concat(silver.clone().watermarks())
         .concat(quality_files);
     for (&kind, table) in &plan.views {
         let sink = view_sink(plan, &restored, table);

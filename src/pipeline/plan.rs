@@ -252,7 +252,7 @@ impl Plan {
         let source = open_source(cfg, now)?;
         let partitions: Vec<u32> = source.partitions().iter().map(|p| p.0).collect();
         let planned = plan_tables(cfg, &rules)?;
-        let tables = open_tables(cfg, &planned.catalog, &partitions)?;
+        let mut tables = open_tables(cfg, &planned.catalog, &partitions)?;
         let restart =
             tables.version(TableKind::Silver) > 0 || tables.version(TableKind::Quality) > 0;
         let (skips, starts) = resume_positions(&tables, &partitions, source.initial_position().0);
@@ -262,7 +262,9 @@ impl Plan {
         rewritten.extend(planned.custom_views.iter().map(|v| v.1.id));
         rewritten.extend(planned.dataset_checks.iter().map(|v| v.1.id));
         let restored = if process == 0 {
-            Some(restore(&tables, &rule_names, cfg.horizon_ms, &rewritten)?)
+            let restored = restore(&tables, &rule_names, cfg.horizon_ms, &rewritten)?;
+            tables.advance_watermarks(&restored.watermarks);
+            Some(restored)
         } else {
             None
         };

@@ -20,6 +20,8 @@ pub struct Restored {
     pub dedup: RestoredDedup,
     /// Committed silver rows (the views restart from them).
     pub silver: Vec<RecordBatch>,
+    /// Each partition's watermark: the newest event time (ms) of its committed silver rows.
+    pub watermarks: BTreeMap<u32, i64>,
     /// The quality table's counts.
     pub quality: Vec<(QualityKey, (i64, i64))>,
     /// The committed files of each table rewritten in place, with their statistics.
@@ -62,6 +64,9 @@ pub fn restore(
             silver.num_rows()
         );
         restored.dedup = dedup_state(&silver.batches, horizon_ms)?;
+        for b in &silver.batches {
+            crate::dataflow::newest_event_times(b, &mut restored.watermarks);
+        }
         restored.silver = silver.batches;
     }
     if tables.version(TableKind::Quality) > 0 {

@@ -42,7 +42,13 @@ pub struct DeltaTables {
     out: Output,
     catalog: Catalog,
     tables: Vec<TableState>,
+    /// Each partition's watermark: the newest event time (ms) of its silver rows so far.
+    watermarks: BTreeMap<u32, i64>,
 }
+
+/// The `commitInfo` field that records the partitions' watermarks with every commit: an object
+/// of partition (as text) to its newest silver event time (RFC 3339, milliseconds, UTC).
+pub const WATERMARKS_FIELD: &str = "medallionWatermarks";
 
 /// The `txn` app id recording `partition`'s position in `table`.
 pub fn app_id(table: &str, partition: u32) -> String {
@@ -212,6 +218,7 @@ impl DeltaTables {
             out,
             catalog: catalog.clone(),
             tables,
+            watermarks: BTreeMap::new(),
         })
     }
 
@@ -255,6 +262,19 @@ impl DeltaTables {
         active_files(&t.table, &t.spec.name)
     }
 
+    /// Moves each partition's watermark up to `marks` (newest event times in ms); never back.
+    pub fn advance_watermarks(&mut self, marks: &BTreeMap<u32, i64>) {
+        for (&p, &t) in marks {
+            let e = self.watermarks.entry(p).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+
+    /// Each partition's watermark (ms), as the next commit records it.
+    pub fn watermarks(&self) -> &BTreeMap<u32, i64> {
+        &self.watermarks
+    }
+
     /// The current data files of table `id` with their statistics (the `stats` JSON of their
     /// `add` actions, when they have one).
     pub fn active_files_with_stats(
@@ -284,6 +304,7 @@ impl DeltaTables {
         removes: Vec<String>,
         positions: &BTreeMap<u32, i64>,
     ) -> Result<u64, SinkError> {
+        let app_metadata = watermarks_metadata(&self.watermarks);
         let state = &mut self.tables[id.into().index()];
         crate::fault::reached(crate::fault::Point::Commit).map_err(|source| SinkError::Io {
             path: self.out.table_display(&state.spec.name),
@@ -329,6 +350,7 @@ impl DeltaTables {
             let snapshot = state.table.snapshot().map_err(delta_err(kind))?;
             let finalized = CommitBuilder::default()
                 .with_actions(actions)
+                .with_app_metadata(app_metadata)
                 .build(Some(snapshot), log_store, operation)
                 .await
                 .map_err(delta_err(kind))?;
@@ -363,6 +385,27 @@ impl DeltaTables {
         }
         Ok(version)
     }
+}
+
+/// The `commitInfo` fields recording `watermarks` (none while no partition has one).
+fn watermarks_metadata(
+    watermarks: &BTreeMap<u32, i64>,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    let mut fields = std::collections::HashMap::new();
+    if !watermarks.is_empty() {
+        let marks: serde_json::Map<String, serde_json::Value> = watermarks
+            .iter()
+            .filter_map(|(p, &ms)| {
+                let t = chrono::DateTime::from_timestamp_millis(ms)?;
+                Some((
+                    p.to_string(),
+                    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+                ))
+            })
+            .collect();
+        fields.insert(WATERMARKS_FIELD.to_string(), marks.into());
+    }
+    fields
 }
 
 /// The Delta `add` action of a written file, with its statistics.

@@ -44,6 +44,9 @@ pub enum EpochReport {
         removes: Vec<String>,
         rows: Rows,
     },
+    /// The newest event time (ms) of each partition's silver rows in the epoch, as one worker
+    /// wrote them: the committer keeps each partition's greatest, its watermark.
+    Watermarks { epoch: Time, marks: Vec<(u32, i64)> },
     /// A stage could not do its part of the epoch: the committer commits nothing of this epoch
     /// or any later one, and the run ends with this error.
     Failed {
@@ -60,6 +63,7 @@ impl EpochReport {
         match self {
             EpochReport::Read { epoch, .. }
             | EpochReport::Files { epoch, .. }
+            | EpochReport::Watermarks { epoch, .. }
             | EpochReport::Failed { epoch, .. } => *epoch,
         }
     }

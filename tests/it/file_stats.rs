@@ -107,6 +107,70 @@ fn assert_every_file_has(report: &serde_json::Value, tables: &[(&str, &str)]) {
     }
 }
 
+/// Every commit of silver records each partition's watermark (`medallionWatermarks` in its
+/// `commitInfo`): the newest event time among the silver rows committed up to that version,
+/// continued across a restart.
+fn assert_watermarks(out: &std::path::Path) {
+    use crate::common::views::{commits, read};
+    let root = out.join("silver");
+    let mut commit_infos = Vec::new();
+    let mut logs: Vec<_> = std::fs::read_dir(root.join("_delta_log"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        for line in std::fs::read_to_string(log).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(info) = v.get("commitInfo") {
+                commit_infos.push(info.get("medallionWatermarks").cloned());
+            }
+        }
+    }
+    let history = commits(&root);
+    assert_eq!(history.len(), commit_infos.len());
+    for (commit, marks) in history.iter().zip(&commit_infos) {
+        if commit.epoch.is_none() {
+            continue; // the table's creation
+        }
+        let mut newest: std::collections::BTreeMap<String, i64> = Default::default();
+        for b in read(&root, &commit.files) {
+            let (parts, _) = partition_and_sequence(&b);
+            let times = b
+                .column_by_name("event_time")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            for i in 0..b.num_rows() {
+                if arrow::array::Array::is_valid(times, i) {
+                    let e = newest.entry(parts.value(i).to_string()).or_insert(i64::MIN);
+                    *e = (*e).max(times.value(i).div_euclid(1000));
+                }
+            }
+        }
+        let recorded: std::collections::BTreeMap<String, i64> = marks
+            .as_ref()
+            .and_then(|m| m.as_object())
+            .map(|m| {
+                m.iter()
+                    .map(|(p, t)| {
+                        let t = chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap())
+                            .unwrap()
+                            .timestamp_millis();
+                        (p.clone(), t)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            recorded, newest,
+            "silver version {}: the recorded watermarks are the newest event times committed",
+            commit.version
+        );
+    }
+}
+
 /// The `quality` table holds one file per UTC day of windows, and an epoch rewrites only the
 /// days it changed; after a restart the committed files are mapped back to their days by their
 /// statistics, so the first epoch does not rewrite the whole table either; the counts stay
@@ -158,6 +222,7 @@ fn the_quality_table_rewrites_only_the_days_an_epoch_changed() {
         .expect("run succeeds")
     };
     run_once();
+    assert_watermarks(&out);
     let root = out.join("quality");
     let first = commits(&root);
     let days_of = |files: &std::collections::BTreeSet<String>| -> Vec<usize> {
@@ -203,6 +268,7 @@ fn the_quality_table_rewrites_only_the_days_an_epoch_changed() {
     // Restart on the whole file: the first commit after it rewrites only what it changed.
     std::fs::write(&file, &text).unwrap();
     run_once();
+    assert_watermarks(&out);
     let after = commits(&root);
     let before_restart = &first.last().unwrap().files;
     let next = &after[first.len()].files;

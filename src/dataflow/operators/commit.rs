@@ -129,6 +129,8 @@ struct EpochPlan {
     appended: BTreeMap<TableId, u64>,
     batches: Vec<BatchRead>,
     files: BTreeMap<TableId, (Vec<DataFile>, Vec<String>)>,
+    /// Newest event time (ms) per partition of the epoch's silver rows.
+    watermarks: BTreeMap<u32, i64>,
 }
 
 fn gather(
@@ -154,6 +156,12 @@ fn gather(
                     *e = (*e).max(seq);
                 }
                 plan.batches.extend(batches);
+            }
+            EpochReport::Watermarks { marks, .. } => {
+                for (p, t) in marks {
+                    let e = plan.watermarks.entry(p).or_insert(t);
+                    *e = (*e).max(t);
+                }
             }
             EpochReport::Files {
                 table,
@@ -188,6 +196,7 @@ fn commit_epoch(
     let mut plan = gather(epoch, reports, &mut counted)?;
     let _ = crate::fault::reached(crate::fault::Point::BeforeCommit);
     let mut commits = 0;
+    tables.advance_watermarks(&plan.watermarks);
     let ids: Vec<TableId> = tables.catalog().iter().map(|(id, _)| id).collect();
     for id in ids {
         let (adds, removes) = plan.files.remove(&id).unwrap_or_default();

@@ -9,6 +9,7 @@ mod process;
 mod quality_counts;
 mod silver_rows;
 mod table_rows;
+mod watermarks;
 mod write_quality;
 mod write_table;
 
@@ -19,5 +20,6 @@ pub use process::Process;
 pub use quality_counts::{QualityChange, QualityCounts};
 pub use silver_rows::SilverRows;
 pub use table_rows::{RowsOf, TableRows};
+pub use watermarks::{newest_event_times, Watermarks};
 pub use write_quality::{quality_batch, QualityState, WriteQuality};
 pub use write_table::WriteTable;
