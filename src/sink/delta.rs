@@ -395,13 +395,7 @@ fn watermarks_metadata(
     if !watermarks.is_empty() {
         let marks: serde_json::Map<String, serde_json::Value> = watermarks
             .iter()
-            .filter_map(|(p, &ms)| {
-                let t = chrono::DateTime::from_timestamp_millis(ms)?;
-                Some((
-                    p.to_string(),
-                    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
-                ))
-            })
+            .filter_map(|(p, &ms)| Some((p.to_string(), super::stats::timestamp_text(ms)?.into())))
             .collect();
         fields.insert(WATERMARKS_FIELD.to_string(), marks.into());
     }

@@ -64,14 +64,23 @@ fn leaf_of(groups: &[RowGroupMetaData], name: &str) -> Option<usize> {
 }
 
 /// A column's statistics over the row groups seen so far.
-#[derive(Default)]
 struct ColumnStats {
     /// `None` once a row group lacked a null count.
     nulls: Option<u64>,
-    /// `None` once a row group with values lacked a usable min/max.
+    /// The range of the values so far (`None` before any, or once `broken`).
     range: Option<Range>,
-    seen: bool,
+    /// A row group with values lacked a usable min/max: the column gets no range.
     broken: bool,
+}
+
+impl Default for ColumnStats {
+    fn default() -> Self {
+        ColumnStats {
+            nulls: Some(0),
+            range: None,
+            broken: false,
+        }
+    }
 }
 
 /// A min/max pair by Parquet physical type.
@@ -87,8 +96,6 @@ enum Range {
 
 impl ColumnStats {
     fn add(&mut self, stats: Option<&Statistics>, rows: u64) {
-        let first = !self.seen;
-        self.seen = true;
         let Some(s) = stats else {
             self.nulls = None;
             self.broken = true;
@@ -96,35 +103,16 @@ impl ColumnStats {
             return;
         };
         let group_nulls = s.null_count_opt();
-        self.nulls = match (first, self.nulls, group_nulls) {
-            (true, _, Some(n)) => Some(n),
-            (false, Some(a), Some(n)) => Some(a + n),
-            _ => None,
-        };
+        self.nulls = self.nulls.zip(group_nulls).map(|(a, n)| a + n);
         if group_nulls == Some(rows) {
             return; // all null: no values to bound
         }
         let range = match s {
-            Statistics::Boolean(v) => v
-                .min_opt()
-                .zip(v.max_opt())
-                .map(|(a, b)| Range::Bool(*a, *b)),
-            Statistics::Int32(v) => v
-                .min_opt()
-                .zip(v.max_opt())
-                .map(|(a, b)| Range::I32(*a, *b)),
-            Statistics::Int64(v) => v
-                .min_opt()
-                .zip(v.max_opt())
-                .map(|(a, b)| Range::I64(*a, *b)),
-            Statistics::Float(v) => v
-                .min_opt()
-                .zip(v.max_opt())
-                .map(|(a, b)| Range::F32(*a, *b)),
-            Statistics::Double(v) => v
-                .min_opt()
-                .zip(v.max_opt())
-                .map(|(a, b)| Range::F64(*a, *b)),
+            Statistics::Boolean(v) => pair(v, Range::Bool),
+            Statistics::Int32(v) => pair(v, Range::I32),
+            Statistics::Int64(v) => pair(v, Range::I64),
+            Statistics::Float(v) => pair(v, Range::F32),
+            Statistics::Double(v) => pair(v, Range::F64),
             Statistics::ByteArray(v) if v.min_is_exact() && v.max_is_exact() => {
                 let text = |b: &parquet::data_type::ByteArray| {
                     b.as_utf8()
@@ -152,6 +140,14 @@ impl ColumnStats {
             self.broken = true;
         }
     }
+}
+
+/// The min/max of a row group's statistics as a [`Range`] (`None` when either is missing).
+fn pair<T: Copy>(
+    v: &parquet::file::statistics::ValueStatistics<T>,
+    make: fn(T, T) -> Range,
+) -> Option<Range> {
+    Some(make(*v.min_opt()?, *v.max_opt()?))
 }
 
 impl Range {
@@ -210,8 +206,14 @@ fn date(days: i32) -> Option<Value> {
 }
 
 fn timestamp(ms: i64) -> Option<Value> {
+    timestamp_text(ms).map(Value::from)
+}
+
+/// `ms` since the Unix epoch as RFC 3339 UTC text with milliseconds, as Delta writes timestamps
+/// in statistics (and the commits' watermarks are written).
+pub fn timestamp_text(ms: i64) -> Option<String> {
     let t = chrono::DateTime::from_timestamp_millis(ms)?;
-    Some(Value::from(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
+    Some(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
 #[cfg(test)]
