@@ -47,13 +47,14 @@ for h in "${sizes[@]}"; do
   out="$work/out-$h"
   read -r run_s run_mb < <(measure "$h" "$out" "$work/run-$h.log")
   read -r re_s re_mb < <(measure "$((h + new))" "$out" "$work/restart-$h.log")
-  read_line="$(grep -o 'restore read silver: [0-9]* files, [0-9]* rows' "$work/restart-$h.log" | head -1 || true)"
-  files="$(sed -E 's/.*: ([0-9]+) files.*/\1/' <<<"$read_line")"
+  read_line="$(grep -o 'restore read silver: [0-9]* of [0-9]* files, [0-9]* rows' "$work/restart-$h.log" | head -1 || true)"
+  files="$(sed -E 's/.*: ([0-9]+) of.*/\1/' <<<"$read_line")"
+  total="$(sed -E 's/.* of ([0-9]+) files.*/\1/' <<<"$read_line")"
   rows="$(sed -E 's/.*files, ([0-9]+) rows/\1/' <<<"$read_line")"
-  printf '| %s events | %s s, %s MB | %s s, %s MB | %s files, %s rows |\n' \
-    "$h" "$run_s" "$run_mb" "$re_s" "$re_mb" "${files:-?}" "${rows:-?}"
-  printf '{"history":%s,"new":%s,"workers":%s,"run_wall_s":%s,"run_peak_mb":%s,"restart_wall_s":%s,"restart_peak_mb":%s,"restore_silver_files":%s,"restore_silver_rows":%s}\n' \
-    "$h" "$new" "$workers" "$run_s" "$run_mb" "$re_s" "$re_mb" "${files:-null}" "${rows:-null}" >>"$results"
+  printf '| %s events | %s s, %s MB | %s s, %s MB | %s of %s files, %s rows |\n' \
+    "$h" "$run_s" "$run_mb" "$re_s" "$re_mb" "${files:-?}" "${total:-?}" "${rows:-?}"
+  printf '{"history":%s,"new":%s,"workers":%s,"run_wall_s":%s,"run_peak_mb":%s,"restart_wall_s":%s,"restart_peak_mb":%s,"restore_silver_files":%s,"silver_files":%s,"restore_silver_rows":%s}\n' \
+    "$h" "$new" "$workers" "$run_s" "$run_mb" "$re_s" "$re_mb" "${files:-null}" "${total:-null}" "${rows:-null}" >>"$results"
   rm -rf "$out"
 done
 echo "history: results in $results"

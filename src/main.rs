@@ -144,6 +144,13 @@ struct RunArgs {
     /// dropped once every partition that delivered it has moved on (docs/src/deduplication.md).
     #[arg(long, default_value_t = 120)]
     horizon_min: i64,
+    /// How late (minutes of event time) rows are expected: a view's group (a station-hour, a day
+    /// of quality windows) leaves memory once its writer has seen groups this much newer, and is
+    /// read back from its file if a later row reaches it (counted in
+    /// medallion_view_groups_reloaded). Bounds memory, never changes results. Default: the
+    /// horizon.
+    #[arg(long, value_name = "MIN")]
+    lateness_min: Option<i64>,
     /// Largest number of events per batch.
     #[arg(long, default_value_t = 16384)]
     batch_size: usize,
@@ -351,6 +358,7 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         },
         window_ms: a.window_s.max(1) * 1000,
         horizon_ms: a.horizon_min.max(1) * 60_000,
+        lateness_ms: a.lateness_min.map(|m| m.max(0) * 60_000),
         batch_size: a.batch_size,
         batch_linger: std::time::Duration::from_millis(a.batch_linger_ms),
         timely,

@@ -11,16 +11,19 @@ use timely::dataflow::StreamVec;
 use super::plan::DataflowPlan;
 use super::restore::Restored;
 use crate::dataflow::per_batch::Processed;
+use crate::dataflow::per_batch::QualityKey;
 use crate::dataflow::{
-    DedupWinners, Process, QualityChange, QualityCounts, ReadPositions, RowsOf, SilverRows,
-    TableRows, Watermarks, WriteQuality, WriteTable,
+    DedupWinners, Process, QualityCounts, ReadPositions, RowsOf, SilverRows, TableRows,
+    Watermarks, WriteTable,
 };
 use crate::epoch::Time;
 use crate::sink::{EpochReport, TableKind};
 use crate::source::RawBatch;
-use crate::views::quality::{QualityByWindow, QualityByWindowView};
+use crate::views::quality::{QualityByWindow, QualityTable};
 use crate::views::station::{StationHourly, StationLatest};
-use crate::views::{Maintain, ViewKind, ViewSink, ViewTable, WriteView};
+use crate::views::{Maintain, ViewKind, ViewSink, ViewStart, ViewTable, WriteView};
+use differential_dataflow::{AsCollection, VecCollection};
+use timely::dataflow::operators::ToStream;
 
 /// The streams of the standard dataflow that a library user may tap or extend.
 pub struct Standard<'s> {
@@ -28,8 +31,8 @@ pub struct Standard<'s> {
     pub processed: StreamVec<'s, Time, Arc<Processed>>,
     /// Silver rows after deduplication, on the worker that read them.
     pub silver: StreamVec<'s, Time, RecordBatch>,
-    /// Changes of the per-(rule, window) quality counts.
-    pub quality: StreamVec<'s, Time, QualityChange>,
+    /// The per-(rule, window) quality counts: (evaluated, failed) differences, per epoch.
+    pub quality: VecCollection<'s, Time, QualityKey, (i64, i64)>,
     /// Every table's epoch reports: what the committer commits. Concatenate reports of tables of
     /// your own (added to the plan's catalog) before committing.
     pub reports: StreamVec<'s, Time, EpochReport>,
@@ -64,13 +67,28 @@ pub fn standard_dataflow<'s>(
         .write_table(TableKind::Silver.id(), plan.store(TableKind::Silver));
     let quality = processed
         .clone()
-        .quality_counts(std::mem::take(&mut restored.quality));
-    let quality_files = quality.clone().write_quality(
-        plan.store(TableKind::Quality),
-        plan.rule_names.clone(),
-        restored.committed_of(TableKind::Quality),
-        plan.window_ms,
-        plan.quality_state.clone(),
+        .quality_counts(plan.quality_state.clone());
+    let restored_counts = std::mem::take(&mut restored.quality);
+    let quality_counts = |sink: &ViewSink| {
+        let mut counts = quality.clone();
+        if matches!(sink.start, ViewStart::Recompute(_)) {
+            let from: Vec<_> = restored_counts.iter().map(|&(k, c)| (k, 0, c)).collect();
+            counts = counts.concat(from.to_stream(quality.scope()).as_collection());
+        }
+        counts
+    };
+    let quality_table = ViewTable {
+        id: TableKind::Quality.id(),
+        root: plan.store(TableKind::Quality),
+        change_feed: None,
+    };
+    let quality_sink = view_sink(plan, &quality_table);
+    let quality_files = quality_counts(&quality_sink).write_view(
+        Arc::new(QualityTable(QualityByWindow {
+            rules: plan.rule_names.clone(),
+            window_ms: plan.window_ms,
+        })),
+        quality_sink,
     );
     let mut reports = processed
         .clone()
@@ -81,41 +99,44 @@ pub fn standard_dataflow<'s>(
         .concat(silver.clone().watermarks())
         .concat(quality_files);
     for (&kind, table) in &plan.views {
-        let sink = view_sink(plan, &restored, table);
+        let sink = view_sink(plan, table);
         let files = match kind {
             ViewKind::StationLatest => {
                 let view = Arc::new(StationLatest::default());
                 silver
                     .clone()
-                    .maintain(view.clone(), restored.silver.clone())
+                    .maintain(view.clone(), restored_input(&sink, &restored))
                     .write_view(view, sink)
             }
             ViewKind::StationHourly => {
                 let view = Arc::new(StationHourly);
                 silver
                     .clone()
-                    .maintain(view.clone(), restored.silver.clone())
+                    .maintain(view.clone(), restored_input(&sink, &restored))
                     .write_view(view, sink)
             }
-            ViewKind::QualityByWindow => quality.clone().quality_by_window().write_view(
-                Arc::new(QualityByWindow {
-                    rules: plan.rule_names.clone(),
-                    window_ms: plan.window_ms,
-                }),
-                sink,
-            ),
+            ViewKind::QualityByWindow => {
+                quality_counts(&sink).write_view(
+                    Arc::new(QualityByWindow {
+                        rules: plan.rule_names.clone(),
+                        window_ms: plan.window_ms,
+                    }),
+                    sink,
+                )
+            }
         };
         reports = reports.concat(files);
     }
     for (view, table) in &plan.custom_views {
-        let sink = view_sink(plan, &restored, table);
-        reports = reports.concat(view.build(silver.clone(), restored.silver.clone(), sink));
+        let sink = view_sink(plan, table);
+        let input = restored_input(&sink, &restored);
+        reports = reports.concat(view.build(silver.clone(), input, sink));
     }
     if let Some((checks, table)) = &plan.dataset_checks {
-        let sink = view_sink(plan, &restored, table);
+        let sink = view_sink(plan, table);
         let files = silver
             .clone()
-            .maintain(checks.clone(), restored.silver.clone())
+            .maintain(checks.clone(), restored_input(&sink, &restored))
             .write_view(checks.clone(), sink);
         reports = reports.concat(files);
     }
@@ -127,10 +148,18 @@ pub fn standard_dataflow<'s>(
     }
 }
 
-fn view_sink(plan: &DataflowPlan, restored: &Restored, table: &ViewTable) -> ViewSink {
+/// The committed silver rows a view is recomputed from (none unless it is).
+fn restored_input(sink: &ViewSink, restored: &Restored) -> Vec<RecordBatch> {
+    match sink.start {
+        ViewStart::Recompute(_) => restored.silver.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn view_sink(plan: &DataflowPlan, table: &ViewTable) -> ViewSink {
     ViewSink {
         table: table.clone(),
-        restored_files: restored.files_of(table.id),
-        rewrite_at_start: plan.restart,
+        start: plan.view_starts.get(&table.id).cloned().unwrap_or_default(),
+        lateness_ms: plan.lateness_ms,
     }
 }

@@ -123,6 +123,10 @@ pub struct RunConfig {
     pub epoch: EpochPolicy,
     pub window_ms: i64,
     pub horizon_ms: i64,
+    /// How far (event time, ms) a view's watermark may pass a group (a station-hour, a day of
+    /// quality windows) before the group leaves memory; a late row reads it back from its file.
+    /// `None`: the deduplication horizon.
+    pub lateness_ms: Option<i64>,
     /// Largest number of events in one batch.
     pub batch_size: usize,
     /// How long a partition's reads smaller than a batch are gathered before processing
@@ -164,6 +168,7 @@ impl Default for RunConfig {
             epoch: EpochPolicy::default(),
             window_ms: 60_000,
             horizon_ms: 2 * 3_600_000,
+            lateness_ms: None,
             batch_size: 16384,
             batch_linger: super::DEFAULT_LINGER,
             timely: timely::CommunicationConfig::Thread,

@@ -45,7 +45,7 @@ pub use source::{load_rules, open_source};
 pub use stop::Stop;
 pub use summary::RunSummary;
 
-use crate::dataflow::Commit;
+use crate::dataflow::{Commit, DedupAnchors};
 use crate::epoch::Time;
 use crate::metrics::{peak_rss_bytes, Percentiles};
 use crate::sink::EpochReport;
@@ -183,7 +183,11 @@ where
     let guards = timely::execute(config, move |worker| -> Result<()> {
         let index = worker.index();
         let tables = if index == 0 { take(&committer) } else { None };
-        let restored = if index == 0 { take(&restored) } else { None };
+        let mut restored = if index == 0 { take(&restored) } else { None };
+        let anchors = restored
+            .as_mut()
+            .and_then(|r| r.anchors.take())
+            .unwrap_or_else(|| DedupAnchors::new(dataflow.horizon_ms));
         let mut input = InputHandleVec::<Time, crate::source::RawBatch>::new();
         let probe = ProbeHandle::new();
         worker.dataflow::<Time, _, _>(|scope| {
@@ -202,6 +206,7 @@ where
                     dataflow.metrics.clone(),
                     stats.clone(),
                     feed.failure.clone(),
+                    anchors,
                 )
                 .probe_with(&probe);
         });
@@ -250,7 +255,7 @@ fn summarize(
         .collect();
     let mut rules: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     if let Ok(state) = plan.dataflow.quality_state.lock() {
-        for ((r, _w), (e, f)) in state.iter() {
+        for (r, (e, f)) in state.iter() {
             let slot = rules
                 .entry(summary::rule_names_of(&plan.rules, *r))
                 .or_default();

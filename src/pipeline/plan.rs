@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 
 use super::config::{process_info, RunConfig, SourceSpec};
-use super::restore::{restore, Restored};
+use super::restore::{restore, RestoreNeeds, Restored};
 use super::source::{load_rules, now_from_meta, open_source};
 use crate::dataflow::per_batch::{ProcessContext, SkipBelow};
 use crate::dataflow::{CommitStats, Failure, QualityState};
@@ -21,7 +21,10 @@ use crate::storage::{Output, TableStore};
 use crate::views::dataset_checks::DatasetChecks;
 use crate::views::quality::quality_by_window_schema;
 use crate::views::station::{StationHourly, StationLatest};
-use crate::views::{change_feed_name, change_feed_schema, CustomView, View, ViewKind, ViewTable};
+use crate::views::{
+    change_feed_name, change_feed_schema, restores_from_table, CustomView, View, ViewKind,
+    ViewStart, ViewTable,
+};
 use crate::{Error, Result};
 
 /// What every worker builds the standard dataflow from (shared, read-only, plus the run's shared
@@ -41,7 +44,10 @@ pub struct DataflowPlan {
     pub custom_views: Vec<(Arc<dyn CustomView>, ViewTable)>,
     pub dataset_checks: Option<(Arc<DatasetChecks>, ViewTable)>,
     /// The tables already hold an earlier run's data.
-    pub restart: bool,
+    /// How each view's writer starts (by its table).
+    pub view_starts: BTreeMap<TableId, ViewStart>,
+    /// How far (event time, ms) a view's watermark passes a group before it leaves memory.
+    pub lateness_ms: i64,
     pub metrics: Arc<RunMetrics>,
     pub quality_state: QualityState,
 }
@@ -185,6 +191,86 @@ fn plan_tables(cfg: &RunConfig, rules: &RuleSet) -> Result<Tables> {
 }
 
 /// Opens the tables (process 0 creates missing ones; the others wait until they exist).
+/// The tables of the views over silver (the others, `quality_by_window`, are over the quality
+/// counts).
+fn silver_views(planned: &Tables) -> Vec<TableId> {
+    let mut ids: Vec<TableId> = planned
+        .views
+        .iter()
+        .filter(|(&kind, _)| kind != ViewKind::QualityByWindow)
+        .map(|(_, t)| t.id)
+        .collect();
+    ids.extend(planned.custom_views.iter().map(|(_, t)| t.id));
+    ids.extend(planned.dataset_checks.iter().map(|(_, t)| t.id));
+    ids
+}
+
+/// How each view's writer starts. Every process decides alike: they read the same log before
+/// the first commit of the run.
+fn view_starts(tables: &DeltaTables, planned: &Tables) -> Result<BTreeMap<TableId, ViewStart>> {
+    let mut starts = BTreeMap::new();
+    let quality = TableKind::Quality.id();
+    starts.insert(quality, view_start(tables, quality, quality, true)?);
+    for (&kind, t) in &planned.views {
+        let source = match kind {
+            ViewKind::QualityByWindow => TableKind::Quality,
+            ViewKind::StationLatest | ViewKind::StationHourly => TableKind::Silver,
+        };
+        starts.insert(t.id, view_start(tables, t.id, source.id(), true)?);
+    }
+    for (view, t) in &planned.custom_views {
+        let start = view_start(tables, t.id, TableKind::Silver.id(), view.restores_from_table())?;
+        starts.insert(t.id, start);
+    }
+    if let Some((checks, t)) = &planned.dataset_checks {
+        let restorable = restores_from_table(checks.as_ref());
+        starts.insert(
+            t.id,
+            view_start(tables, t.id, TableKind::Silver.id(), restorable)?,
+        );
+    }
+    Ok(starts)
+}
+
+/// How the writer of view table `id` over table `source` starts: from its own files when it can
+/// read them back, each holds one group, and the view committed every epoch its source did;
+/// else recomputed from the source (a table from before files were named by group, or one that
+/// lags its source after a crash between the two commits).
+pub fn view_start(
+    tables: &DeltaTables,
+    id: TableId,
+    source: TableId,
+    restorable: bool,
+) -> Result<ViewStart> {
+    if tables.version(id) == 0 && tables.version(source) == 0 {
+        return Ok(ViewStart::Empty);
+    }
+    let files = tables.active_files_with_stats(id)?;
+    let in_sync = tables.positions(id) == tables.positions(source);
+    let mut groups = std::collections::BTreeSet::new();
+    let by_group = files.iter().all(|f| {
+        crate::sink::parquet::group_of_file(&f.path).is_some_and(|g| groups.insert(g))
+            && f.records().is_some()
+    });
+    if restorable && in_sync && by_group {
+        return Ok(ViewStart::FromTable(files));
+    }
+    tracing::info!(
+        table = tables.table(id).spec.name.as_str(),
+        "recomputing the view from its input: {}",
+        if !restorable {
+            "it cannot read its rows back"
+        } else if !in_sync {
+            "its table lags its input (a crash between two commits)"
+        } else {
+            "its files are not one per group (a table from before)"
+        }
+    );
+    Ok(ViewStart::Recompute(
+        files.into_iter().map(|f| f.path).collect(),
+    ))
+}
+
 fn open_tables(cfg: &RunConfig, catalog: &Catalog, partitions: &[u32]) -> Result<DeltaTables> {
     let (_, process, _) = process_info(&cfg.timely);
     let mut tries = 0;
@@ -253,8 +339,16 @@ impl Plan {
         let partitions: Vec<u32> = source.partitions().iter().map(|p| p.0).collect();
         let planned = plan_tables(cfg, &rules)?;
         let mut tables = open_tables(cfg, &planned.catalog, &partitions)?;
-        let restart =
-            tables.version(TableKind::Silver) > 0 || tables.version(TableKind::Quality) > 0;
+        let view_starts = view_starts(&tables, &planned)?;
+        let needs = RestoreNeeds {
+            silver_rows: view_starts.iter().any(|(id, start)| {
+                matches!(start, ViewStart::Recompute(_))
+                    && silver_views(&planned).contains(id)
+            }),
+            quality_counts: view_starts.iter().any(|(id, start)| {
+                matches!(start, ViewStart::Recompute(_)) && !silver_views(&planned).contains(id)
+            }),
+        };
         let (skips, starts) = resume_positions(&tables, &partitions, source.initial_position().0);
         let rule_names = rules.rule_labels();
         let mut rewritten = vec![TableKind::Quality.id()];
@@ -262,7 +356,7 @@ impl Plan {
         rewritten.extend(planned.custom_views.iter().map(|v| v.1.id));
         rewritten.extend(planned.dataset_checks.iter().map(|v| v.1.id));
         let restored = if process == 0 {
-            let restored = restore(&tables, &rule_names, cfg.horizon_ms, &rewritten)?;
+            let restored = restore(&tables, &rule_names, cfg.horizon_ms, &rewritten, needs)?;
             tables.advance_watermarks(&restored.watermarks);
             Some(restored)
         } else {
@@ -299,7 +393,8 @@ impl Plan {
             views: planned.views,
             custom_views: planned.custom_views,
             dataset_checks: planned.dataset_checks,
-            restart,
+            view_starts,
+            lateness_ms: cfg.lateness_ms.unwrap_or(cfg.horizon_ms),
             metrics: Arc::new(RunMetrics::default()),
             quality_state: Arc::new(Mutex::new(BTreeMap::new())),
         });

@@ -1,24 +1,37 @@
-//! Restoring the stateful stages from what is committed (never from memory): deduplication state
-//! from silver's `event_id`s (each partition's clock replayed, the keys inside its horizon), the
-//! quality counts from the quality table, the views from committed silver rows, and each
-//! rewritten-in-place table's current files.
+//! Restoring the stateful stages from what is committed (never from memory), reading only what
+//! can still change: deduplication state from the silver rows after each partition's anchor
+//! (recorded with every silver commit; only their key columns, and only the files whose
+//! statistics may hold such rows), each partition's watermark from the last commit, the quality
+//! counts from the quality table, and each rewritten-in-place table's current files. Views
+//! restart from their own files (`views::ViewStart`); the silver rows they would be recomputed
+//! from are read only for a view that needs that (see `super::plan`).
+//!
+//! Tables written before anchors were recorded (or whose last commits are not medallion's) are
+//! read whole, once: the next commit records anchors again.
 
 use std::collections::BTreeMap;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 
 use crate::dataflow::per_batch::{dedup_key, QualityKey};
-use crate::dataflow::RestoredDedup;
-use crate::sink::delta::{read_table, CommittedFile};
+use crate::dataflow::{Anchor, DedupAnchors, RecordedAnchors, RestoredDedup};
+use crate::sink::delta::{read_table, CommittedFile, DEDUP_FIELD, WATERMARKS_FIELD};
+use crate::sink::parquet::read_columns;
 use crate::sink::tables::{QualityColumns, SilverKeyColumns};
 use crate::sink::{DeltaTables, SinkError, TableId, TableKind};
+
+/// How many of a table's last commits a restore looks through for medallion's `commitInfo`
+/// fields (other writers, e.g. an `OPTIMIZE` elsewhere, commit without them).
+const LOOK_BACK: usize = 20;
 
 /// Committed state the stateful stages restart from (worker 0 holds it; the others start empty).
 #[derive(Default)]
 pub struct Restored {
     /// The deduplication state: the keys still remembered and the partitions' clocks.
     pub dedup: RestoredDedup,
-    /// Committed silver rows (the views restart from them).
+    /// Deduplication's anchors as the committer continues them (`None`: nothing committed).
+    pub anchors: Option<DedupAnchors>,
+    /// Committed silver rows (only when a view is recomputed from them).
     pub silver: Vec<RecordBatch>,
     /// Each partition's watermark: the newest event time (ms) of its committed silver rows.
     pub watermarks: BTreeMap<u32, i64>,
@@ -26,6 +39,8 @@ pub struct Restored {
     pub quality: Vec<(QualityKey, (i64, i64))>,
     /// The committed files of each table rewritten in place, with their statistics.
     pub files: BTreeMap<TableId, Vec<CommittedFile>>,
+    /// What the restore read of silver: files and rows.
+    pub silver_read: (usize, usize),
 }
 
 impl Restored {
@@ -47,6 +62,15 @@ fn invalid(table: TableKind, message: String) -> SinkError {
     }
 }
 
+/// What a restore must read beyond the deduplication state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreNeeds {
+    /// All silver rows (a view is recomputed from them).
+    pub silver_rows: bool,
+    /// The quality table's counts (it or `quality_by_window` is recomputed from them).
+    pub quality_counts: bool,
+}
+
 /// Reads the committed state of `tables`. `rules` are the (name, criticality) of the quality
 /// rules (index 0: `parse`); `rewritten` the tables whose files are replaced in place.
 pub fn restore(
@@ -54,22 +78,13 @@ pub fn restore(
     rules: &[(String, String)],
     horizon_ms: i64,
     rewritten: &[TableId],
+    needs: RestoreNeeds,
 ) -> Result<Restored, SinkError> {
     let mut restored = Restored::default();
     if tables.version(TableKind::Silver) > 0 {
-        let silver = read_table(tables.output(), TableKind::Silver)?;
-        tracing::info!(
-            "restore read silver: {} files, {} rows",
-            silver.files,
-            silver.num_rows()
-        );
-        restored.dedup = dedup_state(&silver.batches, horizon_ms)?;
-        for b in &silver.batches {
-            crate::dataflow::newest_event_times(b, &mut restored.watermarks);
-        }
-        restored.silver = silver.batches;
+        restore_silver(tables, horizon_ms, needs, &mut restored)?;
     }
-    if tables.version(TableKind::Quality) > 0 {
+    if needs.quality_counts && tables.version(TableKind::Quality) > 0 {
         let quality = read_table(tables.output(), TableKind::Quality)?;
         restored.quality = quality_counts(&quality.batches, rules)?;
     }
@@ -79,17 +94,140 @@ pub fn restore(
     Ok(restored)
 }
 
-/// The deduplication state of committed silver rows: each partition's clock replayed in its
-/// order, and the keys it still remembers.
-fn dedup_state(silver: &[RecordBatch], horizon_ms: i64) -> Result<RestoredDedup, SinkError> {
+/// The silver columns deduplication restarts from.
+const KEY_COLUMNS: [&str; 5] = [
+    "event_id",
+    "event_time",
+    "partition",
+    "sequence_number",
+    "ingest_time",
+];
+
+/// Restores deduplication and the watermarks from silver: from the rows after the recorded
+/// anchors when the last commits recorded them, else (a table from before) from all rows.
+fn restore_silver(
+    tables: &DeltaTables,
+    horizon_ms: i64,
+    needs: RestoreNeeds,
+    restored: &mut Restored,
+) -> Result<(), SinkError> {
+    let recorded: Option<RecordedAnchors> = tables
+        .recent_commit_field(TableKind::Silver, DEDUP_FIELD, LOOK_BACK)?
+        .and_then(|v| serde_json::from_value(v).ok());
+    let watermarks = tables
+        .recent_commit_field(TableKind::Silver, WATERMARKS_FIELD, LOOK_BACK)?
+        .and_then(|v| recorded_watermarks(&v));
+    let bounded = match (recorded, watermarks) {
+        (Some(a), Some(w)) if !needs.silver_rows => Some((a, w)),
+        _ => None,
+    };
+    let files = tables.active_files_with_stats(TableKind::Silver)?;
+    let store = tables.table(TableKind::Silver).store.clone();
+    let (anchors, wanted, columns): (RecordedAnchors, Vec<String>, Option<&[&str]>) = match bounded
+    {
+        Some((recorded, watermarks)) => {
+            restored.watermarks = watermarks;
+            let wanted = files
+                .iter()
+                .filter(|f| may_hold_rows_after(f, &recorded.anchors))
+                .map(|f| f.path.clone())
+                .collect();
+            (recorded, wanted, Some(&KEY_COLUMNS))
+        }
+        None => (
+            RecordedAnchors::default(),
+            files.iter().map(|f| f.path.clone()).collect(),
+            (!needs.silver_rows).then_some(&KEY_COLUMNS[..]),
+        ),
+    };
+    let batches = read_columns(&store, &wanted, columns)?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    restored.silver_read = (wanted.len(), rows);
+    tracing::info!(
+        "restore read silver: {} of {} files, {} rows{}",
+        wanted.len(),
+        files.len(),
+        rows,
+        if anchors.anchors.is_empty() && columns.is_some() && wanted.len() == files.len() {
+            " (no anchors recorded: the whole table, once)"
+        } else {
+            ""
+        }
+    );
+    restored.dedup = dedup_state(&batches, horizon_ms, &anchors.anchors)?;
+    if restored.watermarks.is_empty() {
+        for b in &batches {
+            crate::dataflow::newest_event_times(b, &mut restored.watermarks);
+        }
+    }
+    restored.anchors = Some(DedupAnchors::restored(
+        horizon_ms,
+        &anchors,
+        &restored.dedup.clocks,
+        tables.positions(TableKind::Silver),
+    ));
+    if needs.silver_rows {
+        restored.silver = batches;
+    }
+    Ok(())
+}
+
+/// The watermarks recorded in a commit (`medallionWatermarks`: partition → RFC 3339).
+fn recorded_watermarks(v: &serde_json::Value) -> Option<BTreeMap<u32, i64>> {
+    v.as_object()?
+        .iter()
+        .map(|(p, t)| {
+            let ms = chrono::DateTime::parse_from_rfc3339(t.as_str()?)
+                .ok()?
+                .timestamp_millis();
+            Some((p.parse().ok()?, ms))
+        })
+        .collect()
+}
+
+/// Whether a silver file may hold rows after their partition's anchor, by its statistics
+/// (partition and sequence-number ranges; a file without them may).
+fn may_hold_rows_after(file: &CommittedFile, anchors: &BTreeMap<u32, Anchor>) -> bool {
+    let Some(stats) = file.stats_json() else {
+        return true;
+    };
+    let int = |side: &str, col: &str| stats[side][col].as_i64();
+    let (Some(lo), Some(hi), Some(max_seq)) = (
+        int("minValues", "partition"),
+        int("maxValues", "partition"),
+        int("maxValues", "sequence_number"),
+    ) else {
+        return true;
+    };
+    if hi - lo > 100_000 {
+        return true;
+    }
+    (lo..=hi).any(|p| {
+        u32::try_from(p)
+            .ok()
+            .and_then(|p| anchors.get(&p))
+            .is_none_or(|a| max_seq > a.position)
+    })
+}
+
+/// The deduplication state of committed silver rows after `anchors`: each partition's clock
+/// replayed in its order from its anchor's, and the keys it still remembers.
+fn dedup_state(
+    silver: &[RecordBatch],
+    horizon_ms: i64,
+    anchors: &BTreeMap<u32, Anchor>,
+) -> Result<RestoredDedup, SinkError> {
     let mut rows = Vec::new();
     for b in silver {
         let cols = SilverKeyColumns::of(b).map_err(|e| invalid(TableKind::Silver, e))?;
         for i in 0..b.num_rows() {
-            if !arrow::array::Array::is_null(cols.event_id, i) {
+            let partition = cols.partition.value(i) as u32;
+            let seq = cols.sequence_number.value(i);
+            let after_anchor = anchors.get(&partition).is_none_or(|a| seq > a.position);
+            if after_anchor && !cols.event_id.is_null(i) {
                 rows.push((
-                    cols.partition.value(i) as u32,
-                    cols.sequence_number.value(i),
+                    partition,
+                    seq,
                     dedup_key(cols.event_id.value(i)),
                     cols.event_time_ms(i),
                     cols.ingest_time_ms(i),
@@ -97,7 +235,7 @@ fn dedup_state(silver: &[RecordBatch], horizon_ms: i64) -> Result<RestoredDedup,
             }
         }
     }
-    Ok(RestoredDedup::of_rows(horizon_ms, rows))
+    Ok(RestoredDedup::of_rows_after(horizon_ms, anchors, rows))
 }
 
 /// The committed quality counts per (rule, window); rules the checks no longer define are dropped.

@@ -44,11 +44,17 @@ pub struct DeltaTables {
     tables: Vec<TableState>,
     /// Each partition's watermark: the newest event time (ms) of its silver rows so far.
     watermarks: BTreeMap<u32, i64>,
+    /// Deduplication's anchors, recorded with every silver commit ([`DEDUP_FIELD`]).
+    dedup_anchors: Option<serde_json::Value>,
 }
 
 /// The `commitInfo` field that records the partitions' watermarks with every commit: an object
 /// of partition (as text) to its newest silver event time (RFC 3339, milliseconds, UTC).
 pub const WATERMARKS_FIELD: &str = "medallionWatermarks";
+
+/// The `commitInfo` field of silver's commits that records deduplication's anchors: where a
+/// restart may start reading silver (see `dataflow::operators::dedup::anchors`).
+pub const DEDUP_FIELD: &str = "medallionDedup";
 
 /// The `txn` app id recording `partition`'s position in `table`.
 pub fn app_id(table: &str, partition: u32) -> String {
@@ -64,7 +70,14 @@ fn delta_err(table: &str) -> impl Fn(deltalake::DeltaTableError) -> SinkError + 
 
 /// Opens the table `spec` at `out` if it exists (`None` if not). Refuses a location that holds
 /// something else: files but no Delta log, or a table of another schema.
-async fn open_existing(out: &Output, spec: &TableSpec) -> Result<Option<DeltaTable>, SinkError> {
+/// With `evolve`, a table whose schema is the wanted one less some nullable columns at the end
+/// (an older medallion's) gets those columns added, by a Delta metadata change (older rows read
+/// them as null).
+async fn open_existing(
+    out: &Output,
+    spec: &TableSpec,
+    evolve: bool,
+) -> Result<Option<DeltaTable>, SinkError> {
     let name = spec.name.as_str();
     let shown = out.table_display(name);
     let invalid = |message: String| SinkError::Invalid {
@@ -116,6 +129,24 @@ async fn open_existing(out: &Output, spec: &TableSpec) -> Result<Option<DeltaTab
             .collect()
     };
     let (have, want) = (fields(existing.as_ref()), fields(&wanted));
+    let added: Vec<_> = wanted.fields().skip(have.len()).cloned().collect();
+    let grows = want.len() > have.len()
+        && want[..have.len()] == have[..]
+        && added.iter().all(|f| f.is_nullable());
+    if grows && evolve {
+        let names: Vec<String> = added.iter().map(|f| f.name().to_string()).collect();
+        let table = table
+            .add_columns()
+            .with_fields(added)
+            .await
+            .map_err(delta_err(&shown))?;
+        tracing::info!(
+            table = shown.as_str(),
+            "added the columns {} (older rows read them as null)",
+            names.join(", ")
+        );
+        return Ok(Some(table));
+    }
     if have != want {
         let differs: Vec<String> = want
             .iter()
@@ -177,7 +208,7 @@ impl DeltaTables {
         let rt = storage::runtime();
         let mut found = Vec::new();
         for (_, spec) in catalog.iter() {
-            found.push(rt.block_on(open_existing(&out, spec))?);
+            found.push(rt.block_on(open_existing(&out, spec, create))?);
         }
         let mut tables = Vec::new();
         for ((_, spec), table) in catalog.iter().zip(found) {
@@ -219,6 +250,7 @@ impl DeltaTables {
             catalog: catalog.clone(),
             tables,
             watermarks: BTreeMap::new(),
+            dedup_anchors: None,
         })
     }
 
@@ -270,6 +302,31 @@ impl DeltaTables {
         }
     }
 
+    /// Deduplication's anchors (any serialisable value), as the next silver commit records them.
+    pub fn record_dedup_anchors(&mut self, anchors: &impl serde::Serialize) {
+        self.dedup_anchors = serde_json::to_value(anchors).ok();
+    }
+
+    /// The `commitInfo` fields of the newest of table `id`'s last `look_back` commits that has
+    /// `field` (`None`: none of them has).
+    pub fn recent_commit_field(
+        &self,
+        id: impl Into<TableId>,
+        field: &str,
+        look_back: usize,
+    ) -> Result<Option<serde_json::Value>, SinkError> {
+        let t = self.table(id);
+        if t.table.version().unwrap_or(0) == 0 {
+            return Ok(None);
+        }
+        let infos: Vec<_> = storage::runtime().block_on(async {
+            futures::TryStreamExt::try_collect::<Vec<_>>(t.table.history(Some(look_back)))
+                .await
+                .map_err(delta_err(&t.spec.name))
+        })?;
+        Ok(infos.into_iter().find_map(|mut info| info.info.remove(field)))
+    }
+
     /// Each partition's watermark (ms), as the next commit records it.
     pub fn watermarks(&self) -> &BTreeMap<u32, i64> {
         &self.watermarks
@@ -304,8 +361,12 @@ impl DeltaTables {
         removes: Vec<String>,
         positions: &BTreeMap<u32, i64>,
     ) -> Result<u64, SinkError> {
-        let app_metadata = watermarks_metadata(&self.watermarks);
-        let state = &mut self.tables[id.into().index()];
+        let id = id.into();
+        let mut app_metadata = watermarks_metadata(&self.watermarks);
+        if let (Some(anchors), true) = (&self.dedup_anchors, id == TableKind::Silver.id()) {
+            app_metadata.insert(DEDUP_FIELD.to_string(), anchors.clone());
+        }
+        let state = &mut self.tables[id.index()];
         crate::fault::reached(crate::fault::Point::Commit).map_err(|source| SinkError::Io {
             path: self.out.table_display(&state.spec.name),
             source,
@@ -424,6 +485,18 @@ fn add_action(file: DataFile) -> Add {
 pub struct CommittedFile {
     pub path: String,
     pub stats: Option<String>,
+}
+
+impl CommittedFile {
+    /// Its statistics, parsed (`None` when it has none, or they are not JSON).
+    pub fn stats_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.stats.as_deref()?).ok()
+    }
+
+    /// Its row count (`numRecords`), when its statistics have one.
+    pub fn records(&self) -> Option<u64> {
+        self.stats_json()?["numRecords"].as_u64()
+    }
 }
 
 /// A table's current data files (paths relative to the table).

@@ -34,10 +34,36 @@ pub fn write_file(
     table: &TableStore,
     batches: &[RecordBatch],
 ) -> Result<Option<DataFile>, SinkError> {
+    write_named(table, format!("part-{}.snappy.parquet", uuid::Uuid::new_v4()), batches)
+}
+
+/// Writes `batches` as one file of `table` named for its file group `group` (see
+/// [`group_of_file`]): a table rewritten per group reads its groups back from such names.
+pub fn write_group_file(
+    table: &TableStore,
+    group: u64,
+    batches: &[RecordBatch],
+) -> Result<Option<DataFile>, SinkError> {
+    let name = format!("part-g{group:016x}-{}.snappy.parquet", uuid::Uuid::new_v4());
+    write_named(table, name, batches)
+}
+
+/// The file group a file written by [`write_group_file`] holds (`None` for other files).
+pub fn group_of_file(path: &str) -> Option<u64> {
+    let name = path.rsplit('/').next()?;
+    let hex = name.strip_prefix("part-g")?.get(..16)?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+fn write_named(
+    table: &TableStore,
+    name: String,
+    batches: &[RecordBatch],
+) -> Result<Option<DataFile>, SinkError> {
     let Some(first) = batches.first() else {
         return Ok(None);
     };
-    let mut file = EpochFile::create(table, first.schema())?;
+    let mut file = EpochFile::create_named(table, first.schema(), name)?;
     for b in batches {
         file.write(b)?;
     }
@@ -85,6 +111,14 @@ impl EpochFile {
         schema: arrow::datatypes::SchemaRef,
     ) -> Result<EpochFile, SinkError> {
         let name = format!("part-{}.snappy.parquet", uuid::Uuid::new_v4());
+        EpochFile::create_named(table, schema, name)
+    }
+
+    fn create_named(
+        table: &TableStore,
+        schema: arrow::datatypes::SchemaRef,
+        name: String,
+    ) -> Result<EpochFile, SinkError> {
         let display = table.display_file(&name);
         let target = match table.place() {
             Place::Local(dir) => Target::Local(File::create(dir.join(&name)).map_err(
@@ -226,11 +260,38 @@ fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties {
 
 /// Reads every row of the Parquet files `files` (names under `table`).
 pub fn read_files(table: &TableStore, files: &[String]) -> Result<Vec<RecordBatch>, SinkError> {
+    read_columns(table, files, None)
+}
+
+/// Reads `files` of `table`, only the top-level columns named in `columns` (all when `None`;
+/// a named column a file lacks is left out of its batches).
+pub fn read_columns(
+    table: &TableStore,
+    files: &[String],
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>, SinkError> {
     let mut out = Vec::new();
     for f in files {
         let bytes = table.read(f)?;
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.with_batch_size(64 * 1024).build())
+            .and_then(|b| {
+                let b = b.with_batch_size(64 * 1024);
+                match columns {
+                    None => b.build(),
+                    Some(names) => {
+                        let wanted: Vec<usize> = b
+                            .schema()
+                            .fields()
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, field)| names.contains(&field.name().as_str()))
+                            .map(|(i, _)| i)
+                            .collect();
+                        let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), wanted);
+                        b.with_projection(mask).build()
+                    }
+                }
+            })
             .map_err(|source| SinkError::Parquet {
                 path: table.display_file(f),
                 source,

@@ -47,6 +47,13 @@ pub enum EpochReport {
     /// The newest event time (ms) of each partition's silver rows in the epoch, as one worker
     /// wrote them: the committer keeps each partition's greatest, its watermark.
     Watermarks { epoch: Time, marks: Vec<(u32, i64)> },
+    /// Per partition, the newest event time (ms) of the epoch's silver rows that have an
+    /// `event_id`, and the newest ingest time (ms) of those without an event time, as one worker
+    /// wrote them: what moves deduplication's clocks (the committer keeps its anchors from them).
+    DedupStamps {
+        epoch: Time,
+        stamps: Vec<(u32, Option<i64>, Option<i64>)>,
+    },
     /// A stage could not do its part of the epoch: the committer commits nothing of this epoch
     /// or any later one, and the run ends with this error.
     Failed {
@@ -64,6 +71,7 @@ impl EpochReport {
             EpochReport::Read { epoch, .. }
             | EpochReport::Files { epoch, .. }
             | EpochReport::Watermarks { epoch, .. }
+            | EpochReport::DedupStamps { epoch, .. }
             | EpochReport::Failed { epoch, .. } => *epoch,
         }
     }

@@ -54,6 +54,8 @@ impl RunStarted<'_> {
             };
             let _ = m.commit_errors.get_or_create(&label);
             let _ = m.rows_committed.get_or_create(&label);
+            let _ = m.groups_reloaded.get_or_create(&label);
+            let _ = m.late_updates.get_or_create(&label);
         }
         for p in self.partitions {
             let label = PartitionLabel {
@@ -282,6 +284,56 @@ impl SourceReconnect<'_> {
             "Event Hubs receiver failed; reconnecting at sequence number {}",
             self.resume_at
         );
+    }
+}
+
+/// After a view's epoch: the groups its writer read back from their files, and those that left
+/// memory (one event per writer and epoch).
+#[derive(Debug)]
+pub struct ViewGroupsMoved<'a> {
+    pub table: &'a str,
+    /// Groups read back from their files this epoch.
+    pub reloaded: u64,
+    /// Keys of those groups the epoch changed.
+    pub updates: u64,
+    /// Groups that left memory after the epoch.
+    pub evicted: u64,
+    /// Groups the writer holds now, and held after its previous epoch.
+    pub held: u64,
+    pub was_held: u64,
+}
+
+impl ViewGroupsMoved<'_> {
+    pub fn emit(&self) {
+        let m = Metrics::global();
+        let label = TableLabel {
+            table: self.table.to_string(),
+        };
+        m.groups_reloaded
+            .get_or_create(&label)
+            .inc_by(self.reloaded);
+        m.late_updates.get_or_create(&label).inc_by(self.updates);
+        m.groups_held
+            .get_or_create(&label)
+            .inc_by(self.held as i64 - self.was_held as i64);
+        if self.reloaded > 0 {
+            info!(
+                table = self.table,
+                groups = self.reloaded,
+                updates = self.updates,
+                held = self.held,
+                "read back {} groups for {} late keys",
+                self.reloaded,
+                self.updates
+            );
+        } else if self.evicted > 0 {
+            debug!(
+                table = self.table,
+                evicted = self.evicted,
+                held = self.held,
+                "groups left memory"
+            );
+        }
     }
 }
 

@@ -9,7 +9,7 @@ pub mod server;
 
 pub use events::{
     BatchProcessed, CommitFailed, EpochCommitted, LagSampled, RuleLabels, RunStarted,
-    SourceReconnect, TableCommitted,
+    SourceReconnect, TableCommitted, ViewGroupsMoved,
 };
 pub use registry::Metrics;
 pub use server::MetricsServer;

@@ -91,6 +91,12 @@ pub struct Metrics {
     /// Data files merged away by compaction.
     pub compacted_files: Counter,
     pub commit_errors: Family<TableLabel, Counter>,
+    /// View groups read back from their files (late rows, or first changes after a restart).
+    pub groups_reloaded: Family<TableLabel, Counter>,
+    /// View updates (one per changed key) that went to groups read back from their files.
+    pub late_updates: Family<TableLabel, Counter>,
+    /// View groups in memory, summed over the writers of this process.
+    pub groups_held: Family<TableLabel, Gauge>,
     pub table_version: Family<TableLabel, Gauge>,
     pub last_commit: Family<TableLabel, FloatGauge>,
     pub watermark: FloatGauge,
@@ -136,6 +142,9 @@ impl Metrics {
             source_reconnects: Counter::default(),
             compacted_files: Counter::default(),
             commit_errors: Family::default(),
+            groups_reloaded: Family::default(),
+            late_updates: Family::default(),
+            groups_held: Family::default(),
             table_version: Family::default(),
             last_commit: Family::default(),
             watermark: FloatGauge::default(),
@@ -208,6 +217,21 @@ impl Metrics {
             "medallion_commit_errors",
             "Commits that failed",
             m.commit_errors.clone(),
+        );
+        r.register(
+            "medallion_view_groups_reloaded",
+            "View file groups read back from their files to take late rows (or first changes after a restart)",
+            m.groups_reloaded.clone(),
+        );
+        r.register(
+            "medallion_view_late_keys",
+            "View keys changed in groups read back from their files",
+            m.late_updates.clone(),
+        );
+        r.register(
+            "medallion_view_groups_held",
+            "View file groups held in memory (this process)",
+            m.groups_held.clone(),
         );
         r.register(
             "medallion_delta_table_version",

@@ -42,7 +42,7 @@ pub mod station;
 mod writer;
 
 pub use exact_sum::{sum_present, ExactSum};
-pub use writer::{ViewSink, WriteView};
+pub use writer::{ViewSink, ViewStart, WriteView};
 
 pub use crate::sink::tables::{window_file_group, WINDOW_FILE_GROUP_MS};
 
@@ -61,6 +61,23 @@ pub trait View: Send + Sync + 'static {
     /// The file a key's row is stored in: an epoch rewrites only the groups it changed.
     fn file_group(&self, _key: &Self::Key) -> u64 {
         0
+    }
+    /// The event time (ms) at which the file group `group` closes: only late rows change it after
+    /// that. Once its writer's watermark (the newest close it has seen among the groups it writes)
+    /// is more than the lateness past it, the group leaves memory and is read back from its file
+    /// if a late row reaches it. `None` (the default): the group stays in memory (use it for groups
+    /// bounded by the number of keys, not by time).
+    fn group_closes_at(&self, _group: u64) -> Option<i64> {
+        None
+    }
+    /// The keys and aggregates (as parts) of committed rows of this view's table (a batch of
+    /// [`View::schema`]), exactly as they were when written: `View::row` of each must give the row
+    /// back, and later parts must add to it as to the original. A view that implements it restarts
+    /// from its own table (reading only the groups a new epoch changes) and lets groups leave
+    /// memory; `None` (the default): it is recomputed from its input at every restart and keeps
+    /// every group in memory.
+    fn parts_of_rows(&self, _rows: &RecordBatch) -> Option<Vec<(Self::Key, Self::Part)>> {
+        None
     }
     /// A key's row from the sum of all its parts; `None`: the key has no row.
     fn row(&self, key: &Self::Key, total: &Self::Part) -> Option<Self::Row>;
@@ -155,6 +172,11 @@ impl<'s> Maintain<'s> for StreamVec<'s, Time, RecordBatch> {
 pub trait CustomView: Send + Sync + 'static {
     /// The view's table (name and schema).
     fn table(&self) -> TableSpec;
+    /// Whether the view reads its aggregates back from its own table ([`View::parts_of_rows`]):
+    /// it then restarts from its table and lets closed groups leave memory.
+    fn restores_from_table(&self) -> bool {
+        false
+    }
     /// Maintains the view over `silver` and writes it to its table.
     fn build<'s>(
         &self,
@@ -173,6 +195,9 @@ impl<V: SilverView> CustomView for SilverViewPlugin<V> {
             schema: self.0.schema(),
         }
     }
+    fn restores_from_table(&self) -> bool {
+        restores_from_table(self.0.as_ref())
+    }
     fn build<'s>(
         &self,
         silver: StreamVec<'s, Time, RecordBatch>,
@@ -183,6 +208,12 @@ impl<V: SilverView> CustomView for SilverViewPlugin<V> {
             .maintain(self.0.clone(), restored)
             .write_view(self.0.clone(), sink)
     }
+}
+
+/// Whether `view` reads its aggregates back from its own table ([`View::parts_of_rows`]).
+pub fn restores_from_table<V: View>(view: &V) -> bool {
+    view.parts_of_rows(&RecordBatch::new_empty(view.schema()))
+        .is_some()
 }
 
 /// Wraps a [`SilverView`] for `RunConfig::custom_views` (`crate::pipeline`).

@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimestampMicrosecondType,
+};
 use arrow::row::{RowConverter, SortField};
 use serde::{Deserialize, Serialize};
 
@@ -208,6 +210,36 @@ impl View for StationLatest {
     fn file_group(&self, key: &StationKey) -> u64 {
         key.group(STATION_FILE_GROUPS)
     }
+    /// Each row of the table is a station's newest silver row, as it is.
+    fn parts_of_rows(&self, rows: &RecordBatch) -> Option<Vec<(StationKey, LatestRow)>> {
+        let columns: Vec<ArrayRef> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| rows.column_by_name(f.name()).cloned())
+            .collect::<Option<_>>()?;
+        let encoded = self.converter.convert_columns(&columns).ok()?;
+        let (stations, ids, event_times) = (
+            strings(rows, "station_id"),
+            strings(rows, "event_id"),
+            times(rows, "event_time"),
+        );
+        Some(
+            (0..rows.num_rows())
+                .filter(|&i| !stations.is_null(i))
+                .map(|i| {
+                    (
+                        StationKey::new(stations.value(i)),
+                        LatestRow {
+                            event_time: (!event_times.is_null(i)).then(|| event_times.value(i)),
+                            event_id: (!ids.is_null(i)).then(|| Shared(Arc::from(ids.value(i)))),
+                            row: Shared(Arc::from(encoded.row(i).as_ref())),
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
     fn to_batch(&self, rows: &[(&StationKey, &LatestRow)]) -> RecordBatch {
         let parser = self.converter.parser();
         let parsed: Vec<_> = rows.iter().map(|(_, r)| parser.parse(&r.row)).collect();
@@ -364,7 +396,9 @@ pub fn hour_of(ts_us: i64) -> i64 {
 }
 
 /// `station_hourly`: per `station_id` and `hour` (UTC hour start): `readings`, `temp_min`,
-/// `temp_max`, `temp_avg`, `precip_total`, `wind_max`. [`STATION_FILE_GROUPS`] files per hour.
+/// `temp_max`, `temp_avg`, `precip_total`, `wind_max`, and what continues the aggregate exactly
+/// after a restart: `temp_count` (readings with a temperature) and the exact sums `_temp_sum`,
+/// `_precip_sum` ([`ExactSum::to_bytes`]). [`STATION_FILE_GROUPS`] files per hour.
 #[derive(Default)]
 pub struct StationHourly;
 
@@ -379,6 +413,9 @@ pub fn station_hourly_schema() -> SchemaRef {
         Field::new("temp_avg", DataType::Float64, true),
         Field::new("precip_total", DataType::Float64, true),
         Field::new("wind_max", DataType::Float64, true),
+        Field::new("temp_count", DataType::Int64, true),
+        Field::new("_temp_sum", DataType::Binary, true),
+        Field::new("_precip_sum", DataType::Binary, true),
     ]))
 }
 
@@ -399,6 +436,56 @@ impl View for StationHourly {
         (key.1.div_euclid(HOUR_US) as u64)
             .wrapping_mul(STATION_FILE_GROUPS)
             .wrapping_add(key.0.group(STATION_FILE_GROUPS))
+    }
+    /// A group's hour closes at the hour's end.
+    fn group_closes_at(&self, group: u64) -> Option<i64> {
+        let hour = (group as i64).div_euclid(STATION_FILE_GROUPS as i64);
+        Some((hour + 1).saturating_mul(HOUR_US / 1000))
+    }
+    fn parts_of_rows(
+        &self,
+        rows: &RecordBatch,
+    ) -> Option<Vec<((StationKey, i64), HourlyAggregate)>> {
+        let int = |name| rows.column_by_name(name)?.as_primitive_opt::<Int64Type>();
+        let float = |name| rows.column_by_name(name)?.as_primitive_opt::<Float64Type>();
+        let binary = |name| rows.column_by_name(name)?.as_binary_opt::<i32>();
+        let (stations, hours) = (
+            rows.column_by_name("station_id")?.as_string_opt::<i32>()?,
+            rows.column_by_name("hour")?
+                .as_primitive_opt::<TimestampMicrosecondType>()?,
+        );
+        let (readings, temp_count) = (int("readings")?, int("temp_count")?);
+        let (temp_min, temp_max, wind_max) =
+            (float("temp_min")?, float("temp_max")?, float("wind_max")?);
+        let (temp_sum, precip_sum): (&BinaryArray, &BinaryArray) =
+            (binary("_temp_sum")?, binary("_precip_sum")?);
+        let ord = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| OrdF64(a.value(i)));
+        let sum = |a: &BinaryArray, i: usize| {
+            if a.is_null(i) {
+                Some(None)
+            } else {
+                ExactSum::from_bytes(a.value(i)).map(Some)
+            }
+        };
+        let mut out = Vec::with_capacity(rows.num_rows());
+        for i in 0..rows.num_rows() {
+            if temp_count.is_null(i) {
+                return None; // a row from before the exact state was stored
+            }
+            out.push((
+                (StationKey::new(stations.value(i)), hours.value(i)),
+                HourlyAggregate {
+                    readings: readings.value(i),
+                    temp_count: temp_count.value(i),
+                    temp_sum: sum(temp_sum, i)?,
+                    temp_min: ord(temp_min, i),
+                    temp_max: ord(temp_max, i),
+                    precip_total: sum(precip_sum, i)?,
+                    wind_max: ord(wind_max, i),
+                },
+            ));
+        }
+        Some(out)
     }
     fn to_batch(&self, rows: &[(&(StationKey, i64), &HourlyAggregate)]) -> RecordBatch {
         let f = |g: &dyn Fn(&HourlyAggregate) -> Option<f64>| -> ArrayRef {
@@ -422,6 +509,15 @@ impl View for StationHourly {
                 f(&|r| r.temp_avg()),
                 f(&|r| r.precip_total.map(|x| x.value())),
                 f(&|r| r.wind_max.map(|x| x.0)),
+                Arc::new(Int64Array::from_iter(
+                    rows.iter().map(|(_, r)| Some(r.temp_count)),
+                )),
+                Arc::new(BinaryArray::from_iter(
+                    rows.iter().map(|(_, r)| r.temp_sum.map(|s| s.to_bytes())),
+                )),
+                Arc::new(BinaryArray::from_iter(
+                    rows.iter().map(|(_, r)| r.precip_total.map(|s| s.to_bytes())),
+                )),
             ],
         )
         .expect("station_hourly rows match the schema")

@@ -3,6 +3,15 @@
 //! group; every group an epoch changed is rewritten as one new Parquet file that replaces the
 //! group's old file in the same commit. Optionally the epoch's changed rows are appended to the
 //! view's change feed (`_change_type` insert/update/delete, `_epoch`).
+//!
+//! State is bounded by event time: a file holds one group (its name says which, see
+//! `sink::parquet::write_group_file`), so a group need not stay in memory. After each epoch a
+//! writer lets go of the groups its watermark (the newest [`View::group_closes_at`] among the
+//! groups it has seen) has passed by more than the lateness; a late row for such a group reads the
+//! group back from its file, adds to it and rewrites it in the same epoch, so the table still
+//! equals the recomputation after every commit. A restart starts the same way, from the view's
+//! own files ([`ViewStart::FromTable`]): nothing is read or rewritten until an epoch changes a
+//! group.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,18 +28,35 @@ use timely::dataflow::StreamVec;
 
 use super::{change_feed_schema, View, ViewTable};
 use crate::epoch::{EpochBuckets, Time, Vecs};
-use crate::sink::parquet::write_file;
+use crate::sink::delta::CommittedFile;
+use crate::sink::parquet::{group_of_file, read_files, write_file, write_group_file};
+use crate::telemetry::ViewGroupsMoved;
 use crate::sink::{EpochReport, Rows};
 
 /// How a view's writer starts.
 #[derive(Debug, Clone)]
 pub struct ViewSink {
     pub table: ViewTable,
-    /// The table's files before this run (removed by the first rewrite; give them to one worker).
-    pub restored_files: Vec<String>,
-    /// Rewrite every group at epoch 1 (after a restart: the restored state is recomputed from
-    /// committed silver, and the table may lag it).
-    pub rewrite_at_start: bool,
+    pub start: ViewStart,
+    /// How far (event time, ms) its writer's watermark may pass a group's close before the
+    /// group leaves memory (see [`View::group_closes_at`]).
+    pub lateness_ms: i64,
+}
+
+/// What a view's writer starts from.
+#[derive(Debug, Clone, Default)]
+pub enum ViewStart {
+    /// Nothing committed yet.
+    #[default]
+    Empty,
+    /// The view's own committed files, one per file group (named for it): a group is read back
+    /// when an epoch first changes it; nothing is rewritten at the start.
+    FromTable(Vec<CommittedFile>),
+    /// The view is recomputed from its input (fed at epoch 0): every group is rewritten at
+    /// epoch 1 and these files (the table's before this run) are removed. For tables from before
+    /// files were named by group, views that cannot read their rows back, and a view whose table
+    /// lags its input after a crash between two tables' commits.
+    Recompute(Vec<String>),
 }
 
 /// One update of a view's collection: a key and a part, at an epoch.
@@ -45,42 +71,134 @@ pub trait WriteView<'s, K, P> {
     ) -> StreamVec<'s, Time, EpochReport>;
 }
 
-/// A view writer's state: the aggregate of every key of the file groups it owns, and each
-/// group's current file.
+/// The worker (of `peers`) that writes file group `group`.
+fn owner(group: u64, peers: usize) -> u64 {
+    group.hashed() % peers as u64
+}
+
+/// A view writer's state: the aggregates of the file groups it holds in memory, and the current
+/// file of every group it writes (held or not).
 struct ViewFiles<V: View> {
     view: Arc<V>,
     sink: ViewSink,
     worker: u32,
-    /// Committed files of an earlier run, removed by the first rewrite.
+    /// Files of an earlier run, removed by the first rewrite (recomputed views).
     orphans: Vec<String>,
-    totals: BTreeMap<u64, BTreeMap<V::Key, V::Part>>,
-    /// Rows of each group (keys whose aggregate makes a row), as last written or restored.
+    /// The aggregate of every key of the groups in memory.
+    held: BTreeMap<u64, BTreeMap<V::Key, V::Part>>,
+    /// Rows of each group with rows: as last written or restored.
     row_counts: BTreeMap<u64, u64>,
+    /// The current file of each group this writer owns.
     files: BTreeMap<u64, String>,
+    /// Whether groups can be read back from their files ([`View::parts_of_rows`]).
+    restorable: bool,
+    /// The newest group close this writer has seen (event time, ms).
+    watermark: Option<i64>,
+    /// This epoch's groups read back from their files, and the keys they changed.
+    reloaded: (u64, u64),
+    /// Groups held, as last reported to the metrics.
+    held_reported: u64,
 }
 
 impl<V: View> ViewFiles<V>
 where
     V::Key: Ord,
 {
-    /// Adds an epoch's parts to their keys' aggregates; returns the changed groups and, when the
-    /// view has a change feed, each changed key's row before and after.
+    fn new(view: Arc<V>, sink: ViewSink, worker: u32, peers: usize) -> Self {
+        let restorable = super::restores_from_table(view.as_ref());
+        let mut state = ViewFiles {
+            view,
+            orphans: Vec::new(),
+            sink,
+            worker,
+            held: BTreeMap::new(),
+            row_counts: BTreeMap::new(),
+            files: BTreeMap::new(),
+            restorable,
+            watermark: None,
+            reloaded: (0, 0),
+            held_reported: 0,
+        };
+        match state.sink.start.clone() {
+            ViewStart::Empty => {}
+            ViewStart::Recompute(orphans) => state.orphans = orphans,
+            ViewStart::FromTable(committed) => {
+                for f in committed {
+                    let Some(group) = group_of_file(&f.path) else {
+                        continue;
+                    };
+                    if owner(group, peers) == worker as u64 {
+                        state.row_counts.insert(group, f.records().unwrap_or(0));
+                        state.files.insert(group, f.path);
+                    }
+                }
+            }
+        }
+        state
+    }
+
+    /// Reads group `group` back from its file.
+    fn load(&self, group: u64) -> Result<BTreeMap<V::Key, V::Part>, String> {
+        let Some(path) = self.files.get(&group) else {
+            return Ok(BTreeMap::new());
+        };
+        let batches = read_files(&self.sink.table.root, std::slice::from_ref(path))
+            .map_err(|e| e.to_string())?;
+        let mut totals = BTreeMap::new();
+        for b in &batches {
+            let parts = self.view.parts_of_rows(b).ok_or_else(|| {
+                format!("{} cannot read its rows back", self.view.name())
+            })?;
+            for (key, part) in parts {
+                match totals.entry(key) {
+                    Entry::Occupied(mut total) => {
+                        let total: &mut V::Part = total.get_mut();
+                        total.plus_equals(&part)
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(part);
+                    }
+                }
+            }
+        }
+        Ok(totals)
+    }
+
+    /// Adds an epoch's parts to their keys' aggregates (reading back the groups not in memory);
+    /// returns the changed groups and, when the view has a change feed, each changed key's row
+    /// before and after.
     #[allow(clippy::type_complexity)]
     fn apply(
         &mut self,
         updates: Vec<Update<V::Key, V::Part>>,
-    ) -> (
-        BTreeSet<u64>,
-        BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)>,
-    ) {
+    ) -> Result<
+        (
+            BTreeSet<u64>,
+            BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)>,
+        ),
+        String,
+    > {
         let feed_on = self.sink.table.change_feed.is_some();
-        let view = &*self.view;
+        let view = self.view.clone();
         let mut changed_groups = BTreeSet::new();
         let mut feed: BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)> = BTreeMap::new();
+        self.reloaded = (0, 0);
+        let mut read_back = BTreeSet::new();
+        let mut late_keys = BTreeSet::new();
         for (key, _time, part) in updates {
             let group = view.file_group(&key);
             changed_groups.insert(group);
-            let totals = self.totals.entry(group).or_default();
+            if !self.held.contains_key(&group) {
+                let totals = self.load(group)?;
+                if self.files.contains_key(&group) {
+                    read_back.insert(group);
+                }
+                self.held.insert(group, totals);
+            }
+            if read_back.contains(&group) {
+                late_keys.insert(key.clone());
+            }
+            let totals = self.held.get_mut(&group).expect("held above");
             if feed_on && !feed.contains_key(&key) {
                 let before = totals.get(&key).and_then(|t| view.row(&key, t));
                 feed.insert(key.clone(), (before, None));
@@ -94,20 +212,26 @@ where
         }
         for (key, (_, after)) in feed.iter_mut() {
             let group = view.file_group(key);
-            *after = self.totals[&group].get(key).and_then(|t| view.row(key, t));
+            *after = self.held[&group].get(key).and_then(|t| view.row(key, t));
         }
+        self.reloaded = (read_back.len() as u64, late_keys.len() as u64);
         for group in &changed_groups {
-            if let Some(totals) = self.totals.get_mut(group) {
+            if let Some(totals) = self.held.get_mut(group) {
                 totals.retain(|_, t| !t.is_zero());
             }
+            if let Some(close) = view.group_closes_at(*group) {
+                self.watermark = Some(self.watermark.map_or(close, |w| w.max(close)));
+            }
         }
-        (changed_groups, feed)
+        Ok((changed_groups, feed))
     }
 
-    /// Rewrites the changed groups (every group when old files must go); the table's report.
+    /// Rewrites the changed groups (every group held, when old files must go); the table's
+    /// report.
     fn rewrite(&mut self, t: Time, mut changed_groups: BTreeSet<u64>) -> EpochReport {
-        if !self.orphans.is_empty() || (t == 1 && self.sink.rewrite_at_start) {
-            changed_groups.extend(self.totals.keys().copied());
+        if !self.orphans.is_empty() || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
+        {
+            changed_groups.extend(self.held.keys().copied());
         }
         let mut adds = Vec::new();
         let mut removes = std::mem::take(&mut self.orphans);
@@ -116,7 +240,7 @@ where
                 removes.push(old);
             }
             self.row_counts.remove(&group);
-            let Some(totals) = self.totals.get(&group) else {
+            let Some(totals) = self.held.get(&group) else {
                 continue;
             };
             let rows: Vec<(&V::Key, V::Row)> = totals
@@ -125,14 +249,14 @@ where
                 .collect();
             if rows.is_empty() {
                 if totals.is_empty() {
-                    self.totals.remove(&group);
+                    self.held.remove(&group);
                 }
                 continue;
             }
             self.row_counts.insert(group, rows.len() as u64);
             let list: Vec<(&V::Key, &V::Row)> = rows.iter().map(|(k, r)| (*k, r)).collect();
             let batch = self.view.to_batch(&list);
-            match write_file(&self.sink.table.root, &[batch]) {
+            match write_group_file(&self.sink.table.root, group, &[batch]) {
                 Ok(Some(add)) => {
                     self.files.insert(group, add.path.clone());
                     adds.push(add);
@@ -152,11 +276,33 @@ where
         }
     }
 
+    /// Lets the groups its watermark has passed by more than the lateness leave memory: those
+    /// whose file holds every key they have (they are read back from it when a late row comes).
+    /// Returns how many left.
+    fn evict(&mut self) -> usize {
+        let (Some(watermark), true) = (self.watermark, self.restorable) else {
+            return 0;
+        };
+        let lateness = self.sink.lateness_ms;
+        let view = &*self.view;
+        let (files, row_counts) = (&self.files, &self.row_counts);
+        let before = self.held.len();
+        self.held.retain(|group, totals| {
+            let closed = view
+                .group_closes_at(*group)
+                .is_some_and(|close| close.saturating_add(lateness) < watermark);
+            let on_file = files.contains_key(group)
+                && row_counts.get(group).copied() == Some(totals.len() as u64);
+            !(closed && on_file)
+        });
+        before - self.held.len()
+    }
+
     /// Counts the rows of every group (after the restored state is applied).
     fn count_rows(&mut self) {
         let view = &*self.view;
         self.row_counts = self
-            .totals
+            .held
             .iter()
             .map(|(&g, totals)| {
                 let n = totals
@@ -202,24 +348,18 @@ where
         sink: ViewSink,
     ) -> StreamVec<'s, Time, EpochReport> {
         let worker = self.inner.scope().index() as u32;
+        let peers = self.inner.scope().peers();
         let route = view.clone();
         let name = format!("Write {}", view.name());
         self.inner.unary_frontier::<Vecs<EpochReport>, _, _, _>(
-            Exchange::new(move |u: &Update<K, P>| route.file_group(&u.0).hashed()),
+            Exchange::new(move |u: &Update<K, P>| owner(route.file_group(&u.0), peers)),
             &name,
             move |cap, _info| {
-                let mut start = sink.rewrite_at_start.then(|| cap.delayed(&1));
+                let recompute = matches!(sink.start, ViewStart::Recompute(_));
+                let mut start = recompute.then(|| cap.delayed(&1));
                 drop(cap);
                 let mut pending: EpochBuckets<Update<K, P>> = EpochBuckets::new();
-                let mut state = ViewFiles {
-                    view,
-                    orphans: sink.restored_files.clone(),
-                    sink,
-                    worker,
-                    totals: BTreeMap::new(),
-                    row_counts: BTreeMap::new(),
-                    files: BTreeMap::new(),
-                };
+                let mut state = ViewFiles::new(view, sink, worker, peers);
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     if let Some(cap) = start.take() {
@@ -227,7 +367,14 @@ where
                     }
                     input.for_each(|cap, data| pending.absorb(&cap, port, data, |u| u.1));
                     for (t, cap, updates) in pending.take_done(frontier) {
-                        let (changed_groups, feed) = state.apply(updates);
+                        let name = state.view.name().to_string();
+                        let (changed_groups, feed) = match state.apply(updates) {
+                            Ok(applied) => applied,
+                            Err(e) => {
+                                output.session(&cap).give(EpochReport::failed(t, &name, e));
+                                continue;
+                            }
+                        };
                         if t == 0 {
                             state.count_rows();
                             continue; // restored state: the table already holds it
@@ -237,6 +384,18 @@ where
                         if let Some(report) = state.feed(t, &feed) {
                             session.give(report);
                         }
+                        let was_held = state.held_reported;
+                        let evicted = state.evict();
+                        state.held_reported = state.held.len() as u64;
+                        ViewGroupsMoved {
+                            table: &name,
+                            reloaded: state.reloaded.0,
+                            updates: state.reloaded.1,
+                            evicted: evicted as u64,
+                            held: state.held_reported,
+                            was_held,
+                        }
+                        .emit();
                     }
                 }
             },

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod bounded_state;
 mod cli;
 mod cloud;
 mod cluster;

@@ -12,6 +12,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
 use crate::dataflow::error::DataflowError;
+use super::dedup::anchors::{DedupAnchors, EpochStamps};
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::metrics::RunMetrics;
 use crate::sink::{BatchRead, DataFile, DeltaTables, EpochReport, Rows, TableId};
@@ -84,6 +85,7 @@ pub trait Commit<'s> {
         metrics: Arc<RunMetrics>,
         stats: Arc<Mutex<CommitStats>>,
         failure: Failure,
+        anchors: DedupAnchors,
     ) -> StreamVec<'s, Time, Time>;
 }
 
@@ -94,7 +96,9 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
         metrics: Arc<RunMetrics>,
         stats: Arc<Mutex<CommitStats>>,
         failure: Failure,
+        anchors: DedupAnchors,
     ) -> StreamVec<'s, Time, Time> {
+        let mut anchors = anchors;
         self.unary_frontier::<Vecs<Time>, _, _, _>(
             Exchange::new(|_: &EpochReport| 0),
             "Commit",
@@ -109,7 +113,9 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
                             continue;
                         };
                         if !failure.is_set() {
-                            if let Err(e) = commit_epoch(tables, t, reports, &metrics, &stats) {
+                            if let Err(e) =
+                                commit_epoch(tables, t, reports, &metrics, &stats, &mut anchors)
+                            {
                                 failure.set(e);
                             }
                         }
@@ -131,6 +137,8 @@ struct EpochPlan {
     files: BTreeMap<TableId, (Vec<DataFile>, Vec<String>)>,
     /// Newest event time (ms) per partition of the epoch's silver rows.
     watermarks: BTreeMap<u32, i64>,
+    /// What the epoch's silver rows tell of deduplication's clocks.
+    stamps: BTreeMap<u32, EpochStamps>,
 }
 
 fn gather(
@@ -156,6 +164,14 @@ fn gather(
                     *e = (*e).max(seq);
                 }
                 plan.batches.extend(batches);
+            }
+            EpochReport::DedupStamps { stamps, .. } => {
+                for (p, newest_ms, untimed_ingest_ms) in stamps {
+                    plan.stamps.entry(p).or_default().merge(&EpochStamps {
+                        newest_ms,
+                        untimed_ingest_ms,
+                    });
+                }
             }
             EpochReport::Watermarks { marks, .. } => {
                 for (p, t) in marks {
@@ -190,6 +206,7 @@ fn commit_epoch(
     reports: Vec<EpochReport>,
     metrics: &RunMetrics,
     stats: &Mutex<CommitStats>,
+    anchors: &mut DedupAnchors,
 ) -> Result<(), DataflowError> {
     // Counted on a copy: a refused epoch leaves the statistics as they were.
     let mut counted = stats.lock().expect("commit stats").clone();
@@ -197,6 +214,8 @@ fn commit_epoch(
     let _ = crate::fault::reached(crate::fault::Point::BeforeCommit);
     let mut commits = 0;
     tables.advance_watermarks(&plan.watermarks);
+    anchors.advance(&plan.stamps, &plan.positions);
+    tables.record_dedup_anchors(&anchors.recorded());
     let ids: Vec<TableId> = tables.catalog().iter().map(|(id, _)| id).collect();
     for id in ids {
         let (adds, removes) = plan.files.remove(&id).unwrap_or_default();

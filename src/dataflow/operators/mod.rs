@@ -10,16 +10,15 @@ mod quality_counts;
 mod silver_rows;
 mod table_rows;
 mod watermarks;
-mod write_quality;
 mod write_table;
 
 pub use commit::{Commit, CommitStats, Failure};
+pub use dedup::anchors::{Anchor, DedupAnchors, EpochStamps, RecordedAnchors};
 pub use dedup::{DedupWinners, RestoredDedup, RestoredKey};
 pub use positions::ReadPositions;
 pub use process::Process;
-pub use quality_counts::{QualityChange, QualityCounts};
+pub use quality_counts::{QualityCounts, QualityState};
 pub use silver_rows::SilverRows;
 pub use table_rows::{RowsOf, TableRows};
 pub use watermarks::{newest_event_times, Watermarks};
-pub use write_quality::{quality_batch, QualityState, WriteQuality};
 pub use write_table::WriteTable;

@@ -1,10 +1,13 @@
-//! The `QualityCounts` operator: per-(rule, window) counts maintained with differential's
-//! `count_total`, fed one pre-aggregated update per rule and window per batch.
+//! The `QualityCounts` operator: the per-(rule, window) counts of each batch (pre-aggregated by
+//! `process`) as a differential collection whose differences are (evaluated, failed) counts: the
+//! counts of a (rule, window) at a time are that collection accumulated. The `quality` table and
+//! `quality_by_window` write it as views (`views::quality`), keeping only the days of windows
+//! still open in memory.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use differential_dataflow::operators::count::CountTotal;
-use differential_dataflow::AsCollection;
+use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
@@ -12,62 +15,42 @@ use timely::dataflow::StreamVec;
 use crate::dataflow::per_batch::{Processed, QualityKey};
 use crate::epoch::{epoch_of, Time, Vecs};
 
-/// A change of one quality count: ((rule, window, 0 = evaluated | 1 = failed), total).
-pub type QualityChange = (((u32, Option<i64>, u8), isize), Time, isize);
+/// The counts this run added per rule (evaluated, failed), for the run summary.
+pub type QualityState = Arc<Mutex<BTreeMap<u32, (i64, i64)>>>;
 
-/// Per-(rule, window) counts maintained with differential.
+/// Per-(rule, window) counts as a collection.
 pub trait QualityCounts<'s> {
-    /// Feeds each batch's pre-aggregated counts (one update per rule and window per batch, the
-    /// count as the diff) into `count_total`; emits the changes of the totals. `restored` are the
-    /// totals committed before a restart (fed at epoch 0).
-    fn quality_counts(
-        self,
-        restored: Vec<(QualityKey, (i64, i64))>,
-    ) -> StreamVec<'s, Time, QualityChange>;
+    /// Each batch's pre-aggregated counts (one update per rule and window per batch) as
+    /// differences of the collection of (rule, window) keys; adds them per rule to `state`.
+    fn quality_counts(self, state: QualityState) -> VecCollection<'s, Time, QualityKey, (i64, i64)>;
 }
 
-type Update = ((u32, Option<i64>, u8), Time, isize);
-
-/// The updates of one (rule, window)'s counts at time `t`.
-fn updates(
-    ((rule, window), (evaluated, failed)): (QualityKey, (i64, i64)),
-    t: Time,
-) -> [Option<Update>; 2] {
-    [
-        (evaluated != 0).then_some(((rule, window, 0u8), t, evaluated as isize)),
-        (failed != 0).then_some(((rule, window, 1u8), t, failed as isize)),
-    ]
-}
+type Update = (QualityKey, Time, (i64, i64));
 
 impl<'s> QualityCounts<'s> for StreamVec<'s, Time, Arc<Processed>> {
-    fn quality_counts(
-        self,
-        restored: Vec<(QualityKey, (i64, i64))>,
-    ) -> StreamVec<'s, Time, QualityChange> {
-        self.unary::<Vecs<Update>, _, _, _>(Pipeline, "Quality updates", move |cap, _info| {
-            let mut restore = Some((cap, restored));
+    fn quality_counts(self, state: QualityState) -> VecCollection<'s, Time, QualityKey, (i64, i64)> {
+        self.unary::<Vecs<Update>, _, _, _>(Pipeline, "Quality updates", move |_cap, _info| {
             move |input, output| {
-                if let Some((cap, restored)) = restore.take() {
-                    let mut session = output.session(&cap);
-                    for counts in restored {
-                        session.give_iterator(updates(counts, 0).into_iter().flatten());
-                    }
-                }
                 input.for_each(|cap, data| {
                     let t = epoch_of(&cap);
                     let mut session = output.session(&cap);
+                    let mut per_rule = state.lock().unwrap_or_else(|p| p.into_inner());
                     // Drained, not iterated: a batch's `Arc` must not outlive its message
                     // (timely recycles message buffers).
                     for p in data.drain(..) {
-                        for &counts in &p.quality {
-                            session.give_iterator(updates(counts, t).into_iter().flatten());
+                        for &(key, counts) in &p.quality {
+                            if counts == (0, 0) {
+                                continue;
+                            }
+                            let slot = per_rule.entry(key.0).or_default();
+                            slot.0 += counts.0;
+                            slot.1 += counts.1;
+                            session.give((key, t, counts));
                         }
                     }
                 });
             }
         })
         .as_collection()
-        .count_total()
-        .inner
     }
 }

@@ -9,14 +9,33 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
+use super::dedup::anchors::EpochStamps;
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::sink::tables::SilverKeyColumns;
 use crate::sink::EpochReport;
 
 /// Reports the newest event time of each partition's silver rows, per epoch.
 pub trait Watermarks<'s> {
-    /// One [`EpochReport::Watermarks`] per epoch in which this worker wrote timed silver rows.
+    /// One [`EpochReport::Watermarks`] per epoch in which this worker wrote timed silver rows,
+    /// and one [`EpochReport::DedupStamps`] per epoch in which it wrote rows with an `event_id`.
     fn watermarks(self) -> StreamVec<'s, Time, EpochReport>;
+}
+
+/// What the silver rows of `batch` that have an `event_id` tell of each partition's
+/// deduplication clock, added to `stamps`.
+pub fn dedup_stamps(batch: &RecordBatch, stamps: &mut BTreeMap<u32, EpochStamps>) {
+    let Ok(cols) = SilverKeyColumns::of(batch) else {
+        return;
+    };
+    for i in 0..batch.num_rows() {
+        if cols.event_id.is_null(i) {
+            continue;
+        }
+        stamps
+            .entry(cols.partition.value(i) as u32)
+            .or_default()
+            .add(cols.event_time_ms(i), cols.ingest_time_ms(i));
+    }
 }
 
 /// The newest event time (ms) of each partition in `batch` (silver rows), added to `marks`.
@@ -40,23 +59,36 @@ impl<'s> Watermarks<'s> for StreamVec<'s, Time, RecordBatch> {
             Pipeline,
             "Watermarks",
             move |_cap, _info| {
-                let mut pending: EpochBuckets<BTreeMap<u32, i64>> = EpochBuckets::new();
+                type Seen = (BTreeMap<u32, i64>, BTreeMap<u32, EpochStamps>);
+                let mut pending: EpochBuckets<Seen> = EpochBuckets::new();
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
                         let bucket = pending.bucket(&cap, port);
                         if bucket.is_empty() {
-                            bucket.push(BTreeMap::new());
+                            bucket.push(Default::default());
                         }
-                        data.iter()
-                            .for_each(|b| newest_event_times(b, &mut bucket[0]));
+                        for b in data.iter() {
+                            newest_event_times(b, &mut bucket[0].0);
+                            dedup_stamps(b, &mut bucket[0].1);
+                        }
                     });
-                    for (epoch, cap, mut marks) in pending.take_done(frontier) {
-                        let marks = marks.pop().unwrap_or_default();
+                    for (epoch, cap, mut seen) in pending.take_done(frontier) {
+                        let (marks, stamps) = seen.pop().unwrap_or_default();
+                        let mut session = output.session(&cap);
                         if !marks.is_empty() {
-                            output.session(&cap).give(EpochReport::Watermarks {
+                            session.give(EpochReport::Watermarks {
                                 epoch,
                                 marks: marks.into_iter().collect(),
+                            });
+                        }
+                        if !stamps.is_empty() {
+                            session.give(EpochReport::DedupStamps {
+                                epoch,
+                                stamps: stamps
+                                    .into_iter()
+                                    .map(|(p, s)| (p, s.newest_ms, s.untimed_ingest_ms))
+                                    .collect(),
                             });
                         }
                     }

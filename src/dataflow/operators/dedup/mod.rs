@@ -56,6 +56,7 @@
 //! bytes per key); a key now costs one 20-byte slot at 50–80% load (26–38 bytes per live key
 //! measured on the standard file).
 
+pub mod anchors;
 #[cfg(test)]
 mod property_tests;
 #[cfg(test)]
@@ -114,11 +115,25 @@ impl RestoredDedup {
     /// and the keys whose bucket the partition has not forgotten.
     pub fn of_rows(
         horizon_ms: i64,
+        rows: Vec<(u32, i64, DedupKey, Option<i64>, i64)>,
+    ) -> RestoredDedup {
+        RestoredDedup::of_rows_after(horizon_ms, &BTreeMap::new(), rows)
+    }
+
+    /// [`RestoredDedup::of_rows`] of the rows after each partition's anchor (`rows` holds no row
+    /// at or before it), each partition's clock starting from its anchor's: the same state as
+    /// the replay of all rows (see [`anchors`]).
+    pub fn of_rows_after(
+        horizon_ms: i64,
+        anchors: &BTreeMap<u32, anchors::Anchor>,
         mut rows: Vec<(u32, i64, DedupKey, Option<i64>, i64)>,
     ) -> RestoredDedup {
         let horizon = Horizon::new(horizon_ms);
         rows.sort_unstable_by_key(|r| (r.0, r.1));
         let mut progress = PartitionProgress::default();
+        for (&p, a) in anchors {
+            progress.seed(p, a.clock_ms);
+        }
         let mut keys = Vec::with_capacity(rows.len());
         for &(partition, _, key, event_time_ms, ingest_ms) in &rows {
             keys.push(RestoredKey {
