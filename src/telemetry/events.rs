@@ -208,6 +208,8 @@ pub struct EpochCommitted<'a> {
     pub batches: &'a [BatchRead],
     /// Last committed sequence number per partition.
     pub positions: &'a BTreeMap<u32, i64>,
+    /// How long the epoch's commits took, all tables together.
+    pub duration: Duration,
 }
 
 impl EpochCommitted<'_> {
@@ -240,7 +242,12 @@ impl EpochCommitted<'_> {
             state.committed = Some(seq);
             update_lag(m, partition, state, now);
         }
-        debug!(epoch = self.epoch, events, "epoch committed");
+        debug!(
+            epoch = self.epoch,
+            events,
+            millis = self.duration.as_secs_f64() * 1000.0,
+            "epoch committed"
+        );
     }
 }
 

@@ -208,6 +208,7 @@ fn commit_epoch(
     stats: &Mutex<CommitStats>,
     anchors: &mut DedupAnchors,
 ) -> Result<(), DataflowError> {
+    let epoch_started = Instant::now();
     // Counted on a copy: a refused epoch leaves the statistics as they were.
     let mut counted = stats.lock().expect("commit stats").clone();
     let mut plan = gather(epoch, reports, &mut counted)?;
@@ -251,6 +252,7 @@ fn commit_epoch(
         epoch,
         batches: &plan.batches,
         positions: &plan.positions,
+        duration: epoch_started.elapsed(),
     }
     .emit(metrics);
     counted.commits += commits;
