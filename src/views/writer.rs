@@ -6,8 +6,9 @@
 //!
 //! State is bounded by event time: a file holds one group (its name says which, see
 //! `sink::parquet::write_group_file`), so a group need not stay in memory. After each epoch a
-//! writer lets go of the groups its watermark (the newest [`View::group_closes_at`] among the
-//! groups it has seen) has passed by more than the lateness; a late row for such a group reads the
+//! writer lets go of the groups the epoch did not change that its watermark (the newest
+//! [`View::group_closes_at`] among the groups it has seen) has passed by more than the lateness; a
+//! late row for such a group reads the
 //! group back from its file, adds to it and rewrites it in the same epoch, so the table still
 //! equals the recomputation after every commit. A restart starts the same way, from the view's
 //! own files ([`ViewStart::FromTable`]): nothing is read or rewritten until an epoch changes a
@@ -276,10 +277,11 @@ where
         }
     }
 
-    /// Lets the groups its watermark has passed by more than the lateness leave memory: those
-    /// whose file holds every key they have (they are read back from it when a late row comes).
-    /// Returns how many left.
-    fn evict(&mut self) -> usize {
+    /// Lets the groups its watermark has passed by more than the lateness leave memory, unless
+    /// the epoch just changed them (`changed`: a group still taking rows stays, however far
+    /// ahead an odd future-dated row has pushed the watermark): those whose file holds every key
+    /// they have (they are read back from it when a late row comes). Returns how many left.
+    fn evict(&mut self, changed: &BTreeSet<u64>) -> usize {
         let (Some(watermark), true) = (self.watermark, self.restorable) else {
             return 0;
         };
@@ -293,7 +295,7 @@ where
                 .is_some_and(|close| close.saturating_add(lateness) < watermark);
             let on_file = files.contains_key(group)
                 && row_counts.get(group).copied() == Some(totals.len() as u64);
-            !(closed && on_file)
+            !(closed && on_file && !changed.contains(group))
         });
         before - self.held.len()
     }
@@ -380,12 +382,12 @@ where
                             continue; // restored state: the table already holds it
                         }
                         let mut session = output.session(&cap);
-                        session.give(state.rewrite(t, changed_groups));
+                        session.give(state.rewrite(t, changed_groups.clone()));
                         if let Some(report) = state.feed(t, &feed) {
                             session.give(report);
                         }
                         let was_held = state.held_reported;
-                        let evicted = state.evict();
+                        let evicted = state.evict(&changed_groups);
                         state.held_reported = state.held.len() as u64;
                         ViewGroupsMoved {
                             table: &name,
