@@ -7,7 +7,7 @@
 //!                        ├─ table_rows(Quarantine) ─ write_table ──────────────────────┤ EpochReport
 //!                        ├─ dedup_winners ─┐                                           │  (exchanged
 //!                        ├──────────────── silver_rows ─ write_table ──────────────────┤   to worker 0)
-//!                        └─ quality_counts ─ write_quality (worker 0) ─────────────────┤
+//!                        └─ quality_counts ─ write_view(quality), quality_by_window ───┤
 //!                                                                                      └─ commit
 //! ```
 //!

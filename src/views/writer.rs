@@ -357,8 +357,10 @@ where
             Exchange::new(move |u: &Update<K, P>| owner(route.file_group(&u.0), peers)),
             &name,
             move |cap, _info| {
-                let recompute = matches!(sink.start, ViewStart::Recompute(_));
-                let mut start = recompute.then(|| cap.delayed(&1));
+                // A restarted writer reports at epoch 1 even if no update reaches it: what its
+                // part of the table holds (rewritten whole, when recomputed).
+                let restarted = !matches!(sink.start, ViewStart::Empty);
+                let mut start = restarted.then(|| cap.delayed(&1));
                 drop(cap);
                 let mut pending: EpochBuckets<Update<K, P>> = EpochBuckets::new();
                 let mut state = ViewFiles::new(view, sink, worker, peers);
