@@ -245,22 +245,11 @@ fn quality_counts(
 ) -> Result<Vec<(QualityKey, (i64, i64))>, SinkError> {
     let mut counts = Vec::new();
     for b in quality {
-        let cols = QualityColumns::of(b).map_err(|e| invalid(TableKind::Quality, e))?;
-        for i in 0..b.num_rows() {
-            let name = cols.rule.value(i);
-            let Some(r) = rules.iter().position(|(n, _)| n == name) else {
-                tracing::warn!(
-                    rule = name,
-                    "the quality table has counts for a rule the checks no longer define; they are dropped"
-                );
-                continue;
-            };
-            let w = cols.window_start_ms(i);
-            counts.push((
-                (r as u32, w),
-                (cols.evaluated.value(i), cols.failed.value(i)),
-            ));
-        }
+        let parts = crate::views::quality::quality_parts(rules, b).ok_or_else(|| {
+            let e = QualityColumns::of(b).err().unwrap_or_default();
+            invalid(TableKind::Quality, e)
+        })?;
+        counts.extend(parts);
     }
     Ok(counts)
 }

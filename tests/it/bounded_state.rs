@@ -46,18 +46,22 @@ fn generate(dir: &Path, first: usize) -> (PathBuf, PathBuf) {
 }
 
 /// `medallion run` over `file` into `out` with groups leaving memory as soon as a newer one is
-/// seen (`--lateness-min 0`); returns its log (stderr).
-fn run_bounded(file: &Path, out: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_medallion"))
-        .args(["run", "--workers", "2", "--partitions", "4"])
+/// seen (`--lateness-min 0`).
+fn bounded(file: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
+    c.args(["run", "--workers", "2", "--partitions", "4"])
         .args(["--epoch-events", "100", "--batch-size", "40"])
         .args(["--lateness-min", "0", "--change-feed", "--plain-progress"])
         .arg("--source")
         .arg(format!("file:{}", file.display()))
         .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
+        .arg(out);
+    c
+}
+
+/// [`bounded`], run to the end; returns its log (stderr).
+fn run_bounded(file: &Path, out: &Path) -> String {
+    let output = bounded(file, out).output().unwrap();
     let log = combined_output(&output);
     assert!(output.status.success(), "{log}");
     log
@@ -271,14 +275,7 @@ fn sigkill_while_groups_are_read_back_then_rerun_is_exact() {
     run_bounded(&full, &clean);
     let crashed = dir.path().join("crashed");
     for kill_at in [8, 16, 24] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medallion"))
-            .args(["run", "--workers", "2", "--partitions", "4"])
-            .args(["--epoch-events", "100", "--batch-size", "40"])
-            .args(["--lateness-min", "0", "--change-feed", "--plain-progress"])
-            .arg("--source")
-            .arg(format!("file:{}", full.display()))
-            .arg("--out")
-            .arg(&crashed)
+        let mut child = bounded(&full, &crashed)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
