@@ -13,8 +13,8 @@ use super::restore::Restored;
 use crate::dataflow::per_batch::Processed;
 use crate::dataflow::per_batch::QualityKey;
 use crate::dataflow::{
-    DedupWinners, Process, QualityCounts, ReadPositions, RowsOf, SilverRows, TableRows,
-    Watermarks, WriteTable,
+    DedupWinners, Process, QualityCounts, ReadPositions, RowsOf, SilverRows, TableRows, Watermarks,
+    WriteTable,
 };
 use crate::epoch::Time;
 use crate::sink::{EpochReport, TableKind};
@@ -65,9 +65,7 @@ pub fn standard_dataflow<'s>(
     let silver_files = silver
         .clone()
         .write_table(TableKind::Silver.id(), plan.store(TableKind::Silver));
-    let quality = processed
-        .clone()
-        .quality_counts(plan.quality_state.clone());
+    let quality = processed.clone().quality_counts(plan.quality_state.clone());
     let restored_counts = std::mem::take(&mut restored.quality);
     let quality_counts = |sink: &ViewSink| {
         let mut counts = quality.clone();
@@ -115,15 +113,13 @@ pub fn standard_dataflow<'s>(
                     .maintain(view.clone(), restored_input(&sink, &restored))
                     .write_view(view, sink)
             }
-            ViewKind::QualityByWindow => {
-                quality_counts(&sink).write_view(
-                    Arc::new(QualityByWindow {
-                        rules: plan.rule_names.clone(),
-                        window_ms: plan.window_ms,
-                    }),
-                    sink,
-                )
-            }
+            ViewKind::QualityByWindow => quality_counts(&sink).write_view(
+                Arc::new(QualityByWindow {
+                    rules: plan.rule_names.clone(),
+                    window_ms: plan.window_ms,
+                }),
+                sink,
+            ),
         };
         reports = reports.concat(files);
     }

@@ -219,7 +219,12 @@ fn view_starts(tables: &DeltaTables, planned: &Tables) -> Result<BTreeMap<TableI
         starts.insert(t.id, view_start(tables, t.id, source.id(), true)?);
     }
     for (view, t) in &planned.custom_views {
-        let start = view_start(tables, t.id, TableKind::Silver.id(), view.restores_from_table())?;
+        let start = view_start(
+            tables,
+            t.id,
+            TableKind::Silver.id(),
+            view.restores_from_table(),
+        )?;
         starts.insert(t.id, start);
     }
     if let Some((checks, t)) = &planned.dataset_checks {
@@ -342,8 +347,7 @@ impl Plan {
         let view_starts = view_starts(&tables, &planned)?;
         let needs = RestoreNeeds {
             silver_rows: view_starts.iter().any(|(id, start)| {
-                matches!(start, ViewStart::Recompute(_))
-                    && silver_views(&planned).contains(id)
+                matches!(start, ViewStart::Recompute(_)) && silver_views(&planned).contains(id)
             }),
             quality_counts: view_starts.iter().any(|(id, start)| {
                 matches!(start, ViewStart::Recompute(_)) && !silver_views(&planned).contains(id)

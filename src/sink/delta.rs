@@ -324,7 +324,9 @@ impl DeltaTables {
                 .await
                 .map_err(delta_err(&t.spec.name))
         })?;
-        Ok(infos.into_iter().find_map(|mut info| info.info.remove(field)))
+        Ok(infos
+            .into_iter()
+            .find_map(|mut info| info.info.remove(field)))
     }
 
     /// Each partition's watermark (ms), as the next commit records it.

@@ -34,7 +34,11 @@ pub fn write_file(
     table: &TableStore,
     batches: &[RecordBatch],
 ) -> Result<Option<DataFile>, SinkError> {
-    write_named(table, format!("part-{}.snappy.parquet", uuid::Uuid::new_v4()), batches)
+    write_named(
+        table,
+        format!("part-{}.snappy.parquet", uuid::Uuid::new_v4()),
+        batches,
+    )
 }
 
 /// Writes `batches` as one file of `table` named for its file group `group` (see
@@ -287,7 +291,8 @@ pub fn read_columns(
                             .filter(|(_, field)| names.contains(&field.name().as_str()))
                             .map(|(i, _)| i)
                             .collect();
-                        let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), wanted);
+                        let mask =
+                            parquet::arrow::ProjectionMask::roots(b.parquet_schema(), wanted);
                         b.with_projection(mask).build()
                     }
                 }

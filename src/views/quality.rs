@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use super::View;
 use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use super::View;
 
 /// The view's definition: rule names (rule 0 is `parse`) and the window length.
 pub struct QualityByWindow {
@@ -92,7 +92,10 @@ impl View for QualityByWindow {
 /// group 0, which also holds the rows without an event time: it stays in memory).
 pub fn day_closes_at(group: u64) -> Option<i64> {
     let day = group as i64;
-    (day != 0).then(|| day.saturating_add(1).saturating_mul(super::WINDOW_FILE_GROUP_MS))
+    (day != 0).then(|| {
+        day.saturating_add(1)
+            .saturating_mul(super::WINDOW_FILE_GROUP_MS)
+    })
 }
 
 /// The counts of quality rows (of the `quality` table or `quality_by_window`) as parts: rule
@@ -153,7 +156,11 @@ impl View for QualityTable {
         let columns = schema
             .fields()
             .iter()
-            .map(|f| all.column_by_name(f.name()).expect("a quality column").clone())
+            .map(|f| {
+                all.column_by_name(f.name())
+                    .expect("a quality column")
+                    .clone()
+            })
             .collect();
         RecordBatch::try_new(schema, columns).expect("quality rows match the schema")
     }

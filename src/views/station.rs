@@ -516,7 +516,8 @@ impl View for StationHourly {
                     rows.iter().map(|(_, r)| r.temp_sum.map(|s| s.to_bytes())),
                 )),
                 Arc::new(BinaryArray::from_iter(
-                    rows.iter().map(|(_, r)| r.precip_total.map(|s| s.to_bytes())),
+                    rows.iter()
+                        .map(|(_, r)| r.precip_total.map(|s| s.to_bytes())),
                 )),
             ],
         )

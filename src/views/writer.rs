@@ -31,8 +31,8 @@ use super::{change_feed_schema, View, ViewTable};
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::sink::delta::CommittedFile;
 use crate::sink::parquet::{group_of_file, read_files, write_file, write_group_file};
-use crate::telemetry::ViewGroupsMoved;
 use crate::sink::{EpochReport, Rows};
+use crate::telemetry::ViewGroupsMoved;
 
 /// How a view's writer starts.
 #[derive(Debug, Clone)]
@@ -147,9 +147,10 @@ where
             .map_err(|e| e.to_string())?;
         let mut totals = BTreeMap::new();
         for b in &batches {
-            let parts = self.view.parts_of_rows(b).ok_or_else(|| {
-                format!("{} cannot read its rows back", self.view.name())
-            })?;
+            let parts = self
+                .view
+                .parts_of_rows(b)
+                .ok_or_else(|| format!("{} cannot read its rows back", self.view.name()))?;
             for (key, part) in parts {
                 match totals.entry(key) {
                     Entry::Occupied(mut total) => {
@@ -230,7 +231,8 @@ where
     /// Rewrites the changed groups (every group held, when old files must go); the table's
     /// report.
     fn rewrite(&mut self, t: Time, mut changed_groups: BTreeSet<u64>) -> EpochReport {
-        if !self.orphans.is_empty() || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
+        if !self.orphans.is_empty()
+            || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
         {
             changed_groups.extend(self.held.keys().copied());
         }

@@ -11,8 +11,8 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
-use crate::dataflow::error::DataflowError;
 use super::dedup::anchors::{DedupAnchors, EpochStamps};
+use crate::dataflow::error::DataflowError;
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::metrics::RunMetrics;
 use crate::sink::{BatchRead, DataFile, DeltaTables, EpochReport, Rows, TableId};

@@ -22,13 +22,17 @@ pub type QualityState = Arc<Mutex<BTreeMap<u32, (i64, i64)>>>;
 pub trait QualityCounts<'s> {
     /// Each batch's pre-aggregated counts (one update per rule and window per batch) as
     /// differences of the collection of (rule, window) keys; adds them per rule to `state`.
-    fn quality_counts(self, state: QualityState) -> VecCollection<'s, Time, QualityKey, (i64, i64)>;
+    fn quality_counts(self, state: QualityState)
+        -> VecCollection<'s, Time, QualityKey, (i64, i64)>;
 }
 
 type Update = (QualityKey, Time, (i64, i64));
 
 impl<'s> QualityCounts<'s> for StreamVec<'s, Time, Arc<Processed>> {
-    fn quality_counts(self, state: QualityState) -> VecCollection<'s, Time, QualityKey, (i64, i64)> {
+    fn quality_counts(
+        self,
+        state: QualityState,
+    ) -> VecCollection<'s, Time, QualityKey, (i64, i64)> {
         self.unary::<Vecs<Update>, _, _, _>(Pipeline, "Quality updates", move |_cap, _info| {
             move |input, output| {
                 input.for_each(|cap, data| {

@@ -42,8 +42,10 @@ impl EpochStamps {
         match event_time_ms {
             Some(t) => self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t))),
             None => {
-                self.untimed_ingest_ms =
-                    Some(self.untimed_ingest_ms.map_or(ingest_ms, |n| n.max(ingest_ms)))
+                self.untimed_ingest_ms = Some(
+                    self.untimed_ingest_ms
+                        .map_or(ingest_ms, |n| n.max(ingest_ms)),
+                )
             }
         }
     }
@@ -138,7 +140,9 @@ impl DedupAnchors {
             let part = self.partition(p);
             if part.clock_ms == i64::MIN {
                 // Rows of this epoch may have been stamped with their ingest time.
-                part.pre_clock_ms = part.pre_clock_ms.max(s.untimed_ingest_ms.unwrap_or(i64::MIN));
+                part.pre_clock_ms = part
+                    .pre_clock_ms
+                    .max(s.untimed_ingest_ms.unwrap_or(i64::MIN));
             }
             part.clock_ms = part.clock_ms.max(s.newest_ms.unwrap_or(i64::MIN));
         }
@@ -159,11 +163,9 @@ impl DedupAnchors {
                 _ => part.pending.push_back(mark),
             }
             let first_kept = horizon.first_kept(part.clock_ms);
-            while part
-                .pending
-                .front()
-                .is_some_and(|(_, bound)| part.clock_ms != i64::MIN && horizon.bucket(*bound) < first_kept)
-            {
+            while part.pending.front().is_some_and(|(_, bound)| {
+                part.clock_ms != i64::MIN && horizon.bucket(*bound) < first_kept
+            }) {
                 part.anchor = part.pending.pop_front().map(|(a, _)| a);
             }
         }
