@@ -345,22 +345,19 @@ impl Plan {
         let planned = plan_tables(cfg, &rules)?;
         let mut tables = open_tables(cfg, &planned.catalog, &partitions)?;
         let view_starts = view_starts(&tables, &planned)?;
+        let over_silver = silver_views(&planned);
+        let recomputed = |id: &TableId| matches!(view_starts[id], ViewStart::Recompute(_));
         let needs = RestoreNeeds {
-            silver_rows: view_starts.iter().any(|(id, start)| {
-                matches!(start, ViewStart::Recompute(_)) && silver_views(&planned).contains(id)
-            }),
-            quality_counts: view_starts.iter().any(|(id, start)| {
-                matches!(start, ViewStart::Recompute(_)) && !silver_views(&planned).contains(id)
-            }),
+            silver_rows: over_silver.iter().any(recomputed),
+            quality_counts: view_starts
+                .keys()
+                .filter(|id| !over_silver.contains(id))
+                .any(recomputed),
         };
         let (skips, starts) = resume_positions(&tables, &partitions, source.initial_position().0);
         let rule_names = rules.rule_labels();
-        let mut rewritten = vec![TableKind::Quality.id()];
-        rewritten.extend(planned.views.values().map(|v| v.id));
-        rewritten.extend(planned.custom_views.iter().map(|v| v.1.id));
-        rewritten.extend(planned.dataset_checks.iter().map(|v| v.1.id));
         let restored = if process == 0 {
-            let restored = restore(&tables, &rule_names, cfg.horizon_ms, &rewritten, needs)?;
+            let restored = restore(&tables, &rule_names, cfg.horizon_ms, needs)?;
             tables.advance_watermarks(&restored.watermarks);
             Some(restored)
         } else {

@@ -2,7 +2,7 @@
 //! can still change: deduplication state from the silver rows after each partition's anchor
 //! (recorded with every silver commit; only their key columns, and only the files whose
 //! statistics may hold such rows), each partition's watermark from the last commit, the quality
-//! counts from the quality table, and each rewritten-in-place table's current files. Views
+//! counts from the quality table (only when a table is recomputed from them). Views
 //! restart from their own files (`views::ViewStart`); the silver rows they would be recomputed
 //! from are read only for a view that needs that (see `super::plan`).
 //!
@@ -18,7 +18,7 @@ use crate::dataflow::{Anchor, DedupAnchors, RecordedAnchors, RestoredDedup};
 use crate::sink::delta::{read_table, CommittedFile, DEDUP_FIELD, WATERMARKS_FIELD};
 use crate::sink::parquet::read_columns;
 use crate::sink::tables::{QualityColumns, SilverKeyColumns};
-use crate::sink::{DeltaTables, SinkError, TableId, TableKind};
+use crate::sink::{DeltaTables, SinkError, TableKind};
 
 /// How many of a table's last commits a restore looks through for medallion's `commitInfo`
 /// fields (other writers, e.g. an `OPTIMIZE` elsewhere, commit without them).
@@ -37,22 +37,8 @@ pub struct Restored {
     pub watermarks: BTreeMap<u32, i64>,
     /// The quality table's counts.
     pub quality: Vec<(QualityKey, (i64, i64))>,
-    /// The committed files of each table rewritten in place, with their statistics.
-    pub files: BTreeMap<TableId, Vec<CommittedFile>>,
     /// What the restore read of silver: files and rows.
     pub silver_read: (usize, usize),
-}
-
-impl Restored {
-    /// The committed files of table `id` (none when it has none, or on other workers).
-    pub fn files_of(&self, id: impl Into<TableId>) -> Vec<String> {
-        self.committed_of(id).into_iter().map(|f| f.path).collect()
-    }
-
-    /// The committed files of table `id` with their statistics.
-    pub fn committed_of(&self, id: impl Into<TableId>) -> Vec<CommittedFile> {
-        self.files.get(&id.into()).cloned().unwrap_or_default()
-    }
 }
 
 fn invalid(table: TableKind, message: String) -> SinkError {
@@ -72,12 +58,12 @@ pub struct RestoreNeeds {
 }
 
 /// Reads the committed state of `tables`. `rules` are the (name, criticality) of the quality
-/// rules (index 0: `parse`); `rewritten` the tables whose files are replaced in place.
+/// rules (index 0: `parse`). (The tables rewritten in place list their own files: see
+/// `super::plan::view_start`.)
 pub fn restore(
     tables: &DeltaTables,
     rules: &[(String, String)],
     horizon_ms: i64,
-    rewritten: &[TableId],
     needs: RestoreNeeds,
 ) -> Result<Restored, SinkError> {
     let mut restored = Restored::default();
@@ -87,9 +73,6 @@ pub fn restore(
     if needs.quality_counts && tables.version(TableKind::Quality) > 0 {
         let quality = read_table(tables.output(), TableKind::Quality)?;
         restored.quality = quality_counts(&quality.batches, rules)?;
-    }
-    for &id in rewritten {
-        restored.files.insert(id, committed_files(tables, id)?);
     }
     Ok(restored)
 }
@@ -252,10 +235,4 @@ fn quality_counts(
         counts.extend(parts);
     }
     Ok(counts)
-}
-
-/// The data files (names under the table's directory) of table `id`, as committed, with their
-/// statistics.
-pub fn committed_files(tables: &DeltaTables, id: TableId) -> Result<Vec<CommittedFile>, SinkError> {
-    tables.active_files_with_stats(id)
 }
