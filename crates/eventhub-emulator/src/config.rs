@@ -96,6 +96,9 @@ pub struct EmulatorConfig {
     pub data_dir: Option<PathBuf>,
     /// When set, `$cbs` put-token requests must carry a SAS token signed with this key.
     pub sas_key: Option<String>,
+    /// Events enqueued longer ago than this leave the partitions, as Event Hubs' retention
+    /// period; `None` keeps every event.
+    pub retention: Option<std::time::Duration>,
 }
 
 impl Default for EmulatorConfig {
@@ -106,6 +109,7 @@ impl Default for EmulatorConfig {
             hubs: vec![HubSpec::new("weather", 8)],
             data_dir: None,
             sas_key: None,
+            retention: None,
         }
     }
 }
@@ -147,6 +151,11 @@ pub struct EmulatorArgs {
     /// put on $cbs, and a consumer link is closed when its token expires unrenewed.
     #[arg(long, env = "EMULATOR_SAS_KEY")]
     pub sas_key: Option<String>,
+    /// Drop events enqueued longer ago than this (e.g. 10m, 1h), as an Event Hubs partition
+    /// does after its retention period: memory stays bounded on long runs, and a reader asking
+    /// for an expired position gets the earliest retained event. Default: keep every event.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<std::time::Duration>,
 }
 
 impl From<EmulatorArgs> for EmulatorConfig {
@@ -162,6 +171,7 @@ impl From<EmulatorArgs> for EmulatorConfig {
             },
             data_dir: args.data_dir,
             sas_key: args.sas_key,
+            retention: args.retention,
         }
     }
 }

@@ -29,7 +29,7 @@ pub struct Partition {
 
 impl Partition {
     fn new(id: u32, log: PartitionLog) -> Self {
-        let (appended, _) = watch::channel(log.len());
+        let (appended, _) = watch::channel(log.end());
         Self {
             id,
             log: Mutex::new(log),
@@ -52,7 +52,7 @@ impl Partition {
     pub fn append(&self, messages: Vec<AmqpMessage>, partition_key: Option<&str>) -> Result<usize> {
         let mut log = self.log();
         let n = log.append(messages, partition_key)?;
-        let len = log.len();
+        let len = log.end();
         drop(log);
         self.appended.send_replace(len);
         Ok(n)
@@ -109,7 +109,11 @@ pub fn partition_for_key(key: impl AsRef<[u8]>, partitions: u32) -> u32 {
 }
 
 impl Hub {
-    fn new(spec: &HubSpec, data_dir: Option<&Path>) -> Result<Self> {
+    fn new(
+        spec: &HubSpec,
+        data_dir: Option<&Path>,
+        retention: Option<std::time::Duration>,
+    ) -> Result<Self> {
         let partitions = (0..spec.partitions)
             .map(|id| {
                 let log = match data_dir {
@@ -117,7 +121,8 @@ impl Hub {
                         PartitionLog::open(&dir.join(&spec.name).join(format!("{id}.log")))?
                     }
                     None => PartitionLog::in_memory(),
-                };
+                }
+                .with_retention(retention);
                 Ok(Arc::new(Partition::new(id, log)))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -225,7 +230,7 @@ impl Broker {
             .map(|spec| {
                 Ok((
                     spec.name.to_ascii_lowercase(),
-                    Arc::new(Hub::new(spec, config.data_dir.as_deref())?),
+                    Arc::new(Hub::new(spec, config.data_dir.as_deref(), config.retention)?),
                 ))
             })
             .collect::<Result<HashMap<_, _>>>()?;
@@ -252,7 +257,7 @@ mod tests {
     use super::*;
 
     fn hub() -> Hub {
-        Hub::new(&HubSpec::new("h", 2), None).unwrap()
+        Hub::new(&HubSpec::new("h", 2), None, None).unwrap()
     }
 
     #[test]

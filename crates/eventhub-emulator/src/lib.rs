@@ -69,7 +69,7 @@ pub struct Emulator;
 /// Statistics of one partition, for tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionStats {
-    /// Number of stored events.
+    /// Number of events appended (retained or expired: the next sequence number).
     pub events: usize,
     /// Sequence number of the last event, `-1` when empty.
     pub last_sequence_number: i64,
@@ -159,7 +159,7 @@ impl EmulatorHandle {
         let partition = hub.partitions.get(partition as usize)?;
         let log = partition.log();
         Some(PartitionStats {
-            events: log.len(),
+            events: log.end(),
             last_sequence_number: log.last().map_or(-1, |e| e.sequence_number),
         })
     }

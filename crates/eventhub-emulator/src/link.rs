@@ -146,7 +146,7 @@ impl Consumer {
                     tokio::select! {
                         res = sender.send(sendable) => {
                             res.ok()?;
-                            next += 1;
+                            next = event.sequence_number as usize + 1;
                             buffered.pop_front();
                         }
                         _ = tokens.expired() => return Some(Ending::Expired),
@@ -155,7 +155,7 @@ impl Consumer {
                 }
                 None => {
                     appended.mark_unchanged();
-                    if partition.log().len() > next {
+                    if partition.log().end() > next {
                         continue;
                     }
                     tokio::select! {

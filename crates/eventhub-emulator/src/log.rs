@@ -1,12 +1,19 @@
 //! Partition log: an append-only sequence of events, in memory or backed by
 //! one file per hub/partition (`<data-dir>/<hub>/<partition>.log`).
 //!
+//! With a retention (`medallion emulator --retention 10m`), events enqueued longer ago leave
+//! memory, as they leave an Event Hubs partition: the partition then begins at a later
+//! sequence number (`begin_sequence_number`), and a reader asking for an expired position gets
+//! the earliest event still retained. Sequence numbers and offsets never change. The file of a
+//! file-backed log keeps every event; a reload applies the retention again.
+//!
 //! File format: repeated records `[u32 big-endian length][encoded AMQP message]`.
 //! The stored message already carries its broker annotations, so reloading a
 //! file restores sequence numbers, offsets and enqueued times. A torn record
 //! at the end of a file (crash during append) is truncated away on reload.
 
 use std::{
+    collections::VecDeque,
     fs::{File, OpenOptions},
     io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
@@ -66,12 +73,17 @@ impl StoredEvent {
     }
 }
 
-/// The events of one partition.
+/// The events of one partition still retained; positions (sequence numbers) are those of the
+/// partition, whose first `begin` events have expired.
 #[derive(Debug, Default)]
 pub struct PartitionLog {
-    events: Vec<StoredEvent>,
+    events: VecDeque<StoredEvent>,
+    /// Sequence number of `events[0]` (of the next event while none is retained).
+    begin: i64,
     next_offset: i64,
     file: Option<(PathBuf, File)>,
+    /// Events enqueued longer ago than this are dropped (on append and on reload).
+    retention: Option<std::time::Duration>,
 }
 
 /// Encodes a message into AMQP bytes.
@@ -113,6 +125,28 @@ impl PartitionLog {
         Self::default()
     }
 
+    /// The same log, dropping events enqueued longer ago than `retention` (`None`: keep all).
+    pub fn with_retention(mut self, retention: Option<std::time::Duration>) -> Self {
+        self.retention = retention;
+        self.expire(chrono::Utc::now().timestamp_millis());
+        self
+    }
+
+    /// Drops the events enqueued before `now - retention`.
+    fn expire(&mut self, now_ms: i64) {
+        let Some(retention) = self.retention else {
+            return;
+        };
+        let cutoff = now_ms.saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
+        while self.events.front().is_some_and(|e| e.enqueued_ms < cutoff) {
+            self.events.pop_front();
+            self.begin += 1;
+        }
+        if self.events.len() * 2 < self.events.capacity() && self.events.capacity() > 1024 {
+            self.events.shrink_to_fit();
+        }
+    }
+
     /// Opens (or creates) the file-backed log at `path`, reloading its events.
     pub fn open(path: &Path) -> Result<Self> {
         let log_err = |reason: String| EmulatorError::Log {
@@ -146,14 +180,14 @@ impl PartitionLog {
                 Some(Value::Timestamp(t)) => Some(t.milliseconds()),
                 _ => None,
             };
-            let expected = log.events.len() as i64;
+            let expected = log.end() as i64;
             if long(SEQUENCE_NUMBER) != Some(expected) {
                 return Err(log_err(format!(
                     "record {expected} has a wrong sequence number"
                 )));
             }
             let enqueued_ms = long(ENQUEUED_TIME).unwrap_or_default();
-            log.events.push(StoredEvent {
+            log.events.push_back(StoredEvent {
                 sequence_number: expected,
                 offset: pos as i64,
                 enqueued_ms,
@@ -171,57 +205,61 @@ impl PartitionLog {
         Ok(log)
     }
 
-    /// Number of events.
-    pub fn len(&self) -> usize {
-        self.events.len()
+    /// The sequence number the next event will get (= the number of events ever appended).
+    pub fn end(&self) -> usize {
+        self.begin as usize + self.events.len()
     }
 
-    /// Whether the log holds no events.
+    /// The sequence number of the first event still retained (of the next one if none is).
+    pub fn begin(&self) -> i64 {
+        self.begin
+    }
+
+    /// Whether the log retains no events.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
 
-    /// Up to `max` events from index `from` on (one lock for many sends).
+    /// Up to `max` events from sequence number `from` on, or from the first retained event if
+    /// `from` has expired (one lock for many sends).
     pub fn deliveries(&self, from: usize, max: usize) -> Vec<StoredEvent> {
-        self.events
-            .get(from..)
-            .unwrap_or_default()
-            .iter()
-            .take(max)
-            .cloned()
-            .collect()
+        let skip = (from as i64 - self.begin).max(0) as usize;
+        self.events.iter().skip(skip).take(max).cloned().collect()
     }
 
-    /// The event at index (= sequence number) `idx`.
-    pub fn get(&self, idx: usize) -> Option<&StoredEvent> {
-        self.events.get(idx)
+    /// The event with sequence number `seq`, if retained.
+    pub fn get(&self, seq: usize) -> Option<&StoredEvent> {
+        self.events.get(usize::try_from(seq as i64 - self.begin).ok()?)
     }
 
     /// The last event.
     pub fn last(&self) -> Option<&StoredEvent> {
-        self.events.last()
+        self.events.back()
     }
 
-    /// Index of the first event whose offset is `> offset` (or `>=` when inclusive).
+    /// Sequence number of the first retained event whose offset is `> offset` (or `>=` when
+    /// inclusive).
     pub fn index_after_offset(&self, offset: i64, inclusive: bool) -> usize {
-        self.events.partition_point(|e| {
-            if inclusive {
-                e.offset < offset
-            } else {
-                e.offset <= offset
-            }
-        })
+        self.begin as usize
+            + self.events.partition_point(|e| {
+                if inclusive {
+                    e.offset < offset
+                } else {
+                    e.offset <= offset
+                }
+            })
     }
 
-    /// Index of the first event enqueued `> ms` (or `>=` when inclusive).
+    /// Sequence number of the first retained event enqueued `> ms` (or `>=` when inclusive).
     pub fn index_after_time(&self, ms: i64, inclusive: bool) -> usize {
-        self.events.partition_point(|e| {
-            if inclusive {
-                e.enqueued_ms < ms
-            } else {
-                e.enqueued_ms <= ms
-            }
-        })
+        self.begin as usize
+            + self.events.partition_point(|e| {
+                if inclusive {
+                    e.enqueued_ms < ms
+                } else {
+                    e.enqueued_ms <= ms
+                }
+            })
     }
 
     /// Appends messages, stamping each with broker annotations; all share one
@@ -237,7 +275,7 @@ impl PartitionLog {
         let mut stamped = Vec::with_capacity(messages.len());
         let mut offset = self.next_offset;
         for (i, mut message) in messages.into_iter().enumerate() {
-            let seq = (self.events.len() + i) as i64;
+            let seq = (self.end() + i) as i64;
             set_annotation(&mut message, SEQUENCE_NUMBER, Value::Long(seq));
             set_annotation(&mut message, OFFSET, Value::String(offset.to_string()));
             set_annotation(
@@ -278,6 +316,7 @@ impl PartitionLog {
         let n = stamped.len();
         self.events.extend(stamped);
         self.next_offset = offset;
+        self.expire(now);
         Ok(n)
     }
 }
@@ -329,6 +368,29 @@ mod tests {
     }
 
     #[test]
+    fn expired_events_leave_and_positions_stay() {
+        let mut log = PartitionLog::in_memory().with_retention(Some(std::time::Duration::from_secs(60)));
+        log.append(vec![msg("a"), msg("b")], None).unwrap();
+        // Enqueued two minutes ago: due to expire at the next append.
+        for e in log.events.iter_mut() {
+            e.enqueued_ms -= 120_000;
+        }
+        let old_offset = log.get(1).unwrap().offset;
+        log.append(vec![msg("c")], None).unwrap();
+        assert_eq!((log.begin(), log.end()), (2, 3));
+        assert!(log.get(0).is_none() && log.get(1).is_none());
+        let c = log.get(2).unwrap();
+        assert_eq!(c.sequence_number, 2);
+        assert!(c.offset > old_offset);
+        // An expired position gets the earliest retained event.
+        let from_start: Vec<i64> = log.deliveries(0, 10).iter().map(|e| e.sequence_number).collect();
+        assert_eq!(from_start, vec![2]);
+        assert!(log.deliveries(3, 10).is_empty());
+        assert_eq!(log.index_after_offset(old_offset, false), 2);
+        assert_eq!(log.index_after_time(0, false), 2);
+    }
+
+    #[test]
     fn file_log_reloads_and_truncates_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub").join("0.log");
@@ -341,10 +403,10 @@ mod tests {
         f.write_all(&[0, 0, 1, 0, 1, 2]).unwrap();
         drop(f);
         let mut log = PartitionLog::open(&path).unwrap();
-        assert_eq!(log.len(), 2);
+        assert_eq!(log.end(), 2);
         log.append(vec![msg("c")], None).unwrap();
         let log = PartitionLog::open(&path).unwrap();
-        assert_eq!(log.len(), 3);
+        assert_eq!(log.end(), 3);
         let e = log.get(2).unwrap();
         assert_eq!(e.sequence_number, 2);
         assert!(

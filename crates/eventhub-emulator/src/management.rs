@@ -78,8 +78,7 @@ fn partition_properties(hub: &str, partition: &Partition) -> Value {
         Some(e) => (e.sequence_number, e.offset.to_string(), e.enqueued_ms),
         None => (-1, "-1".to_string(), 0),
     };
-    // Nothing is ever expired, so the partition always begins at 0.
-    entry(&mut map, "begin_sequence_number", Value::Long(0));
+    entry(&mut map, "begin_sequence_number", Value::Long(log.begin()));
     entry(
         &mut map,
         "last_enqueued_sequence_number",

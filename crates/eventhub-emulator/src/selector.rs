@@ -52,8 +52,8 @@ impl StartPosition {
     /// Index in `log` of the first event to deliver.
     pub fn resolve(&self, log: &PartitionLog) -> usize {
         match *self {
-            StartPosition::Earliest => 0,
-            StartPosition::Latest => log.len(),
+            StartPosition::Earliest => log.begin() as usize,
+            StartPosition::Latest => log.end(),
             StartPosition::After {
                 kind,
                 value,
@@ -67,7 +67,7 @@ impl StartPosition {
                     } else {
                         value.saturating_add(1)
                     };
-                    first.clamp(0, log.len() as i64) as usize
+                    first.clamp(log.begin(), log.end() as i64) as usize
                 }
             },
         }
