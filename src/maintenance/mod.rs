@@ -37,12 +37,7 @@ pub enum MaintenanceError {
     NoTables(String),
 }
 
-/// Tables whose rows only grow (bronze, silver, quarantine and the views' change feeds): the
-/// ones compaction rewrites. The others (quality, views, dataset checks) are rewritten in place
-/// by the pipeline every epoch, so they hold few files and their old files are vacuum's work.
-pub fn is_append_only(table: &str) -> bool {
-    matches!(table, "bronze" | "silver" | "quarantine") || table.ends_with("_changes")
-}
+pub use crate::sink::tables::is_append_only;
 
 /// Parses a size such as `128MB`, `1GiB`, `512k` or a plain number of bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {

@@ -1,8 +1,12 @@
-//! Vacuum: deletes the data files that were removed from a table's log (by the pipeline's
-//! rewrites of the quality table and the views, or by compaction) longer ago than a retention,
-//! through delta-rs' vacuum in its lite mode (only files the log names as removed, never a file
-//! the log does not know). A retention under [`MIN_RETENTION`] is refused unless forced: a reader
-//! of an older version, or a pipeline that has not yet seen the newest one, may still need them.
+//! Vacuum: deletes the data files that are no longer part of a table (removed by the pipeline's
+//! rewrites of the quality table and the views, or by compaction, or written by an epoch that
+//! never committed) longer ago than a retention, through delta-rs' vacuum in its full mode: a
+//! file the log still names as removed is deleted once its removal is older than the retention,
+//! a file the log no longer names (its tombstone expired from the checkpoints: an hour for the
+//! tables rewritten in place, see `sink::delta::REWRITTEN_TABLE_TOMBSTONES`) once the file
+//! itself is. Files of the current version and the log are never touched. A retention under
+//! [`MIN_RETENTION`] is refused unless forced: a reader of an older version, or a pipeline that
+//! has not yet committed a file it wrote, may still need them.
 
 use std::time::Duration;
 
@@ -73,7 +77,7 @@ pub fn vacuum_table(
             .vacuum()
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
-            .with_mode(VacuumMode::Lite)
+            .with_mode(VacuumMode::Full)
             .with_dry_run(opts.dry_run)
             .await
             .map_err(err)

@@ -56,6 +56,27 @@ pub const WATERMARKS_FIELD: &str = "medallionWatermarks";
 /// restart may start reading silver (see `dataflow::operators::dedup::anchors`).
 pub const DEDUP_FIELD: &str = "medallionDedup";
 
+/// Delta's table property: how long a removed file stays a tombstone in the log (and in every
+/// checkpoint) before readers may no longer count on it.
+pub const DELETED_FILE_RETENTION: &str = "delta.deletedFileRetentionDuration";
+
+/// [`DELETED_FILE_RETENTION`] of the tables rewritten in place (views, quality, dataset checks):
+/// they remove files every epoch, and with Delta's default of a week each checkpoint carried a
+/// week of tombstones, so every checkpoint, snapshot reload and commit grew with the run's age
+/// (the soak's RSS grew 7% an hour). A reader of one of their versions older than an hour may
+/// find its files vacuumed. The append-only tables keep Delta's default; a value set by the
+/// user is never changed.
+pub const REWRITTEN_TABLE_TOMBSTONES: &str = "interval 1 hours";
+
+/// The table properties medallion sets on the table `name`.
+fn table_properties(name: &str) -> Vec<(&'static str, &'static str)> {
+    if super::tables::is_append_only(name) {
+        Vec::new()
+    } else {
+        vec![(DELETED_FILE_RETENTION, REWRITTEN_TABLE_TOMBSTONES)]
+    }
+}
+
 /// The `txn` app id recording `partition`'s position in `table`.
 pub fn app_id(table: &str, partition: u32) -> String {
     format!("{table}/{partition}")
@@ -145,7 +166,7 @@ async fn open_existing(
             "added the columns {} (older rows read them as null)",
             names.join(", ")
         );
-        return Ok(Some(table));
+        return set_missing_properties(table, name, &shown).await.map(Some);
     }
     if have != want {
         let differs: Vec<String> = want
@@ -160,7 +181,38 @@ async fn open_existing(
             differs.join(", ")
         )));
     }
+    if evolve {
+        return set_missing_properties(table, name, &shown).await.map(Some);
+    }
     Ok(Some(table))
+}
+
+/// Sets those of [`table_properties`] the table has no value for (a table an older medallion
+/// created), by one Delta metadata change.
+async fn set_missing_properties(
+    table: DeltaTable,
+    name: &str,
+    shown: &str,
+) -> Result<DeltaTable, SinkError> {
+    let configuration = table
+        .snapshot()
+        .map_err(delta_err(shown))?
+        .metadata()
+        .configuration()
+        .clone();
+    let missing: std::collections::HashMap<String, String> = table_properties(name)
+        .into_iter()
+        .filter(|(key, _)| !configuration.contains_key(*key))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(table);
+    }
+    table
+        .set_tbl_properties()
+        .with_properties(missing)
+        .await
+        .map_err(delta_err(shown))
 }
 
 fn kernel_schema(spec: &TableSpec) -> Result<StructType, SinkError> {
@@ -189,6 +241,7 @@ async fn create(out: &Output, spec: &TableSpec) -> Result<DeltaTable, SinkError>
         .create()
         .with_table_name(name)
         .with_columns(schema.fields().cloned())
+        .with_configuration(table_properties(name).into_iter().map(|(k, v)| (k, Some(v))))
         .await
         .map_err(delta_err(&shown))
 }

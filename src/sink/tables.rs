@@ -59,6 +59,13 @@ impl TableKind {
     }
 }
 
+/// Tables whose rows only grow (bronze, silver, quarantine and the views' change feeds): the
+/// ones compaction rewrites. The others (quality, views, dataset checks) are rewritten in place
+/// by the pipeline every epoch, so they hold few files and their old files are vacuum's work.
+pub fn is_append_only(table: &str) -> bool {
+    matches!(table, "bronze" | "silver" | "quarantine") || table.ends_with("_changes")
+}
+
 /// Any output table: its name (the directory under `--out`) and schema. The core tables are
 /// [`TableKind`]s; views, change feeds and `dataset_checks` are extra tables.
 #[derive(Debug, Clone, PartialEq)]

@@ -219,6 +219,15 @@ fn tables_from_before_restore_exactly_once() {
     );
     let (read, files) = silver_read(&second);
     assert_eq!(read, files, "no anchors: the whole of silver, once");
+    let retention = python(&[
+        "-c",
+        "import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).metadata().configuration)",
+        &out.join("station_hourly").display().to_string(),
+    ]);
+    assert!(
+        retention.contains("'delta.deletedFileRetentionDuration': 'interval 1 hours'"),
+        "a table rewritten in place gets its short tombstone retention: {retention}"
+    );
 
     std::fs::copy(&full, &part).unwrap();
     let third = run_bounded(&part, &out);
@@ -244,18 +253,35 @@ for name, drop in [("station_hourly", ["temp_count", "_temp_sum", "_precip_sum"]
 "#,
         &out.display().to_string(),
     ]);
-    let log = out.join("silver/_delta_log");
+    rewrite_log(&out.join("silver"), |v| {
+        if let Some(info) = v.get_mut("commitInfo").and_then(|i| i.as_object_mut()) {
+            info.remove("medallionDedup");
+        }
+    });
+    // Created before medallion set table properties.
+    rewrite_log(&out.join("station_hourly"), |v| {
+        if let Some(meta) = v.get_mut("metaData") {
+            meta["configuration"] = serde_json::json!({});
+        }
+    });
+}
+
+/// Edits every action of the table's log with `edit` (and deletes its checkpoints, which would
+/// still hold the actions unedited).
+fn rewrite_log(table: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let log = table.join("_delta_log");
     for entry in std::fs::read_dir(&log).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|x| x == "json") {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.contains(".checkpoint") || name == "_last_checkpoint" {
+            std::fs::remove_file(&path).unwrap();
+        } else if path.extension().is_some_and(|x| x == "json") {
             let text = std::fs::read_to_string(&path).unwrap();
             let lines: Vec<String> = text
                 .lines()
                 .map(|l| {
                     let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                    if let Some(info) = v.get_mut("commitInfo").and_then(|i| i.as_object_mut()) {
-                        info.remove("medallionDedup");
-                    }
+                    edit(&mut v);
                     v.to_string()
                 })
                 .collect();
