@@ -2,9 +2,8 @@
 //! rewrites of the quality table and the views, or by compaction, or written by an epoch that
 //! never committed) longer ago than a retention, through delta-rs' vacuum in its full mode: a
 //! file the log still names as removed is deleted once its removal is older than the retention,
-//! a file the log no longer names (its tombstone expired from the checkpoints: an hour for the
-//! tables rewritten in place, see `sink::delta::REWRITTEN_TABLE_TOMBSTONES`) once the file
-//! itself is. Files of the current version and the log are never touched. A retention under
+//! a file the log no longer names (its tombstone expired from the checkpoints after an hour,
+//! `sink::delta::TOMBSTONE_RETENTION`) once the file itself is. Files of the current version and the log are never touched. A retention under
 //! [`MIN_RETENTION`] is refused unless forced: a reader of an older version, or a pipeline that
 //! has not yet committed a file it wrote, may still need them.
 

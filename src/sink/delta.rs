@@ -60,21 +60,20 @@ pub const DEDUP_FIELD: &str = "medallionDedup";
 /// checkpoint) before readers may no longer count on it.
 pub const DELETED_FILE_RETENTION: &str = "delta.deletedFileRetentionDuration";
 
-/// [`DELETED_FILE_RETENTION`] of the tables rewritten in place (views, quality, dataset checks):
-/// they remove files every epoch, and with Delta's default of a week each checkpoint carried a
-/// week of tombstones, so every checkpoint, snapshot reload and commit grew with the run's age
-/// (the soak's RSS grew 7% an hour). A reader of one of their versions older than an hour may
-/// find its files vacuumed. The append-only tables keep Delta's default; a value set by the
-/// user is never changed.
-pub const REWRITTEN_TABLE_TOMBSTONES: &str = "interval 1 hours";
+/// [`DELETED_FILE_RETENTION`] of medallion's tables. Every table removes files all the time (the
+/// tables rewritten in place every epoch, the append-only ones at each compaction), and with
+/// Delta's default of a week each checkpoint carried a week of tombstones, so every checkpoint,
+/// snapshot reload and commit grew with the run's age (the soak's RSS grew 7% an hour). Our
+/// vacuum still keeps a removed file until the file is `--retention` old (full mode: by the
+/// file's age once its tombstone has expired); a tool whose vacuum relies on tombstones alone
+/// (Spark's default retention is this property) may delete files that readers of versions older
+/// than an hour need. A value already set on a table is never changed: set another with any
+/// Delta tool (e.g. `deltalake`'s `alter.set_table_properties`).
+pub const TOMBSTONE_RETENTION: &str = "interval 1 hours";
 
-/// The table properties medallion sets on the table `name`.
-fn table_properties(name: &str) -> Vec<(&'static str, &'static str)> {
-    if super::tables::is_append_only(name) {
-        Vec::new()
-    } else {
-        vec![(DELETED_FILE_RETENTION, REWRITTEN_TABLE_TOMBSTONES)]
-    }
+/// The table properties medallion sets on its tables.
+fn table_properties() -> [(&'static str, &'static str); 1] {
+    [(DELETED_FILE_RETENTION, TOMBSTONE_RETENTION)]
 }
 
 /// The `txn` app id recording `partition`'s position in `table`.
@@ -166,7 +165,7 @@ async fn open_existing(
             "added the columns {} (older rows read them as null)",
             names.join(", ")
         );
-        return set_missing_properties(table, name, &shown).await.map(Some);
+        return set_missing_properties(table, &shown).await.map(Some);
     }
     if have != want {
         let differs: Vec<String> = want
@@ -182,25 +181,21 @@ async fn open_existing(
         )));
     }
     if evolve {
-        return set_missing_properties(table, name, &shown).await.map(Some);
+        return set_missing_properties(table, &shown).await.map(Some);
     }
     Ok(Some(table))
 }
 
 /// Sets those of [`table_properties`] the table has no value for (a table an older medallion
 /// created), by one Delta metadata change.
-async fn set_missing_properties(
-    table: DeltaTable,
-    name: &str,
-    shown: &str,
-) -> Result<DeltaTable, SinkError> {
+async fn set_missing_properties(table: DeltaTable, shown: &str) -> Result<DeltaTable, SinkError> {
     let configuration = table
         .snapshot()
         .map_err(delta_err(shown))?
         .metadata()
         .configuration()
         .clone();
-    let missing: std::collections::HashMap<String, String> = table_properties(name)
+    let missing: std::collections::HashMap<String, String> = table_properties()
         .into_iter()
         .filter(|(key, _)| !configuration.contains_key(*key))
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -241,7 +236,7 @@ async fn create(out: &Output, spec: &TableSpec) -> Result<DeltaTable, SinkError>
         .create()
         .with_table_name(name)
         .with_columns(schema.fields().cloned())
-        .with_configuration(table_properties(name).into_iter().map(|(k, v)| (k, Some(v))))
+        .with_configuration(table_properties().map(|(k, v)| (k, Some(v))))
         .await
         .map_err(delta_err(&shown))
 }

@@ -226,7 +226,7 @@ fn tables_from_before_restore_exactly_once() {
     ]);
     assert!(
         retention.contains("'delta.deletedFileRetentionDuration': 'interval 1 hours'"),
-        "a table rewritten in place gets its short tombstone retention: {retention}"
+        "a table from before gets the short tombstone retention: {retention}"
     );
 
     std::fs::copy(&full, &part).unwrap();
