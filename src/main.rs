@@ -122,16 +122,23 @@ struct RunArgs {
     /// "Now" for time-dependent rules, RFC 3339 (default: a file's .meta.json, else the clock).
     #[arg(long)]
     now: Option<String>,
-    /// Epoch length in milliseconds of wall-clock time: one Delta commit per table per epoch.
-    #[arg(long, default_value_t = 250)]
-    epoch_ms: u64,
+    /// Latency budget: an event is committed about this long after it was read, at most (e.g.
+    /// 1s, 500ms, 10s). Epochs end at half of it, leaving the other half to process and commit
+    /// them; every epoch costs a commit per table, so a longer budget costs less CPU per event
+    /// at low rates, a shorter one gives fresher tables.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, conflicts_with = "epoch_ms")]
+    max_latency: std::time::Duration,
+    /// Epoch length in milliseconds of wall-clock time, instead of half of --max-latency: one
+    /// Delta commit per table per epoch that changed it.
+    #[arg(long)]
+    epoch_ms: Option<u64>,
     /// End an epoch after every N events each worker reads, instead of on the clock: the same
     /// input then makes the same epochs and commits on any machine (an idle source makes no new
     /// epochs).
-    #[arg(long, conflicts_with_all = ["epoch_ms", "epoch_max_events"], value_name = "N")]
+    #[arg(long, conflicts_with_all = ["epoch_ms", "epoch_max_events", "max_latency"], value_name = "N")]
     epoch_events: Option<u64>,
-    /// With --epoch-ms: end an epoch sooner once a worker has read this many events in it, so
-    /// that what an epoch holds in memory stays bounded however fast events arrive (0: no cap).
+    /// End an epoch sooner once a worker has read this many events in it, so that what an
+    /// epoch holds in memory stays bounded however fast events arrive (0: no cap).
     #[arg(long, value_name = "N", default_value_t = medallion::epoch::DEFAULT_MAX_EPOCH_EVENTS)]
     epoch_max_events: u64,
     /// Event-time window of the quality aggregates, in seconds.
@@ -349,11 +356,17 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         epoch: match a.epoch_events {
             Some(0) => anyhow::bail!("--epoch-events must be at least 1"),
             Some(n) => EpochPolicy::Events(n),
-            None if a.epoch_ms == 0 => anyhow::bail!("--epoch-ms must be at least 1"),
-            None if a.epoch_max_events == 0 => EpochPolicy::Millis(a.epoch_ms),
-            None => EpochPolicy::MillisOrEvents {
-                ms: a.epoch_ms,
-                max_events: a.epoch_max_events,
+            None => match a.epoch_ms {
+                Some(0) => anyhow::bail!("--epoch-ms must be at least 1"),
+                Some(ms) if a.epoch_max_events == 0 => EpochPolicy::Millis(ms),
+                Some(ms) => EpochPolicy::MillisOrEvents {
+                    ms,
+                    max_events: a.epoch_max_events,
+                },
+                None if a.max_latency < std::time::Duration::from_millis(2) => {
+                    anyhow::bail!("--max-latency must be at least 2ms")
+                }
+                None => EpochPolicy::for_latency(a.max_latency, a.epoch_max_events),
             },
         },
         window_ms: a.window_s.max(1) * 1000,

@@ -12,7 +12,7 @@ mod buckets;
 mod policy;
 
 pub use buckets::{epoch_of, EpochBuckets, Vecs};
-pub use policy::{EpochClock, EpochPolicy, DEFAULT_MAX_EPOCH_EVENTS};
+pub use policy::{EpochClock, EpochPolicy, DEFAULT_MAX_EPOCH_EVENTS, DEFAULT_MAX_LATENCY};
 
 /// Timely time of the pipeline: the epoch number.
 pub type Time = u64;

@@ -61,6 +61,12 @@ pub struct FeedOptions {
 /// epoch ahead cost ~60 MB more on the standard file and gained no throughput.
 pub const EPOCHS_AHEAD: u64 = 1;
 
+/// The shortest and longest a worker with nothing to read parks before polling its partitions
+/// again: it starts at the shortest after every read and doubles while nothing comes, so the
+/// first event after a quiet spell waits at most the longest (never past the epoch's end).
+const MIN_IDLE_PARK: Duration = Duration::from_millis(1);
+const MAX_IDLE_PARK: Duration = Duration::from_millis(32);
+
 /// The default [`FeedOptions::linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(20);
 
@@ -144,6 +150,11 @@ impl GatheringInput {
     }
 
     /// Sends what has waited for `linger` or longer.
+    /// Whether a partial batch is gathered, waiting for more or for its linger to pass.
+    fn lingering(&self) -> bool {
+        self.gathered.iter().any(Option::is_some)
+    }
+
     fn send_lingering(&mut self) {
         let now = Instant::now();
         for i in 0..self.gathered.len() {
@@ -196,6 +207,7 @@ pub fn feed_partitions(
     input.input.advance_to(clock.epoch());
     let mut control = StopControl::new(worker, &options.stop);
     let mut live = vec![true; readers.len()];
+    let mut idle_park = MIN_IDLE_PARK;
     let mut failure: Option<Error> = None;
     loop {
         control.announce(options);
@@ -242,10 +254,21 @@ pub fn feed_partitions(
         }
         input.send_lingering();
         if read_any {
+            idle_park = MIN_IDLE_PARK;
             worker.step();
         } else {
-            // Nothing to read yet (a paced or idle source): wait a little instead of spinning.
-            worker.step_or_park(Some(Duration::from_millis(1)));
+            // Nothing to read yet (a paced or idle source): wait instead of spinning, longer the
+            // longer nothing comes (an idle run costs a few wake-ups a second, not a thousand),
+            // never past the end of the epoch or a lingering batch's send.
+            let mut park = idle_park;
+            if let Some(left) = clock.until_boundary() {
+                park = park.min(left.max(MIN_IDLE_PARK));
+            }
+            if input.lingering() {
+                park = MIN_IDLE_PARK;
+            }
+            worker.step_or_park(Some(park));
+            idle_park = (idle_park * 2).min(MAX_IDLE_PARK);
         }
         // Back-pressure: read epoch e only once e - EPOCHS_AHEAD and everything before it is
         // committed (parking, not spinning, so that the other workers get the cores).

@@ -230,7 +230,11 @@ impl Broker {
             .map(|spec| {
                 Ok((
                     spec.name.to_ascii_lowercase(),
-                    Arc::new(Hub::new(spec, config.data_dir.as_deref(), config.retention)?),
+                    Arc::new(Hub::new(
+                        spec,
+                        config.data_dir.as_deref(),
+                        config.retention,
+                    )?),
                 ))
             })
             .collect::<Result<HashMap<_, _>>>()?;

@@ -229,7 +229,8 @@ impl PartitionLog {
 
     /// The event with sequence number `seq`, if retained.
     pub fn get(&self, seq: usize) -> Option<&StoredEvent> {
-        self.events.get(usize::try_from(seq as i64 - self.begin).ok()?)
+        self.events
+            .get(usize::try_from(seq as i64 - self.begin).ok()?)
     }
 
     /// The last event.
@@ -369,7 +370,8 @@ mod tests {
 
     #[test]
     fn expired_events_leave_and_positions_stay() {
-        let mut log = PartitionLog::in_memory().with_retention(Some(std::time::Duration::from_secs(60)));
+        let mut log =
+            PartitionLog::in_memory().with_retention(Some(std::time::Duration::from_secs(60)));
         log.append(vec![msg("a"), msg("b")], None).unwrap();
         // Enqueued two minutes ago: due to expire at the next append.
         for e in log.events.iter_mut() {
@@ -383,7 +385,11 @@ mod tests {
         assert_eq!(c.sequence_number, 2);
         assert!(c.offset > old_offset);
         // An expired position gets the earliest retained event.
-        let from_start: Vec<i64> = log.deliveries(0, 10).iter().map(|e| e.sequence_number).collect();
+        let from_start: Vec<i64> = log
+            .deliveries(0, 10)
+            .iter()
+            .map(|e| e.sequence_number)
+            .collect();
         assert_eq!(from_start, vec![2]);
         assert!(log.deliveries(3, 10).is_empty());
         assert_eq!(log.index_after_offset(old_offset, false), 2);
