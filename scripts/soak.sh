@@ -56,7 +56,7 @@ pids+=($!)
 RUST_LOG="${RUST_LOG:-medallion=info,medallion::telemetry::events=debug,buoyant_kernel::snapshot=off,warn}" \
 "$bin" run --workers 2 --source eventhub --hub weather --connection-string "$cs" \
   --stop-when-idle 5 --compact-every 1m --plain-progress --out "$work/out" \
-  --views "$views" --horizon-min "$horizon" "$@" \
+  --views "$views" --horizon-min "$horizon" --vacuum-retention 1h "$@" \
   > "$work/run.log" 2>&1 &
 run_pid=$!
 pids+=($run_pid)

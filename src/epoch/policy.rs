@@ -15,7 +15,7 @@ pub enum EpochPolicy {
     /// machine, loaded or idle (tests use it); an idle source makes no new epochs.
     Events(u64),
     /// Every `ms` milliseconds, or sooner once a worker has read `max_events` events in the
-    /// epoch (the default: 500 ms, 131,072 events). The cap bounds what an epoch holds in memory
+    /// epoch (the default: 250 ms, 131,072 events). The cap bounds what an epoch holds in memory
     /// however fast the machine reads; latency stays bounded by the clock.
     MillisOrEvents { ms: u64, max_events: u64 },
 }
@@ -25,14 +25,14 @@ pub const DEFAULT_MAX_EPOCH_EVENTS: u64 = 131_072;
 
 /// The default latency budget (`run --max-latency`): an event is committed about this long after
 /// it was read, at most.
-pub const DEFAULT_MAX_LATENCY: Duration = Duration::from_secs(1);
+pub const DEFAULT_MAX_LATENCY: Duration = Duration::from_millis(500);
 
 impl EpochPolicy {
     /// Epochs for a latency budget: each ends half the budget after it began (the other half is
     /// left to process and commit it), or sooner once a worker has read `max_events` in it. Every
     /// epoch costs the same fixed work (a commit per table, a file per worker and table), so the
     /// budget, not a fixed tick, sets how often it is paid: a 1 s budget pays it twice a second
-    /// at any rate, where a 250 ms epoch paid it four times.
+    /// at any rate, the default 500 ms four times.
     pub fn for_latency(max_latency: Duration, max_events: u64) -> EpochPolicy {
         let ms = (max_latency.as_millis() as u64 / 2).max(1);
         if max_events == 0 {
@@ -45,7 +45,9 @@ impl EpochPolicy {
 
 impl Default for EpochPolicy {
     /// [`EpochPolicy::for_latency`] of [`DEFAULT_MAX_LATENCY`] and [`DEFAULT_MAX_EPOCH_EVENTS`]:
-    /// 500 ms epochs of at most 131,072 events per worker.
+    /// 250 ms epochs of at most 131,072 events per worker. A 1 s budget (500 ms epochs) costs
+    /// less CPU at low rates but holds twice the events per epoch at high ones (the 20M-event
+    /// history run's peak RSS: 329-335 MB against 295 MB).
     fn default() -> Self {
         EpochPolicy::for_latency(DEFAULT_MAX_LATENCY, DEFAULT_MAX_EPOCH_EVENTS)
     }
@@ -198,7 +200,7 @@ mod tests {
         assert_eq!(
             EpochPolicy::default(),
             EpochPolicy::MillisOrEvents {
-                ms: 500,
+                ms: 250,
                 max_events: DEFAULT_MAX_EPOCH_EVENTS
             }
         );

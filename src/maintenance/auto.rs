@@ -1,13 +1,17 @@
-//! [`Compactor`]: compaction on a timer inside a run (`run --compact-every 10m`). A background
-//! thread of process 0 compacts the run's append-only tables every interval while the pipeline
-//! commits; a failed compaction is logged and tried again at the next interval (it never stops
-//! the run: the pipeline's data is committed either way).
+//! [`Compactor`]: compaction and vacuum on a timer inside a run (`run --compact-every 10m`). A
+//! background thread of process 0 compacts the run's append-only tables every interval while the
+//! pipeline commits, then vacuums every table of the run (files removed longer ago than
+//! `--vacuum-retention`, 7 days by default), so that a run of months does not fill its storage
+//! with the files its rewrites and compactions replaced. A failed compaction or vacuum is logged
+//! and tried again at the next interval (it never stops the run: the pipeline's data is
+//! committed either way).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compact::{compact_table, CompactOptions};
+use super::vacuum::{vacuum_table, VacuumOptions};
 use crate::storage::Output;
 use crate::telemetry::events::TableCompacted;
 
@@ -18,12 +22,14 @@ pub struct Compactor {
 }
 
 impl Compactor {
-    /// Compacts `tables` at `out` every `every`.
+    /// Compacts `tables` at `out` every `every`, then vacuums `vacuumed` with `vacuum`.
     pub fn start(
         out: Output,
         tables: Vec<String>,
         every: Duration,
         opts: CompactOptions,
+        vacuumed: Vec<String>,
+        vacuum: VacuumOptions,
     ) -> Compactor {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
@@ -50,6 +56,22 @@ impl Compactor {
                             .emit(),
                             Ok(_) => {}
                             Err(e) => tracing::warn!(table = table.as_str(), error = %e, "compaction failed; trying again at the next interval"),
+                        }
+                    }
+                    for table in &vacuumed {
+                        if stopped.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match vacuum_table(&out, table, &vacuum) {
+                            Ok(r) if !r.files.is_empty() => tracing::info!(
+                                table = table.as_str(),
+                                files = r.files.len(),
+                                "vacuum deleted {} files removed from the table more than {} ago",
+                                r.files.len(),
+                                humantime::format_duration(vacuum.retention)
+                            ),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(table = table.as_str(), error = %e, "vacuum failed; trying again at the next interval"),
                         }
                     }
                     next = Instant::now() + every;

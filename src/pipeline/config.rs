@@ -145,8 +145,12 @@ pub struct RunConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `/healthz` answers 503 once no table was committed for this long.
     pub health_stale: std::time::Duration,
-    /// Compact the append-only tables this often during the run (process 0).
+    /// Compact the append-only tables this often during the run (process 0), then vacuum every
+    /// table.
     pub compact_every: Option<Duration>,
+    /// With `compact_every`: the vacuum deletes files removed longer ago than this (at least
+    /// [`crate::maintenance::MIN_RETENTION`]).
+    pub vacuum_retention: Duration,
     /// Requesting it ends the run cleanly: the workers stop reading, the epochs read are
     /// committed and the run returns its summary ([`super::Stop::on_signals`] requests it on
     /// SIGTERM/SIGINT).
@@ -179,6 +183,7 @@ impl Default for RunConfig {
             metrics_addr: None,
             health_stale: std::time::Duration::from_secs(60),
             compact_every: None,
+            vacuum_retention: crate::maintenance::VacuumOptions::default().retention,
             stop: super::Stop::default(),
         }
     }

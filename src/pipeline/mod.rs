@@ -152,6 +152,11 @@ where
                     min_age: every.min(std::time::Duration::from_secs(60)),
                     ..Default::default()
                 },
+                tables.to_vec(),
+                crate::maintenance::VacuumOptions {
+                    retention: plan.config.vacuum_retention,
+                    ..Default::default()
+                },
             ))
         }
         _ => None,
