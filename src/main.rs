@@ -394,8 +394,9 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         compact_every: a.compact_every,
         vacuum_retention: if a.vacuum_retention < medallion::maintenance::MIN_RETENTION {
             anyhow::bail!(
-                "--vacuum-retention {} is under the minimum of 1h: readers of older versions may still need those files",
-                humantime::format_duration(a.vacuum_retention)
+                "--vacuum-retention {} is under the minimum of {}: readers of older versions may still need those files",
+                humantime::format_duration(a.vacuum_retention),
+                humantime::format_duration(medallion::maintenance::MIN_RETENTION)
             )
         } else {
             a.vacuum_retention

@@ -436,7 +436,7 @@ impl PartitionReader for EventHubPartitionReader {
                     break;
                 }
                 Err(TryRecvError::Empty) => {
-                    if !batch.is_empty() || self.max_wait.is_zero() || Instant::now() >= deadline {
+                    if !batch.is_empty() || Instant::now() >= deadline {
                         break;
                     }
                     std::thread::sleep(Duration::from_micros(200));

@@ -223,8 +223,8 @@ impl PartitionLog {
     /// Up to `max` events from sequence number `from` on, or from the first retained event if
     /// `from` has expired (one lock for many sends).
     pub fn deliveries(&self, from: usize, max: usize) -> Vec<StoredEvent> {
-        let skip = (from as i64 - self.begin).max(0) as usize;
-        self.events.iter().skip(skip).take(max).cloned().collect()
+        let skip = ((from as i64 - self.begin).max(0) as usize).min(self.events.len());
+        self.events.range(skip..).take(max).cloned().collect()
     }
 
     /// The event with sequence number `seq`, if retained.
@@ -241,24 +241,23 @@ impl PartitionLog {
     /// Sequence number of the first retained event whose offset is `> offset` (or `>=` when
     /// inclusive).
     pub fn index_after_offset(&self, offset: i64, inclusive: bool) -> usize {
-        self.begin as usize
-            + self.events.partition_point(|e| {
-                if inclusive {
-                    e.offset < offset
-                } else {
-                    e.offset <= offset
-                }
-            })
+        self.index_after(|e| e.offset, offset, inclusive)
     }
 
     /// Sequence number of the first retained event enqueued `> ms` (or `>=` when inclusive).
     pub fn index_after_time(&self, ms: i64, inclusive: bool) -> usize {
+        self.index_after(|e| e.enqueued_ms, ms, inclusive)
+    }
+
+    /// Sequence number of the first retained event whose `key` (non-decreasing along the log)
+    /// is `> value` (or `>=` when inclusive).
+    fn index_after(&self, key: impl Fn(&StoredEvent) -> i64, value: i64, inclusive: bool) -> usize {
         self.begin as usize
             + self.events.partition_point(|e| {
                 if inclusive {
-                    e.enqueued_ms < ms
+                    key(e) < value
                 } else {
-                    e.enqueued_ms <= ms
+                    key(e) <= value
                 }
             })
     }
