@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak run: a `medallion emulator` fed at a fixed rate by `medallion produce --rate`, read by a
 # 2-worker pipeline (`--compact-every 1m`) for a fixed time, with the pipeline's RSS,
-# open files, data files on disk and events read sampled every --interval seconds, and every
+# open files, data files on disk, events read and disk used (all, and the tables' logs) sampled every --interval seconds, and every
 # epoch's commit duration (all tables) from its log. Writes bench-results/soak-<stamp>.csv,
 # soak-<stamp>-commits.csv and .svg (four panels over time) and prints a verdict: "flat" when the
 # mean RSS of the last third of the samples is within 5% of the middle third's (the first third
@@ -11,15 +11,18 @@
 # verdict).
 #
 #   scripts/soak.sh [--minutes 30] [--rate 20000] [--interval 10] [--views all] [--report-only]
-#                   [--horizon-min 120] [--out DIR] [-- MORE RUN OPTIONS]
+#                   [--horizon-min 120] [--retention 10m] [--out DIR] [-- MORE RUN OPTIONS]
 #
-# --views (default all) and --horizon-min go to `medallion run`. The producer's 10,000 stations
+# --views (default all) and --horizon-min go to `medallion run`; --retention is its
+# --vacuum-retention (with --vacuum-force): replaced files, log entries and tombstones older than
+# this go, so the tables' storage and checkpoints reach their steady state after 10 minutes
+# rather than after the default week (an hour's soak at 15K/s otherwise writes ~80 GB). The producer's 10,000 stations
 # report once a minute of event time each, so at 15,000 events/s event time runs 90x faster than
 # the clock: an hour's soak covers days of station-hours and quality windows, which leave memory
 # once past the lateness (issue 25).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-report_only=0 minutes=30 rate=20000 interval=10 outdir="$root/bench-results" views=all horizon=120
+report_only=0 minutes=30 rate=20000 interval=10 outdir="$root/bench-results" views=all horizon=120 retention=10m
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
@@ -29,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --views) views="$2"; shift 2 ;;
     --report-only) report_only=1; shift ;;
     --horizon-min) horizon="$2"; shift 2 ;;
+    --retention) retention="$2"; shift 2 ;;
     --) shift; break ;;
     --help|-h) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "soak.sh: unknown option $1" >&2; exit 2 ;;
@@ -40,7 +44,11 @@ mkdir -p "$outdir"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# SOAK_KEEP=1 keeps the tables and logs (the path is printed) for a look afterwards.
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [[ "${SOAK_KEEP:-0}" == 1 ]]; then echo "soak.sh: kept $work" >&2; else rm -rf "$work"; fi
+}
 trap cleanup EXIT
 
 # The emulator keeps 3 minutes of events (Event Hubs' retention, shortened): an hour at 15K/s
@@ -56,13 +64,13 @@ pids+=($!)
 RUST_LOG="${RUST_LOG:-medallion=info,medallion::telemetry::events=debug,buoyant_kernel::snapshot=off,warn}" \
 "$bin" run --workers 2 --source eventhub --hub weather --connection-string "$cs" \
   --stop-when-idle 5 --compact-every 1m --plain-progress --out "$work/out" \
-  --views "$views" --horizon-min "$horizon" --vacuum-retention 1h "$@" \
+  --views "$views" --horizon-min "$horizon" --vacuum-retention "$retention" --vacuum-force "$@" \
   > "$work/run.log" 2>&1 &
 run_pid=$!
 pids+=($run_pid)
 
 csv="$outdir/soak-$stamp.csv"
-echo "seconds,rss_mb,open_files,data_files,events_read" > "$csv"
+echo "seconds,rss_mb,open_files,data_files,events_read,disk_mb,log_mb" > "$csv"
 start=$(date +%s)
 echo "soak.sh: $minutes min at $rate events/s; sampling every $interval s into $csv" >&2
 while kill -0 "$run_pid" 2>/dev/null; do
@@ -72,10 +80,19 @@ while kill -0 "$run_pid" 2>/dev/null; do
   fds=$(ls "/proc/$run_pid/fd" 2>/dev/null | wc -l || true)
   files=$(find "$work/out" -name '*.parquet' 2>/dev/null | wc -l || true)
   read_events=$(grep -oE '[0-9]+(/[0-9]+)? events read' "$work/run.log" | tail -1 | grep -oE '^[0-9]+' || true)
-  if [[ -n "$rss" ]]; then echo "$now,$rss,$fds,$files,${read_events:-0}" >> "$csv"; fi
+  disk=$(du -sm "$work/out" 2>/dev/null | cut -f1 || true)
+  logs=$(du -smc "$work"/out/*/_delta_log 2>/dev/null | tail -1 | cut -f1 || true)
+  if [[ -n "$rss" ]]; then echo "$now,$rss,$fds,$files,${read_events:-0},${disk:-0},${logs:-0}" >> "$csv"; fi
   sleep "$interval"
 done
 wait "$run_pid" && run_ok=1 || run_ok=0
+# Where the disk went: each table's data files and its log, at the end.
+{ echo "table data_mb log_mb log_files"
+  for t in "$work"/out/*/; do
+    [[ -d "$t/_delta_log" ]] || continue
+    echo "$(basename "$t") $(du -sm --exclude=_delta_log "$t" | cut -f1) $(du -sm "$t/_delta_log" | cut -f1) $(ls "$t/_delta_log" | wc -l)"
+  done; } | column -t > "${csv%.csv}-disk.txt" 2>/dev/null || true
+cat "${csv%.csv}-disk.txt" >&2 || true
 [[ $run_ok -eq 1 ]] || { echo "soak.sh: the pipeline failed:" >&2; tail -20 "$work/run.log" >&2; }
 
 # Each epoch's commit duration, from the run's "epoch committed" lines (seconds since the first).

@@ -27,6 +27,8 @@ c_last = [r for r in commits if r["seconds"] >= 2 * cmax / 3]
 commit_growth = p99(c_last) / p99(c_mid) if c_mid and c_last else 1.0
 flat = rss_growth <= 0.05 and fd_growth <= 10 and commit_growth <= 1.2
 panels = [("rss_mb", "RSS (MB)"), ("open_files", "open files"), ("data_files", "Parquet files on disk")]
+if "disk_mb" in rows[0]:
+    panels.append(("disk_mb", "disk used by the tables (MB)"))
 w, h, pad = 720, 170, 45
 out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h * (len(panels) + 1) + 30}" font-family="sans-serif" font-size="11">',
        f'<text x="5" y="15">medallion soak: {minutes} min at {rate} events/s, 2 workers, --compact-every 1m</text>']

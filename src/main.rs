@@ -191,10 +191,16 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = medallion::maintenance::parse_duration)]
     compact_every: Option<std::time::Duration>,
     /// With --compact-every: after each compaction, vacuum every table, deleting the files
-    /// removed from it longer ago than this (at least 1h; see `medallion vacuum`), so that a
-    /// long run does not fill its storage with replaced files.
+    /// removed from it longer ago than this and the log entries older than this (see
+    /// `medallion vacuum`), so that a long run fills its storage neither with replaced files nor
+    /// with commit files. Versions older than this can no longer be read. At least 1h unless
+    /// --vacuum-force; under 1h the tables the run creates also keep tombstones only this long.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = medallion::maintenance::parse_duration)]
     vacuum_retention: std::time::Duration,
+    /// Accept a --vacuum-retention under 1h (at least 1m): a reader of an older version may
+    /// find its files gone. For test runs and soaks that should reach their steady state soon.
+    #[arg(long)]
+    vacuum_force: bool,
     /// On SIGTERM or SIGINT the run stops reading, commits the epochs it read, writes its summary
     /// and _metrics/ and exits 0; if that takes longer than this many seconds (or on a second
     /// signal) it exits at once with 130, losing nothing (a restart reads the rest again).
@@ -392,9 +398,14 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         metrics_addr: a.metrics_addr,
         health_stale: std::time::Duration::from_secs(a.health_stale_secs.max(1)),
         compact_every: a.compact_every,
-        vacuum_retention: if a.vacuum_retention < medallion::maintenance::MIN_RETENTION {
+        vacuum_retention: if a.vacuum_retention < std::time::Duration::from_secs(60) {
             anyhow::bail!(
-                "--vacuum-retention {} is under the minimum of {}: readers of older versions may still need those files",
+                "--vacuum-retention {} is under a minute: files a running epoch has written but not yet committed would be deleted",
+                humantime::format_duration(a.vacuum_retention)
+            )
+        } else if a.vacuum_retention < medallion::maintenance::MIN_RETENTION && !a.vacuum_force {
+            anyhow::bail!(
+                "--vacuum-retention {} is under the minimum of {}: readers of older versions may still need those files (pass --vacuum-force to accept that)",
                 humantime::format_duration(a.vacuum_retention),
                 humantime::format_duration(medallion::maintenance::MIN_RETENTION)
             )

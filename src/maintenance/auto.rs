@@ -63,11 +63,13 @@ impl Compactor {
                             break;
                         }
                         match vacuum_table(&out, table, &vacuum) {
-                            Ok(r) if !r.files.is_empty() => tracing::info!(
+                            Ok(r) if !r.files.is_empty() || r.log_entries > 0 => tracing::info!(
                                 table = table.as_str(),
                                 files = r.files.len(),
-                                "vacuum deleted {} files removed from the table more than {} ago",
+                                log_entries = r.log_entries,
+                                "vacuum deleted {} files removed from the table and {} log entries, older than {}",
                                 r.files.len(),
+                                r.log_entries,
                                 humantime::format_duration(vacuum.retention)
                             ),
                             Ok(_) => {}

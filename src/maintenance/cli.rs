@@ -46,7 +46,8 @@ pub struct OptimizeArgs {
     pub min_age: std::time::Duration,
 }
 
-/// `medallion vacuum`: delete files removed from the tables' logs longer ago than a retention.
+/// `medallion vacuum`: delete files removed from the tables' logs longer ago than a retention,
+/// then the log entries older than it.
 #[derive(Args, Debug)]
 pub struct VacuumArgs {
     #[command(flatten)]
@@ -54,7 +55,8 @@ pub struct VacuumArgs {
     /// Only this table (repeatable; default: every table at --out).
     #[arg(long)]
     pub table: Vec<String>,
-    /// Delete files removed at least this long ago (at least 1h unless --force).
+    /// Delete files removed at least this long ago, and log entries older than this (versions
+    /// older than this can no longer be read); at least 1h unless --force.
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     pub retention: std::time::Duration,
     /// List the files that would be deleted; delete nothing.
@@ -129,6 +131,13 @@ pub fn vacuum(args: &VacuumArgs) -> Result<(), MaintenanceError> {
         let r = vacuum_table(&out, &name, &opts)?;
         let verb = if r.dry_run { "would delete" } else { "deleted" };
         crate::outln!("{:<24} {verb} {} files", r.table, r.files.len());
+        if r.log_entries > 0 {
+            crate::outln!(
+                "{:<24} deleted {} log entries older than the retention",
+                "",
+                r.log_entries
+            );
+        }
         if r.dry_run {
             for f in &r.files {
                 crate::outln!("  {f}");

@@ -13,7 +13,7 @@ use deltalake::protocol::DeltaOperation;
 use deltalake::DeltaTable;
 
 use super::{is_append_only, MaintenanceError};
-use crate::sink::parquet::{read_files, EpochFile};
+use crate::sink::parquet::{for_each_batch, EpochFile};
 use crate::storage::{self, Output};
 
 /// How compaction picks and sizes files.
@@ -183,17 +183,19 @@ pub fn compact_table(
         .len()
         .saturating_sub(merged_files + report.left_young + report.left_large);
     for group in groups {
-        let paths: Vec<String> = group.iter().map(|f| f.path.clone()).collect();
-        let batches = read_files(&store, &paths)?;
-        let Some(first) = batches.first() else {
-            continue;
-        };
-        let mut file = EpochFile::create(&store, first.schema())?;
-        for b in &batches {
-            file.write(b)?;
+        // File by file, batch by batch: memory holds one input file and the writer's row
+        // group, not the merged file's rows.
+        let mut file: Option<EpochFile> = None;
+        for f in &group {
+            for_each_batch(&store, &f.path, |b| {
+                let writer = match &mut file {
+                    Some(w) => w,
+                    None => file.insert(EpochFile::create(&store, b.schema())?),
+                };
+                writer.write(&b).map_err(MaintenanceError::from)
+            })?;
         }
-        drop(batches);
-        let Some(merged) = file.finish()? else {
+        let Some(merged) = file.map(EpochFile::finish).transpose()?.flatten() else {
             continue;
         };
         let now = chrono::Utc::now().timestamp_millis();

@@ -3,14 +3,22 @@
 //! never committed) longer ago than a retention, through delta-rs' vacuum in its full mode: a
 //! file the log still names as removed is deleted once its removal is older than the retention,
 //! a file the log no longer names (its tombstone expired from the checkpoints after an hour,
-//! `sink::delta::TOMBSTONE_RETENTION`) once the file itself is. Files of the current version and the log are never touched. A retention under
-//! [`MIN_RETENTION`] is refused unless forced: a reader of an older version, or a pipeline that
-//! has not yet committed a file it wrote, may still need them.
+//! `sink::delta::TOMBSTONE_RETENTION`) once the file itself is. Files of the current version are
+//! never touched. Then the log's entries older than the retention go too (commits and
+//! checkpoints before the newest checkpoint that is itself older than the retention, delta-rs'
+//! `cleanup_expired_logs_for`): a table committed four times a second otherwise keeps every
+//! commit file forever (Delta's own `logRetentionDuration` is 30 days: ten million files a
+//! table), and every listing of its log grows with them. Versions older than the retention are
+//! then no longer readable, as their files are gone anyway. A retention under [`MIN_RETENTION`]
+//! is refused unless forced: a reader of an older version, or a pipeline that has not yet
+//! committed a file it wrote, may still need them.
 
 use std::time::Duration;
 
+use deltalake::checkpoints::cleanup_expired_logs_for;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::DeltaTable;
+use futures::{StreamExt, TryStreamExt};
 
 use super::MaintenanceError;
 use crate::storage::{self, Output};
@@ -46,6 +54,8 @@ pub struct VacuumReport {
     pub dry_run: bool,
     /// The files deleted (or, in a dry run, to be deleted), relative to the table.
     pub files: Vec<String>,
+    /// The log entries (commit and checkpoint files) deleted; none in a dry run.
+    pub log_entries: usize,
 }
 
 /// Vacuums the table `name` at `out` (see the module docs).
@@ -69,17 +79,55 @@ pub fn vacuum_table(
     let retention = chrono::Duration::from_std(opts.retention).map_err(|_| {
         MaintenanceError::Refused(format!("retention {:?} is too long", opts.retention))
     })?;
-    let (_, metrics) = storage::runtime().block_on(async {
+    let cutoff = chrono::Utc::now() - retention;
+    let (metrics, log_entries) = storage::runtime().block_on(async {
         let mut table = DeltaTable::new(out.log_store(name)?);
         table.load().await.map_err(err)?;
-        table
+        // delta-rs plans (its dry run), medallion deletes: a vacuum that commits VACUUM START
+        // and END fails whenever a concurrent commit removes a file with dataChange (the view
+        // and quality tables do every epoch), so during a run it never got through. The plan
+        // stays right under concurrent commits: they remove only files of the planned
+        // version (not in the plan) and add only new ones (younger than the retention).
+        let (table, mut metrics) = table
             .vacuum()
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .with_mode(VacuumMode::Full)
-            .with_dry_run(opts.dry_run)
+            .with_dry_run(true)
             .await
-            .map_err(err)
+            .map_err(err)?;
+        if opts.dry_run {
+            return Ok::<_, MaintenanceError>((metrics, 0));
+        }
+        let store = table.log_store().object_store(None);
+        let planned = futures::stream::iter(
+            metrics
+                .files_deleted
+                .iter()
+                .map(|f| Ok(object_store::path::Path::from(f.as_str())))
+                .collect::<Vec<_>>(),
+        )
+        .boxed();
+        metrics.files_deleted = store
+            .delete_stream(planned)
+            .map(|r| match r {
+                Ok(path) => Ok(path.to_string()),
+                Err(object_store::Error::NotFound { path, .. }) => Ok(path),
+                Err(e) => Err(e),
+            })
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| err(e.into()))?;
+        let version = table.version().unwrap_or(0) as u64;
+        let log_entries = cleanup_expired_logs_for(
+            version,
+            table.log_store().as_ref(),
+            cutoff.timestamp_millis(),
+            None,
+        )
+        .await
+        .map_err(err)?;
+        Ok((metrics, log_entries))
     })?;
     let root = out.table_url(name);
     let mut files: Vec<String> = metrics
@@ -97,5 +145,6 @@ pub fn vacuum_table(
         table: name.to_string(),
         dry_run: opts.dry_run,
         files,
+        log_entries,
     })
 }

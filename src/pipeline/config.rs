@@ -148,8 +148,10 @@ pub struct RunConfig {
     /// Compact the append-only tables this often during the run (process 0), then vacuum every
     /// table.
     pub compact_every: Option<Duration>,
-    /// With `compact_every`: the vacuum deletes files removed longer ago than this (at least
-    /// [`crate::maintenance::MIN_RETENTION`]).
+    /// With `compact_every`: the vacuum deletes files removed longer ago than this, and log
+    /// entries older than this. The CLI refuses less than [`crate::maintenance::MIN_RETENTION`]
+    /// without `--vacuum-force`: readers of older versions lose their files. The tables the run
+    /// creates keep tombstones this long if it is under an hour.
     pub vacuum_retention: Duration,
     /// Requesting it ends the run cleanly: the workers stop reading, the epochs read are
     /// committed and the run returns its summary ([`super::Stop::on_signals`] requests it on

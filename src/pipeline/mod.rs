@@ -153,8 +153,11 @@ where
                     ..Default::default()
                 },
                 tables.to_vec(),
+                // The retention was checked where it was set (the CLI refuses one under
+                // MIN_RETENTION without --vacuum-force).
                 crate::maintenance::VacuumOptions {
                     retention: plan.config.vacuum_retention,
+                    force: true,
                     ..Default::default()
                 },
             ))

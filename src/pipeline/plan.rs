@@ -280,7 +280,17 @@ fn open_tables(cfg: &RunConfig, catalog: &Catalog, partitions: &[u32]) -> Result
     let (_, process, _) = process_info(&cfg.timely);
     let mut tries = 0;
     loop {
-        match DeltaTables::open(cfg.out.clone(), catalog, partitions, process == 0) {
+        // Tombstones outliving their files would only grow every checkpoint.
+        let tombstones = cfg
+            .vacuum_retention
+            .min(crate::sink::delta::DEFAULT_TOMBSTONE_RETENTION);
+        match DeltaTables::open_with(
+            cfg.out.clone(),
+            catalog,
+            partitions,
+            process == 0,
+            tombstones,
+        ) {
             Ok(t) => return Ok(t),
             // Processes other than 0 may race process 0 creating the tables: retry a while.
             Err(_) if process > 0 && tries < 50 => {

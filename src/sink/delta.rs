@@ -5,6 +5,7 @@
 //! [`Output`] points: a local directory or an object store, through delta-rs' log stores.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -71,9 +72,20 @@ pub const DELETED_FILE_RETENTION: &str = "delta.deletedFileRetentionDuration";
 /// Delta tool (e.g. `deltalake`'s `alter.set_table_properties`).
 pub const TOMBSTONE_RETENTION: &str = "interval 1 hours";
 
-/// The table properties medallion sets on its tables.
-fn table_properties() -> [(&'static str, &'static str); 1] {
-    [(DELETED_FILE_RETENTION, TOMBSTONE_RETENTION)]
+/// [`TOMBSTONE_RETENTION`] as a duration. A run whose vacuum keeps files for less
+/// (`run --vacuum-retention 10m --vacuum-force`) gives the tables it creates that shorter
+/// retention instead: a tombstone is of no use once its file is gone.
+pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(3600);
+
+/// The table properties medallion sets on the tables it creates, with tombstones kept for
+/// `tombstones`.
+fn table_properties(tombstones: Duration) -> [(&'static str, String); 1] {
+    let value = if tombstones == DEFAULT_TOMBSTONE_RETENTION {
+        TOMBSTONE_RETENTION.to_string()
+    } else {
+        format!("interval {} seconds", tombstones.as_secs().max(1))
+    };
+    [(DELETED_FILE_RETENTION, value)]
 }
 
 /// The `txn` app id recording `partition`'s position in `table`.
@@ -97,6 +109,7 @@ async fn open_existing(
     out: &Output,
     spec: &TableSpec,
     evolve: bool,
+    tombstones: Duration,
 ) -> Result<Option<DeltaTable>, SinkError> {
     let name = spec.name.as_str();
     let shown = out.table_display(name);
@@ -165,7 +178,9 @@ async fn open_existing(
             "added the columns {} (older rows read them as null)",
             names.join(", ")
         );
-        return set_missing_properties(table, &shown).await.map(Some);
+        return set_missing_properties(table, &shown, tombstones)
+            .await
+            .map(Some);
     }
     if have != want {
         let differs: Vec<String> = want
@@ -181,21 +196,27 @@ async fn open_existing(
         )));
     }
     if evolve {
-        return set_missing_properties(table, &shown).await.map(Some);
+        return set_missing_properties(table, &shown, tombstones)
+            .await
+            .map(Some);
     }
     Ok(Some(table))
 }
 
 /// Sets those of [`table_properties`] the table has no value for (a table an older medallion
 /// created), by one Delta metadata change.
-async fn set_missing_properties(table: DeltaTable, shown: &str) -> Result<DeltaTable, SinkError> {
+async fn set_missing_properties(
+    table: DeltaTable,
+    shown: &str,
+    tombstones: Duration,
+) -> Result<DeltaTable, SinkError> {
     let configuration = table
         .snapshot()
         .map_err(delta_err(shown))?
         .metadata()
         .configuration()
         .clone();
-    let missing: std::collections::HashMap<String, String> = table_properties()
+    let missing: std::collections::HashMap<String, String> = table_properties(tombstones)
         .into_iter()
         .filter(|(key, _)| !configuration.contains_key(*key))
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -221,7 +242,11 @@ fn kernel_schema(spec: &TableSpec) -> Result<StructType, SinkError> {
 }
 
 /// Creates the table `spec` at `out`.
-async fn create(out: &Output, spec: &TableSpec) -> Result<DeltaTable, SinkError> {
+async fn create(
+    out: &Output,
+    spec: &TableSpec,
+    tombstones: Duration,
+) -> Result<DeltaTable, SinkError> {
     let name = spec.name.as_str();
     let shown = out.table_display(name);
     if let Some(dir) = out.local_dir() {
@@ -236,7 +261,7 @@ async fn create(out: &Output, spec: &TableSpec) -> Result<DeltaTable, SinkError>
         .create()
         .with_table_name(name)
         .with_columns(schema.fields().cloned())
-        .with_configuration(table_properties().map(|(k, v)| (k, Some(v))))
+        .with_configuration(table_properties(tombstones).map(|(k, v)| (k, Some(v))))
         .await
         .map_err(delta_err(&shown))
 }
@@ -252,11 +277,29 @@ impl DeltaTables {
         partitions: &[u32],
         create: bool,
     ) -> Result<DeltaTables, SinkError> {
+        Self::open_with(
+            out,
+            catalog,
+            partitions,
+            create,
+            DEFAULT_TOMBSTONE_RETENTION,
+        )
+    }
+
+    /// [`DeltaTables::open`], with tombstones kept for `tombstones` in the tables it creates (or
+    /// has to give [`DELETED_FILE_RETENTION`]).
+    pub fn open_with(
+        out: impl Into<Output>,
+        catalog: &Catalog,
+        partitions: &[u32],
+        create: bool,
+        tombstones: Duration,
+    ) -> Result<DeltaTables, SinkError> {
         let out = out.into();
         let rt = storage::runtime();
         let mut found = Vec::new();
         for (_, spec) in catalog.iter() {
-            found.push(rt.block_on(open_existing(&out, spec, create))?);
+            found.push(rt.block_on(open_existing(&out, spec, create, tombstones))?);
         }
         let mut tables = Vec::new();
         for ((_, spec), table) in catalog.iter().zip(found) {
@@ -264,7 +307,7 @@ impl DeltaTables {
             let name = spec.name.clone();
             let table = match table {
                 Some(t) => t,
-                None if create => rt.block_on(self::create(&out, &spec))?,
+                None if create => rt.block_on(self::create(&out, &spec, tombstones))?,
                 None => {
                     return Err(SinkError::Invalid {
                         table: out.table_display(&name),
