@@ -191,9 +191,10 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = medallion::maintenance::parse_duration)]
     compact_every: Option<std::time::Duration>,
     /// With --compact-every: after each compaction, vacuum every table, deleting the files
-    /// removed from it longer ago than this and the log entries older than this (see
-    /// `medallion vacuum`), so that a long run fills its storage neither with replaced files nor
-    /// with commit files. Versions older than this can no longer be read. At least 1h unless
+    /// removed from it longer ago than this and the log entries older than an hour (or this, if
+    /// shorter; see `medallion vacuum`), so that a long run fills its storage neither with
+    /// replaced files nor with commit files, and its commits do not slow down listing them.
+    /// Versions older than that can no longer be read. At least 1h unless
     /// --vacuum-force; under 1h the tables the run creates also keep tombstones only this long.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = medallion::maintenance::parse_duration)]
     vacuum_retention: std::time::Duration,

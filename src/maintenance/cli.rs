@@ -65,6 +65,10 @@ pub struct VacuumArgs {
     /// Accept a retention under one hour.
     #[arg(long)]
     pub force: bool,
+    /// Delete log entries older than this instead (at most --retention): a table committed
+    /// every epoch keeps a log file per commit, and every commit lists them.
+    #[arg(long, value_parser = parse_duration)]
+    pub log_retention: Option<std::time::Duration>,
 }
 
 fn tables_of(out: &Output, named: &[String]) -> Result<Vec<String>, MaintenanceError> {
@@ -125,6 +129,7 @@ pub fn vacuum(args: &VacuumArgs) -> Result<(), MaintenanceError> {
         retention: args.retention,
         dry_run: args.dry_run,
         force: args.force,
+        log_retention: args.log_retention,
     };
     let tables = tables_of(&out, &args.table)?;
     for name in tables {

@@ -158,6 +158,11 @@ where
                 crate::maintenance::VacuumOptions {
                     retention: plan.config.vacuum_retention,
                     force: true,
+                    log_retention: Some(
+                        plan.config
+                            .vacuum_retention
+                            .min(crate::sink::delta::DEFAULT_TOMBSTONE_RETENTION),
+                    ),
                     ..Default::default()
                 },
             ))

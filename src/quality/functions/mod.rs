@@ -208,6 +208,19 @@ pub fn normalize(s: &str) -> String {
     out
 }
 
+/// A column reference without the back-quotes around a single quoted identifier (`` `a b` ``
+/// → `a b`, with doubled back-quotes inside undone), as DQX's `unquote_column_name`; anything
+/// else (a dotted path of quoted parts, an expression) as it is.
+pub fn unquote(name: &str) -> String {
+    if name.len() >= 2 && name.starts_with('`') && name.ends_with('`') {
+        let inner = &name[1..name.len() - 1];
+        if !inner.replace("``", "").contains('`') {
+            return inner.replace("``", "`");
+        }
+    }
+    name.to_string()
+}
+
 fn err(arg: &str, msg: impl Into<String>) -> FnError {
     (Some(arg.to_string()), msg.into())
 }
@@ -341,6 +354,8 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
     };
     let cs = cs.trim().to_string();
     let c = expr::parse(&cs).map_err(|e| err("column", e.to_string()))?;
+    // DQX names and reports a back-quoted column without its quotes.
+    let cs = unquote(&cs);
     let n = normalize(&cs);
     let mut refs = Refs(vec![(cs.clone(), c.columns())]);
     let col = ColumnCheck { f, args, cs, c, n };

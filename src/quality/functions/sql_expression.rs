@@ -5,7 +5,7 @@
 use super::super::checks::ArgValue;
 use super::super::expr;
 use super::args::Args;
-use super::{err, normalize, text, Compiled, FnError};
+use super::{err, normalize, text, unquote, Compiled, FnError};
 
 /// Compiles a `sql_expression` check.
 pub(super) fn compile(args: &Args<'_>) -> Result<Compiled, FnError> {
@@ -42,7 +42,10 @@ pub(super) fn compile(args: &Args<'_>) -> Result<Compiled, FnError> {
         let ce = expr::parse(c).map_err(|e| err("columns", e.to_string()))?;
         check_columns.push((c.clone(), ce.columns()));
     }
-    let (cond, default_msg, base) = if negate {
+    // DQX names the check after PySpark's rendering of its condition column: the expression
+    // text as written, inside `!(…)` when the condition is its negation (PySpark 4), so
+    // `i > 0` gives `_i_0` and, negated, `i_0`; a trailing `AS alias` is taken as the name.
+    let (cond, default_msg, rendered) = if negate {
         (
             e.clone(),
             format!("Value is matching expression: ~({text_expr})"),
@@ -52,27 +55,38 @@ pub(super) fn compile(args: &Args<'_>) -> Result<Compiled, FnError> {
         (
             e.clone().not(),
             format!("Value is not matching expression: {text_expr}"),
-            format!("not {text_expr}"),
+            format!("!({text_expr})"),
         )
     };
-    let mut name = match args.opt_str("name")? {
-        Some(n) if !n.trim().is_empty() => n.to_string(),
-        _ => normalize(&base).trim_start_matches('_').to_string(),
-    };
-    if args.opt_str("name")?.is_none() {
-        if let Some(cols) = &columns {
-            let prefix: Vec<String> = cols.iter().map(|c| normalize(c)).collect();
-            name = normalize(&format!("{}_{name}", prefix.join("_")))
-                .trim_start_matches('_')
-                .to_string();
+    // DQX: `if not name` (an empty name is no name) and `msg or message` (likewise).
+    let given_name = args.opt_str("name")?.filter(|n| !n.is_empty());
+    let name = match given_name {
+        Some(n) => n.to_string(),
+        None => {
+            let own = column_alias(&rendered).unwrap_or_else(|| normalize(&rendered));
+            match &columns {
+                Some(cols) => {
+                    let prefix: Vec<String> = cols.iter().map(|c| normalize(&unquote(c))).collect();
+                    normalize(&format!("{}_{own}", prefix.join("_")))
+                }
+                None => own,
+            }
         }
-    }
+    };
+    let msg = msg.filter(|m| !m.is_empty());
     Ok(Compiled {
         auto_name: name,
         condition: cond,
         message: vec![text(msg.map(str::to_string).unwrap_or(default_msg))],
-        columns,
+        columns: columns.map(|cols| cols.iter().map(|c| unquote(c)).collect()),
         check_columns,
         expression: Some((text_expr.to_string(), e.columns())),
     })
+}
+
+/// The alias DQX reads off a column's rendering (`… AS name`, a word at the very end), if any.
+fn column_alias(rendered: &str) -> Option<String> {
+    let (_, alias) = rendered.rsplit_once(" AS ")?;
+    (!alias.is_empty() && alias.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .then(|| alias.to_string())
 }

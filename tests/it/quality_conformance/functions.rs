@@ -423,7 +423,7 @@ fn sql_expression_negate_and_columns() {
         "sql_expression",
         "expression: \"CASE WHEN a > 1 THEN b ELSE 'x' END = 'x'\", columns: [a, b]",
     );
-    assert_eq!(name_of(&yaml), "a_b_not_case_when_a_1_then_b_else_x_end_x");
+    assert_eq!(name_of(&yaml), "a_b_case_when_a_1_then_b_else_x_end_x");
     let (rules, _) = eval(&yaml, vec![I("a", vec![Some(1)]), S("b", vec![Some("x")])]);
     assert_eq!(
         rules.rules()[0].columns(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Datum, Float64Array, Scalar};
+use arrow::array::{Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, Scalar};
 use arrow::compute::kernels::{cmp, numeric};
 use arrow::datatypes::DataType;
 
@@ -10,6 +10,36 @@ use super::super::error::ExprError;
 use super::super::ArithOp;
 use super::cast::{cast_to, cast_val};
 use super::{apply_datum, Val};
+
+/// `l % r` on integers, exactly (through doubles, `9007199254740993 % 2` was 0): null where `r`
+/// is 0 (Spark's non-ANSI semantics), and `i64::MIN % -1` is 0 (Java's `%`).
+fn int_rem(l: Val, r: Val) -> Result<Val, ExprError> {
+    let scalar = l.is_scalar() && r.is_scalar();
+    let n = l.inner().len().max(r.inner().len());
+    let (la, ra) = (l.into_array(n), r.into_array(n));
+    let (la, ra) = (
+        la.as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| ExprError::type_mismatch("% on integers".to_string()))?,
+        ra.as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| ExprError::type_mismatch("% on integers".to_string()))?,
+    );
+    let out: Int64Array = la
+        .iter()
+        .zip(ra.iter())
+        .map(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) if y != 0 => Some(x.wrapping_rem(y)),
+            _ => None,
+        })
+        .collect();
+    let out: ArrayRef = Arc::new(out);
+    Ok(if scalar {
+        Val::Scalar(out)
+    } else {
+        Val::Array(out)
+    })
+}
 
 /// `l op r`: strings and booleans are read as doubles, `/` gives a double, `x / 0` and `x % 0`
 /// are null (Spark's non-ANSI semantics), `+ - *` wrap on overflow.
@@ -33,6 +63,9 @@ pub(super) fn arith(op: ArithOp, l: Val, r: Val) -> Result<Val, ExprError> {
         D::Int64
     };
     let int_result = ty == D::Int64;
+    if matches!(op, ArithOp::Mod) && int_result {
+        return int_rem(cast_val(l, &D::Int64)?, cast_val(r, &D::Int64)?);
+    }
     let (l, r) = if matches!(op, ArithOp::Mod) {
         (cast_val(l, &D::Float64)?, cast_val(r, &D::Float64)?)
     } else {

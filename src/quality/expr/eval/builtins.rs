@@ -45,7 +45,8 @@ impl Env<'_> {
             Func::TryToTimestamp(fmt) | Func::ToTimestamp(fmt) => {
                 let v = arg(&mut vals)?;
                 let fmt = fmt.clone();
-                v.map(|a| to_timestamp(&a, fmt.as_deref()))
+                let today = Some(self.now_us.div_euclid(US_PER_DAY));
+                v.map(|a| to_timestamp(&a, fmt.as_deref(), today))
             }
             Func::ToDate(fmt) => {
                 let v = arg(&mut vals)?;
@@ -98,7 +99,7 @@ impl Env<'_> {
             Func::UnixTimestamp => {
                 let v = arg(&mut vals)?;
                 v.map(|a| {
-                    let t = to_timestamp(&a, None)?;
+                    let t = to_timestamp(&a, None, None)?;
                     let t = t.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
                     Ok(Arc::new(Int64Array::from_iter(
                         t.iter().map(|x| x.map(|us| us.div_euclid(US_PER_SEC))),
@@ -119,7 +120,7 @@ impl Env<'_> {
                 let v = arg(&mut vals)?;
                 let d = *d;
                 v.map(|a| {
-                    let t = to_timestamp(&a, None)?;
+                    let t = to_timestamp(&a, None, None)?;
                     let t = t.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
                     Ok(ts_array(
                         t.iter().map(|x| x.and_then(|us| us.checked_add(d))),
@@ -143,9 +144,7 @@ impl Env<'_> {
                 let v = cast_val(arg(&mut vals)?, &DataType::Utf8)?;
                 v.map(|a| {
                     let s = str_arr(&a)?;
-                    Ok(Arc::new(test_strings(s, |x| {
-                        serde_json::from_str::<serde::de::IgnoredAny>(x).is_ok()
-                    })) as ArrayRef)
+                    Ok(Arc::new(test_strings(s, super::json::parses_as_spark)) as ArrayRef)
                 })
             }
         }
@@ -189,9 +188,13 @@ impl Env<'_> {
     }
 }
 
-/// `to_timestamp(a [, fmt])`: strings parsed (null where they do not parse), dates and timestamps
-/// cast.
-fn to_timestamp(a: &ArrayRef, fmt: Option<&DateTimeFormat>) -> Result<ArrayRef, ExprError> {
+/// `to_timestamp(a [, fmt])`: strings parsed (null where they do not parse; without a format as
+/// Spark's cast does, a time alone on the date `today`), dates and timestamps cast.
+fn to_timestamp(
+    a: &ArrayRef,
+    fmt: Option<&DateTimeFormat>,
+    today: Option<i64>,
+) -> Result<ArrayRef, ExprError> {
     match a.data_type() {
         DataType::Utf8 => {
             let s = str_arr(a)?;
@@ -204,7 +207,8 @@ fn to_timestamp(a: &ArrayRef, fmt: Option<&DateTimeFormat>) -> Result<ArrayRef, 
                     let parsed = if nulls.is_some_and(|n| n.is_null(i)) {
                         None
                     } else {
-                        datetime::parse_timestamp_us(s.value(i).as_bytes())
+                        datetime::spark_timestamp(s.value(i).as_bytes(), today)
+                            .and_then(|p| p.timestamp_us())
                     };
                     valid.append(parsed.is_some());
                     values.push(parsed.unwrap_or(0));
@@ -230,9 +234,12 @@ fn to_date(a: &ArrayRef, fmt: Option<&DateTimeFormat>) -> Result<ArrayRef, ExprE
     match a.data_type() {
         DataType::Utf8 => {
             let s = str_arr(a)?;
-            Ok(Arc::new(Date32Array::from_iter(map_strings(s, |x| {
-                parse_with(fmt, x)?.date_days()
-            }))) as ArrayRef)
+            Ok(
+                Arc::new(Date32Array::from_iter(map_strings(s, |x| match fmt {
+                    None => datetime::spark_date(x.as_bytes()),
+                    Some(f) => f.parse(x.as_bytes())?.date_days(),
+                }))) as ArrayRef,
+            )
         }
         DataType::Null | DataType::Date32 | DataType::Timestamp(..) => {
             cast_to(a, &DataType::Date32)
@@ -263,7 +270,7 @@ fn abs(a: ArrayRef) -> Result<ArrayRef, ExprError> {
 
 fn parse_with(fmt: Option<&DateTimeFormat>, s: &str) -> Option<datetime::Parts> {
     match fmt {
-        None => datetime::parse_iso(s.as_bytes()),
+        None => datetime::spark_timestamp(s.as_bytes(), None),
         Some(f) => f.parse(s.as_bytes()),
     }
 }

@@ -91,13 +91,13 @@ pub fn cast_to(a: &ArrayRef, to: &DataType) -> Result<ArrayRef, ExprError> {
         (D::Utf8, D::Timestamp(..)) => {
             let s = str_arr(a)?;
             Ok(ts_array(map_strings(s, |v| {
-                datetime::parse_timestamp_us(v.as_bytes())
+                datetime::spark_timestamp(v.as_bytes(), None)?.timestamp_us()
             })))
         }
         (D::Utf8, D::Date32) => {
             let s = str_arr(a)?;
             Ok(Arc::new(Date32Array::from_iter(map_strings(s, |v| {
-                datetime::parse_iso(v.as_bytes())?.date_days()
+                datetime::spark_date(v.as_bytes())
             }))))
         }
         (D::Utf8, D::Float64 | D::Int64) => {

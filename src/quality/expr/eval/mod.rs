@@ -20,6 +20,7 @@ mod arith;
 mod builtins;
 pub mod cast;
 mod compare;
+mod json;
 #[cfg(test)]
 mod tests;
 

@@ -92,6 +92,11 @@ fn arithmetic_and_coercion() {
     assert_eq!(run("a * 2 + n"), s(&[Some("3"), Some("4"), None, None]));
     assert_eq!(run("a / n"), s(&[Some("1.0"), None, None, None]));
     assert_eq!(run("a % 3"), s(&[Some("1"), Some("2"), None, Some("1")]));
+    // Integer remainders are exact (through doubles 2^53 + 1 was even), null by zero, and take
+    // the dividend's sign (Java's `%`).
+    assert_eq!(run("a % n"), s(&[Some("0"), None, None, None]));
+    assert_eq!(run("9007199254740993 % 2"), s(&[Some("1"); 4]));
+    assert_eq!(run("-7 % 3"), s(&[Some("-1"); 4]));
     assert_eq!(
         run("s = '2024-01-01'"),
         s(&[Some("false"), Some("true"), None, Some("false")])

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Differential test of medallion's quality engine against Databricks Labs DQX itself (issue 30).
+
+For each seed: random rows (integers, doubles, strings of several shapes, booleans, nulls) and a
+random check file over the row-level functions both engines have (random arguments, filters,
+criticalities, names), run through DQX (`DQEngineCore.apply_checks_by_metadata` on a local
+PySpark session, with `run_time_overwrite` as "now") and through `medallion check --input
+--now`. Compared per row: the set of (name, message, columns, function, filter) in `_errors` and
+in `_warnings`; a cell is one row's `_errors` or `_warnings`.
+
+    python3 scripts/dqx_diff.py [--seeds 0-9] [--rows 200] [--checks 40] [--show 20]
+                                [--bin target/release/medallion] [--json OUT]
+
+Needs `databricks-labs-dqx==0.17.0` and `pyspark` (PyPI) and Java 17. Exit 1 when a cell
+differs (other than the deliberate differences listed in docs/src/dqx.md), 0 when all agree.
+"""
+import argparse, json, os, random, subprocess, sys, tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = "2026-11-26T12:00:00+00:00"
+
+# Columns of the generated rows and their Spark types.
+COLUMNS = {
+    "i": "bigint",     # integers, some large
+    "f": "double",     # doubles, with integral values, tiny and huge ones
+    "s": "string",     # short words, with case and spaces
+    "d": "string",     # date-like text
+    "t": "string",     # timestamp-like text
+    "ip": "string",    # IPv4-like text
+    "j": "string",     # JSON-like text
+    "u": "string",     # UUID-like text
+    "b": "boolean",
+}
+
+
+def rand_value(rng, col):
+    if rng.random() < 0.12:
+        return None
+    if col == "i":
+        return rng.choice([0, 1, -1, 3, 7, 42, 100, -100, 9007199254740993, rng.randint(-1000, 1000)])
+    if col == "f":
+        return rng.choice([0.0, 1.5, -2.25, 100.0, 100.00000000000001, 1e-7, 1e7, 12345678.9,
+                           1.5e-300, 0.1 + 0.2, rng.uniform(-200, 200), float(rng.randint(-50, 50))])
+    if col == "s":
+        return rng.choice(["", " ", "a", "A", "abc", "Abc", "ABC", " abc ", "clear", "rain", "x y",
+                           "héllo", "123", "a.b", "null"])
+    if col == "d":
+        return rng.choice(["2026-11-26", "2026-1-3", "2026-02-30", "20261126", "26/11/2026",
+                           "2026-11", "2026", "", "not a date", "2025-12-31"])
+    if col == "t":
+        return rng.choice(["2026-11-26T12:00:00Z", "2026-11-26 12:00:00", "2026-11-26T11:59:59.5Z",
+                           "2026-11-27T00:00:00Z", "2026-11-26 1:2:3", "2026-11-26", "noon",
+                           "2026-11-26T12:00:00+02:00", "2030-01-01T00:00:00Z"])
+    if col == "ip":
+        return rng.choice(["10.0.0.1", "255.255.255.255", "256.1.1.1", "1.2.3", "01.2.3.4",
+                           "192.168.1.1 ", "::1", "0.0.0.0"])
+    if col == "j":
+        return rng.choice(['{"a": 1}', "[1, 2]", "{", "1", '"x"', "null", '{"a": 1} x', "",
+                           '{"a": 1, "a": 2}', "true"])
+    if col == "u":
+        return rng.choice(["123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000",
+                           "123e4567e89b12d3a456426614174000", "not-a-uuid",
+                           "00000000-0000-0000-0000-000000000000"])
+    if col == "b":
+        return rng.random() < 0.5
+    raise KeyError(col)
+
+
+NUMERIC = ["i", "f"]
+TEXT = ["s", "d", "t", "ip", "j", "u"]
+ALL = NUMERIC + TEXT + ["b"]
+FILTERS = ["i > 0", "f < 50", "s is not null", "b", "not b", "i % 2 = 0", "length(s) > 1",
+           "i between -10 and 10", "s in ('a', 'abc')", "f is null or f > 0"]
+EXPRESSIONS = ["i > 10", "f >= 0", "s = 'abc'", "i + f > 5", "length(s) < 3", "i is not null",
+               "upper(s) = 'ABC'", "abs(f) <= 100", "i % 3 = 0", "coalesce(s, '') != ''",
+               "b = true", "f / 2 > 1"]
+
+
+def number(rng):
+    return rng.choice([0, 1, -1, 10, 100, 2.5, -50, 1000, 0.5])
+
+
+def rand_check(rng):
+    """One check: (function, arguments)."""
+    kind = rng.choice([
+        "is_not_null", "is_null", "is_not_empty", "is_empty", "is_not_null_and_not_empty",
+        "is_null_or_empty", "is_in_list", "is_not_null_and_is_in_list", "is_not_in_list",
+        "is_in_range", "is_not_in_range", "is_not_less_than", "is_not_greater_than",
+        "is_equal_to", "is_not_equal_to", "regex_match", "sql_expression", "is_valid_date",
+        "is_valid_timestamp", "is_valid_ipv4_address", "is_valid_json", "is_valid_uuid",
+        "is_latitude", "is_longitude",
+    ])
+    a = {}
+    if kind in ("is_not_null", "is_null"):
+        a["column"] = rng.choice(ALL)
+    elif kind in ("is_not_empty", "is_empty", "is_not_null_and_not_empty", "is_null_or_empty"):
+        a["column"] = rng.choice(TEXT)
+        if rng.random() < 0.5:
+            a["trim_strings"] = rng.random() < 0.5
+    elif kind in ("is_in_list", "is_not_null_and_is_in_list", "is_not_in_list"):
+        col = rng.choice(["i", "s"])
+        a["column"] = col
+        if col == "i":
+            vals = rng.sample([0, 1, 3, 7, 42, 100, -100], 3)
+        else:
+            vals = ["'" + v + "'" for v in rng.sample(["a", "abc", "ABC", "clear", "rain", ""], 3)]
+        a["forbidden" if kind == "is_not_in_list" else "allowed"] = vals
+        if col == "s" and rng.random() < 0.5:
+            a["case_sensitive"] = rng.random() < 0.5
+    elif kind in ("is_in_range", "is_not_in_range"):
+        a["column"] = rng.choice(NUMERIC)
+        lo, hi = sorted([number(rng), number(rng)])
+        a["min_limit"], a["max_limit"] = lo, hi
+    elif kind in ("is_not_less_than", "is_not_greater_than"):
+        a["column"] = rng.choice(NUMERIC)
+        a["limit"] = number(rng)
+    elif kind in ("is_equal_to", "is_not_equal_to"):
+        a["column"] = rng.choice(NUMERIC)
+        a["value"] = number(rng)
+        if rng.random() < 0.3:
+            a["abs_tolerance"] = rng.choice([0.1, 1, 5])
+        if rng.random() < 0.3:
+            a["rel_tolerance"] = rng.choice([0.01, 0.1])
+    elif kind == "regex_match":
+        a["column"] = rng.choice(TEXT)
+        a["regex"] = rng.choice(["^a", "^[a-z]+$", "b", "^\\d+$", "^[A-Z]", ".", "^$", "c$"])
+        if rng.random() < 0.5:
+            a["negate"] = rng.random() < 0.5
+    elif kind == "sql_expression":
+        a["expression"] = rng.choice(EXPRESSIONS)
+        if rng.random() < 0.4:
+            a["msg"] = rng.choice(["expression failed", "bad row"])
+        if rng.random() < 0.3:
+            a["negate"] = rng.random() < 0.5
+    elif kind == "is_valid_date":
+        a["column"] = "d"
+        if rng.random() < 0.5:
+            a["date_format"] = rng.choice(["yyyy-MM-dd", "dd/MM/yyyy", "yyyy-MM"])
+    elif kind == "is_valid_timestamp":
+        a["column"] = "t"
+        if rng.random() < 0.5:
+            a["timestamp_format"] = rng.choice(["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ssX"])
+    elif kind == "is_valid_ipv4_address":
+        a["column"] = "ip"
+    elif kind == "is_valid_json":
+        a["column"] = "j"
+    elif kind == "is_valid_uuid":
+        a["column"] = "u"
+        if rng.random() < 0.5:
+            a["strict"] = rng.random() < 0.5
+    elif kind in ("is_latitude", "is_longitude"):
+        a["column"] = rng.choice(NUMERIC)
+    return kind, a
+
+
+def rand_checks(rng, n):
+    out = []
+    for k in range(n):
+        fn, args = rand_check(rng)
+        c = {"criticality": rng.choice(["error", "warn"]), "check": {"function": fn, "arguments": args}}
+        if rng.random() < 0.3:
+            c["name"] = f"check_{k}"
+        if rng.random() < 0.3:
+            c["filter"] = rng.choice(FILTERS)
+        out.append(c)
+    return out
+
+
+def entry_key(e):
+    return (e.get("name"), e.get("message"), tuple(e.get("columns") or []), e.get("function"),
+            e.get("filter"))
+
+
+def cell(entries):
+    return sorted((entry_key(e) for e in (entries or [])), key=repr)
+
+
+def run_medallion(binary, rows_path, checks_path):
+    p = subprocess.run([binary, "check", "--checks", str(checks_path), "--input", str(rows_path),
+                        "--now", NOW.replace("+00:00", "Z")], capture_output=True, text=True)
+    if p.returncode not in (0,):
+        return None, p.stderr.strip()
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()], None
+
+
+def spark_session():
+    from pyspark.sql import SparkSession
+    return (SparkSession.builder.master("local[1]").appName("dqx-diff")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "1")
+            .getOrCreate())
+
+
+def run_dqx(spark, rows, checks):
+    from unittest.mock import MagicMock
+    from pyspark.sql import functions as F
+    from databricks.labs.dqx.engine import DQEngineCore
+    from databricks.labs.dqx.config import ExtraParams
+    schema = ", ".join(f"{c} {t}" for c, t in COLUMNS.items())
+    df = spark.createDataFrame([tuple(r.get(c) for c in COLUMNS) for r in rows], schema)
+    df = df.withColumn("_row", F.monotonically_increasing_id())
+    engine = DQEngineCore(MagicMock(), spark, ExtraParams(run_time_overwrite=NOW))
+    try:
+        out = engine.apply_checks_by_metadata(df, checks)
+    except Exception as e:  # a check file DQX refuses
+        return None, f"{type(e).__name__}: {e}"
+    got = out.orderBy("_row").select(F.to_json(F.struct("_errors", "_warnings")).alias("r")).collect()
+    return [json.loads(r["r"]) for r in got], None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="0-4")
+    ap.add_argument("--rows", type=int, default=200)
+    ap.add_argument("--checks", type=int, default=40)
+    ap.add_argument("--show", type=int, default=20)
+    ap.add_argument("--bin", default=str(ROOT / "target/release/medallion"))
+    ap.add_argument("--json")
+    ap.add_argument("--keep", help="write each seed's rows.jsonl and checks.json under this directory")
+    args = ap.parse_args()
+    lo, _, hi = args.seeds.partition("-")
+    seeds = range(int(lo), int(hi or lo) + 1)
+    spark = spark_session()
+    spark.sparkContext.setLogLevel("ERROR")
+    total = equal = 0
+    shown = 0
+    by_function = {}
+    report = []
+    for seed in seeds:
+        rng = random.Random(seed)
+        rows = [{c: rand_value(rng, c) for c in COLUMNS} for _ in range(args.rows)]
+        checks = rand_checks(rng, args.checks)
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.keep:
+                tmp = Path(args.keep, f"seed-{seed}")
+                tmp.mkdir(parents=True, exist_ok=True)
+            rp, cp = Path(tmp, "rows.jsonl"), Path(tmp, "checks.json")
+            rp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            cp.write_text(json.dumps(checks, indent=1))
+            mine, merr = run_medallion(args.bin, rp, cp)
+        theirs, terr = run_dqx(spark, rows, checks)
+        if mine is None or theirs is None:
+            print(f"seed {seed}: medallion: {merr or 'ok'} | DQX: {terr or 'ok'}")
+            report.append({"seed": seed, "medallion_error": merr, "dqx_error": terr})
+            total += 2 * args.rows
+            continue
+        seed_equal = 0
+        for r, (m, t) in enumerate(zip(mine, theirs)):
+            for col in ("_errors", "_warnings"):
+                a, b = cell(m.get(col)), cell(t.get(col))
+                total += 1
+                if a == b:
+                    equal += 1
+                    seed_equal += 1
+                    continue
+                for k in set(a) ^ set(b):
+                    by_function[k[3]] = by_function.get(k[3], 0) + 1
+                if shown < args.show:
+                    shown += 1
+                    print(f"seed {seed} row {r} {col}: {json.dumps(rows[r])}")
+                    for k in sorted(set(a) - set(b), key=str):
+                        print(f"   medallion only: {k}")
+                    for k in sorted(set(b) - set(a), key=str):
+                        print(f"   DQX only:       {k}")
+        print(f"seed {seed}: {seed_equal} of {2 * len(rows)} cells equal")
+        report.append({"seed": seed, "cells": 2 * len(rows), "equal": seed_equal})
+    print(f"all seeds: {equal} of {total} cells equal ({100.0 * equal / max(total, 1):.1f}%)")
+    if by_function:
+        print("differing entries by function: " +
+              ", ".join(f"{k}: {v}" for k, v in sorted(by_function.items(), key=lambda kv: -kv[1])))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"seeds": report, "equal": equal, "total": total,
+                                               "by_function": by_function}, indent=1))
+    sys.exit(0 if equal == total else 1)
+
+
+if __name__ == "__main__":
+    main()
