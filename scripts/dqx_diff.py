@@ -8,8 +8,8 @@ PySpark session, with `run_time_overwrite` as "now") and through `medallion chec
 --now`. Compared per row: the set of (name, message, columns, function, filter) in `_errors` and
 in `_warnings`; a cell is one row's `_errors` or `_warnings`.
 
-    python3 scripts/dqx_diff.py [--seeds 0-9] [--rows 200] [--checks 40] [--show 20]
-                                [--bin target/release/medallion] [--json OUT]
+    python3 scripts/dqx_diff.py [--seeds 0-4] [--rows 200] [--checks 40] [--show 20]
+                                [--bin target/release/medallion] [--json OUT] [--keep DIR] [--open]
 
 Needs `databricks-labs-dqx==0.17.0` and `pyspark` (PyPI) and Java 17. Exit 1 when a cell
 differs (other than the deliberate differences listed in docs/src/dqx.md), 0 when all agree.
@@ -31,6 +31,7 @@ COLUMNS = {
     "j": "string",     # JSON-like text
     "u": "string",     # UUID-like text
     "b": "boolean",
+    "n v": "string",   # a name that needs back-quotes
 }
 
 
@@ -64,12 +65,14 @@ def rand_value(rng, col):
                            "00000000-0000-0000-0000-000000000000"])
     if col == "b":
         return rng.random() < 0.5
+    if col == "n v":
+        return rng.choice(["", "v", "V1", " v "])
     raise KeyError(col)
 
 
 NUMERIC = ["i", "f"]
-TEXT = ["s", "d", "t", "ip", "j", "u"]
-ALL = NUMERIC + TEXT + ["b"]
+TEXT = ["s", "d", "t", "ip", "j", "u", "`n v`"]
+ALL = NUMERIC + TEXT + ["b", "`s`"]
 FILTERS = ["i > 0", "f < 50", "s is not null", "b", "not b", "i % 2 = 0", "length(s) > 1",
            "i between -10 and 10", "s in ('a', 'abc')", "f is null or f > 0"]
 EXPRESSIONS = ["i > 10", "f >= 0", "s = 'abc'", "i + f > 5", "length(s) < 3", "i is not null",
@@ -77,8 +80,15 @@ EXPRESSIONS = ["i > 10", "f >= 0", "s = 'abc'", "i + f > 5", "length(s) < 3", "i
                "b = true", "f / 2 > 1"]
 
 
+# Limits given as text: DQX reads "3" as a number and "2.50" as a SQL decimal literal, whose
+# scale its messages keep ("limit: 2.50"); medallion prints 2.5. Still open (issue 30), so
+# decimal text is drawn only with --open.
+OPEN = False
+
+
 def number(rng):
-    return rng.choice([0, 1, -1, 10, 100, 2.5, -50, 1000, 0.5])
+    extra = ["2.50", "10.0"] if OPEN else []
+    return rng.choice([0, 1, -1, 10, 100, 2.5, -50, 1000, 0.5, "3", "-1"] + extra)
 
 
 def rand_check(rng):
@@ -110,7 +120,7 @@ def rand_check(rng):
             a["case_sensitive"] = rng.random() < 0.5
     elif kind in ("is_in_range", "is_not_in_range"):
         a["column"] = rng.choice(NUMERIC)
-        lo, hi = sorted([number(rng), number(rng)])
+        lo, hi = sorted([number(rng), number(rng)], key=float)
         a["min_limit"], a["max_limit"] = lo, hi
     elif kind in ("is_not_less_than", "is_not_greater_than"):
         a["column"] = rng.choice(NUMERIC)
@@ -124,13 +134,18 @@ def rand_check(rng):
             a["rel_tolerance"] = rng.choice([0.01, 0.1])
     elif kind == "regex_match":
         a["column"] = rng.choice(TEXT)
-        a["regex"] = rng.choice(["^a", "^[a-z]+$", "b", "^\\d+$", "^[A-Z]", ".", "^$", "c$"])
+        a["regex"] = rng.choice(["^a", "^[a-z]+$", "b", "^\\d+$", "^[A-Z]", ".", "^$", "c$",
+                                 "^\\p{Alpha}+$", "[[:alpha:]]", "(?i)^abc$", "\\s"])
         if rng.random() < 0.5:
             a["negate"] = rng.random() < 0.5
     elif kind == "sql_expression":
         a["expression"] = rng.choice(EXPRESSIONS)
         if rng.random() < 0.4:
-            a["msg"] = rng.choice(["expression failed", "bad row"])
+            a["msg"] = rng.choice(["expression failed", "bad row", ""])
+        if rng.random() < 0.2:
+            a["columns"] = rng.sample(["i", "f", "s", "`s`"], 2)
+        if rng.random() < 0.1:
+            a["name"] = rng.choice(["", "my_expr"])
         if rng.random() < 0.3:
             a["negate"] = rng.random() < 0.5
     elif kind == "is_valid_date":
@@ -199,7 +214,7 @@ def run_dqx(spark, rows, checks):
     from pyspark.sql import functions as F
     from databricks.labs.dqx.engine import DQEngineCore
     from databricks.labs.dqx.config import ExtraParams
-    schema = ", ".join(f"{c} {t}" for c, t in COLUMNS.items())
+    schema = ", ".join(f"`{c}` {t}" for c, t in COLUMNS.items())
     df = spark.createDataFrame([tuple(r.get(c) for c in COLUMNS) for r in rows], schema)
     df = df.withColumn("_row", F.monotonically_increasing_id())
     engine = DQEngineCore(MagicMock(), spark, ExtraParams(run_time_overwrite=NOW))
@@ -220,7 +235,11 @@ def main():
     ap.add_argument("--bin", default=str(ROOT / "target/release/medallion"))
     ap.add_argument("--json")
     ap.add_argument("--keep", help="write each seed's rows.jsonl and checks.json under this directory")
+    ap.add_argument("--open", action="store_true",
+                    help="also draw the inputs of differences still open (decimal-text limits)")
     args = ap.parse_args()
+    global OPEN
+    OPEN = args.open
     lo, _, hi = args.seeds.partition("-")
     seeds = range(int(lo), int(hi or lo) + 1)
     spark = spark_session()

@@ -35,6 +35,11 @@ if [ "${MEDALLION_SKIP_INSTALL:-0}" != 1 ]; then
      || ! python3 -c 'import deltalake, pyarrow, azure.storage.blob, boto3' 2>/dev/null; then
     pip_install 'moto[server]' 'deltalake[pyarrow]' azure-storage-blob boto3
   fi
+  # The DQX parity test runs Databricks Labs DQX itself (0.17.0, on PySpark, with the machine's
+  # Java 17) beside `medallion check`.
+  if ! python3 -c 'import databricks.labs.dqx, pyspark, pandas' 2>/dev/null; then
+    pip_install 'databricks-labs-dqx==0.17.0' pyspark pandas
+  fi
   # The monitoring tests run promtool on monitoring/ and scrape a running pipeline with
   # Prometheus (Debian's package has both; if it starts a service, that one is on its own port).
   if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then

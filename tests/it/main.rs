@@ -10,6 +10,7 @@ mod bounded_state;
 mod cli;
 mod cloud;
 mod cluster;
+mod dqx_parity;
 mod emulator;
 mod eventhub_client;
 mod eventhub_faults;

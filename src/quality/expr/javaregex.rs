@@ -4,7 +4,9 @@
 //! - `$` (outside a class) and `\Z` match at the end *or before a final line terminator* in
 //!   Java, only at the very end in Rust: they become `(?:\r\n|[\n\r\u85\u2028\u2029])?\z`;
 //! - `\d`, `\w`, `\s` (and negations) are ASCII-only in Java, Unicode in Rust: they become
-//!   explicit ASCII classes.
+//!   explicit ASCII classes; so do Java's POSIX classes `\p{Alpha}`, `\p{Lower}`, … (and `\P{…}`);
+//! - `[` inside a class opens a nested class (a union) in Java, so `[[:alpha:]]` is the set of
+//!   `:`, `a`, `l`, `p`, `h`; Rust would read a POSIX class there: the `:` is escaped.
 //!
 //! Matching is unanchored (Java `find()`), which is what `Regex::is_match` does.
 
@@ -45,6 +47,29 @@ pub fn translate(pattern: &str) -> String {
                         format!("[{s}]")
                     }
                 };
+                if matches!(n, 'p' | 'P') && chars.peek() == Some(&'{') {
+                    let mut name = String::new();
+                    let mut rest = chars.clone();
+                    rest.next();
+                    for c in rest.by_ref() {
+                        if c == '}' {
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    if let Some(set) = posix_class(&name) {
+                        chars = rest;
+                        let set = if n == 'P' {
+                            format!("[^{set}]")
+                        } else if in_class > 0 {
+                            set.to_string()
+                        } else {
+                            format!("[{set}]")
+                        };
+                        out.push_str(&set);
+                        continue;
+                    }
+                }
                 match n {
                     'd' => out.push_str(&class("0-9")),
                     'w' => out.push_str(&class("0-9A-Za-z_")),
@@ -74,6 +99,9 @@ pub fn translate(pattern: &str) -> String {
             '[' => {
                 in_class += 1;
                 out.push('[');
+                if in_class > 1 && chars.peek() == Some(&':') {
+                    out.push('\\');
+                }
                 // A leading `]` (or `^]`) is a literal in both dialects.
                 if chars.peek() == Some(&'^') {
                     out.push('^');
@@ -93,6 +121,26 @@ pub fn translate(pattern: &str) -> String {
         }
     }
     out
+}
+
+/// Java's POSIX character classes (US-ASCII only), as the inside of a Rust class.
+fn posix_class(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Lower" => "a-z",
+        "Upper" => "A-Z",
+        "ASCII" => r"\x00-\x7F",
+        "Alpha" => "a-zA-Z",
+        "Digit" => "0-9",
+        "Alnum" => "a-zA-Z0-9",
+        "Punct" => r"!-/:-@\[-`{-~",
+        "Graph" => "!-~",
+        "Print" => " -~",
+        "Blank" => r" \t",
+        "Cntrl" => r"\x00-\x1F\x7F",
+        "XDigit" => "0-9a-fA-F",
+        "Space" => r" \t\n\x0B\f\r",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -117,5 +165,15 @@ mod tests {
         assert!(re.is_match("2023-01-02\r\n"));
         let find = compile("b+").unwrap();
         assert!(find.is_match("abbc"));
+        // A nested class, not a POSIX class: the characters `:alph` (what Spark's rlike does).
+        let nested = compile("[[:alpha:]]").unwrap();
+        assert!(nested.is_match("1:2"));
+        assert!(!nested.is_match("noon"));
+        // Java's POSIX classes are ASCII.
+        let alpha = compile(r"^\p{Alpha}+$").unwrap();
+        assert!(alpha.is_match("abc"));
+        assert!(!alpha.is_match("héllo"));
+        assert!(compile(r"^\P{Digit}+$").unwrap().is_match("ab"));
+        assert!(compile(r"^[\p{Lower}0-9]+$").unwrap().is_match("a1"));
     }
 }
