@@ -265,7 +265,28 @@ fn parse_now(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
         .map_err(|e| anyhow::anyhow!("--now '{s}' is not an RFC 3339 time: {e}"))
 }
 
+/// `--vacuum-retention`, checked: at least a minute (an epoch's files not yet committed), and at
+/// least [`medallion::maintenance::MIN_RETENTION`] unless `--vacuum-force`.
+fn vacuum_retention(a: &RunArgs) -> anyhow::Result<std::time::Duration> {
+    let r = a.vacuum_retention;
+    if r < std::time::Duration::from_secs(60) {
+        anyhow::bail!(
+            "--vacuum-retention {} is under a minute: files a running epoch has written but not yet committed would be deleted",
+            humantime::format_duration(r)
+        )
+    }
+    if r < medallion::maintenance::MIN_RETENTION && !a.vacuum_force {
+        anyhow::bail!(
+            "--vacuum-retention {} is under the minimum of {}: readers of older versions may still need those files (pass --vacuum-force to accept that)",
+            humantime::format_duration(r),
+            humantime::format_duration(medallion::maintenance::MIN_RETENTION)
+        )
+    }
+    Ok(r)
+}
+
 fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
+    let vacuum_retention = vacuum_retention(&a)?;
     if a.workers == 0 || a.processes == 0 {
         anyhow::bail!("--workers and --processes must be at least 1");
     }
@@ -399,20 +420,7 @@ fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         metrics_addr: a.metrics_addr,
         health_stale: std::time::Duration::from_secs(a.health_stale_secs.max(1)),
         compact_every: a.compact_every,
-        vacuum_retention: if a.vacuum_retention < std::time::Duration::from_secs(60) {
-            anyhow::bail!(
-                "--vacuum-retention {} is under a minute: files a running epoch has written but not yet committed would be deleted",
-                humantime::format_duration(a.vacuum_retention)
-            )
-        } else if a.vacuum_retention < medallion::maintenance::MIN_RETENTION && !a.vacuum_force {
-            anyhow::bail!(
-                "--vacuum-retention {} is under the minimum of {}: readers of older versions may still need those files (pass --vacuum-force to accept that)",
-                humantime::format_duration(a.vacuum_retention),
-                humantime::format_duration(medallion::maintenance::MIN_RETENTION)
-            )
-        } else {
-            a.vacuum_retention
-        },
+        vacuum_retention,
         stop: medallion::pipeline::Stop::on_signals(std::time::Duration::from_secs(
             a.shutdown_timeout,
         ))

@@ -16,6 +16,7 @@ pub mod eval;
 pub mod javaregex;
 pub mod parse;
 pub mod render;
+pub mod spark_cast;
 
 use std::fmt;
 use std::sync::Arc;

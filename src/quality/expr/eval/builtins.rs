@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
 
 use super::super::datetime::{self, DateTimeFormat, US_PER_DAY, US_PER_SEC};
 use super::super::error::ExprError;
+use super::super::spark_cast;
 use super::super::{CastTo, CmpOp, Expr, Func};
 use super::cast::{cast_to, cast_val, common_type, map_strings, str_arr, test_strings, ts_type};
 use super::compare::compare;
@@ -207,7 +208,7 @@ fn to_timestamp(
                     let parsed = if nulls.is_some_and(|n| n.is_null(i)) {
                         None
                     } else {
-                        datetime::spark_timestamp(s.value(i).as_bytes(), today)
+                        spark_cast::spark_timestamp(s.value(i).as_bytes(), today)
                             .and_then(|p| p.timestamp_us())
                     };
                     valid.append(parsed.is_some());
@@ -236,7 +237,7 @@ fn to_date(a: &ArrayRef, fmt: Option<&DateTimeFormat>) -> Result<ArrayRef, ExprE
             let s = str_arr(a)?;
             Ok(
                 Arc::new(Date32Array::from_iter(map_strings(s, |x| match fmt {
-                    None => datetime::spark_date(x.as_bytes()),
+                    None => spark_cast::spark_date(x.as_bytes()),
                     Some(f) => f.parse(x.as_bytes())?.date_days(),
                 }))) as ArrayRef,
             )
@@ -270,7 +271,7 @@ fn abs(a: ArrayRef) -> Result<ArrayRef, ExprError> {
 
 fn parse_with(fmt: Option<&DateTimeFormat>, s: &str) -> Option<datetime::Parts> {
     match fmt {
-        None => datetime::spark_timestamp(s.as_bytes(), None),
+        None => spark_cast::spark_timestamp(s.as_bytes(), None),
         Some(f) => f.parse(s.as_bytes()),
     }
 }

@@ -11,9 +11,10 @@ use arrow::buffer::BooleanBuffer;
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, TimeUnit};
 
-use super::super::datetime::{self, US_PER_DAY};
+use super::super::datetime::US_PER_DAY;
 use super::super::error::ExprError;
 use super::super::render;
+use super::super::spark_cast;
 use super::{ts_array, Val};
 
 /// The Timestamp type every timestamp is normalised to.
@@ -91,13 +92,13 @@ pub fn cast_to(a: &ArrayRef, to: &DataType) -> Result<ArrayRef, ExprError> {
         (D::Utf8, D::Timestamp(..)) => {
             let s = str_arr(a)?;
             Ok(ts_array(map_strings(s, |v| {
-                datetime::spark_timestamp(v.as_bytes(), None)?.timestamp_us()
+                spark_cast::spark_timestamp(v.as_bytes(), None)?.timestamp_us()
             })))
         }
         (D::Utf8, D::Date32) => {
             let s = str_arr(a)?;
             Ok(Arc::new(Date32Array::from_iter(map_strings(s, |v| {
-                datetime::spark_date(v.as_bytes())
+                spark_cast::spark_date(v.as_bytes())
             }))))
         }
         (D::Utf8, D::Float64 | D::Int64) => {
