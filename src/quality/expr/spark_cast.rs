@@ -10,28 +10,23 @@ fn spark_trimmed(b: u8) -> bool {
     b <= b' ' || b == 0x7f
 }
 
+/// The positions of `s` left once Spark's casts trim it (an empty range: nothing left).
+fn trimmed_range(s: &[u8]) -> std::ops::Range<usize> {
+    let start = s.iter().position(|&b| !spark_trimmed(b)).unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| !spark_trimmed(b))
+        .map_or(start, |i| i + 1);
+    start..end
+}
+
 /// A zone as Java's `ZoneId.of` reads it after Spark's `getZoneId` padding (`+h:mm`,
 /// `+hh:m`): `Z`, an offset (`±h`, `±hh`, `±hhmm`, `±hh:mm`, `±hhmmss`, `±hh:mm:ss`, at most
 /// 18 hours), `UTC` / `GMT` / `UT` optionally followed by an offset, and the fixed short ids
 /// `EST`, `MST`, `HST`. Region ids (`Europe/Paris`) are not known here: `None`, as for an
 /// invalid zone. Returns the offset east of UTC in seconds.
 fn spark_zone(zone: &[u8]) -> Option<i64> {
-    let z = {
-        let mut z = zone;
-        while let [first, rest @ ..] = z {
-            if !spark_trimmed(*first) {
-                break;
-            }
-            z = rest;
-        }
-        while let [rest @ .., last] = z {
-            if !spark_trimmed(*last) {
-                break;
-            }
-            z = rest;
-        }
-        z
-    };
+    let z = &zone[trimmed_range(zone)];
     match z {
         b"Z" | b"UTC" | b"GMT" | b"UT" => return Some(0),
         b"EST" => return Some(-5 * 3600),
@@ -96,14 +91,7 @@ pub fn spark_timestamp(s: &[u8], today: Option<i64>) -> Option<Parts> {
             || (segment == 7 && digits <= 2)
             || (segment != 0 && segment != 6 && segment != 7 && (1..=2).contains(&digits))
     };
-    let mut start = 0;
-    while start < s.len() && spark_trimmed(s[start]) {
-        start += 1;
-    }
-    let mut end = s.len();
-    while end > start && spark_trimmed(s[end - 1]) {
-        end -= 1;
-    }
+    let std::ops::Range { start, end } = trimmed_range(s);
     if start == end {
         return None;
     }
@@ -232,14 +220,7 @@ pub fn spark_date(s: &[u8]) -> Option<i32> {
     let valid_digits = |segment: usize, digits: usize| -> bool {
         (segment == 0 && (4..=7).contains(&digits)) || (segment != 0 && (1..=2).contains(&digits))
     };
-    let mut start = 0;
-    while start < s.len() && spark_trimmed(s[start]) {
-        start += 1;
-    }
-    let mut end = s.len();
-    while end > start && spark_trimmed(s[end - 1]) {
-        end -= 1;
-    }
+    let std::ops::Range { start, end } = trimmed_range(s);
     if start == end {
         return None;
     }

@@ -220,7 +220,7 @@ fn to_timestamp(
                 return Ok(Arc::new(arr));
             }
             Ok(ts_array(map_strings(s, |x| {
-                parse_with(fmt, x)?.timestamp_us()
+                fmt?.parse(x.as_bytes())?.timestamp_us()
             })))
         }
         DataType::Null | DataType::Date32 | DataType::Timestamp(..) => cast_to(a, &ts_type()),
@@ -266,12 +266,5 @@ fn abs(a: ArrayRef) -> Result<ArrayRef, ExprError> {
         other => Err(ExprError::type_mismatch(format!(
             "abs() needs a number, found {other}"
         ))),
-    }
-}
-
-fn parse_with(fmt: Option<&DateTimeFormat>, s: &str) -> Option<datetime::Parts> {
-    match fmt {
-        None => spark_cast::spark_timestamp(s.as_bytes(), None),
-        Some(f) => f.parse(s.as_bytes()),
     }
 }
