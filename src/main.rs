@@ -565,12 +565,30 @@ fn fix_mmap_threshold() {
     }
 }
 
+/// Returns the heap's free pages to the system every few seconds. A long run's live heap is flat
+/// (heaptrack over 2M to 20M events: ~94 MB between epochs either way), but glibc keeps the free
+/// pages between live blocks, so RSS crept up over the run (242 to 287 MB over 20M events) with
+/// nothing new held. `malloc_trim` releases them (madvise) without moving anything.
+fn spawn_heap_trimmer() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let _ = std::thread::Builder::new()
+        .name("heap-trim".into())
+        .spawn(|| loop {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            // SAFETY: malloc_trim is thread-safe; it only releases free pages.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+}
+
 fn main() -> ExitCode {
     fix_mmap_threshold();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result: anyhow::Result<u8> = match cli.command {
         Command::Run(args) => run_config(args).and_then(|cfg| {
+            spawn_heap_trimmer();
             let is_primary = match &cfg.timely {
                 timely::CommunicationConfig::Cluster { process, .. } => *process == 0,
                 _ => true,
