@@ -32,6 +32,11 @@ COLUMNS = {
     "u": "string",     # UUID-like text
     "b": "boolean",
     "n v": "string",   # a name that needs back-quotes
+    "em": "string",    # email-like text
+    "url": "string",   # URL-like text
+    "ip6": "string",   # IPv6-like text
+    "num": "string",   # number-like text (decimal places)
+    "d2": "string",    # dates Spark's ANSI to_date reads (it fails the query on others)
 }
 
 
@@ -45,7 +50,8 @@ def rand_value(rng, col):
                            1.5e-300, 0.1 + 0.2, rng.uniform(-200, 200), float(rng.randint(-50, 50))])
     if col == "s":
         return rng.choice(["", " ", "a", "A", "abc", "Abc", "ABC", " abc ", "clear", "rain", "x y",
-                           "héllo", "123", "a.b", "null"])
+                           "héllo", "123", "a.b", "null", "Hello World", "hello. world",
+                           "Hello. World", " x.  Y", "ÉCOLE", "straße", "Hello  world"])
     if col == "d":
         return rng.choice(["2026-11-26", "2026-1-3", "2026-02-30", "20261126", "26/11/2026",
                            "2026-11", "2026", "", "not a date", "2025-12-31"])
@@ -58,7 +64,8 @@ def rand_value(rng, col):
                            "192.168.1.1 ", "::1", "0.0.0.0"])
     if col == "j":
         return rng.choice(['{"a": 1}', "[1, 2]", "{", "1", '"x"', "null", '{"a": 1} x', "",
-                           '{"a": 1, "a": 2}', "true"])
+                           '{"a": 1, "a": 2}', "true", '{"a": 1, "b": 2}', "{}",
+                           '{"b": {"a": 1}}', '{"c": null, "a": [1]}'])
     if col == "u":
         return rng.choice(["123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000",
                            "123e4567e89b12d3a456426614174000", "not-a-uuid",
@@ -67,6 +74,27 @@ def rand_value(rng, col):
         return rng.random() < 0.5
     if col == "n v":
         return rng.choice(["", "v", "V1", " v "])
+    if col == "em":
+        return rng.choice(["a@b.co", "john.doe@example.com", "x@y", "@b.com", "a@b.c",
+                           '"a b"@x.org', "a..b@x.com", "a@[1.2.3.4]", "a@[IPv6:::1]",
+                           "a" * 65 + "@x.com", "A@B.COM ", "a@-b.com", "a@b-.com", "é@x.com",
+                           "a@b.com\n", "x@" + "a" * 250 + ".com"])
+    if col == "url":
+        return rng.choice(["http://x.com", "https://a.b/c?d=e#f", "s3://bucket/key",
+                           "mailto:a@b.c", "example.com", "/path", "http://a b", "file:///tmp/x",
+                           "http://[::1]:80/", "ht tp://x", "http://x.com/%zz", "urn:isbn:123",
+                           "http://u:p@h:8080/p;q?r#s", "HTTP://X.COM/%41", "a:"])
+    if col == "ip6":
+        return rng.choice(["::1", "2001:db8::1", "fe80::1%eth0", "::ffff:1.2.3.4", "::",
+                           "1:2:3:4:5:6:7:8", "2001:db8::/32", "12345::", "::ffff:01.2.3.4",
+                           "1::2::3", "2001:DB8:0:0:8:800:200C:417A", "fe80::", "10.0.0.1",
+                           "1:2:3:4:5:6:7::", ":1::2", "2001:db9::1"])
+    if col == "d2":
+        return rng.choice(["2026-11-26", "2026-1-3", "2025-12-31", "2026-11-26 10:00:00", "2026-11",
+                           "2026", "2020-02-29", "2026-11-26T23:59:59Z", "2027-01-01"])
+    if col == "num":
+        return rng.choice(["1", "1.250", "-1.25", "+1.", ".5", "1.5e3", "1.0E-4", "100e-2",
+                           "abc", " 1", "NaN", "1e", "0.000", "3.14159", "12.5000", "-0.001"])
     raise KeyError(col)
 
 
@@ -99,7 +127,9 @@ def rand_check(rng):
         "is_in_range", "is_not_in_range", "is_not_less_than", "is_not_greater_than",
         "is_equal_to", "is_not_equal_to", "regex_match", "sql_expression", "is_valid_date",
         "is_valid_timestamp", "is_valid_ipv4_address", "is_valid_json", "is_valid_uuid",
-        "is_latitude", "is_longitude",
+        "is_latitude", "is_longitude", "has_valid_string_case", "has_num_decimal_places",
+        "is_older_than_col2_for_n_days", "is_valid_email", "is_valid_url", "is_valid_ipv6_address",
+        "is_ipv4_address_in_cidr", "is_ipv6_address_in_cidr", "has_json_keys",
     ])
     a = {}
     if kind in ("is_not_null", "is_null"):
@@ -166,7 +196,45 @@ def rand_check(rng):
             a["strict"] = rng.random() < 0.5
     elif kind in ("is_latitude", "is_longitude"):
         a["column"] = rng.choice(NUMERIC)
+    elif kind == "has_valid_string_case":
+        a["column"] = rng.choice(["s", "s", "`n v`"])
+        a["case"] = rng.choice(["upper", "lower", "title", "sentence"])
+    elif kind == "has_num_decimal_places":
+        a["column"] = rng.choice(["num", "num", "f", "i"])
+        a["limit"] = rng.choice([0, 1, 2, 3])
+    elif kind == "is_older_than_col2_for_n_days":
+        a["column1"], a["column2"] = rng.choice(["d2", "`d2`"]), "d2"
+        if rng.random() < 0.7:
+            a["days"] = rng.choice([0, 1, 30, 400])
+        if rng.random() < 0.4:
+            a["negate"] = rng.random() < 0.5
+    elif kind == "is_valid_email":
+        a["column"] = "em"
+    elif kind == "is_valid_url":
+        a["column"] = "url"
+    elif kind == "is_valid_ipv6_address":
+        a["column"] = rng.choice(["ip6", "ip6", "ip"])
+    elif kind == "is_ipv4_address_in_cidr":
+        a["column"] = "ip"
+        a["cidr_block"] = rng.choice(["10.0.0.0/8", "192.168.1.0/24", "0.0.0.0/0",
+                                      "255.255.255.255/32", "10.0.0.1/31"])
+    elif kind == "is_ipv6_address_in_cidr":
+        a["column"] = "ip6"
+        a["cidr_block"] = rng.choice(["2001:db8::/32", "::/0", "fe80::/10", "::1/128",
+                                      "2001:db8::1/64"])
+    elif kind == "has_json_keys":
+        a["column"] = "j"
+        a["keys"] = rng.sample(["a", "b", "c"], rng.randint(1, 2))
+        if rng.random() < 0.5:
+            a["require_all"] = rng.random() < 0.5
+    if kind in ALLOW_NULLS and rng.random() < 0.3:
+        a["allow_nulls"] = rng.random() < 0.5
     return kind, a
+
+
+# Functions with DQX 0.17's allow_nulls.
+ALLOW_NULLS = {"is_in_range", "is_not_in_range", "is_not_less_than", "is_not_greater_than",
+               "is_equal_to", "is_not_equal_to", "has_num_decimal_places"}
 
 
 def rand_checks(rng, n):
@@ -220,9 +288,10 @@ def run_dqx(spark, rows, checks):
     engine = DQEngineCore(MagicMock(), spark, ExtraParams(run_time_overwrite=NOW))
     try:
         out = engine.apply_checks_by_metadata(df, checks)
-    except Exception as e:  # a check file DQX refuses
-        return None, f"{type(e).__name__}: {e}"
-    got = out.orderBy("_row").select(F.to_json(F.struct("_errors", "_warnings")).alias("r")).collect()
+        got = out.orderBy("_row").select(
+            F.to_json(F.struct("_errors", "_warnings")).alias("r")).collect()
+    except Exception as e:  # a check file DQX refuses, or a query Spark fails
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0]}"
     return [json.loads(r["r"]) for r in got], None
 
 

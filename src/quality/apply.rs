@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::context::EvalContext;
 use super::expr::eval::{Env, Val};
-use super::expr::{render, Expr, ExprError};
+use super::expr::{render, ExprError};
 use super::functions::MsgPart;
 use super::results::{result_column, Entry};
 use super::{Criticality, QualityError, Rule, RuleSet};
@@ -239,18 +239,11 @@ fn render_messages(
     }
     // Only the columns the message needs, and only the rows that fired.
     let mut needed: Vec<usize> = Vec::new();
-    for p in &rule.message {
-        let exprs: Vec<&Expr> = match p {
-            MsgPart::Text(_) => Vec::new(),
-            MsgPart::Value(e) | MsgPart::ValueOrNull(e) => vec![e],
-            MsgPart::Join(es) => es.iter().collect(),
-        };
-        for e in exprs {
-            for c in e.columns() {
-                if let Some(i) = Env::column_index(batch.schema_ref(), &c) {
-                    if !needed.contains(&i) {
-                        needed.push(i);
-                    }
+    for e in rule.message.iter().flat_map(MsgPart::exprs) {
+        for c in e.columns() {
+            if let Some(i) = Env::column_index(batch.schema_ref(), &c) {
+                if !needed.contains(&i) {
+                    needed.push(i);
                 }
             }
         }
@@ -258,13 +251,31 @@ fn render_messages(
     let projected = batch.project(&needed)?;
     let sub = filter_record_batch(&projected, &mask)?;
     let mut env = Env::new(&sub, now_us);
-    enum Part<'a> {
-        Text(&'a str),
-        Value(ArrayRef, bool),
-        Join(Vec<ArrayRef>),
+    let parts = eval_parts(&rule.message, &mut env, m)?;
+    let mut out = Vec::with_capacity(m);
+    for i in 0..m {
+        let mut s = String::new();
+        render_row(&parts, i, &mut s);
+        out.push(s);
     }
-    let mut parts = Vec::with_capacity(rule.message.len());
-    for p in &rule.message {
+    Ok(out)
+}
+
+/// A message part evaluated over the fired rows.
+enum Part<'a> {
+    Text(&'a str),
+    Value(ArrayRef, bool),
+    Join(Vec<ArrayRef>),
+    When(BooleanArray, Vec<Part<'a>>, Vec<Part<'a>>),
+}
+
+fn eval_parts<'a>(
+    message: &'a [MsgPart],
+    env: &mut Env<'_>,
+    m: usize,
+) -> Result<Vec<Part<'a>>, ExprError> {
+    let mut parts = Vec::with_capacity(message.len());
+    for p in message {
         parts.push(match p {
             MsgPart::Text(t) => Part::Text(t),
             MsgPart::Value(e) => Part::Value(env.eval(e)?.into_array(m), false),
@@ -274,31 +285,45 @@ fn render_messages(
                     .map(|e| env.eval(e).map(|v| v.into_array(m)))
                     .collect::<Result<_, _>>()?,
             ),
+            MsgPart::When {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = to_bool(env.eval(cond)?, m)?;
+                Part::When(c, eval_parts(then, env, m)?, eval_parts(otherwise, env, m)?)
+            }
         });
     }
-    let mut out = Vec::with_capacity(m);
-    for i in 0..m {
-        let mut s = String::new();
-        for p in &parts {
-            match p {
-                Part::Text(t) => s.push_str(t),
-                Part::Value(a, or_null) => match render::cell(a.as_ref(), i) {
-                    Some(v) => s.push_str(&v),
-                    None if *or_null => s.push_str("null"),
-                    None => {}
-                },
-                Part::Join(arrs) => {
-                    let vals: Vec<String> = arrs
-                        .iter()
-                        .filter_map(|a| render::cell(a.as_ref(), i))
-                        .collect();
-                    s.push_str(&vals.join(", "));
+    Ok(parts)
+}
+
+fn render_row(parts: &[Part<'_>], i: usize, s: &mut String) {
+    for p in parts {
+        match p {
+            Part::Text(t) => s.push_str(t),
+            Part::Value(a, or_null) => match render::cell(a.as_ref(), i) {
+                Some(v) => s.push_str(&v),
+                None if *or_null => s.push_str("null"),
+                None => {}
+            },
+            Part::Join(arrs) => {
+                let vals: Vec<String> = arrs
+                    .iter()
+                    .filter_map(|a| render::cell(a.as_ref(), i))
+                    .collect();
+                s.push_str(&vals.join(", "));
+            }
+            Part::When(c, then, otherwise) => {
+                // Spark's CASE WHEN: a null condition takes the ELSE branch.
+                if c.is_valid(i) && c.value(i) {
+                    render_row(then, i, s);
+                } else {
+                    render_row(otherwise, i, s);
                 }
             }
         }
-        out.push(s);
     }
-    Ok(out)
 }
 
 #[cfg(test)]

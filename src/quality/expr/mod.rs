@@ -93,6 +93,39 @@ pub enum Func {
     AddDays(i64),
     /// Whether a string is valid JSON (null stays null).
     IsValidJson,
+    /// A per-value string function of a DQX check (see [`TextFn`]).
+    Text(TextFn),
+}
+
+/// Per-value string functions that DQX builds from Spark SQL or Python UDFs, each one function
+/// here (evaluated in `eval::text`); nulls stay null.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextFn {
+    /// The value with the letter case `has_valid_string_case` expects.
+    Case(StringCase),
+    /// Decimal places of a plain or exponent number, as a double (`has_num_decimal_places`);
+    /// null when the text is not such a number.
+    DecimalPlaces,
+    /// Whether the text is an IPv6 address as Python's `ipaddress.IPv6Address` reads it.
+    IsIpv6,
+    /// Whether an IPv4 address (DQX's pattern) lies in the network; null when not an address.
+    Ipv4InCidr { net: u32, prefix: u8 },
+    /// Whether an IPv6 address lies in the network; null when not an address.
+    Ipv6InCidr { net: u128, prefix: u8 },
+    /// Whether the outermost JSON object has all (`all`) or any of `keys`; null when the text
+    /// is not a JSON object.
+    JsonHasKeys { keys: Arc<[String]>, all: bool },
+}
+
+/// The letter cases of `has_valid_string_case`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringCase {
+    Upper,
+    Lower,
+    /// The first character of every space-separated word upper-cased.
+    Title,
+    /// The first non-white-space character of every period-separated segment upper-cased.
+    Sentence,
 }
 
 /// Target types of `cast`.

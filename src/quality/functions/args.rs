@@ -107,6 +107,25 @@ impl<'a> Args<'a> {
             )),
         }
     }
+    /// A non-empty list of strings.
+    pub(super) fn str_list(&self, name: &str) -> Result<Vec<String>, FnError> {
+        let bad = || {
+            err(
+                name,
+                format!("'{name}' must be a non-empty list of strings"),
+            )
+        };
+        match self.req(name)? {
+            ArgValue::List(items) if !items.is_empty() => items
+                .iter()
+                .map(|i| match i {
+                    ArgValue::Str(s) => Ok(s.clone()),
+                    _ => Err(bad()),
+                })
+                .collect(),
+            _ => Err(bad()),
+        }
+    }
     pub(super) fn format(
         &self,
         name: &str,

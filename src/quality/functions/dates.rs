@@ -1,10 +1,15 @@
 //! The date and time checks: valid dates and timestamps (`is_valid_date`,
 //! `is_valid_timestamp`), times in the future (`is_not_in_future`, `is_not_in_near_future`),
-//! freshness (`is_data_fresh`) and age (`is_older_than_n_days`). "Now" is the evaluation's
+//! freshness (`is_data_fresh`) and age (`is_older_than_n_days`, `is_older_than_col2_for_n_days`).
+//! "Now" is the evaluation's
 //! clock (`current_timestamp()`), unless the check gives its own reference.
 
-use super::super::expr::{ArithOp, CastTo, CmpOp, Expr, Func};
-use super::{cast, lit_int, text, value_in, Body, ColumnCheck, FnError, MsgPart, Refs};
+use super::super::expr::{self, ArithOp, CastTo, CmpOp, Expr, Func};
+use super::args::Args;
+use super::{
+    cast, err, lit_int, normalize, text, unquote, value_in, Body, ColumnCheck, Compiled, FnError,
+    MsgPart, Refs,
+};
 
 /// `is_valid_date` / `is_valid_timestamp`, with an optional Spark datetime format.
 pub(super) fn valid(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
@@ -133,4 +138,53 @@ pub(super) fn older_than(col: &ColumnCheck<'_>, refs: &mut Refs) -> Result<Body,
         text(tail),
     ];
     Ok((name, cond, msg))
+}
+
+/// `is_older_than_col2_for_n_days`: `column1`'s date against `column2`'s minus `days` (no
+/// `column`, so DQX reports no `columns`).
+pub(super) fn older_than_col2(args: &Args<'_>) -> Result<Compiled, FnError> {
+    let column = |name: &str| -> Result<(String, Expr), FnError> {
+        let written = args.req_str(name)?.trim();
+        let e = expr::parse(written).map_err(|e| err(name, e.to_string()))?;
+        Ok((unquote(written), e))
+    };
+    let (cs1, c1) = column("column1")?;
+    let (cs2, c2) = column("column2")?;
+    let (n1, n2) = (normalize(&cs1), normalize(&cs2));
+    let days = args.int("days")?.unwrap_or(0);
+    let date = |c: &Expr| Expr::func(Func::ToDate(None), vec![c.clone()]).cached();
+    let (d1, d2) = (date(&c1), date(&c2));
+    let cond = d1
+        .clone()
+        .cmp(CmpOp::GtEq, d2.clone().call(Func::AddDays(-days)));
+    let (name, cond, what, tail) = if args.bool("negate", false)? {
+        (
+            format!("is_col_{n1}_not_older_than_{n2}_for_n_days"),
+            cond.not(),
+            "is less than",
+            format!("for {days} or more days"),
+        )
+    } else {
+        (
+            format!("is_col_{n1}_older_than_{n2}_for_n_days"),
+            cond,
+            "is not less than",
+            format!("for more than {days} days"),
+        )
+    };
+    let message = vec![
+        text("Value '"),
+        MsgPart::Value(cast(d1, CastTo::String)),
+        text(format!("' in Column '{cs1}' {what} Value '")),
+        MsgPart::Value(cast(d2, CastTo::String)),
+        text(format!("' in Column '{cs2}' {tail}")),
+    ];
+    Ok(Compiled {
+        auto_name: name,
+        condition: cond,
+        message,
+        columns: None,
+        check_columns: vec![(cs1, c1.columns()), (cs2, c2.columns())],
+        expression: None,
+    })
 }

@@ -1,9 +1,11 @@
 //! The value-format checks: regex matches (`regex_match`), coordinates (`is_latitude`,
-//! `is_longitude`), IPv4 addresses and UUIDs (`is_valid_ipv4_address`, `is_valid_uuid`) and JSON
-//! (`is_valid_json`).
+//! `is_longitude`), DQX's patterns (`is_valid_ipv4_address`, `is_valid_uuid`, `is_valid_email`,
+//! `is_valid_url`) and JSON (`is_valid_json`, `has_json_keys`).
 
-use super::super::expr::{CastTo, Expr, Func};
-use super::{cast, lit_float, regex, text, value_in, Body, ColumnCheck, FnError, MsgPart};
+use super::super::expr::{CastTo, CmpOp, Expr, Func, TextFn};
+use super::{
+    cast, err, lit_float, lit_int, regex, text, value_in, Body, ColumnCheck, FnError, MsgPart,
+};
 
 const IPV4: &str = r"\A(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\z";
 const UUID: &str =
@@ -64,24 +66,88 @@ pub(super) fn coordinates(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
     ))
 }
 
-/// `is_valid_ipv4_address` / `is_valid_uuid` (`strict`: RFC 4122 version and variant).
+/// DQX's `EMAIL_ADDRESS` without its two look-aheads (a look-ahead at `\A` is a second pattern
+/// that must match too: see [`email_patterns`]).
+fn email_pattern() -> String {
+    let atext = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+    let label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    let qtext = r"[\x21\x23-\x5B\x5D-\x7E]";
+    let qpair = r"\\[\x09\x20-\x7E]";
+    let octet = r"(25[0-5]|2[0-4]\d|1\d{2}|[1-9]?\d)";
+    format!(
+        r#"\A(?:{atext}+(?:\.{atext}+)*|"(?:{qtext}|{qpair})*")@(?:(?:{label}\.)+[A-Za-z]{{2,63}}|\[(?:{octet}(?:\.{octet}){{3}}|IPv6:[A-Fa-f0-9:]+)\])\z"#
+    )
+}
+
+/// `EMAIL_ADDRESS` is `\A(?=.{1,254}\z)(?=[^@]{1,64}@)…`: the address, a local part of at most
+/// 64 characters before the first `@`, and at most 254 characters in all (a length test, as
+/// the address pattern admits no line terminator for `.` to stop at).
+fn email_patterns() -> Vec<String> {
+    vec![email_pattern(), r"\A[^@]{1,64}@".to_string()]
+}
+
+/// DQX's `URL` (RFC 3986 absolute-URI).
+fn url_pattern() -> String {
+    let scheme = r"[A-Za-z][A-Za-z0-9+.\-]*";
+    let pct = r"%[0-9A-Fa-f]{2}";
+    let unres = r"[A-Za-z0-9\-._~!$&'()*+,;=]";
+    let userinfo = format!("(?:{unres}|{pct}|:)*");
+    let host = format!(r"(?:\[[A-Fa-f0-9:.]+\]|(?:{unres}|{pct})*)");
+    let authority = format!(r"(?:{userinfo}@)?{host}(?::\d*)?");
+    let pchar = format!("(?:{unres}|{pct}|[:@])");
+    let abempty = format!("(?:/{pchar}*)*");
+    let no_authority = format!("(?:/(?:{pchar}+{abempty})?|{pchar}+{abempty})?");
+    let qf = format!("(?:{pchar}|[/?])*");
+    format!(r"\A{scheme}:(?://{authority}{abempty}|{no_authority})(?:\?{qf})?(?:#{qf})?\z")
+}
+
+/// `is_valid_ipv4_address`, `is_valid_uuid` (`strict`: RFC 4122 version and variant),
+/// `is_valid_email`, `is_valid_url`: the value matches DQX's pattern.
 pub(super) fn pattern(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
-    let (f, args, c, cs, n) = (col.f, &col.args, &col.c, col.cs.as_str(), col.n.as_str());
-    let (pattern, pname) = if f == "is_valid_ipv4_address" {
-        (IPV4, "IPV4_ADDRESS")
-    } else if args.bool("strict", false)? {
-        (UUID_STRICT, "UUID_STRICT")
-    } else {
-        (UUID, "UUID")
-    };
-    let re = regex(pattern, "pattern")?;
-    let m = Expr::RLike {
-        expr: Box::new(cast(c.clone(), CastTo::String)),
-        regex: re,
-    };
+    match col.f {
+        "is_valid_ipv4_address" => ipv4_pattern(col),
+        "is_valid_email" => matching(col, "EMAIL_ADDRESS", &email_patterns(), Some(254)),
+        "is_valid_url" => matching(col, "URL", &[url_pattern()], None),
+        _ if col.args.bool("strict", false)? => {
+            matching(col, "UUID_STRICT", &[UUID_STRICT.into()], None)
+        }
+        _ => matching(col, "UUID", &[UUID.into()], None),
+    }
+}
+
+/// `is_valid_ipv4_address` (also the first half of `is_ipv4_address_in_cidr`).
+pub(super) fn ipv4_pattern(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
+    matching(col, "IPV4_ADDRESS", &[IPV4.into()], None)
+}
+
+/// Fails a non-null value that does not match every one of `patterns` (or is longer than
+/// `max_chars`), with DQX's `_matches_pattern` name and message.
+fn matching(
+    col: &ColumnCheck<'_>,
+    pname: &str,
+    patterns: &[String],
+    max_chars: Option<i64>,
+) -> Result<Body, FnError> {
+    let (c, cs, n) = (&col.c, col.cs.as_str(), col.n.as_str());
+    let s = cast(c.clone(), CastTo::String).cached();
+    let mut ok: Option<Expr> = None;
+    for p in patterns {
+        let m = Expr::RLike {
+            expr: Box::new(s.clone()),
+            regex: regex(p, "pattern")?,
+        };
+        ok = Some(match ok {
+            None => m,
+            Some(o) => o.and(m),
+        });
+    }
+    let mut ok = ok.ok_or_else(|| err("pattern", "no pattern"))?;
+    if let Some(max) = max_chars {
+        ok = ok.and(s.clone().call(Func::Length).cmp(CmpOp::LtEq, lit_int(max)));
+    }
     Ok((
         format!("{n}_does_not_match_pattern_{}", pname.to_ascii_lowercase()),
-        c.clone().is_not_null().and(m.not()),
+        c.clone().is_not_null().and(ok.not()),
         value_in(c, cs, &format!("does not match pattern '{pname}'")),
     ))
 }
@@ -93,5 +159,39 @@ pub(super) fn json(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
         format!("{n}_is_not_valid_json"),
         c.clone().call(Func::IsValidJson).not(),
         value_in(c, cs, "is not a valid JSON string"),
+    ))
+}
+
+/// `has_json_keys`: the outermost JSON object has every key (`require_all`, the default) or one
+/// of them; invalid JSON fails with `is_valid_json`'s message; JSON that is not an object passes
+/// (Spark's `json_object_keys` is null there, and so is the test).
+pub(super) fn json_keys(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
+    let (args, c, cs, n) = (&col.args, &col.c, col.cs.as_str(), col.n.as_str());
+    let keys = args.str_list("keys")?;
+    let all = args.bool("require_all", true)?;
+    let s = cast(c.clone(), CastTo::String).cached();
+    let invalid = c
+        .clone()
+        .is_not_null()
+        .and(s.clone().call(Func::IsValidJson).not());
+    let has = s.clone().call(Func::Text(TextFn::JsonHasKeys {
+        keys: keys.clone().into(),
+        all,
+    }));
+    Ok((
+        format!("{n}_does_not_have_json_keys"),
+        c.clone().is_not_null().and(invalid.clone().or(has.not())),
+        vec![MsgPart::When {
+            cond: invalid,
+            then: value_in(c, cs, "is not a valid JSON string"),
+            otherwise: vec![
+                text("Value '"),
+                MsgPart::ValueOrNull(s),
+                text(format!(
+                    "' in Column '{cs}' is missing keys in the list: [{}]",
+                    keys.join(", ")
+                )),
+            ],
+        }],
     ))
 }

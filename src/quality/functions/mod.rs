@@ -13,8 +13,10 @@ mod comparisons;
 mod dates;
 mod formats;
 mod lists;
+mod network;
 mod nulls;
 mod sql_expression;
+mod strings;
 
 use std::sync::Arc;
 
@@ -33,6 +35,30 @@ pub enum MsgPart {
     ValueOrNull(Expr),
     /// Values joined with `, ` (nulls skipped).
     Join(Vec<Expr>),
+    /// `then` where `cond` is true, else `otherwise` (DQX's `F.when(…).otherwise(…)` messages).
+    When {
+        cond: Expr,
+        then: Vec<MsgPart>,
+        otherwise: Vec<MsgPart>,
+    },
+}
+
+impl MsgPart {
+    /// The expressions this part evaluates (its condition included).
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            MsgPart::Text(_) => Vec::new(),
+            MsgPart::Value(e) | MsgPart::ValueOrNull(e) => vec![e],
+            MsgPart::Join(es) => es.iter().collect(),
+            MsgPart::When {
+                cond,
+                then,
+                otherwise,
+            } => std::iter::once(cond)
+                .chain(then.iter().chain(otherwise).flat_map(MsgPart::exprs))
+                .collect(),
+        }
+    }
 }
 
 /// A check function compiled for one column.
@@ -99,27 +125,39 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         name: "is_in_range",
-        args: &["*column", "*min_limit", "*max_limit"],
+        args: &["*column", "*min_limit", "*max_limit", "allow_nulls"],
     },
     Spec {
         name: "is_not_in_range",
-        args: &["*column", "*min_limit", "*max_limit"],
+        args: &["*column", "*min_limit", "*max_limit", "allow_nulls"],
     },
     Spec {
         name: "is_not_less_than",
-        args: &["*column", "*limit"],
+        args: &["*column", "*limit", "allow_nulls"],
     },
     Spec {
         name: "is_not_greater_than",
-        args: &["*column", "*limit"],
+        args: &["*column", "*limit", "allow_nulls"],
     },
     Spec {
         name: "is_equal_to",
-        args: &["*column", "*value", "abs_tolerance", "rel_tolerance"],
+        args: &[
+            "*column",
+            "*value",
+            "abs_tolerance",
+            "rel_tolerance",
+            "allow_nulls",
+        ],
     },
     Spec {
         name: "is_not_equal_to",
-        args: &["*column", "*value", "abs_tolerance", "rel_tolerance"],
+        args: &[
+            "*column",
+            "*value",
+            "abs_tolerance",
+            "rel_tolerance",
+            "allow_nulls",
+        ],
     },
     Spec {
         name: "is_valid_date",
@@ -172,6 +210,42 @@ const SPECS: &[Spec] = &[
     Spec {
         name: "is_valid_json",
         args: &["*column"],
+    },
+    Spec {
+        name: "has_json_keys",
+        args: &["*column", "*keys", "require_all"],
+    },
+    Spec {
+        name: "is_valid_email",
+        args: &["*column"],
+    },
+    Spec {
+        name: "is_valid_url",
+        args: &["*column"],
+    },
+    Spec {
+        name: "is_valid_ipv6_address",
+        args: &["*column"],
+    },
+    Spec {
+        name: "is_ipv4_address_in_cidr",
+        args: &["*column", "*cidr_block"],
+    },
+    Spec {
+        name: "is_ipv6_address_in_cidr",
+        args: &["*column", "*cidr_block"],
+    },
+    Spec {
+        name: "has_valid_string_case",
+        args: &["*column", "*case"],
+    },
+    Spec {
+        name: "has_num_decimal_places",
+        args: &["*column", "*limit", "allow_nulls"],
+    },
+    Spec {
+        name: "is_older_than_col2_for_n_days",
+        args: &["*column1", "*column2", "days", "negate"],
     },
 ];
 
@@ -348,6 +422,9 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
     if f == "sql_expression" {
         return sql_expression::compile(&args);
     }
+    if f == "is_older_than_col2_for_n_days" {
+        return dates::older_than_col2(&args);
+    }
     let cs = match column {
         Some(c) => c.to_string(),
         None => args.req_str("column")?.to_string(),
@@ -378,10 +455,25 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
         "is_older_than_n_days" => dates::older_than(&col, &mut refs)?,
         "regex_match" => formats::regex_match(&col)?,
         "is_latitude" | "is_longitude" => formats::coordinates(&col)?,
-        "is_valid_ipv4_address" | "is_valid_uuid" => formats::pattern(&col)?,
+        "is_valid_ipv4_address" | "is_valid_uuid" | "is_valid_email" | "is_valid_url" => {
+            formats::pattern(&col)?
+        }
         "is_valid_json" => formats::json(&col)?,
+        "has_json_keys" => formats::json_keys(&col)?,
+        "has_valid_string_case" => strings::string_case(&col)?,
+        "has_num_decimal_places" => strings::decimal_places(&col, &mut refs)?,
+        "is_valid_ipv6_address" => network::valid_ipv6(&col)?,
+        "is_ipv4_address_in_cidr" => network::ipv4_in_cidr(&col)?,
+        "is_ipv6_address_in_cidr" => network::ipv6_in_cidr(&col)?,
         other => return Err(err("function", format!("unknown function '{other}'"))),
     };
+    // DQX 0.17's `allow_nulls` (comparisons, decimal places): false fails null values too.
+    let (name, condition, message) =
+        if spec.args.contains(&"allow_nulls") && !col.args.bool("allow_nulls", true)? {
+            strings::nulls_fail(&col, (name, condition, message))
+        } else {
+            (name, condition, message)
+        };
     Ok(Compiled {
         auto_name: name,
         condition,
@@ -409,7 +501,7 @@ mod tests {
 
     #[test]
     fn every_function_is_known() {
-        assert_eq!(function_names().count(), 28);
+        assert_eq!(function_names().count(), 37);
         assert!(takes_column("is_in_range"));
         assert!(!takes_column("sql_expression"));
     }

@@ -459,3 +459,178 @@ fn sql_expression_negate_and_columns() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// DQX 0.17's newer row-level functions (their semantics also in scripts/dqx_diff.py's run
+// against DQX itself).
+
+#[test]
+fn addresses_and_networks() {
+    check(
+        &one("is_valid_email", "column: e"),
+        vec![S(
+            "e",
+            vec![
+                Some("john.doe@example.com"),
+                Some("x@y"),
+                Some("\"a.b\"@x.org"),
+                None,
+            ],
+        )],
+        &[
+            None,
+            Some("Value 'x@y' in Column 'e' does not match pattern 'EMAIL_ADDRESS'"),
+            None,
+            None,
+        ],
+    );
+    check(
+        &one("is_valid_url", "column: u"),
+        vec![S("u", vec![Some("s3://bucket/key"), Some("example.com")])],
+        &[
+            None,
+            Some("Value 'example.com' in Column 'u' does not match pattern 'URL'"),
+        ],
+    );
+    check(
+        &one("is_valid_ipv6_address", "column: ip"),
+        vec![S(
+            "ip",
+            vec![
+                Some("fe80::1%eth0"),
+                Some("1::2::3"),
+                Some("::ffff:1.2.3.4"),
+            ],
+        )],
+        &[
+            None,
+            Some("Value '1::2::3' in Column 'ip' does not match pattern 'IPV6_ADDRESS'"),
+            None,
+        ],
+    );
+    check(
+        &one(
+            "is_ipv4_address_in_cidr",
+            "column: ip, cidr_block: '192.168.1.0/24'",
+        ),
+        vec![S(
+            "ip",
+            vec![
+                Some("192.168.1.7"),
+                Some("192.168.2.7"),
+                Some("01.2.3.4"),
+                None,
+            ],
+        )],
+        &[
+            None,
+            Some("Value '192.168.2.7' in Column 'ip' is not in the CIDR block '192.168.1.0/24'"),
+            Some("Value '01.2.3.4' in Column 'ip' does not match pattern 'IPV4_ADDRESS'"),
+            None,
+        ],
+    );
+    check(
+        &one(
+            "is_ipv6_address_in_cidr",
+            "column: ip, cidr_block: '2001:db8::/32'",
+        ),
+        vec![S(
+            "ip",
+            vec![Some("2001:db8::1"), Some("2001:db9::1"), Some("x")],
+        )],
+        &[
+            None,
+            Some("Value '2001:db9::1' in Column 'ip' is not in the CIDR block '2001:db8::/32'"),
+            Some("Value 'x' in Column 'ip' does not match pattern 'IPV6_ADDRESS'"),
+        ],
+    );
+    let refused = RuleSet::from_yaml_str(
+        &one(
+            "is_ipv4_address_in_cidr",
+            "column: ip, cidr_block: '10.0.0.0/33'",
+        ),
+        &LoadOptions::default(),
+    );
+    let e = refused
+        .err()
+        .expect("an invalid CIDR block is refused")
+        .to_string();
+    assert!(e.contains("not a valid IPv4 CIDR block"), "{e}");
+}
+
+#[test]
+fn json_keys_case_decimals_and_dates() {
+    check(
+        &one("has_json_keys", "column: j, keys: [a, b]"),
+        vec![S(
+            "j",
+            vec![
+                Some(r#"{"a": 1, "b": 2}"#),
+                Some(r#"{"a": 1}"#),
+                Some("[1]"),
+                Some("{"),
+            ],
+        )],
+        &[
+            None,
+            Some(r#"Value '{"a": 1}' in Column 'j' is missing keys in the list: [a, b]"#),
+            None,
+            Some("Value '{' in Column 'j' is not a valid JSON string"),
+        ],
+    );
+    check(
+        &one("has_valid_string_case", "column: s, case: title"),
+        vec![S("s", vec![Some("Hello World"), Some("Hello world"), None])],
+        &[
+            None,
+            Some("Value 'Hello world' in Column 's' does not have valid 'title' string case"),
+            None,
+        ],
+    );
+    check(
+        &one(
+            "has_num_decimal_places",
+            "column: n, limit: 2, allow_nulls: false",
+        ),
+        vec![S(
+            "n",
+            vec![Some("1.250"), Some("1.0E-4"), Some("abc"), None],
+        )],
+        &[
+            None,
+            Some("Value '1.0E-4' in Column 'n' has more than 2 decimal places"),
+            Some("Value 'abc' in Column 'n' is not numeric"),
+            Some("Column 'n' value is null"),
+        ],
+    );
+    assert_eq!(
+        name_of(&one(
+            "has_num_decimal_places",
+            "column: n, limit: 2, allow_nulls: false"
+        )),
+        "n_is_null_or_num_decimal_places_greater_than_limit"
+    );
+    check(
+        &one(
+            "is_not_less_than",
+            "column: x, limit: 1, allow_nulls: false",
+        ),
+        vec![F("x", vec![Some(0.5), Some(2.0), None])],
+        &[
+            Some("Value '0.5' in Column 'x' is less than limit: 1"),
+            None,
+            Some("Column 'x' value is null"),
+        ],
+    );
+    check(
+        &one("is_older_than_col2_for_n_days", "column1: a, column2: b, days: 1"),
+        vec![
+            S("a", vec![Some("2026-11-20"), Some("2026-11-26")]),
+            S("b", vec![Some("2026-11-26"), Some("2026-11-26")]),
+        ],
+        &[
+            None,
+            Some("Value '2026-11-26' in Column 'a' is not less than Value '2026-11-26' in Column 'b' for more than 1 days"),
+        ],
+    );
+}

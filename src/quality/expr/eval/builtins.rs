@@ -148,6 +148,10 @@ impl Env<'_> {
                     Ok(Arc::new(test_strings(s, super::json::parses_as_spark)) as ArrayRef)
                 })
             }
+            Func::Text(t) => {
+                let v = cast_val(arg(&mut vals)?, &DataType::Utf8)?;
+                v.map(|a| super::text::eval(t, str_arr(&a)?))
+            }
         }
     }
 

@@ -23,6 +23,7 @@ mod compare;
 mod json;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 use std::collections::HashMap;
 use std::sync::Arc;
