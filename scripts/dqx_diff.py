@@ -103,6 +103,8 @@ TEXT = ["s", "d", "t", "ip", "j", "u", "`n v`"]
 ALL = NUMERIC + TEXT + ["b", "`s`"]
 FILTERS = ["i > 0", "f < 50", "s is not null", "b", "not b", "i % 2 = 0", "length(s) > 1",
            "i between -10 and 10", "s in ('a', 'abc')", "f is null or f > 0"]
+MESSAGES = ["'custom message'", "concat('bad i: ', cast(i as string))", "concat('s=', s)",
+            "upper(s)", "concat(s, '/', f)", "concat('n', 'x')"]
 EXPRESSIONS = ["i > 10", "f >= 0", "s = 'abc'", "i + f > 5", "length(s) < 3", "i is not null",
                "upper(s) = 'ABC'", "abs(f) <= 100", "i % 3 = 0", "coalesce(s, '') != ''",
                "b = true", "f / 2 > 1"]
@@ -246,6 +248,8 @@ def rand_checks(rng, n):
             c["name"] = f"check_{k}"
         if rng.random() < 0.3:
             c["filter"] = rng.choice(FILTERS)
+        if rng.random() < 0.1:
+            c["message_expr"] = rng.choice(MESSAGES)
         out.append(c)
     return out
 

@@ -76,7 +76,7 @@ impl RuleSet {
         let mut evaluated_count = Vec::with_capacity(k);
         let mut failed_count = Vec::with_capacity(k);
         let mut skipped = Vec::with_capacity(k);
-        let mut messages: Vec<Vec<String>> = Vec::with_capacity(k);
+        let mut messages: Vec<Vec<Option<String>>> = Vec::with_capacity(k);
         for rule in self.rules() {
             let eval_err = |in_filter: bool| {
                 move |error: ExprError| QualityError::Eval {
@@ -172,12 +172,12 @@ impl RuleSet {
                 }
                 if let Some(reason) = &skipped[i] {
                     for c in cursor.iter_mut() {
-                        slots[*c] = Some(entry(rule, reason, true));
+                        slots[*c] = Some(entry(rule, Some(reason.as_str()), true));
                         *c += 1;
                     }
                 } else if failed_count[i] > 0 {
                     for (j, row) in fired_bits[i].set_indices().enumerate() {
-                        slots[cursor[row]] = Some(entry(rule, &messages[i][j], false));
+                        slots[cursor[row]] = Some(entry(rule, messages[i][j].as_deref(), false));
                         cursor[row] += 1;
                     }
                 }
@@ -204,7 +204,7 @@ impl RuleSet {
     }
 }
 
-fn entry<'a>(rule: &'a Rule, message: &'a str, skipped: bool) -> Entry<'a> {
+fn entry<'a>(rule: &'a Rule, message: Option<&'a str>, skipped: bool) -> Entry<'a> {
     Entry {
         name: rule.name(),
         message,
@@ -222,7 +222,7 @@ fn render_messages(
     batch: &RecordBatch,
     fired: &BooleanBuffer,
     now_us: i64,
-) -> Result<Vec<String>, ExprError> {
+) -> Result<Vec<Option<String>>, ExprError> {
     let mask = BooleanArray::new(fired.clone(), None);
     let needs_values = rule.message.iter().any(|p| !matches!(p, MsgPart::Text(_)));
     let m = fired.count_set_bits();
@@ -235,7 +235,7 @@ fn render_messages(
                 _ => "",
             })
             .collect();
-        return Ok(vec![text; m]);
+        return Ok(vec![Some(text); m]);
     }
     // Only the columns the message needs, and only the rows that fired.
     let mut needed: Vec<usize> = Vec::new();
@@ -255,8 +255,8 @@ fn render_messages(
     let mut out = Vec::with_capacity(m);
     for i in 0..m {
         let mut s = String::new();
-        render_row(&parts, i, &mut s);
-        out.push(s);
+        let whole = render_row(&parts, i, &mut s);
+        out.push(whole.then_some(s));
     }
     Ok(out)
 }
@@ -265,6 +265,7 @@ fn render_messages(
 enum Part<'a> {
     Text(&'a str),
     Value(ArrayRef, bool),
+    Whole(ArrayRef),
     Join(Vec<ArrayRef>),
     When(BooleanArray, Vec<Part<'a>>, Vec<Part<'a>>),
 }
@@ -280,6 +281,7 @@ fn eval_parts<'a>(
             MsgPart::Text(t) => Part::Text(t),
             MsgPart::Value(e) => Part::Value(env.eval(e)?.into_array(m), false),
             MsgPart::ValueOrNull(e) => Part::Value(env.eval(e)?.into_array(m), true),
+            MsgPart::Whole(e) => Part::Whole(env.eval(e)?.into_array(m)),
             MsgPart::Join(es) => Part::Join(
                 es.iter()
                     .map(|e| env.eval(e).map(|v| v.into_array(m)))
@@ -298,7 +300,8 @@ fn eval_parts<'a>(
     Ok(parts)
 }
 
-fn render_row(parts: &[Part<'_>], i: usize, s: &mut String) {
+/// Appends row `i`'s message to `s`; false when the message is null (a null [`MsgPart::Whole`]).
+fn render_row(parts: &[Part<'_>], i: usize, s: &mut String) -> bool {
     for p in parts {
         match p {
             Part::Text(t) => s.push_str(t),
@@ -306,6 +309,10 @@ fn render_row(parts: &[Part<'_>], i: usize, s: &mut String) {
                 Some(v) => s.push_str(&v),
                 None if *or_null => s.push_str("null"),
                 None => {}
+            },
+            Part::Whole(a) => match render::cell(a.as_ref(), i) {
+                Some(v) => s.push_str(&v),
+                None => return false,
             },
             Part::Join(arrs) => {
                 let vals: Vec<String> = arrs
@@ -316,14 +323,18 @@ fn render_row(parts: &[Part<'_>], i: usize, s: &mut String) {
             }
             Part::When(c, then, otherwise) => {
                 // Spark's CASE WHEN: a null condition takes the ELSE branch.
-                if c.is_valid(i) && c.value(i) {
-                    render_row(then, i, s);
+                let branch = if c.is_valid(i) && c.value(i) {
+                    then
                 } else {
-                    render_row(otherwise, i, s);
+                    otherwise
+                };
+                if !render_row(branch, i, s) {
+                    return false;
                 }
             }
         }
     }
+    true
 }
 
 #[cfg(test)]

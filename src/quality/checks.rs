@@ -138,6 +138,9 @@ pub struct Check {
     pub filter: Option<String>,
     /// Key/value pairs copied into every result entry of this check.
     pub user_metadata: Vec<(String, String)>,
+    /// `message_expr` (DQX 0.15): a SQL expression whose value is the message, in place of the
+    /// function's.
+    pub message_expr: Option<String>,
     /// The DQX function name (current spelling).
     pub function: String,
     /// Arguments (current spellings), in the order written.
@@ -233,11 +236,11 @@ fn parse_one(index: usize, item: &Yaml) -> Result<Check, CheckError> {
         let k = yaml_key(k);
         if !matches!(
             k.as_str(),
-            "name" | "criticality" | "filter" | "user_metadata" | "check"
+            "name" | "criticality" | "filter" | "user_metadata" | "message_expr" | "check"
         ) {
             return Err(err(
                 Some(&k),
-                format!("unknown field '{k}' (expected name, criticality, filter, user_metadata, check)"),
+                format!("unknown field '{k}' (expected name, criticality, filter, user_metadata, message_expr, check)"),
             ));
         }
     }
@@ -264,6 +267,19 @@ fn parse_one(index: usize, item: &Yaml) -> Result<Check, CheckError> {
                 Some("filter"),
                 format!(
                     "filter must be a SQL expression string, found {}",
+                    ArgValue::from_yaml(other).kind()
+                ),
+            ))
+        }
+    };
+    let message_expr = match get("message_expr") {
+        None | Some(Yaml::Null) => None,
+        Some(Yaml::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(other) => {
+            return Err(err(
+                Some("message_expr"),
+                format!(
+                    "message_expr must be a non-empty SQL expression string, found {}",
                     ArgValue::from_yaml(other).kind()
                 ),
             ))
@@ -310,6 +326,7 @@ fn parse_one(index: usize, item: &Yaml) -> Result<Check, CheckError> {
         criticality,
         filter,
         user_metadata,
+        message_expr,
         function,
         arguments,
         for_each_column,

@@ -159,6 +159,32 @@ fn string_list(check: &Check, name: &str, required: bool) -> Result<Vec<String>,
     }
 }
 
+/// Refuses arguments the function does not take (DQX does), and `aggr_params`.
+fn known_arguments(check: &Check) -> Result<(), CheckError> {
+    let known: &[&str] = if check.function == "is_unique" {
+        &["columns", "nulls_distinct", "row_filter"]
+    } else {
+        &["column", "limit", "aggr_type", "group_by", "row_filter"]
+    };
+    for (a, _) in &check.arguments {
+        if a == "aggr_params" {
+            return Err(err(check, a, "'aggr_params' is not supported (yet)"));
+        }
+        if !known.contains(&a.as_str()) {
+            return Err(err(
+                check,
+                a,
+                format!(
+                    "unknown argument '{a}' for function '{}' (expected: {})",
+                    check.function,
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Compiles a dataset-level check definition.
 pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
     if check.for_each_column.is_some() {
@@ -178,6 +204,7 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
             ),
         ));
     }
+    known_arguments(check)?;
     let (kind, auto_name) = if check.function == "is_unique" {
         let columns = string_list(check, "columns", true)?;
         let nulls_distinct = match check.arg("nulls_distinct") {
@@ -428,6 +455,14 @@ mod tests {
             (
                 "function: is_aggr_equal\n    arguments: {limit: 1}",
                 "'column'",
+            ),
+            (
+                "function: is_unique\n    arguments: {columns: [a], bogus: 1}",
+                "unknown argument 'bogus'",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {column: a, limit: 1, trim_strings: true}",
+                "unknown argument 'trim_strings'",
             ),
         ] {
             let text = format!("- criticality: error\n  check:\n    {yaml}\n");

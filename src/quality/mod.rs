@@ -278,6 +278,34 @@ impl RuleSet {
     }
 }
 
+/// The message of a rule: the function's, or the check's `message_expr` (DQX evaluates it as is
+/// and keeps its first 500 characters), with the columns that expression references.
+fn custom_message(
+    check: &Check,
+    name: &str,
+    message: Vec<MsgPart>,
+) -> Result<(Vec<MsgPart>, Vec<(String, Vec<String>)>), CheckError> {
+    let Some(text) = &check.message_expr else {
+        return Ok((message, Vec::new()));
+    };
+    let e = expr::parse(text).map_err(|e| {
+        CheckError::new(
+            check.index,
+            Some(name.to_string()),
+            Some("message_expr"),
+            format!("'{text}' is not a valid SQL expression: {e}"),
+        )
+    })?;
+    let refs = e.columns();
+    let refs = if refs.is_empty() {
+        Vec::new()
+    } else {
+        vec![(text.clone(), refs)]
+    };
+    let value = e.call(expr::Func::Text(expr::TextFn::Prefix(500)));
+    Ok((vec![MsgPart::Whole(value)], refs))
+}
+
 fn compile_check(check: &Check) -> Result<Vec<Rule>, CheckError> {
     let columns: Vec<Option<&str>> = match &check.for_each_column {
         Some(cols) => {
@@ -316,6 +344,9 @@ fn compile_check(check: &Check) -> Result<Vec<Rule>, CheckError> {
             })?),
             None => None,
         };
+        let (message, check_columns) = custom_message(check, &name, compiled.message)?;
+        let mut check_columns_all = compiled.check_columns;
+        check_columns_all.extend(check_columns);
         out.push(Rule {
             index: check.index,
             name,
@@ -325,9 +356,9 @@ fn compile_check(check: &Check) -> Result<Vec<Rule>, CheckError> {
             filter: check.filter.clone(),
             user_metadata: check.user_metadata.clone(),
             condition: compiled.condition,
-            message: compiled.message,
+            message,
             filter_expr,
-            check_columns: compiled.check_columns,
+            check_columns: check_columns_all,
             expression: compiled.expression,
         });
     }

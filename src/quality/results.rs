@@ -71,7 +71,8 @@ pub fn dqx_result_type() -> DataType {
 /// One result entry.
 pub(crate) struct Entry<'a> {
     pub name: &'a str,
-    pub message: &'a str,
+    /// Null only where a `message_expr` gave null.
+    pub message: Option<&'a str>,
     pub columns: Option<&'a [String]>,
     pub filter: Option<&'a str>,
     pub function: &'a str,
@@ -82,7 +83,7 @@ pub(crate) struct Entry<'a> {
 fn entries_array(entries: &[Entry<'_>], ctx: &EvalContext) -> StructArray {
     let n = entries.len();
     let name = StringArray::from_iter_values(entries.iter().map(|e| e.name));
-    let message = StringArray::from_iter_values(entries.iter().map(|e| e.message));
+    let message = StringArray::from_iter(entries.iter().map(|e| e.message));
     let mut cols = ListBuilder::new(StringBuilder::new());
     for e in entries {
         match e.columns {
@@ -180,7 +181,7 @@ pub fn single_error_column(messages: &[&str], ctx: &EvalContext) -> ArrayRef {
         .iter()
         .map(|m| Entry {
             name: "parse_error",
-            message: m,
+            message: Some(m),
             columns: None,
             filter: None,
             function: "parse",

@@ -95,6 +95,8 @@ pub enum Func {
     IsValidJson,
     /// A per-value string function of a DQX check (see [`TextFn`]).
     Text(TextFn),
+    /// `concat(a, …)`: the arguments as strings, joined; null when one is null.
+    Concat,
 }
 
 /// Per-value string functions that DQX builds from Spark SQL or Python UDFs, each one function
@@ -115,6 +117,8 @@ pub enum TextFn {
     /// Whether the outermost JSON object has all (`all`) or any of `keys`; null when the text
     /// is not a JSON object.
     JsonHasKeys { keys: Arc<[String]>, all: bool },
+    /// The first `n` characters (`substr(s, 1, n)`).
+    Prefix(usize),
 }
 
 /// The letter cases of `has_valid_string_case`.

@@ -461,6 +461,10 @@ fn function(f: &ast::Function) -> Result<Expr, ExprError> {
             arity(1, usize::MAX)?;
             Expr::Func(Func::Greatest, args)
         }
+        "concat" => {
+            arity(0, usize::MAX)?;
+            Expr::Func(Func::Concat, args)
+        }
         other => return Err(ExprError::UnsupportedFunction(other.to_string())),
     })
 }

@@ -35,6 +35,8 @@ pub enum MsgPart {
     ValueOrNull(Expr),
     /// Values joined with `, ` (nulls skipped).
     Join(Vec<Expr>),
+    /// The whole message is this value, null when it is null (a check's `message_expr`).
+    Whole(Expr),
     /// `then` where `cond` is true, else `otherwise` (DQX's `F.when(…).otherwise(…)` messages).
     When {
         cond: Expr,
@@ -48,7 +50,7 @@ impl MsgPart {
     pub fn exprs(&self) -> Vec<&Expr> {
         match self {
             MsgPart::Text(_) => Vec::new(),
-            MsgPart::Value(e) | MsgPart::ValueOrNull(e) => vec![e],
+            MsgPart::Value(e) | MsgPart::ValueOrNull(e) | MsgPart::Whole(e) => vec![e],
             MsgPart::Join(es) => es.iter().collect(),
             MsgPart::When {
                 cond,

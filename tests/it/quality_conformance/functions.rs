@@ -634,3 +634,20 @@ fn json_keys_case_decimals_and_dates() {
         ],
     );
 }
+
+#[test]
+fn message_expr_replaces_the_message() {
+    let yaml = "- criticality: error\n  message_expr: \"concat('bad x: ', cast(x as string))\"\n  check:\n    function: is_not_less_than\n    arguments: {column: x, limit: 1}\n";
+    check(
+        yaml,
+        vec![F("x", vec![Some(0.5), Some(2.0)])],
+        &[Some("bad x: 0.5"), None],
+    );
+    // A null value is a null message, as in DQX; the entry is still there.
+    let yaml = "- criticality: error\n  message_expr: upper(s)\n  check:\n    function: is_not_null\n    arguments: {column: s}\n";
+    let (_, ev) = eval(yaml, vec![S("s", vec![None])]);
+    let entries = ev.errors.as_list::<i32>().value(0);
+    let message = entries.as_struct().column_by_name("message").unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(message.is_null(0));
+}

@@ -85,6 +85,7 @@ impl Env<'_> {
                 v.map(abs)
             }
             Func::Coalesce | Func::Greatest => self.coalesce_or_greatest(f, vals),
+            Func::Concat => self.concat(vals),
             Func::Cast(to) => {
                 let v = arg(&mut vals)?;
                 let ty = match to {
@@ -153,6 +154,31 @@ impl Env<'_> {
                 v.map(|a| super::text::eval(t, str_arr(&a)?))
             }
         }
+    }
+
+    /// `concat(…)`: the arguments cast to strings and joined, null where one is null.
+    fn concat(&self, vals: Vec<Val>) -> Result<Val, ExprError> {
+        let refs: Vec<&Val> = vals.iter().collect();
+        let rows = self.len_of(&refs);
+        let scalar = refs.iter().all(|v| v.is_scalar());
+        let parts: Vec<ArrayRef> = vals
+            .into_iter()
+            .map(|v| cast_val(v, &DataType::Utf8).map(|v| v.into_array(rows)))
+            .collect::<Result<_, _>>()?;
+        let strs: Vec<&StringArray> = parts.iter().map(str_arr).collect::<Result<_, _>>()?;
+        let out: StringArray = (0..rows)
+            .map(|i| {
+                let mut s = String::new();
+                for a in &strs {
+                    if a.is_null(i) {
+                        return None;
+                    }
+                    s.push_str(a.value(i));
+                }
+                Some(s)
+            })
+            .collect();
+        Ok(self.wrap(Arc::new(out), scalar))
     }
 
     /// `coalesce(…)` (first non-null) or `greatest(…)` (largest non-null), in the arguments'

@@ -30,6 +30,12 @@ pub(super) fn eval(f: &TextFn, s: &StringArray) -> Result<ArrayRef, ExprError> {
                 ipv6(x).map(|ip| same_network(ip, *net, *prefix, 128))
             })))
         }
+        TextFn::Prefix(n) => Arc::new(StringArray::from_iter(map_strings(s, |x| {
+            Some(match x.char_indices().nth(*n) {
+                Some((end, _)) => x[..end].to_string(),
+                None => x.to_string(),
+            })
+        }))),
         TextFn::JsonHasKeys { keys, all } => {
             Arc::new(BooleanArray::from_iter(map_strings(s, |x| {
                 let present = json_object_keys(x)?;
