@@ -333,7 +333,9 @@ impl DeltaTables {
                 spec,
                 table,
                 positions,
-                commits_since_checkpoint: 0,
+                // Staggered, so that the tables checkpoint in different epochs rather than all
+                // seven in every tenth one (whose commit then took the time of seven).
+                commits_since_checkpoint: (tables.len() as u64 * 3) % CHECKPOINT_EVERY,
             });
         }
         Ok(DeltaTables {
