@@ -123,26 +123,38 @@ fn restore_silver(
             (!needs.silver_rows).then_some(&KEY_COLUMNS[..]),
         ),
     };
-    let batches = read_columns(&store, &wanted, columns)?;
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    restored.silver_read = (wanted.len(), rows);
+    // File by file, keeping only the key rows (not the batches, unless the caller needs the
+    // rows): holding every batch and the rows drawn from them at once made the restart's peak.
+    let mut rows = Vec::new();
+    let mut read_rows = 0;
+    let mut kept = Vec::new();
+    let scan_watermarks = restored.watermarks.is_empty();
+    for f in &wanted {
+        let batches = read_columns(&store, std::slice::from_ref(f), columns)?;
+        for b in &batches {
+            read_rows += b.num_rows();
+            key_rows(b, &anchors.anchors, &mut rows)?;
+            if scan_watermarks {
+                crate::dataflow::newest_event_times(b, &mut restored.watermarks);
+            }
+        }
+        if needs.silver_rows {
+            kept.extend(batches);
+        }
+    }
+    restored.silver_read = (wanted.len(), read_rows);
     tracing::info!(
         "restore read silver: {} of {} files, {} rows{}",
         wanted.len(),
         files.len(),
-        rows,
+        read_rows,
         if anchors.anchors.is_empty() && columns.is_some() && wanted.len() == files.len() {
             " (no anchors recorded: the whole table, once)"
         } else {
             ""
         }
     );
-    restored.dedup = dedup_state(&batches, horizon_ms, &anchors.anchors)?;
-    if restored.watermarks.is_empty() {
-        for b in &batches {
-            crate::dataflow::newest_event_times(b, &mut restored.watermarks);
-        }
-    }
+    restored.dedup = RestoredDedup::of_rows_after(horizon_ms, &anchors.anchors, rows);
     restored.anchors = Some(DedupAnchors::restored(
         horizon_ms,
         &anchors,
@@ -150,7 +162,7 @@ fn restore_silver(
         tables.positions(TableKind::Silver),
     ));
     if needs.silver_rows {
-        restored.silver = batches;
+        restored.silver = kept;
     }
     Ok(())
 }
@@ -195,30 +207,27 @@ fn may_hold_rows_after(file: &CommittedFile, anchors: &BTreeMap<u32, Anchor>) ->
 
 /// The deduplication state of committed silver rows after `anchors`: each partition's clock
 /// replayed in its order from its anchor's, and the keys it still remembers.
-fn dedup_state(
-    silver: &[RecordBatch],
-    horizon_ms: i64,
+fn key_rows(
+    b: &RecordBatch,
     anchors: &BTreeMap<u32, Anchor>,
-) -> Result<RestoredDedup, SinkError> {
-    let mut rows = Vec::new();
-    for b in silver {
-        let cols = SilverKeyColumns::of(b).map_err(|e| invalid(TableKind::Silver, e))?;
-        for i in 0..b.num_rows() {
-            let partition = cols.partition.value(i) as u32;
-            let seq = cols.sequence_number.value(i);
-            let after_anchor = anchors.get(&partition).is_none_or(|a| seq > a.position);
-            if after_anchor && !cols.event_id.is_null(i) {
-                rows.push((
-                    partition,
-                    seq,
-                    dedup_key(cols.event_id.value(i)),
-                    cols.event_time_ms(i),
-                    cols.ingest_time_ms(i),
-                ));
-            }
+    rows: &mut Vec<(u32, i64, u128, Option<i64>, i64)>,
+) -> Result<(), SinkError> {
+    let cols = SilverKeyColumns::of(b).map_err(|e| invalid(TableKind::Silver, e))?;
+    for i in 0..b.num_rows() {
+        let partition = cols.partition.value(i) as u32;
+        let seq = cols.sequence_number.value(i);
+        let after_anchor = anchors.get(&partition).is_none_or(|a| seq > a.position);
+        if after_anchor && !cols.event_id.is_null(i) {
+            rows.push((
+                partition,
+                seq,
+                dedup_key(cols.event_id.value(i)),
+                cols.event_time_ms(i),
+                cols.ingest_time_ms(i),
+            ));
         }
     }
-    Ok(RestoredDedup::of_rows_after(horizon_ms, anchors, rows))
+    Ok(())
 }
 
 /// The committed quality counts per (rule, window); rules the checks no longer define are dropped.
