@@ -130,18 +130,18 @@ fn matching(
 ) -> Result<Body, FnError> {
     let (c, cs, n) = (&col.c, col.cs.as_str(), col.n.as_str());
     let s = cast(c.clone(), CastTo::String).cached();
-    let mut ok: Option<Expr> = None;
-    for p in patterns {
-        let m = Expr::RLike {
-            expr: Box::new(s.clone()),
-            regex: regex(p, "pattern")?,
-        };
-        ok = Some(match ok {
-            None => m,
-            Some(o) => o.and(m),
-        });
-    }
-    let mut ok = ok.ok_or_else(|| err("pattern", "no pattern"))?;
+    let matches = patterns
+        .iter()
+        .map(|p| {
+            Ok(Expr::RLike {
+                expr: Box::new(s.clone()),
+                regex: regex(p, "pattern")?,
+            })
+        })
+        .collect::<Result<Vec<_>, FnError>>()?;
+    let mut ok = (matches.into_iter())
+        .reduce(Expr::and)
+        .ok_or_else(|| err("pattern", "no pattern"))?;
     if let Some(max) = max_chars {
         ok = ok.and(s.clone().call(Func::Length).cmp(CmpOp::LtEq, lit_int(max)));
     }

@@ -472,7 +472,7 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
     // DQX 0.17's `allow_nulls` (comparisons, decimal places): false fails null values too.
     let (name, condition, message) =
         if spec.args.contains(&"allow_nulls") && !col.args.bool("allow_nulls", true)? {
-            strings::nulls_fail(&col, (name, condition, message))
+            nulls_fail(&col, (name, condition, message))
         } else {
             (name, condition, message)
         };
@@ -484,6 +484,27 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
         check_columns: refs.0,
         expression: None,
     })
+}
+
+/// DQX's `_make_condition_handling_nulls` with `allow_nulls: false`: a null value fails too,
+/// with its own message, and the name says so (`<column>_is_null_or_<what>`).
+fn nulls_fail(col: &ColumnCheck<'_>, body: Body) -> Body {
+    let (c, cs, n) = (&col.c, col.cs.as_str(), col.n.as_str());
+    let (name, cond, message) = body;
+    let what = name
+        .strip_prefix(n)
+        .and_then(|s| s.strip_prefix('_'))
+        .unwrap_or(&name)
+        .to_string();
+    (
+        format!("{n}_is_null_or_{what}"),
+        c.clone().is_null().or(cond),
+        vec![MsgPart::When {
+            cond: c.clone().is_null(),
+            then: vec![text(format!("Column '{cs}' value is null"))],
+            otherwise: message,
+        }],
+    )
 }
 
 #[cfg(test)]

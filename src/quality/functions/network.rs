@@ -20,8 +20,13 @@ pub(super) fn valid_ipv6(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
     ))
 }
 
-/// The `cidr_block` argument: present, a non-empty string.
-fn cidr_arg<'a>(col: &'a ColumnCheck<'_>) -> Result<&'a str, FnError> {
+/// The `cidr_block` argument: present, a non-empty string that `parse` reads as a `kind`
+/// (`IPv4`, `IPv6`) block; with the block as written.
+fn cidr_arg<'a, T>(
+    col: &'a ColumnCheck<'_>,
+    kind: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<(&'a str, T), FnError> {
     let cidr = col.args.req_str("cidr_block")?;
     if cidr.is_empty() {
         return Err(err(
@@ -29,7 +34,13 @@ fn cidr_arg<'a>(col: &'a ColumnCheck<'_>) -> Result<&'a str, FnError> {
             "'cidr_block' must be a non-empty string.",
         ));
     }
-    Ok(cidr)
+    let block = parse(cidr).ok_or_else(|| {
+        err(
+            "cidr_block",
+            format!("CIDR block '{cidr}' is not a valid {kind} CIDR block."),
+        )
+    })?;
+    Ok((cidr, block))
 }
 
 /// An IPv4 CIDR block as DQX's `IPV4_CIDR_BLOCK` pattern reads it: an address and a prefix
@@ -78,13 +89,7 @@ fn in_block(
 /// `is_ipv4_address_in_cidr`: an invalid address fails with `is_valid_ipv4_address`' message,
 /// a valid one outside the block with its own.
 pub(super) fn ipv4_in_cidr(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
-    let cidr = cidr_arg(col)?;
-    let (net, prefix) = ipv4_cidr(cidr).ok_or_else(|| {
-        err(
-            "cidr_block",
-            format!("CIDR block '{cidr}' is not a valid IPv4 CIDR block."),
-        )
-    })?;
+    let (cidr, (net, prefix)) = cidr_arg(col, "IPv4", ipv4_cidr)?;
     let (_, invalid, invalid_msg) = formats::ipv4_pattern(col)?;
     let inside = TextFn::Ipv4InCidr { net, prefix };
     Ok(in_block(col, "ipv4", cidr, (invalid, invalid_msg), inside))
@@ -92,15 +97,8 @@ pub(super) fn ipv4_in_cidr(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
 
 /// `is_ipv6_address_in_cidr`: as the IPv4 one, with `is_valid_ipv6_address`' message.
 pub(super) fn ipv6_in_cidr(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
-    let cidr = cidr_arg(col)?;
-    let (net, prefix) = ipv6_cidr(cidr).ok_or_else(|| {
-        err(
-            "cidr_block",
-            format!("CIDR block '{cidr}' is not a valid IPv6 CIDR block."),
-        )
-    })?;
-    let (_, _, invalid_msg) = valid_ipv6(col)?;
-    let invalid = col.c.clone().is_not_null().and(is_ipv6(&col.c).not());
+    let (cidr, (net, prefix)) = cidr_arg(col, "IPv6", ipv6_cidr)?;
+    let (_, invalid, invalid_msg) = valid_ipv6(col)?;
     let inside = TextFn::Ipv6InCidr { net, prefix };
     Ok(in_block(col, "ipv6", cidr, (invalid, invalid_msg), inside))
 }

@@ -76,24 +76,3 @@ pub(super) fn decimal_places(col: &ColumnCheck<'_>, refs: &mut Refs) -> Result<B
         message,
     ))
 }
-
-/// DQX's `_make_condition_handling_nulls` with `allow_nulls: false`: a null value fails too,
-/// with its own message, and the name says so (`<column>_is_null_or_<what>`).
-pub(super) fn nulls_fail(col: &ColumnCheck<'_>, body: Body) -> Body {
-    let (c, cs, n) = (&col.c, col.cs.as_str(), col.n.as_str());
-    let (name, cond, message) = body;
-    let what = name
-        .strip_prefix(n)
-        .and_then(|s| s.strip_prefix('_'))
-        .unwrap_or(&name)
-        .to_string();
-    (
-        format!("{n}_is_null_or_{what}"),
-        c.clone().is_null().or(cond),
-        vec![MsgPart::When {
-            cond: c.clone().is_null(),
-            then: vec![text(format!("Column '{cs}' value is null"))],
-            otherwise: message,
-        }],
-    )
-}

@@ -181,7 +181,8 @@ pub fn ipv6(s: &str) -> Option<u128> {
         return None;
     }
     if parts.last().is_some_and(|p| p.contains('.')) {
-        let v4 = python_ipv4(&parts.pop()?)?;
+        // Python's IPv4Address rules are DQX's pattern's (no leading zeros, at most 255).
+        let v4 = ipv4(&parts.pop()?)?;
         parts.push(format!("{:x}", v4 >> 16).into());
         parts.push(format!("{:x}", v4 & 0xFFFF).into());
     }
@@ -232,12 +233,6 @@ pub fn ipv6(s: &str) -> Option<u128> {
         ip = (ip << 16) | hextet(p)?;
     }
     Some(ip)
-}
-
-/// An IPv4 address as Python's `ipaddress.IPv4Address` reads it (the same rules as DQX's
-/// pattern: decimal octets of at most 3 digits and 255, no leading zeros).
-fn python_ipv4(s: &str) -> Option<u32> {
-    ipv4(s)
 }
 
 /// Whether `ip` and `net` agree on their first `prefix` of `bits` bits.
