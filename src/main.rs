@@ -123,14 +123,15 @@ struct RunArgs {
     #[arg(long)]
     now: Option<String>,
     /// Latency budget: an event is committed about this long after it was read, at most (e.g.
-    /// 1s, 500ms, 10s). Epochs end at half of it, leaving the other half to process and commit
-    /// them; every epoch costs a commit per table, so a longer budget costs less CPU per event
-    /// at low rates (1s: about half of the default's at 100 events/s), a shorter one gives
-    /// fresher tables.
+    /// 1s, 500ms, 10s). An epoch begins with its first event and ends once that event has
+    /// waited the budget less what recent epochs took to commit (at least half the budget), or
+    /// at --epoch-max-events; while nothing arrives, no epoch ends. Every epoch costs a commit
+    /// per table, so a longer budget costs less CPU per event at low rates (1s: about half of
+    /// the default's at 5,000 events/s), a shorter one gives fresher tables.
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, conflicts_with = "epoch_ms")]
     max_latency: std::time::Duration,
-    /// Epoch length in milliseconds of wall-clock time, instead of half of --max-latency: one
-    /// Delta commit per table per epoch that changed it.
+    /// Epoch length in milliseconds of wall-clock time, instead of --max-latency: one Delta
+    /// commit per table per epoch that changed it.
     #[arg(long)]
     epoch_ms: Option<u64>,
     /// End an epoch after every N events each worker reads, instead of on the clock: the same
@@ -163,9 +164,9 @@ struct RunArgs {
     #[arg(long, default_value_t = 16384)]
     batch_size: usize,
     /// How long a partition's small reads (a slow or paced stream) are gathered into one batch
-    /// before processing, in milliseconds; a full batch or the end of an epoch goes at once.
-    /// Every batch has a fixed cost, so this trades a little latency for much less CPU. 0 turns
-    /// gathering off.
+    /// before processing, in milliseconds, once they hold 1,024 events; fewer wait for the end
+    /// of the epoch, a full batch goes at once. Every batch has a fixed cost, so this trades a
+    /// little latency for much less CPU. 0 turns gathering off.
     #[arg(long, value_name = "MS", default_value_t = medallion::pipeline::DEFAULT_LINGER.as_millis() as u64)]
     batch_linger_ms: u64,
     /// Views to maintain, each a Delta table kept equal to the view after every commit:

@@ -67,6 +67,9 @@ pub struct Processed {
     pub events: usize,
     pub body_bytes: usize,
     pub ingest_ms: i64,
+    /// When the batch's oldest and newest events became available ([`RawBatch::available_ms`];
+    /// the processing time where unknown): end-to-end latency counts from them.
+    pub available_ms: (i64, i64),
     pub bronze: Option<RecordBatch>,
     pub quarantine: Option<RecordBatch>,
     /// Silver candidates (before deduplication), with `candidates[i]` describing row `i`
@@ -89,6 +92,7 @@ impl Processed {
             events: 0,
             body_bytes: 0,
             ingest_ms: 0,
+            available_ms: (0, 0),
             bronze: None,
             quarantine: None,
             silver: None,
@@ -126,6 +130,13 @@ pub fn process_batch(
     let quarantine_from = keep_from(skip.quarantine);
     let body_bytes = raw.body_bytes();
     let partition = raw.partition;
+    let available_ms = match (raw.available_ms, raw.last_available_ms) {
+        (0, _) => (ingest_ms, ingest_ms),
+        (first, last) => {
+            let first = first.min(ingest_ms);
+            (first, last.clamp(first, ingest_ms))
+        }
+    };
 
     let bronze_all = bronze_batch(raw, ingest_ms)?;
     let bronze = Some(bronze_all.slice(bronze_from, n - bronze_from)).filter(|b| b.num_rows() > 0);
@@ -247,6 +258,7 @@ pub fn process_batch(
         events: n,
         body_bytes,
         ingest_ms,
+        available_ms,
         bronze,
         quarantine,
         silver,

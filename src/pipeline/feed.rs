@@ -3,7 +3,9 @@
 //! ahead of what is committed, and stop early when the run has failed or was asked to stop (the
 //! request reaching every worker of every process through a small control dataflow).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use timely::dataflow::channels::pact::Pipeline;
@@ -45,9 +47,11 @@ pub struct FeedOptions {
     pub epoch: EpochPolicy,
     pub batch_size: usize,
     /// How long a partition's reads smaller than a batch are gathered before they go into the
-    /// dataflow (a full batch or the end of an epoch sends them at once). Every batch has a fixed
-    /// cost (rules, Parquet pages, counts), so a source read a few events at a time (a paced or
-    /// slow stream) would otherwise spend most of its time on it. Zero sends every read at once.
+    /// dataflow once they hold [`LINGER_MIN_EVENTS`] (a full batch or the end of an epoch sends
+    /// them at once). Every batch has a fixed cost (rules, Parquet pages, counts), so a source
+    /// read a few events at a time (a paced or slow stream) would otherwise spend most of its
+    /// time on it; below the minimum a batch waits for the epoch's end, which its events wait for
+    /// anyway. Zero sends every read at once.
     pub linger: Duration,
     /// Set when the committer refused an epoch: stop reading.
     pub failure: Failure,
@@ -69,6 +73,13 @@ const MAX_IDLE_PARK: Duration = Duration::from_millis(32);
 
 /// The default [`FeedOptions::linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(20);
+
+/// A partition's gathered reads go into the dataflow before the epoch ends (after the linger)
+/// only once they hold this many events (or the whole batch size, if smaller). At 5,000
+/// events/s over 8 partitions, sending every 20 ms made batches of ~12 events and cost ~30% of
+/// a core in per-batch work; at 100,000 events/s a partition still sends every ~80 ms, so an
+/// epoch's work is not all left to its end.
+pub const LINGER_MIN_EVENTS: usize = 1024;
 
 impl FeedOptions {
     pub fn new(epoch: EpochPolicy, batch_size: usize) -> Self {
@@ -108,7 +119,12 @@ impl GatheringInput {
 
     /// Adds a read of partition reader `i` (at most [`GatheringInput::room`] events): sent when
     /// it fills a batch (or lingering is off), else kept with the partition's earlier reads.
-    fn add(&mut self, i: usize, batch: RawBatch) {
+    fn add(&mut self, i: usize, mut batch: RawBatch) {
+        if batch.available_ms == 0 {
+            let now = chrono::Utc::now().timestamp_millis();
+            batch.available_ms = now;
+            batch.last_available_ms = now;
+        }
         let slot = &mut self.gathered[i];
         match slot {
             Some(g) => g.batch.append(batch),
@@ -149,19 +165,22 @@ impl GatheringInput {
         }
     }
 
-    /// Sends what has waited for `linger` or longer.
-    /// Whether a partial batch is gathered, waiting for more or for its linger to pass.
+    /// Whether a partial batch large enough to go before the epoch's end waits for its linger.
     fn lingering(&self) -> bool {
-        self.gathered.iter().any(Option::is_some)
+        let enough = LINGER_MIN_EVENTS.min(self.batch_size);
+        self.gathered
+            .iter()
+            .any(|g| g.as_ref().is_some_and(|g| g.batch.len() >= enough))
     }
 
+    /// Sends what holds enough events and has waited for `linger` or longer.
     fn send_lingering(&mut self) {
         let now = Instant::now();
+        let enough = LINGER_MIN_EVENTS.min(self.batch_size);
         for i in 0..self.gathered.len() {
-            if self.gathered[i]
-                .as_ref()
-                .is_some_and(|g| now.duration_since(g.since) >= self.linger)
-            {
+            if self.gathered[i].as_ref().is_some_and(|g| {
+                g.batch.len() >= enough && now.duration_since(g.since) >= self.linger
+            }) {
                 self.send_gathered(i);
             }
         }
@@ -205,7 +224,8 @@ pub fn feed_partitions(
         linger: options.linger,
     };
     input.input.advance_to(clock.epoch());
-    let mut control = StopControl::new(worker, &options.stop);
+    let mut control = Control::new(worker, &options.stop);
+    let shared = options.epoch.shared_boundaries();
     let mut live = vec![true; readers.len()];
     let mut idle_park = MIN_IDLE_PARK;
     let mut failure: Option<Error> = None;
@@ -250,6 +270,11 @@ pub fn feed_partitions(
             // After every read, so that a batch never spans two epochs.
             if let Some(epoch) = clock.tick() {
                 input.advance_to(epoch);
+                if shared {
+                    control.ended(epoch - 1);
+                }
+            } else if let Some(epoch) = clock.follow(control.ended.get()) {
+                input.advance_to(epoch);
             }
         }
         input.send_lingering();
@@ -275,6 +300,10 @@ pub fn feed_partitions(
         while probe.less_than(&clock.epoch().saturating_sub(EPOCHS_AHEAD)) {
             worker.step_or_park(Some(Duration::from_millis(1)));
         }
+        clock.observe_commits(|e| !probe.less_equal(&e));
+        if let Some(epoch) = clock.follow(control.ended.get()) {
+            input.advance_to(epoch);
+        }
     }
     input.send_all();
     drop(input);
@@ -285,30 +314,47 @@ pub fn feed_partitions(
     failure.map_or(Ok(()), Err)
 }
 
-/// The control dataflow: a worker that sees a stop request or a failure sends one record, which
-/// every worker receives and turns into a stop request of its own process.
-struct StopControl {
-    input: InputHandleVec<u64, ()>,
+/// What the control dataflow carries: a stop request, or the end of an epoch.
+const STOP: u64 = u64::MAX;
+
+/// The control dataflow, across every worker of every process: a worker that sees a stop
+/// request or a failure sends [`STOP`], which every worker turns into a stop request of its own
+/// process; under shared epoch boundaries ([`EpochPolicy::shared_boundaries`]) a worker that
+/// ends an epoch sends its number, and every worker ends it too.
+struct Control {
+    input: InputHandleVec<u64, u64>,
     announced: bool,
+    /// The newest epoch another worker (or this one) has said it ended.
+    ended: Rc<Cell<Time>>,
 }
 
-impl StopControl {
+impl Control {
     fn new(worker: &mut timely::worker::Worker, stop: &Stop) -> Self {
-        let mut input = InputHandleVec::<u64, ()>::new();
+        let mut input = InputHandleVec::<u64, u64>::new();
         let stop = stop.clone();
+        let ended: Rc<Cell<Time>> = Rc::default();
+        let seen = ended.clone();
         worker.dataflow::<u64, _, _>(|scope| {
             input
                 .to_stream(scope)
                 .broadcast()
-                .unary::<Vecs<()>, _, _, _>(Pipeline, "Stop", move |_, _| {
+                .unary::<Vecs<()>, _, _, _>(Pipeline, "Control", move |_, _| {
                     move |input, _output| {
-                        input.for_each(|_, _| stop.request());
+                        input.for_each(|_, data| {
+                            for &message in data.iter() {
+                                match message {
+                                    STOP => stop.request(),
+                                    epoch => seen.set(seen.get().max(epoch)),
+                                }
+                            }
+                        });
                     }
                 });
         });
-        StopControl {
+        Control {
             input,
             announced: false,
+            ended,
         }
     }
 
@@ -316,9 +362,15 @@ impl StopControl {
     fn announce(&mut self, options: &FeedOptions) {
         if !self.announced && (options.stop.is_requested() || options.failure.is_set()) {
             self.announced = true;
-            self.input.send(());
+            self.input.send(STOP);
             self.input.flush();
         }
+    }
+
+    /// Tells every worker that this one ended epoch `epoch`.
+    fn ended(&mut self, epoch: Time) {
+        self.input.send(epoch);
+        self.input.flush();
     }
 }
 
@@ -344,6 +396,8 @@ mod tests {
         next: i64,
         total: i64,
         per_read: usize,
+        /// How long each read takes.
+        delay: Duration,
     }
 
     impl PartitionReader for Trickle {
@@ -357,6 +411,7 @@ mod tests {
             if self.next >= self.total {
                 return Ok(None);
             }
+            std::thread::sleep(self.delay);
             let mut batch = RawBatch::new(self.partition);
             let n = (self.per_read.min(max) as i64).min(self.total - self.next);
             for s in self.next..self.next + n {
@@ -406,6 +461,7 @@ mod tests {
                         next: 0,
                         total,
                         per_read,
+                        delay: Duration::ZERO,
                     }) as Box<dyn PartitionReader>
                 })
                 .collect();
@@ -458,5 +514,66 @@ mod tests {
         check_complete(&batches, 100);
         assert!(batches.iter().all(|b| b.2.len() <= 3));
         assert_eq!(batches.len(), 2 * 34);
+    }
+
+    #[test]
+    fn under_a_latency_budget_every_worker_ends_an_epoch_when_one_does() {
+        // Two workers, one partition each: worker 0 reads 1,000 events at once and ends an
+        // epoch every 50 (the cap); worker 1 reads one event every 2 ms and never reaches the
+        // cap. The budget (an hour) never ends an epoch: worker 1 moves on only because worker 0
+        // tells it, so its events fall in many epochs, not all in the first.
+        let arrived = timely::execute(timely::Config::process(2), |worker| {
+            let index = worker.index();
+            let mut input = InputHandleVec::<Time, RawBatch>::new();
+            let probe = ProbeHandle::new();
+            let epochs: Rc<RefCell<Vec<(Time, usize)>>> = Rc::default();
+            let sink = epochs.clone();
+            worker.dataflow::<Time, _, _>(|scope| {
+                input
+                    .to_stream(scope)
+                    .unary::<Vecs<()>, _, _, _>(Pipeline, "Record", move |_, _| {
+                        move |input, _output| {
+                            input.for_each(|cap, data| {
+                                for b in data.drain(..) {
+                                    sink.borrow_mut().push((epoch_of(&cap), b.len()));
+                                }
+                            });
+                        }
+                    })
+                    .probe_with(&probe);
+            });
+            let (total, per_read, delay) = match index {
+                0 => (1000, 10, Duration::ZERO),
+                _ => (100, 1, Duration::from_millis(2)),
+            };
+            let reader = Box::new(Trickle {
+                partition: PartitionId(index as u32),
+                next: 0,
+                total,
+                per_read,
+                delay,
+            }) as Box<dyn PartitionReader>;
+            let options =
+                FeedOptions::new(EpochPolicy::for_latency(Duration::from_secs(3600), 50), 10);
+            feed_partitions(worker, input, &probe, vec![reader], &options).unwrap();
+            epochs.take()
+        })
+        .unwrap()
+        .join()
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect::<Vec<_>>();
+        let per_epoch = |w: usize| {
+            let mut m = BTreeMap::new();
+            for &(t, n) in &arrived[w] {
+                *m.entry(t).or_insert(0) += n;
+            }
+            m
+        };
+        let (fast, slow) = (per_epoch(0), per_epoch(1));
+        assert_eq!(fast.values().sum::<usize>(), 1000);
+        assert!(fast.values().all(|&n| n <= 50), "{fast:?}");
+        assert_eq!(slow.values().sum::<usize>(), 100);
+        assert!(slow.len() >= 3, "the slow worker followed: {slow:?}");
     }
 }

@@ -10,8 +10,12 @@ use crate::epoch::Time;
 /// One source batch as read: for end-to-end latency and cluster-wide throughput.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRead {
-    /// When the batch was read (ms since the Unix epoch).
+    /// When the batch's oldest event became available (ms since the Unix epoch; see
+    /// [`crate::source::RawBatch::available_ms`]).
     pub read_ms: i64,
+    /// When its newest event became available (0: as `read_ms`).
+    #[serde(default)]
+    pub last_read_ms: i64,
     pub events: u64,
     pub body_bytes: u64,
 }

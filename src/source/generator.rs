@@ -226,6 +226,10 @@ impl PartitionReader for GeneratorReader {
                         self.held = Some(i);
                         break;
                     }
+                    if batch.available_ms == 0 {
+                        batch.available_ms = due_ms;
+                    }
+                    batch.last_available_ms = due_ms;
                     Some(due_ms)
                 }
                 _ => None,

@@ -41,6 +41,14 @@ pub struct RawBatch {
     pub partition_keys: PartitionKeys,
     pub bodies: Vec<u8>,
     pub body_offsets: Vec<usize>,
+    /// When the batch's oldest event became available (ms since the Unix epoch): its release
+    /// for the paced generator, else when it was read; 0 until the reader or the feed sets it.
+    /// End-to-end latency counts from it.
+    #[serde(default)]
+    pub available_ms: i64,
+    /// When its newest event became available (as [`RawBatch::available_ms`]).
+    #[serde(default)]
+    pub last_available_ms: i64,
 }
 
 impl RawBatch {
@@ -111,6 +119,11 @@ impl RawBatch {
         self.bodies.extend_from_slice(&next.bodies);
         self.body_offsets
             .extend(next.body_offsets.iter().skip(1).map(|o| o + base));
+        self.available_ms = match (self.available_ms, next.available_ms) {
+            (0, t) | (t, 0) => t,
+            (a, b) => a.min(b),
+        };
+        self.last_available_ms = self.last_available_ms.max(next.last_available_ms);
     }
 }
 

@@ -212,6 +212,20 @@ pub struct EpochCommitted<'a> {
     pub duration: Duration,
 }
 
+/// Records `events` whose end-to-end latencies lie between `newest` and `oldest` (ms): spread
+/// evenly over at most 8 points, so that a batch gathered over a whole epoch counts its events
+/// neither all at its oldest nor all at its newest.
+fn spread_latency(run: &RunMetrics, newest: u64, oldest: u64, events: u64) {
+    let points = events.clamp(1, 8);
+    let span = oldest - newest;
+    for j in 0..points {
+        let count = events / points + u64::from(j < events % points);
+        if count > 0 {
+            run.end_to_end(oldest - span * (2 * j + 1) / (2 * points), count);
+        }
+    }
+}
+
 impl EpochCommitted<'_> {
     pub fn emit(&self, run: &RunMetrics) {
         let m = Metrics::global();
@@ -220,6 +234,7 @@ impl EpochCommitted<'_> {
         let (mut events, mut body_bytes) = (0, 0);
         for &BatchRead {
             read_ms,
+            last_read_ms,
             events: n,
             body_bytes: bytes,
         } in self.batches
@@ -227,10 +242,12 @@ impl EpochCommitted<'_> {
             events += n;
             body_bytes += bytes;
             let latency = (now - read_ms).max(0);
-            run.end_to_end(latency as u64, n);
+            let last_read_ms = last_read_ms.max(read_ms);
+            let freshest = (now - last_read_ms).clamp(0, latency);
+            spread_latency(run, freshest as u64, latency as u64, n);
             // One observation per batch (its events share the latency): never per record.
             m.end_to_end.observe(latency as f64 / 1000.0);
-            newest = Some(newest.map_or(read_ms, |n| n.max(read_ms)));
+            newest = Some(newest.map_or(last_read_ms, |n| n.max(last_read_ms)));
         }
         run.events_committed(events, body_bytes);
         if let Some(newest) = newest {

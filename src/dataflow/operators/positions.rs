@@ -57,7 +57,8 @@ impl BatchSummary {
             partition: p.partition,
             last_seq: p.last_seq,
             read: BatchRead {
-                read_ms: p.ingest_ms,
+                read_ms: p.available_ms.0,
+                last_read_ms: p.available_ms.1,
                 events: p.events as u64,
                 body_bytes: p.body_bytes as u64,
             },
