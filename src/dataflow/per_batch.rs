@@ -111,6 +111,18 @@ pub struct ProcessContext {
     pub window_ms: i64,
 }
 
+/// When `raw`'s oldest and newest events became available, at most `ingest_ms` (when it is
+/// processed, which stands in where the source and the feed left it unset).
+fn available_span(raw: &RawBatch, ingest_ms: i64) -> (i64, i64) {
+    match (raw.available_ms, raw.last_available_ms) {
+        (0, _) => (ingest_ms, ingest_ms),
+        (first, last) => {
+            let first = first.min(ingest_ms);
+            (first, last.clamp(first, ingest_ms))
+        }
+    }
+}
+
 /// Processes one raw batch. `skip` gives the committed positions for the batch's partition.
 pub fn process_batch(
     raw: RawBatch,
@@ -130,13 +142,7 @@ pub fn process_batch(
     let quarantine_from = keep_from(skip.quarantine);
     let body_bytes = raw.body_bytes();
     let partition = raw.partition;
-    let available_ms = match (raw.available_ms, raw.last_available_ms) {
-        (0, _) => (ingest_ms, ingest_ms),
-        (first, last) => {
-            let first = first.min(ingest_ms);
-            (first, last.clamp(first, ingest_ms))
-        }
-    };
+    let available_ms = available_span(&raw, ingest_ms);
 
     let bronze_all = bronze_batch(raw, ingest_ms)?;
     let bronze = Some(bronze_all.slice(bronze_from, n - bronze_from)).filter(|b| b.num_rows() > 0);

@@ -5,11 +5,11 @@
 //! [`Output`] points: a local directory or an object store, through delta-rs' log stores.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, OutputMode};
 use deltalake::DeltaTable;
@@ -19,11 +19,11 @@ use super::tables::{Catalog, TableId, TableKind, TableSpec};
 use super::SinkError;
 use crate::storage::{self, Output, TableStore};
 
-/// Create a Delta checkpoint after this many commits to a table. Writing one replays the commits
-/// since the last: delta-rs reads those JSON files at once, each with a decoder that reserves
-/// ~2.8 MB for the log's schema, so 50 commits cost ~140 MB for a moment (the 6M-event file's
-/// peak RSS: 422 MB with 50, 374 MB with 10).
-pub const CHECKPOINT_EVERY: u64 = 10;
+use super::log::{clean_log, table_properties};
+pub use super::log::{
+    CHECKPOINT_EVERY, DEFAULT_TOMBSTONE_RETENTION, DELETED_FILE_RETENTION, LOG_CLEANUP_EVERY,
+    LOG_RETENTION, TOMBSTONE_RETENTION,
+};
 
 /// One open table and what the committer knows of it.
 pub struct TableState {
@@ -35,6 +35,8 @@ pub struct TableState {
     /// Committed position (last sequence number) of each partition.
     pub positions: BTreeMap<u32, i64>,
     commits_since_checkpoint: u64,
+    /// When the log's expired entries were last deleted (`None`: not yet in this run).
+    log_cleaned: Option<Instant>,
 }
 
 /// The output tables under one `--out` location, as the run's [`Catalog`] lists them. A table is
@@ -47,6 +49,8 @@ pub struct DeltaTables {
     watermarks: BTreeMap<u32, i64>,
     /// Deduplication's anchors, recorded with every silver commit ([`DEDUP_FIELD`]).
     dedup_anchors: Option<serde_json::Value>,
+    /// How long log entries are kept (the tombstone retention of the tables this run creates).
+    log_retention: Duration,
 }
 
 /// The `commitInfo` field that records the partitions' watermarks with every commit: an object
@@ -56,37 +60,6 @@ pub const WATERMARKS_FIELD: &str = "medallionWatermarks";
 /// The `commitInfo` field of silver's commits that records deduplication's anchors: where a
 /// restart may start reading silver (see `dataflow::operators::dedup::anchors`).
 pub const DEDUP_FIELD: &str = "medallionDedup";
-
-/// Delta's table property: how long a removed file stays a tombstone in the log (and in every
-/// checkpoint) before readers may no longer count on it.
-pub const DELETED_FILE_RETENTION: &str = "delta.deletedFileRetentionDuration";
-
-/// [`DELETED_FILE_RETENTION`] of medallion's tables. Every table removes files all the time (the
-/// tables rewritten in place every epoch, the append-only ones at each compaction), and with
-/// Delta's default of a week each checkpoint carried a week of tombstones, so every checkpoint,
-/// snapshot reload and commit grew with the run's age (the soak's RSS grew 7% an hour). Our
-/// vacuum still keeps a removed file until the file is `--retention` old (full mode: by the
-/// file's age once its tombstone has expired); a tool whose vacuum relies on tombstones alone
-/// (Spark's default retention is this property) may delete files that readers of versions older
-/// than an hour need. A value already set on a table is never changed: set another with any
-/// Delta tool (e.g. `deltalake`'s `alter.set_table_properties`).
-pub const TOMBSTONE_RETENTION: &str = "interval 1 hours";
-
-/// [`TOMBSTONE_RETENTION`] as a duration. A run whose vacuum keeps files for less
-/// (`run --vacuum-retention 10m --vacuum-force`) gives the tables it creates that shorter
-/// retention instead: a tombstone is of no use once its file is gone.
-pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(3600);
-
-/// The table properties medallion sets on the tables it creates, with tombstones kept for
-/// `tombstones`.
-fn table_properties(tombstones: Duration) -> [(&'static str, String); 1] {
-    let value = if tombstones == DEFAULT_TOMBSTONE_RETENTION {
-        TOMBSTONE_RETENTION.to_string()
-    } else {
-        format!("interval {} seconds", tombstones.as_secs().max(1))
-    };
-    [(DELETED_FILE_RETENTION, value)]
-}
 
 /// The `txn` app id recording `partition`'s position in `table`.
 pub fn app_id(table: &str, partition: u32) -> String {
@@ -336,6 +309,7 @@ impl DeltaTables {
                 // Staggered, so that the tables checkpoint in different epochs rather than all
                 // seven in every tenth one (whose commit then took the time of seven).
                 commits_since_checkpoint: (tables.len() as u64 * 3) % CHECKPOINT_EVERY,
+                log_cleaned: None,
             });
         }
         Ok(DeltaTables {
@@ -344,6 +318,7 @@ impl DeltaTables {
             tables,
             watermarks: BTreeMap::new(),
             dedup_anchors: None,
+            log_retention: tombstones,
         })
     }
 
@@ -461,6 +436,7 @@ impl DeltaTables {
         if let (Some(anchors), true) = (&self.dedup_anchors, id == TableKind::Silver.id()) {
             app_metadata.insert(DEDUP_FIELD.to_string(), anchors.clone());
         }
+        let log_retention = self.log_retention;
         let state = &mut self.tables[id.index()];
         crate::fault::reached(crate::fault::Point::Commit).map_err(|source| SinkError::Io {
             path: self.out.table_display(&state.spec.name),
@@ -504,7 +480,12 @@ impl DeltaTables {
         let log_store = state.table.log_store();
         let version = storage::runtime().block_on(async {
             let snapshot = state.table.snapshot().map_err(delta_err(kind))?;
-            let finalized = CommitBuilder::default()
+            // No post-commit hook: checkpoints are made below, and delta-rs' log cleanup after
+            // every commit would list (and stat) the whole log each time.
+            let properties = CommitProperties::default()
+                .with_create_checkpoint(false)
+                .with_cleanup_expired_logs(Some(false));
+            let finalized = CommitBuilder::from(properties)
                 .with_actions(actions)
                 .with_app_metadata(app_metadata)
                 .build(Some(snapshot), log_store, operation)
@@ -538,6 +519,11 @@ impl DeltaTables {
                 .block_on(fresh.load())
                 .map_err(delta_err(kind))?;
             state.table = fresh;
+            let every = LOG_CLEANUP_EVERY.min(log_retention);
+            if state.log_cleaned.is_none_or(|at| at.elapsed() >= every) {
+                state.log_cleaned = Some(Instant::now());
+                clean_log(state, version, log_retention);
+            }
         }
         Ok(version)
     }

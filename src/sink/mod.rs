@@ -8,11 +8,13 @@
 //! - [`parquet`]: Parquet files of one table and epoch;
 //! - [`stats`]: each file's Delta statistics, from its Parquet footer;
 //! - [`report`]: what writers tell the committer per epoch;
-//! - [`delta`]: the Delta side (create, positions, commit, checkpoint, read back).
+//! - [`delta`]: the Delta side (create, positions, commit, read back);
+//! - [`log`]: the log's upkeep (checkpoints, retention properties, expired entries).
 
 use thiserror::Error;
 
 pub mod delta;
+pub mod log;
 pub mod parquet;
 pub mod report;
 pub mod stats;
