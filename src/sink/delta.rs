@@ -522,7 +522,7 @@ impl DeltaTables {
             let every = LOG_CLEANUP_EVERY.min(log_retention);
             if state.log_cleaned.is_none_or(|at| at.elapsed() >= every) {
                 state.log_cleaned = Some(Instant::now());
-                clean_log(state, version, log_retention);
+                clean_log(&state.spec.name, &state.table, version, log_retention);
             }
         }
         Ok(version)

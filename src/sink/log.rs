@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::delta::TableState;
+use deltalake::DeltaTable;
+
 use crate::storage;
 
 /// Create a Delta checkpoint after this many commits to a table. Writing one replays the commits
@@ -57,12 +58,12 @@ pub(super) fn table_properties(tombstones: Duration) -> [(&'static str, String);
     ]
 }
 
-/// Deletes `state`'s log entries (commits and checkpoints) older than `retention` that come
+/// Deletes table `name`'s log entries (commits and checkpoints) older than `retention` that come
 /// before a checkpoint at or below `version` (delta-rs' `cleanup_expired_logs_for`). A failure
 /// is logged, not returned: the commit stands, and the next cleanup tries again.
-pub(super) fn clean_log(state: &TableState, version: u64, retention: Duration) {
+pub(super) fn clean_log(name: &str, table: &DeltaTable, version: u64, retention: Duration) {
     let cutoff = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
-    let log_store = state.table.log_store();
+    let log_store = table.log_store();
     let cleaned = storage::runtime().block_on(deltalake::checkpoints::cleanup_expired_logs_for(
         version as _,
         log_store.as_ref(),
@@ -71,11 +72,11 @@ pub(super) fn clean_log(state: &TableState, version: u64, retention: Duration) {
     ));
     match cleaned {
         Ok(n) if n > 0 => {
-            tracing::debug!(table = %state.spec.name, deleted = n, "expired log entries deleted")
+            tracing::debug!(table = %name, deleted = n, "expired log entries deleted")
         }
         Ok(_) => {}
         Err(e) => {
-            tracing::warn!(table = %state.spec.name, error = %e, "deleting expired log entries failed; the next checkpoint tries again")
+            tracing::warn!(table = %name, error = %e, "deleting expired log entries failed; the next checkpoint tries again")
         }
     }
 }
