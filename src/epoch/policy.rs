@@ -16,10 +16,10 @@ pub enum EpochPolicy {
     /// machine, loaded or idle (tests use it); an idle source makes no new epochs.
     Events(u64),
     /// Every `ms` milliseconds, or sooner once a worker has read `max_events` events in the
-    /// epoch (the default: 250 ms, 131,072 events). The cap bounds what an epoch holds in memory
+    /// epoch. The cap bounds what an epoch holds in memory
     /// however fast the machine reads; latency stays bounded by the clock.
     MillisOrEvents { ms: u64, max_events: u64 },
-    /// A latency budget (the default: 500 ms, 131,072 events): an epoch begins with the first
+    /// A latency budget (the default: 500 ms, 32,768 events): an epoch begins with the first
     /// event any worker reads into it and ends once that event has waited the budget less what
     /// recent epochs took from their end to their commit (never less than half the budget), or
     /// sooner once a worker has read `max_events` in it. The worker that ends an epoch tells
@@ -31,7 +31,7 @@ pub enum EpochPolicy {
 }
 
 /// The default epoch: at most this many events per worker.
-pub const DEFAULT_MAX_EPOCH_EVENTS: u64 = 131_072;
+pub const DEFAULT_MAX_EPOCH_EVENTS: u64 = 32_768;
 
 /// The default latency budget (`run --max-latency`): an event is committed about this long after
 /// it was read, at most.
@@ -61,7 +61,7 @@ impl EpochPolicy {
 
 impl Default for EpochPolicy {
     /// [`EpochPolicy::for_latency`] of [`DEFAULT_MAX_LATENCY`] and [`DEFAULT_MAX_EPOCH_EVENTS`]:
-    /// epochs of 250 to ~490 ms and at most 131,072 events per worker. A 1 s budget costs less
+    /// epochs of 250 to ~490 ms and at most 32,768 events per worker. A 1 s budget costs less
     /// CPU at low rates but holds twice the events per epoch at high ones (the 20M-event history
     /// run's peak RSS: 329-335 MB against 295 MB with half-budget epochs).
     fn default() -> Self {
