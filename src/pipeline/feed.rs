@@ -1,7 +1,8 @@
 //! Driving one worker: open the partitions it owns, read them batch by batch into the dataflow's
 //! input under the epoch policy, gather small reads into larger batches, read at most one epoch
 //! ahead of what is committed, and stop early when the run has failed or was asked to stop (the
-//! request reaching every worker of every process through a small control dataflow).
+//! request reaching every worker of every process through a small control dataflow, which also
+//! carries the ends of epochs under a latency budget: every worker ends an epoch when one does).
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
