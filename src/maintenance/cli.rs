@@ -38,7 +38,7 @@ pub struct OptimizeArgs {
     /// Only this table (repeatable; default: every append-only table at --out).
     #[arg(long)]
     pub table: Vec<String>,
-    /// Size of the merged files.
+    /// Size of the merged files; files of half of it or more are left as they are.
     #[arg(long, default_value = "128MB", value_parser = parse_size)]
     pub target_size: u64,
     /// Only merge files written at least this long ago (the closed time range).

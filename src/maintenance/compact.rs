@@ -49,7 +49,7 @@ pub struct CompactReport {
     /// Why the table was left alone, if it was.
     pub skipped: Option<String>,
     /// Files left as they were: written within `min_age` (still open to the writer), already
-    /// `target_size` or larger, or small with no small neighbour to merge with.
+    /// half of `target_size` or larger, or small with no small neighbour to merge with.
     pub left_young: usize,
     pub left_large: usize,
     pub left_alone: usize,
@@ -67,7 +67,10 @@ impl CompactReport {
             ));
         }
         if self.left_large > 0 {
-            why.push(format!("{} at the target size already", self.left_large));
+            why.push(format!(
+                "{} at half the target size or more",
+                self.left_large
+            ));
         }
         if self.left_alone > 0 {
             why.push(format!(
@@ -118,6 +121,14 @@ fn live_files(table: &DeltaTable, shown: &str) -> Result<Vec<Live>, MaintenanceE
     Ok(files)
 }
 
+/// Whether a file is large enough to be left as it is: at least half the target. A merged file
+/// comes out under the target (the group stops before it, and the merged pages compress
+/// better), so with the target itself as the bar it was merged again with the next small files
+/// at every round: at 15,000 events/s the soak's compaction rewrote ~1 GB of bronze a round.
+fn is_large(size: u64, target: u64) -> bool {
+    size >= target / 2
+}
+
 /// Groups of at least two consecutive small files, each group about `target` bytes.
 fn plan_groups(files: &[Live], target: u64, closed_before_ms: i64) -> Vec<Vec<Live>> {
     let mut groups = Vec::new();
@@ -134,7 +145,7 @@ fn plan_groups(files: &[Live], target: u64, closed_before_ms: i64) -> Vec<Vec<Li
         if f.modified > closed_before_ms {
             break; // sorted by time: everything after is open too
         }
-        if f.size >= target {
+        if is_large(f.size, target) {
             close(&mut current, &mut bytes);
             continue;
         }
@@ -177,7 +188,7 @@ pub fn compact_table(
     report.left_young = files.iter().filter(|f| f.modified > closed_before).count();
     report.left_large = files
         .iter()
-        .filter(|f| f.modified <= closed_before && f.size >= opts.target_size)
+        .filter(|f| f.modified <= closed_before && is_large(f.size, opts.target_size))
         .count();
     report.left_alone = files
         .len()
@@ -293,5 +304,18 @@ mod tests {
         // a+b fit in 100, c would overflow and is left alone (a group of one); d+e; "open" is
         // newer than the closed range.
         assert_eq!(names, vec![vec!["a", "b"], vec!["d", "e"]]);
+        // A file of half the target or more is left as it is.
+        let files = vec![
+            f("a", 30, 1),
+            f("half", 50, 2),
+            f("b", 30, 3),
+            f("c", 30, 4),
+        ];
+        let groups = plan_groups(&files, 100, 50);
+        let names: Vec<Vec<&str>> = groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.path.as_str()).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["b", "c"]]);
     }
 }
