@@ -285,6 +285,14 @@ mod tests {
         }
     }
 
+    /// The files of each group, by name.
+    fn group_names(groups: &[Vec<Live>]) -> Vec<Vec<&str>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.path.as_str()).collect())
+            .collect()
+    }
+
     #[test]
     fn groups_are_small_closed_consecutive_files() {
         let files = vec![
@@ -297,10 +305,7 @@ mod tests {
             f("open", 10, 100),
         ];
         let groups = plan_groups(&files, 100, 50);
-        let names: Vec<Vec<&str>> = groups
-            .iter()
-            .map(|g| g.iter().map(|f| f.path.as_str()).collect())
-            .collect();
+        let names = group_names(&groups);
         // a+b fit in 100, c would overflow and is left alone (a group of one); d+e; "open" is
         // newer than the closed range.
         assert_eq!(names, vec![vec!["a", "b"], vec!["d", "e"]]);
@@ -312,10 +317,7 @@ mod tests {
             f("c", 30, 4),
         ];
         let groups = plan_groups(&files, 100, 50);
-        let names: Vec<Vec<&str>> = groups
-            .iter()
-            .map(|g| g.iter().map(|f| f.path.as_str()).collect())
-            .collect();
+        let names = group_names(&groups);
         assert_eq!(names, vec![vec!["b", "c"]]);
     }
 }

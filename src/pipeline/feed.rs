@@ -427,34 +427,46 @@ mod tests {
         }
     }
 
-    /// Feeds two trickling partitions through a dataflow that only records what arrives:
-    /// (epoch, partition, sequence numbers, bodies) per batch.
+    /// A dataflow that only records what arrives at `worker`'s input: (epoch, partition,
+    /// sequence numbers, bodies) per batch.
+    fn recording(
+        worker: &mut timely::worker::Worker,
+    ) -> (
+        InputHandleVec<Time, RawBatch>,
+        ProbeHandle<Time>,
+        Rc<RefCell<Vec<Arrived>>>,
+    ) {
+        let mut input = InputHandleVec::<Time, RawBatch>::new();
+        let probe = ProbeHandle::new();
+        let arrived: Rc<RefCell<Vec<Arrived>>> = Rc::default();
+        let sink = arrived.clone();
+        worker.dataflow::<Time, _, _>(|scope| {
+            input
+                .to_stream(scope)
+                .unary::<Vecs<()>, _, _, _>(Pipeline, "Record", move |_, _| {
+                    move |input, _output| {
+                        input.for_each(|cap, data| {
+                            for b in data.drain(..) {
+                                let bodies = (0..b.len()).map(|i| b.body(i).to_vec()).collect();
+                                sink.borrow_mut().push((
+                                    epoch_of(&cap),
+                                    b.partition,
+                                    b.sequence_numbers,
+                                    bodies,
+                                ));
+                            }
+                        });
+                    }
+                })
+                .probe_with(&probe);
+        });
+        (input, probe, arrived)
+    }
+
+    /// Feeds two trickling partitions through [`recording`].
     fn feed(options: FeedOptions, per_read: usize, total: i64) -> Vec<Arrived> {
         timely::execute_directly(move |worker| {
-            let mut input = InputHandleVec::<Time, RawBatch>::new();
-            let probe = ProbeHandle::new();
-            let arrived: Rc<RefCell<Vec<Arrived>>> = Rc::default();
-            let sink = arrived.clone();
-            worker.dataflow::<Time, _, _>(|scope| {
-                input
-                    .to_stream(scope)
-                    .unary::<Vecs<()>, _, _, _>(Pipeline, "Record", move |_, _| {
-                        move |input, _output| {
-                            input.for_each(|cap, data| {
-                                for b in data.drain(..) {
-                                    let bodies = (0..b.len()).map(|i| b.body(i).to_vec()).collect();
-                                    sink.borrow_mut().push((
-                                        epoch_of(&cap),
-                                        b.partition,
-                                        b.sequence_numbers,
-                                        bodies,
-                                    ));
-                                }
-                            });
-                        }
-                    })
-                    .probe_with(&probe);
-            });
+            let (input, probe, arrived) = recording(worker);
             let readers: Vec<Box<dyn PartitionReader>> = (0..2)
                 .map(|p| {
                     Box::new(Trickle {
@@ -525,24 +537,7 @@ mod tests {
         // tells it, so its events fall in many epochs, not all in the first.
         let arrived = timely::execute(timely::Config::process(2), |worker| {
             let index = worker.index();
-            let mut input = InputHandleVec::<Time, RawBatch>::new();
-            let probe = ProbeHandle::new();
-            let epochs: Rc<RefCell<Vec<(Time, usize)>>> = Rc::default();
-            let sink = epochs.clone();
-            worker.dataflow::<Time, _, _>(|scope| {
-                input
-                    .to_stream(scope)
-                    .unary::<Vecs<()>, _, _, _>(Pipeline, "Record", move |_, _| {
-                        move |input, _output| {
-                            input.for_each(|cap, data| {
-                                for b in data.drain(..) {
-                                    sink.borrow_mut().push((epoch_of(&cap), b.len()));
-                                }
-                            });
-                        }
-                    })
-                    .probe_with(&probe);
-            });
+            let (input, probe, arrived) = recording(worker);
             let (total, per_read, delay) = match index {
                 0 => (1000, 10, Duration::ZERO),
                 _ => (100, 1, Duration::from_millis(2)),
@@ -557,7 +552,11 @@ mod tests {
             let options =
                 FeedOptions::new(EpochPolicy::for_latency(Duration::from_secs(3600), 50), 10);
             feed_partitions(worker, input, &probe, vec![reader], &options).unwrap();
-            epochs.take()
+            arrived
+                .take()
+                .into_iter()
+                .map(|(t, _, seqs, _)| (t, seqs.len()))
+                .collect::<Vec<_>>()
         })
         .unwrap()
         .join()
