@@ -37,6 +37,14 @@ COLUMNS = {
     "ip6": "string",   # IPv6-like text
     "num": "string",   # number-like text (decimal places)
     "d2": "string",    # dates Spark's ANSI to_date reads (it fails the query on others)
+    "cc": "string",    # country-code-like text
+    "cur": "string",   # currency-code-like text
+    "lang": "string",  # language-code-like text
+    "sub": "string",   # subdivision-code-like text
+    "ctry": "string",  # a country beside a subdivision
+    "nid": "string",   # national-id-like text
+    "js": "string",    # JSON objects for schema checks
+    "arr": "array<string>",  # arrays (JSON arrays in medallion's rows)
 }
 
 
@@ -95,7 +103,49 @@ def rand_value(rng, col):
     if col == "num":
         return rng.choice(["1", "1.250", "-1.25", "+1.", ".5", "1.5e3", "1.0E-4", "100e-2",
                            "abc", " 1", "NaN", "1e", "0.000", "3.14159", "12.5000", "-0.001"])
+    if col == "cc":
+        return rng.choice(["US", "us", "Us", "USA", "usa", "840", "004", "4", "XK", "GB", "DE",
+                           "ZZ", " US", "", "GBR", "276", "999"])
+    if col == "cur":
+        return rng.choice(["USD", "usd", "EUR", "XXX", "XTS", "840", "978", "036", "36", "ABC", "",
+                           "JPY", "jpY", "999"])
+    if col == "lang":
+        return rng.choice(["en", "EN", "eng", "ENG", "sh", "ger", "deu", "xx", "zhk", "mrd",
+                           "fra", "", "zh", "yol"])
+    if col == "sub":
+        return rng.choice(["US-CA", "us-ca", "GB-ENG", "US-BY", "DE-BY", "CA", "US-", "-CA",
+                           "FR-75C", "", "US-NY", "gb-eng"])
+    if col == "ctry":
+        return rng.choice(["US", "GB", "us", "DE", "gb"])
+    if col == "nid":
+        return rng.choice(["123-45-6789", "123 45 6789", "123456789", "000-12-3456",
+                           "666-12-3456", "900-12-3456", "123-00-4567", "123-45-0000",
+                           "123-45 6789", "AB123456C", "AB 12 34 56 C", "GB123456C", "QQ123456C",
+                           "ab123456c", "ABCPD1234E", "ABCDD1234E", "12-345-6789", "",
+                           "DA123456A", "AB12 3456D", "AB123456E"])
+    if col == "arr":
+        return rng.choice([[], ["a"], ["a", None], [""], [None], ["x", "y", "z"]])
+    if col == "js":
+        return rng.choice(JSON_OBJECTS)
     raise KeyError(col)
+
+
+JSON_OBJECTS = [
+    '{"a": 1}', '{"a": 1.5}', '{"a": "1"}', '{"a": "x"}', '{"a": null}', '{}', '{"b": 2}',
+    '[1,2]', '1', 'null', '{"a": 1} x', '{"a": true}', '{"a": 99999999999}', '{"a": 1e2}',
+    '{"a": {"c": 1}}', '{"a": [1]}', '{"a": "NaN"}', '{"a": ""}', '{"a": "2026-11-26"}',
+    '{"a": "2026-11-26T12:00:00Z"}', '{"a": 1700000000}', '{"A": 1}', '{"a": 1, "b": {"c": null}}',
+    '{"a": 1, "b": {}}', '{"a": 1, "b": null}', '{"a": 1, "b": {"c": "z"}}', '{"a": -0}',
+    '{"a": 12.345}', '{"a": 128}', '{"a": 40000}', '{"a": [1, null]}', '{"a": "01"}',
+    '{"a": 2147483648}', '{"a": "1,000.5"}', '{"a": "-7"}', '{"a": 999.995}', '{"a": [1, "x"]}',
+    '{"a": {"k": 1}}', '{"a": 1, "b": {"c": "z", "d": [1.5]}}', '{"a": "2026-1-3 10:00"}', '',
+    '{"a": 1, "a": 2}']
+JSON_SCHEMAS = [
+    "a INT", "a INT NOT NULL", "a BIGINT", "a STRING", "a STRING NOT NULL", "a DOUBLE", "a FLOAT",
+    "a BOOLEAN", "a DECIMAL(5,2)", "a DATE", "a TIMESTAMP", "a ARRAY<INT>", "a MAP<STRING,INT>",
+    "a SMALLINT", "a TINYINT", "struct<a:int, b:struct<c:string NOT NULL>>",
+    "a INT, b STRUCT<c: STRING NOT NULL, d: ARRAY<DOUBLE>> NOT NULL", "a STRUCT<k: INT>",
+    "a decimal", "a long", "a STRING COMMENT 'the a', b MAP<STRING, STRING>"]
 
 
 NUMERIC = ["i", "f"]
@@ -132,6 +182,9 @@ def rand_check(rng):
         "is_latitude", "is_longitude", "has_valid_string_case", "has_num_decimal_places",
         "is_older_than_col2_for_n_days", "is_valid_email", "is_valid_url", "is_valid_ipv6_address",
         "is_ipv4_address_in_cidr", "is_ipv6_address_in_cidr", "has_json_keys",
+        "is_valid_country_code", "is_valid_currency_code", "is_valid_language_code",
+        "is_valid_subdivision_code", "is_valid_national_id", "has_valid_json_schema",
+        "is_not_null_and_not_empty_array",
     ])
     a = {}
     if kind in ("is_not_null", "is_null"):
@@ -229,10 +282,47 @@ def rand_check(rng):
         a["keys"] = rng.sample(["a", "b", "c"], rng.randint(1, 2))
         if rng.random() < 0.5:
             a["require_all"] = rng.random() < 0.5
+    elif kind in CODE_FORMATS:
+        a["column"] = rng.choice(CODE_COLUMNS[kind])
+        if rng.random() < 0.6:
+            a["code_format"] = rng.choice(CODE_FORMATS[kind])
+            # DQX casts a column to text for numeric codes only (an integer column against the
+            # alphabetic lists is a type error in Spark), so integers get numeric codes.
+            if a["code_format"].lower() == "numeric" and rng.random() < 0.3:
+                a["column"] = "i"
+        if rng.random() < 0.5:
+            a["case_sensitive"] = rng.random() < 0.5
+    elif kind == "is_valid_subdivision_code":
+        a["column"] = rng.choice(["sub", "sub", "cc"])
+        if rng.random() < 0.5:
+            a["case_sensitive"] = rng.random() < 0.5
+        if rng.random() < 0.5:
+            a["country_column"] = rng.choice(["ctry", "cc"])
+    elif kind == "is_valid_national_id":
+        a["column"] = "nid"
+        if rng.random() < 0.7:
+            a["country"] = rng.choice(["US", "GB", "IN", "gb", "us"])
+    elif kind == "is_not_null_and_not_empty_array":
+        a["column"] = "arr"
+    elif kind == "has_valid_json_schema":
+        a["column"] = rng.choice(["js", "js", "j"])
+        a["schema"] = rng.choice(JSON_SCHEMAS)
     if kind in ALLOW_NULLS and rng.random() < 0.3:
         a["allow_nulls"] = rng.random() < 0.5
     return kind, a
 
+
+# The ISO code checks: their code formats (any case) and the columns they are drawn over.
+CODE_FORMATS = {
+    "is_valid_country_code": ["alpha-2", "alpha-3", "numeric", "ALPHA-3", "Numeric"],
+    "is_valid_currency_code": ["alphabetic", "numeric", "NUMERIC"],
+    "is_valid_language_code": ["alpha-2", "alpha-3", "Alpha-3"],
+}
+CODE_COLUMNS = {
+    "is_valid_country_code": ["cc", "cc", "s"],
+    "is_valid_currency_code": ["cur", "cur", "cc"],
+    "is_valid_language_code": ["lang", "lang", "s"],
+}
 
 # Functions with DQX 0.17's allow_nulls.
 ALLOW_NULLS = {"is_in_range", "is_not_in_range", "is_not_less_than", "is_not_greater_than",

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListBuilder, StringArray,
+    StringBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
@@ -209,6 +212,8 @@ enum Kind {
     Int,
     Float,
     Str,
+    /// JSON arrays: a list of strings (items that are not strings as JSON text).
+    Array,
 }
 
 fn kind_of(v: &Value) -> Kind {
@@ -217,6 +222,7 @@ fn kind_of(v: &Value) -> Kind {
         Value::Bool(_) => Kind::Bool,
         Value::Number(n) if n.is_i64() => Kind::Int,
         Value::Number(_) => Kind::Float,
+        Value::Array(_) => Kind::Array,
         _ => Kind::Str,
     }
 }
@@ -254,6 +260,7 @@ fn infer_schema(rows: &[Row]) -> (SchemaRef, Vec<Kind>) {
                 Kind::Int => DataType::Int64,
                 Kind::Float => DataType::Float64,
                 Kind::Null | Kind::Str => DataType::Utf8,
+                Kind::Array => DataType::new_list(DataType::Utf8, true),
             };
             Field::new(n, t, true)
         })
@@ -278,17 +285,36 @@ fn rows_to_batch(rows: &[Row]) -> anyhow::Result<RecordBatch> {
             Kind::Float => Arc::new(Float64Array::from_iter(
                 vals.map(|v| v.and_then(Value::as_f64)),
             )),
-            Kind::Null | Kind::Str => Arc::new(StringArray::from_iter(vals.map(|v| {
-                v.map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-            }))),
+            Kind::Null | Kind::Str => Arc::new(StringArray::from_iter(vals.map(|v| v.map(text)))),
+            Kind::Array => {
+                let mut lists = ListBuilder::new(StringBuilder::new());
+                for v in vals {
+                    if let Some(Value::Array(items)) = v {
+                        for item in items {
+                            lists
+                                .values()
+                                .append_option((!item.is_null()).then(|| text(item)));
+                        }
+                        lists.append(true);
+                    } else {
+                        lists.append_null();
+                    }
+                }
+                Arc::new(lists.finish())
+            }
         };
         cols.push(col);
     }
     let opts = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len()));
     Ok(RecordBatch::try_new_with_options(schema, cols, &opts)?)
+}
+
+/// A JSON value as a string column holds it: a string as it is, anything else as JSON text.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn echo_row(row: &Row, errors: Value, warnings: Value) -> String {

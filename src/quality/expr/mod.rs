@@ -10,10 +10,12 @@
 //! This layer knows nothing of check definitions: DQX's conventions for reading limits and list
 //! items as expressions live with the check functions (`quality::functions`).
 
+pub mod codes;
 pub mod datetime;
 pub mod error;
 pub mod eval;
 pub mod javaregex;
+pub mod json_schema;
 pub mod parse;
 pub mod render;
 pub mod spark_cast;
@@ -73,6 +75,8 @@ pub enum Func {
     CurrentDate,
     /// Character length.
     Length,
+    /// `size(array)`: the number of elements (null for a null array, as with ANSI on).
+    Size,
     Lower,
     Upper,
     /// Removes leading and trailing spaces.
@@ -119,6 +123,14 @@ pub enum TextFn {
     JsonHasKeys { keys: Arc<[String]>, all: bool },
     /// The first `n` characters (`substr(s, 1, n)`).
     Prefix(usize),
+    /// Whether the text is a code of the list (`lower`: compared lower-cased).
+    InCodeList { list: codes::CodeList, lower: bool },
+    /// Whether the text is a national identification number of the format.
+    NationalId(codes::NationalId),
+    /// The text before the first `sep` (`split(s, sep)[0]`), all of it when there is none.
+    BeforeFirst(char),
+    /// Whether JSON text conforms to the schema (`has_valid_json_schema`; see [`json_schema`]).
+    JsonSchema(Arc<json_schema::JsonSchema>),
 }
 
 /// The letter cases of `has_valid_string_case`.

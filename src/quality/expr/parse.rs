@@ -433,6 +433,10 @@ fn function(f: &ast::Function) -> Result<Expr, ExprError> {
             arity(0, 0)?;
             Expr::Func(Func::CurrentDate, args)
         }
+        "size" | "cardinality" | "array_size" => {
+            arity(1, 1)?;
+            Expr::Func(Func::Size, args)
+        }
         "length" | "char_length" | "character_length" | "len" => {
             arity(1, 1)?;
             Expr::Func(Func::Length, args)

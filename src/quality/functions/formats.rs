@@ -1,7 +1,10 @@
 //! The value-format checks: regex matches (`regex_match`), coordinates (`is_latitude`,
 //! `is_longitude`), DQX's patterns (`is_valid_ipv4_address`, `is_valid_uuid`, `is_valid_email`,
-//! `is_valid_url`) and JSON (`is_valid_json`, `has_json_keys`).
+//! `is_valid_url`) and JSON (`is_valid_json`, `has_json_keys`, `has_valid_json_schema`).
 
+use std::sync::Arc;
+
+use super::super::expr::json_schema::JsonSchema;
 use super::super::expr::{CastTo, CmpOp, Expr, Func, TextFn};
 use super::{
     cast, err, lit_float, lit_int, regex, text, value_in, Body, ColumnCheck, FnError, MsgPart,
@@ -159,6 +162,46 @@ pub(super) fn json(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
         format!("{n}_is_not_valid_json"),
         c.clone().call(Func::IsValidJson).not(),
         value_in(c, cs, "is not a valid JSON string"),
+    ))
+}
+
+/// `has_valid_json_schema`: valid JSON (else `is_valid_json`'s message) whose object
+/// converts to the DDL `schema` as Spark's `from_json` converts it, with every `NOT NULL`
+/// field present (see [`JsonSchema`]).
+pub(super) fn json_schema(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
+    let (args, c, cs, n) = (&col.args, &col.c, col.cs.as_str(), col.n.as_str());
+    let ddl = args.req_str("schema")?;
+    let schema = JsonSchema::parse(ddl).map_err(|e| {
+        err(
+            "schema",
+            format!("Invalid schema string '{ddl}'. Error: {e}"),
+        )
+    })?;
+    let shown = schema.to_string();
+    let s = cast(c.clone(), CastTo::String).cached();
+    let invalid = c
+        .clone()
+        .is_not_null()
+        .and(s.clone().call(Func::IsValidJson).not());
+    let conforms = s
+        .clone()
+        .call(Func::Text(TextFn::JsonSchema(Arc::new(schema))));
+    Ok((
+        format!("{n}_has_invalid_json_schema"),
+        c.clone()
+            .is_not_null()
+            .and(invalid.clone().or(conforms.not())),
+        vec![MsgPart::When {
+            cond: invalid,
+            then: value_in(c, cs, "is not a valid JSON string"),
+            otherwise: vec![
+                text("Value '"),
+                MsgPart::ValueOrNull(s),
+                text(format!(
+                    "' in Column '{cs}' does not conform to expected JSON schema: {shown}"
+                )),
+            ],
+        }],
     ))
 }
 

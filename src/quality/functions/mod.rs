@@ -5,10 +5,11 @@
 //!
 //! Layout: this module holds the table of functions and their arguments, the validation every
 //! check goes through and the dispatch to the families: `nulls`, `lists`, `comparisons`,
-//! `dates`, `formats` and `sql_expression`; [`args`] gives typed access to the arguments and
+//! `dates`, `formats`, `network`, `strings`, `codes` and `sql_expression`; [`args`] gives typed access to the arguments and
 //! reads limits ([`limit`]).
 
 pub mod args;
+mod codes;
 mod comparisons;
 mod dates;
 mod formats;
@@ -112,6 +113,10 @@ const SPECS: &[Spec] = &[
     Spec {
         name: "is_null_or_empty",
         args: &["*column", "trim_strings"],
+    },
+    Spec {
+        name: "is_not_null_and_not_empty_array",
+        args: &["*column"],
     },
     Spec {
         name: "is_in_list",
@@ -248,6 +253,30 @@ const SPECS: &[Spec] = &[
     Spec {
         name: "is_older_than_col2_for_n_days",
         args: &["*column1", "*column2", "days", "negate"],
+    },
+    Spec {
+        name: "is_valid_country_code",
+        args: &["*column", "code_format", "case_sensitive"],
+    },
+    Spec {
+        name: "is_valid_currency_code",
+        args: &["*column", "code_format", "case_sensitive"],
+    },
+    Spec {
+        name: "is_valid_language_code",
+        args: &["*column", "code_format", "case_sensitive"],
+    },
+    Spec {
+        name: "is_valid_subdivision_code",
+        args: &["*column", "case_sensitive", "country_column"],
+    },
+    Spec {
+        name: "has_valid_json_schema",
+        args: &["*column", "*schema"],
+    },
+    Spec {
+        name: "is_valid_national_id",
+        args: &["*column", "country"],
     },
 ];
 
@@ -444,7 +473,8 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
         | "is_not_empty"
         | "is_empty"
         | "is_not_null_and_not_empty"
-        | "is_null_or_empty" => nulls::compile(&col)?,
+        | "is_null_or_empty"
+        | "is_not_null_and_not_empty_array" => nulls::compile(&col)?,
         "is_in_list" | "is_not_null_and_is_in_list" | "is_not_in_list" => {
             lists::compile(&col, &mut refs)?
         }
@@ -462,11 +492,17 @@ pub fn compile(check: &Check, column: Option<&str>) -> Result<Compiled, FnError>
         }
         "is_valid_json" => formats::json(&col)?,
         "has_json_keys" => formats::json_keys(&col)?,
+        "has_valid_json_schema" => formats::json_schema(&col)?,
         "has_valid_string_case" => strings::string_case(&col)?,
         "has_num_decimal_places" => strings::decimal_places(&col, &mut refs)?,
         "is_valid_ipv6_address" => network::valid_ipv6(&col)?,
         "is_ipv4_address_in_cidr" => network::ipv4_in_cidr(&col)?,
         "is_ipv6_address_in_cidr" => network::ipv6_in_cidr(&col)?,
+        "is_valid_country_code" | "is_valid_currency_code" | "is_valid_language_code" => {
+            codes::iso_code(&col)?
+        }
+        "is_valid_subdivision_code" => codes::subdivision(&col, &mut refs)?,
+        "is_valid_national_id" => codes::national_id(&col)?,
         other => return Err(err("function", format!("unknown function '{other}'"))),
     };
     // DQX 0.17's `allow_nulls` (comparisons, decimal places): false fails null values too.
@@ -524,7 +560,7 @@ mod tests {
 
     #[test]
     fn every_function_is_known() {
-        assert_eq!(function_names().count(), 37);
+        assert_eq!(function_names().count(), 44);
         assert!(takes_column("is_in_range"));
         assert!(!takes_column("sql_expression"));
     }

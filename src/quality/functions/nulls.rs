@@ -1,12 +1,14 @@
 //! The null and emptiness checks (`is_not_null`, `is_null`, `is_not_empty`, `is_empty`,
-//! `is_not_null_and_not_empty`, `is_null_or_empty`); emptiness compares the value cast to string
-//! (trimmed when `trim_strings` is set) with `''`.
+//! `is_not_null_and_not_empty`, `is_null_or_empty`, `is_not_null_and_not_empty_array`);
+//! emptiness compares the value cast to string (trimmed when `trim_strings` is set) with `''`,
+//! or an array's size with 0.
 
-use super::super::expr::{CastTo, CmpOp, Expr};
+use super::super::expr::{CastTo, CmpOp, Expr, Func};
 use super::{cast, text, Body, ColumnCheck, FnError};
 
 /// The null and emptiness checks: `is_not_null`, `is_null`, `is_not_empty`, `is_empty`,
-/// `is_not_null_and_not_empty` and (any other name) `is_null_or_empty`.
+/// `is_not_null_and_not_empty`, `is_not_null_and_not_empty_array` and (any other name)
+/// `is_null_or_empty`.
 pub(super) fn compile(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
     let (f, c, cs, n) = (col.f, &col.c, col.cs.as_str(), col.n.as_str());
     let as_str = |e: Expr| cast(e, CastTo::String);
@@ -41,6 +43,13 @@ pub(super) fn compile(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
                 vec![text(format!("Column '{cs}' value is null or empty"))],
             )
         }
+        "is_not_null_and_not_empty_array" => (
+            format!("{n}_is_null_or_empty_array"),
+            c.clone()
+                .is_null()
+                .or(c.clone().call(Func::Size).cmp(CmpOp::Eq, super::lit_int(0))),
+            vec![text(format!("Column '{cs}' is null or empty array"))],
+        ),
         _ => {
             let t = col.trimmed()?;
             (

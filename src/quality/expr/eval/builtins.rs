@@ -54,6 +54,14 @@ impl Env<'_> {
                 let fmt = fmt.clone();
                 v.map(|a| to_date(&a, fmt.as_deref()))
             }
+            Func::Size => arg(&mut vals)?.map(|a| {
+                let lists = a.as_list_opt::<i32>().ok_or_else(|| {
+                    ExprError::TypeMismatch(format!("size() takes an array, got {}", a.data_type()))
+                })?;
+                Ok(Arc::new(Int64Array::from_iter((0..lists.len()).map(|i| {
+                    lists.is_valid(i).then(|| i64::from(lists.value_length(i)))
+                }))) as ArrayRef)
+            }),
             Func::Length => {
                 let v = cast_val(arg(&mut vals)?, &DataType::Utf8)?;
                 v.map(|a| {

@@ -8,7 +8,7 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray};
 
 use super::super::error::ExprError;
 use super::super::{StringCase, TextFn};
-use super::cast::map_strings;
+use super::cast::{map_strings, test_strings};
 
 /// Evaluates `f` on every string of `s` (nulls stay null).
 pub(super) fn eval(f: &TextFn, s: &StringArray) -> Result<ArrayRef, ExprError> {
@@ -35,6 +35,14 @@ pub(super) fn eval(f: &TextFn, s: &StringArray) -> Result<ArrayRef, ExprError> {
                 Some((end, _)) => x[..end].to_string(),
                 None => x.to_string(),
             })
+        }))),
+        TextFn::InCodeList { list, lower } => {
+            Arc::new(test_strings(s, |x| list.contains(x, *lower)))
+        }
+        TextFn::JsonSchema(schema) => Arc::new(test_strings(s, |x| schema.conforms(x))),
+        TextFn::NationalId(id) => Arc::new(test_strings(s, |x| id.matches(x))),
+        TextFn::BeforeFirst(sep) => Arc::new(StringArray::from_iter(map_strings(s, |x| {
+            Some(x.split(*sep).next().unwrap_or(x).to_string())
         }))),
         TextFn::JsonHasKeys { keys, all } => {
             Arc::new(BooleanArray::from_iter(map_strings(s, |x| {
