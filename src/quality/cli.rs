@@ -16,6 +16,10 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::apply::Evaluation;
+use super::checks::Criticality;
+use super::dataset_eval::{self, DatasetEvaluation};
+use super::dataset_rules::DatasetCheck;
 use super::expr::datetime::format_rfc3339;
 use super::{EvalContext, LoadOptions, QualityError, RuleSet};
 
@@ -128,17 +132,22 @@ pub fn run_check_command_to(
         run_id: uuid::Uuid::new_v4().to_string(),
     };
     let ev = rules.evaluate(&batch, &ctx)?;
+    let ds = dataset_eval::evaluate(rules.dataset_checks(), &batch, now.timestamp_micros())?;
+    let (mut with_errors, mut with_warnings) = (0, 0);
     for (i, row) in rows.iter().enumerate() {
-        let errors = results_to_json(&ev.errors, i);
-        let warnings = results_to_json(&ev.warnings, i);
+        let cell = |crit: Criticality, col: &ArrayRef| {
+            merge_entries(&rules, &ev, &ds, &ctx, i, crit, results_to_json(col, i))
+        };
+        let errors = cell(Criticality::Error, &ev.errors);
+        let warnings = cell(Criticality::Warn, &ev.warnings);
+        with_errors += usize::from(!errors.is_null());
+        with_warnings += usize::from(!warnings.is_null());
         writeln!(out, "{}", echo_row(row, errors, warnings))?;
     }
     writeln!(
         err,
-        "{} row(s), {} with errors, {} with warnings",
+        "{} row(s), {with_errors} with errors, {with_warnings} with warnings",
         rows.len(),
-        ev.has_error.true_count(),
-        (0..rows.len()).filter(|&i| !ev.warnings.is_null(i)).count()
     )?;
     let w = rules
         .rules()
@@ -166,7 +175,81 @@ pub fn run_check_command_to(
         }
         writeln!(err)?;
     }
+    for (k, c) in rules.dataset_checks().iter().enumerate() {
+        writeln!(
+            err,
+            "{:<w$}  {:<5}  {:>9}  {:>7}",
+            c.name,
+            c.criticality.as_str(),
+            ds.evaluated[k],
+            ds.failed[k]
+        )?;
+    }
     Ok(EXIT_OK)
+}
+
+/// Row `row`'s `crit` entries: the row-level ones (`row_level`, in rule order) and the dataset
+/// checks' marks, merged in check order as DQX lists them; null when there are none.
+fn merge_entries(
+    rules: &RuleSet,
+    ev: &Evaluation,
+    ds: &DatasetEvaluation,
+    ctx: &EvalContext,
+    row: usize,
+    crit: Criticality,
+    row_level: Value,
+) -> Value {
+    let dataset: Vec<(usize, Value)> = ds.marks[row]
+        .iter()
+        .filter_map(|(k, message)| {
+            let c = &rules.dataset_checks()[*k];
+            (c.criticality == crit)
+                .then(|| (c.index, dataset_entry(rules, c, message.as_deref(), ctx)))
+        })
+        .collect();
+    if dataset.is_empty() {
+        return row_level;
+    }
+    let indices = rules
+        .rules()
+        .iter()
+        .enumerate()
+        .filter(|(k, r)| {
+            r.criticality() == crit && (ev.skipped[*k].is_some() || ev.fired[*k].value(row))
+        })
+        .map(|(_, r)| r.check_index());
+    let mut all: Vec<(usize, Value)> = match row_level {
+        Value::Array(entries) => indices.zip(entries).collect(),
+        _ => Vec::new(),
+    };
+    all.extend(dataset);
+    all.sort_by_key(|(index, _)| *index);
+    Value::Array(all.into_iter().map(|(_, e)| e).collect())
+}
+
+/// A dataset check's result entry, shaped as [`results_to_json`] shapes row-level ones.
+fn dataset_entry(
+    rules: &RuleSet,
+    c: &DatasetCheck,
+    message: Option<&str>,
+    ctx: &EvalContext,
+) -> Value {
+    let meta: Map<String, Value> = rules.checks()[c.index]
+        .user_metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    serde_json::json!({
+        "name": c.name,
+        "message": message,
+        "columns": c.columns(),
+        "filter": c.filter,
+        "function": c.function,
+        "run_time": format_rfc3339(ctx.run_time.timestamp_micros()),
+        "run_id": ctx.run_id,
+        "user_metadata": meta,
+        "skipped": null,
+    })
 }
 
 fn report_load_error(

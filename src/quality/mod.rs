@@ -30,10 +30,12 @@
 //! [`apply`] (a rule set applied to a batch), [`context`] (the clock and run identity of an
 //! evaluation), [`results`] (the DQX result columns), [`cli`] (the `check` command).
 
+pub mod aggregates;
 pub mod apply;
 pub mod checks;
 pub mod cli;
 pub mod context;
+pub mod dataset_eval;
 pub mod dataset_rules;
 mod error;
 pub mod expr;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::exact_sum::add_term;
 use super::{least_present, sum_present, ExactSum, OrdF64, SilverView, View};
-use crate::quality::dataset_rules::{AggrType, DatasetCheck, DatasetKind};
+use crate::quality::dataset_rules::{render_metric, AggrType, DatasetCheck, DatasetKind};
 use crate::quality::Criticality;
 use crate::sink::tables::ts_type;
 
@@ -93,7 +93,28 @@ impl DatasetChecks {
                 name: c.name.clone(),
                 message,
             };
+            if c.message_expr.is_some() {
+                return Err(fail(format!(
+                    "message_expr is not supported with the stream-wide dataset check '{}' \
+                     (its results are per group, not per row)",
+                    c.function
+                )));
+            }
+            if c.filter.is_some() {
+                return Err(fail(format!(
+                    "a filter is not supported with the stream-wide dataset check '{}' (yet; \
+                     `medallion check --input` evaluates it)",
+                    c.function
+                )));
+            }
             let (cols, value_col, aggr) = match &c.kind {
+                DatasetKind::Unique {
+                    trim_strings: true, ..
+                } => {
+                    return Err(fail(
+                        "trim_strings is not supported with the stream-wide is_unique (yet)".into(),
+                    ))
+                }
                 DatasetKind::Unique { columns, .. } => (columns.clone(), None, None),
                 DatasetKind::Aggr {
                     column,
@@ -108,6 +129,13 @@ impl DatasetChecks {
                 }
             }
             if let (Some(col), Some(aggr)) = (&value_col, aggr) {
+                if !aggr.is_streamed() {
+                    return Err(fail(format!(
+                        "aggr_type {} is not maintained stream-wide (yet: count, sum, avg, min, \
+                         max and count_distinct are; `medallion check --input` evaluates every type)",
+                        aggr.as_str()
+                    )));
+                }
                 let needs_number = matches!(
                     aggr,
                     AggrType::Sum | AggrType::Avg | AggrType::Min | AggrType::Max
@@ -164,6 +192,8 @@ impl View for DatasetChecks {
                 aggr,
                 limit,
                 comparison,
+                abs_tolerance,
+                rel_tolerance,
                 ..
             } => {
                 let sum = || total.sum.map_or(0.0, |s| s.value());
@@ -174,9 +204,13 @@ impl View for DatasetChecks {
                     AggrType::Avg => (count > 0).then(|| sum() / count as f64),
                     AggrType::Min => total.min.map(|m| m.0),
                     AggrType::Max => total.max.map(|m| m.0),
+                    // Not streamed: refused when the checks are bound.
+                    _ => None,
                 };
                 // An aggregate over no values (SQL NULL) fails no comparison, as in DQX.
-                let passed = metric.is_none_or(|m| comparison.passes(m, *limit));
+                let passed = metric.is_none_or(|m| {
+                    comparison.passes_within(m, *limit, *abs_tolerance, *rel_tolerance)
+                });
                 Some(DatasetResult {
                     metric: metric.map(OrdF64),
                     passed,
@@ -221,14 +255,11 @@ impl View for DatasetChecks {
             let c = check(k);
             match &c.kind {
                 DatasetKind::Unique { .. } => {
-                    let value =
-                        k.1.iter()
-                            .map(|v| v.as_deref().unwrap_or("null"))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                    c.unique_message(&value, r.metric.map(|m| m.0 as i64).unwrap_or(0))
+                    c.unique_message(&k.1, r.metric.map(|m| m.0 as i64).unwrap_or(0))
                 }
-                DatasetKind::Aggr { .. } => r.metric.and_then(|m| c.aggr_message(m.0)),
+                DatasetKind::Aggr { aggr, .. } => r
+                    .metric
+                    .and_then(|m| c.aggr_message(&render_metric(*aggr, m.0))),
             }
         };
         let limit = |k: &DatasetKey| match &check(k).kind {
@@ -297,6 +328,7 @@ impl SilverView for DatasetChecks {
                 DatasetKind::Unique {
                     columns,
                     nulls_distinct,
+                    ..
                 } => {
                     let cols: Vec<Vec<Option<String>>> =
                         columns.iter().map(|c| rendered(&column(c))).collect();

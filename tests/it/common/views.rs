@@ -392,8 +392,8 @@ pub fn expected_dataset(silver: &[RecordBatch], window_ms: i64) -> DatasetRows {
     }
     for ((s, e), n) in seen.into_iter().filter(|(_, n)| *n > 1) {
         out.insert(
-            ("station_id_event_time_is_not_unique".into(), Some(format!("station_id={s}, event_time={e}")), None),
-            (Some(n as f64), 1.0, false, Some(format!("Value '{s}, {e}' in column 'station_id, event_time' is not unique, found {n} duplicates"))),
+            ("struct_station_id_event_time_is_not_unique".into(), Some(format!("station_id={s}, event_time={e}")), None),
+            (Some(n as f64), 1.0, false, Some(format!("Value '{{{s}, {e}}}' in column 'struct(station_id, event_time)' is not unique, found {n} duplicates"))),
         );
     }
     let group = |key: &dyn Fn(&SilverFields) -> Option<String>| {
@@ -434,7 +434,7 @@ pub fn expected_dataset(silver: &[RecordBatch], window_ms: i64) -> DatasetRows {
                 d == 3.0,
                 (d != 3.0).then(|| {
                     format!(
-                        "Count_distinct value {d} in column 'condition' is not equal to limit: 3"
+                        "Distinct count value {d} in column 'condition' is not equal to limit: 3"
                     )
                 }),
             ),

@@ -1,0 +1,264 @@
+//! Dataset-level checks over one whole input, as DQX applies them to a DataFrame (what
+//! `medallion check --input` runs): `is_unique` marks every row whose key is shared by another
+//! checked row; `is_aggr_*` computes the aggregate over all rows or per `group_by` group and
+//! marks each row of a failing group. A check's filter selects the rows that are aggregated and
+//! marked, as DQX's `row_filter` does. Each marked row gets DQX's name and message.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+
+use super::aggregates::{aggregate, AggrType, Value};
+use super::dataset_rules::{DatasetCheck, DatasetKind};
+use super::expr::eval::Env;
+use super::expr::{self, render, ExprError};
+
+/// Why a dataset check could not be evaluated on the input.
+#[derive(Debug, thiserror::Error)]
+#[error("dataset check '{check}': {message}")]
+pub struct DatasetEvalError {
+    pub check: String,
+    pub message: String,
+}
+
+/// One marked row: the check (its position in the dataset checks) and DQX's message (null
+/// where a `message_expr` gives null).
+pub type Mark = (usize, Option<String>);
+
+/// What the dataset checks found on one input.
+#[derive(Debug, Default)]
+pub struct DatasetEvaluation {
+    /// Per row, the checks that mark it, in check order.
+    pub marks: Vec<Vec<Mark>>,
+    /// Per check, the rows it looked at (its filter's).
+    pub evaluated: Vec<u64>,
+    /// Per check, the rows it marked.
+    pub failed: Vec<u64>,
+}
+
+/// Evaluates `checks` on `batch`.
+pub fn evaluate(
+    checks: &[DatasetCheck],
+    batch: &RecordBatch,
+    now_us: i64,
+) -> Result<DatasetEvaluation, DatasetEvalError> {
+    let mut out = DatasetEvaluation {
+        marks: vec![Vec::new(); batch.num_rows()],
+        ..Default::default()
+    };
+    let mut env = Env::new(batch, now_us);
+    for (pos, check) in checks.iter().enumerate() {
+        let fail = |message: String| DatasetEvalError {
+            check: check.name.clone(),
+            message,
+        };
+        let eval = |env: &mut Env<'_>, text: &str| -> Result<ArrayRef, DatasetEvalError> {
+            let e = expr::parse(text).map_err(|e| fail(e.to_string()))?;
+            let v = env.eval(&e).map_err(|e: ExprError| fail(e.to_string()))?;
+            Ok(v.into_array(batch.num_rows()))
+        };
+        let selected: Vec<bool> = match &check.filter {
+            Some(f) => {
+                let a = eval(&mut env, f)?;
+                let b = a
+                    .as_boolean_opt()
+                    .ok_or_else(|| fail(format!("filter '{f}' is not a condition")))?;
+                (0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect()
+            }
+            None => vec![true; batch.num_rows()],
+        };
+        let found = match &check.kind {
+            DatasetKind::Unique {
+                columns,
+                nulls_distinct,
+                trim_strings,
+            } => {
+                let keys = columns
+                    .iter()
+                    .map(|c| eval(&mut env, c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                unique(check, &keys, &selected, *nulls_distinct, *trim_strings)
+            }
+            DatasetKind::Aggr {
+                column,
+                aggr,
+                group_by,
+                ..
+            } => {
+                let groups = group_by
+                    .iter()
+                    .map(|c| eval(&mut env, c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let values = if column == "*" {
+                    star_values(batch, *aggr)
+                } else {
+                    let a = eval(&mut env, column)?;
+                    typed_values(&a, *aggr).map_err(&fail)?
+                };
+                aggr_marks(check, &values, &groups, &selected)
+            }
+        };
+        // `message_expr` replaces the message with its value on the row (first 500 characters).
+        let custom = match &check.message_expr {
+            Some(text) => {
+                let e = expr::parse(text)
+                    .map_err(|e| fail(e.to_string()))?
+                    .call(expr::Func::Text(expr::TextFn::Prefix(500)));
+                let v = env.eval(&e).map_err(|e| fail(e.to_string()))?;
+                let a = v.into_array(batch.num_rows());
+                Some(
+                    super::expr::eval::cast::cast_to(&a, &DataType::Utf8)
+                        .map_err(|e| fail(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        out.evaluated
+            .push(selected.iter().filter(|s| **s).count() as u64);
+        out.failed.push(found.len() as u64);
+        for (row, message) in found {
+            let message = match &custom {
+                Some(c) => (!c.is_null(row)).then(|| c.as_string::<i32>().value(row).to_string()),
+                None => Some(message),
+            };
+            out.marks[row].push((pos, message));
+        }
+    }
+    Ok(out)
+}
+
+/// A cell as an aggregate input (`None` when null).
+fn value(a: &dyn Array, i: usize) -> Option<Value> {
+    if a.is_null(i) {
+        return None;
+    }
+    Some(match a.data_type() {
+        DataType::Int64 => Value::Int(a.as_primitive::<arrow::datatypes::Int64Type>().value(i)),
+        DataType::Float64 => {
+            Value::Float(a.as_primitive::<arrow::datatypes::Float64Type>().value(i))
+        }
+        DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
+        _ => Value::Str(render::cell(a, i)?),
+    })
+}
+
+/// The values an aggregate of a column reads, checked against what the type needs.
+fn typed_values(a: &ArrayRef, aggr: AggrType) -> Result<Vec<Option<Value>>, String> {
+    let numeric = matches!(a.data_type(), DataType::Int64 | DataType::Float64);
+    if aggr.needs_number() && !numeric && a.data_type() != &DataType::Null {
+        return Err(format!(
+            "aggr_type '{}' needs a numeric column, got {}",
+            aggr.as_str(),
+            a.data_type()
+        ));
+    }
+    if aggr == AggrType::CountIf && !matches!(a.data_type(), DataType::Boolean | DataType::Null) {
+        return Err(format!(
+            "aggr_type 'count_if' needs a boolean column, got {}",
+            a.data_type()
+        ));
+    }
+    Ok((0..a.len()).map(|i| value(a.as_ref(), i)).collect())
+}
+
+/// `count(*)`: one value a row; `count(DISTINCT *)`: the row's values, where none is null.
+fn star_values(batch: &RecordBatch, aggr: AggrType) -> Vec<Option<Value>> {
+    (0..batch.num_rows())
+        .map(|i| {
+            if aggr != AggrType::CountDistinct {
+                return Some(Value::Int(1));
+            }
+            let cells: Option<Vec<String>> = batch
+                .columns()
+                .iter()
+                .map(|c| value(c.as_ref(), i).map(|v| v.group_key()))
+                .collect();
+            cells.map(|c| Value::Str(c.join("\u{1f}")))
+        })
+        .collect()
+}
+
+/// The grouping key of row `i` (Spark's partitioning: nulls form their own group).
+fn group_key(cols: &[ArrayRef], i: usize, trim: bool) -> Vec<Option<String>> {
+    cols.iter()
+        .map(|c| {
+            value(c.as_ref(), i).map(|v| match v {
+                Value::Str(s) if trim && c.data_type() == &DataType::Utf8 => {
+                    Value::Str(s.trim_matches(' ').to_string()).group_key()
+                }
+                v => v.group_key(),
+            })
+        })
+        .collect()
+}
+
+/// `is_unique`: rows selected (and, with `nulls_distinct`, without a null key part) whose key
+/// another selected row shares; the message counts the selected rows of the key.
+fn unique(
+    check: &DatasetCheck,
+    keys: &[ArrayRef],
+    selected: &[bool],
+    nulls_distinct: bool,
+    trim: bool,
+) -> Vec<(usize, String)> {
+    let n = selected.len();
+    let counted: Vec<bool> = (0..n)
+        .map(|i| selected[i] && (!nulls_distinct || keys.iter().all(|k| k.is_valid(i))))
+        .collect();
+    let mut counts: std::collections::HashMap<Vec<Option<String>>, i64> = Default::default();
+    let row_keys: Vec<_> = (0..n).map(|i| group_key(keys, i, trim)).collect();
+    for i in (0..n).filter(|&i| counted[i]) {
+        *counts.entry(row_keys[i].clone()).or_default() += 1;
+    }
+    (0..n)
+        .filter(|&i| counted[i] && counts[&row_keys[i]] > 1)
+        .filter_map(|i| {
+            let shown: Vec<Option<String>> =
+                keys.iter().map(|k| render::cell(k.as_ref(), i)).collect();
+            check
+                .unique_message(&shown, counts[&row_keys[i]])
+                .map(|m| (i, m))
+        })
+        .collect()
+}
+
+/// `is_aggr_*`: the aggregate of the selected rows' values, over all rows or per group; every
+/// selected row of a failing group is marked.
+fn aggr_marks(
+    check: &DatasetCheck,
+    values: &[Option<Value>],
+    groups: &[ArrayRef],
+    selected: &[bool],
+) -> Vec<(usize, String)> {
+    let DatasetKind::Aggr {
+        aggr, percentile, ..
+    } = &check.kind
+    else {
+        return Vec::new();
+    };
+    let n = selected.len();
+    let row_keys: Vec<_> = (0..n).map(|i| group_key(groups, i, false)).collect();
+    let mut inputs: std::collections::HashMap<&Vec<Option<String>>, Vec<Value>> =
+        Default::default();
+    for i in 0..n {
+        let group = inputs.entry(&row_keys[i]).or_default();
+        if let (true, Some(v)) = (selected[i], &values[i]) {
+            group.push(v.clone());
+        }
+    }
+    let p = percentile.as_ref().map(|(p, _)| *p);
+    let metrics: std::collections::HashMap<&Vec<Option<String>>, Option<Value>> = inputs
+        .iter()
+        .map(|(k, vs)| (*k, aggregate(*aggr, vs, p)))
+        .collect();
+    (0..n)
+        .filter(|&i| selected[i])
+        .filter_map(|i| {
+            let metric = metrics[&row_keys[i]].as_ref();
+            if !check.aggr_fails(metric) {
+                return None;
+            }
+            check.aggr_message(&metric?.render()).map(|m| (i, m))
+        })
+        .collect()
+}
