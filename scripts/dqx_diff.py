@@ -9,7 +9,7 @@ PySpark session, with `run_time_overwrite` as "now") and through `medallion chec
 in `_warnings`; a cell is one row's `_errors` or `_warnings`.
 
     python3 scripts/dqx_diff.py [--seeds 0-4] [--rows 200] [--checks 40] [--show 20]
-                                [--bin target/release/medallion] [--json OUT] [--keep DIR] [--open]
+                                [--bin target/release/medallion] [--json OUT] [--keep DIR]
 
 Needs `databricks-labs-dqx==0.17.0` and `pyspark` (PyPI) and Java 17. Exit 1 when a cell
 differs (other than the deliberate differences listed in docs/src/dqx.md), 0 when all agree.
@@ -161,14 +161,9 @@ EXPRESSIONS = ["i > 10", "f >= 0", "s = 'abc'", "i + f > 5", "length(s) < 3", "i
 
 
 # Limits given as text: DQX reads "3" as a number and "2.50" as a SQL decimal literal, whose
-# scale its messages keep ("limit: 2.50"); medallion prints 2.5. Still open (issue 30), so
-# decimal text is drawn only with --open.
-OPEN = False
-
-
+# scale its messages keep ("limit: 2.50").
 def number(rng):
-    extra = ["2.50", "10.0"] if OPEN else []
-    return rng.choice([0, 1, -1, 10, 100, 2.5, -50, 1000, 0.5, "3", "-1"] + extra)
+    return rng.choice([0, 1, -1, 10, 100, 2.5, -50, 1000, 0.5, "3", "-1", "2.50", "10.0"])
 
 
 def rand_check(rng):
@@ -340,6 +335,8 @@ GROUP_BYS = [None, ["s"], ["b"], ["cc", "b"], ["i"]]
 
 def rand_dataset_check(rng):
     """One dataset-level check: (function, arguments)."""
+    if rng.random() < 0.15:
+        return "has_no_outliers", {"column": rng.choice(NUMERIC)}
     if rng.random() < 0.3:
         cols = rng.sample(["s", "i", "b", "cc", "f", "lang"], rng.choice([1, 1, 2]))
         a = {"columns": cols}
@@ -366,7 +363,7 @@ def rand_dataset_check(rng):
     group_by = rng.choice(GROUP_BYS)
     if group_by:
         a["group_by"] = group_by
-    a["limit"] = rng.choice([0, 1, 2, 3, 5, 10, 100, 2.5, 1.0, 0.5, "3", "-1", 20])
+    a["limit"] = rng.choice([0, 1, 2, 3, 5, 10, 100, 2.5, 1.0, 0.5, "3", "-1", 20, "2.50"])
     if fn in ("is_aggr_equal", "is_aggr_not_equal") and rng.random() < 0.3:
         a["abs_tolerance" if rng.random() < 0.5 else "rel_tolerance"] = rng.choice([0.5, 1, 0.1])
     return fn, a
@@ -457,11 +454,7 @@ def main():
     ap.add_argument("--bin", default=str(ROOT / "target/release/medallion"))
     ap.add_argument("--json")
     ap.add_argument("--keep", help="write each seed's rows.jsonl and checks.json under this directory")
-    ap.add_argument("--open", action="store_true",
-                    help="also draw the inputs of differences still open (decimal-text limits)")
     args = ap.parse_args()
-    global OPEN
-    OPEN = args.open
     lo, _, hi = args.seeds.partition("-")
     seeds = range(int(lo), int(hi or lo) + 1)
     spark = spark_session()

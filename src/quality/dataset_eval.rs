@@ -79,6 +79,17 @@ pub fn evaluate(
                     .collect::<Result<Vec<_>, _>>()?;
                 unique(check, &keys, &selected, *nulls_distinct, *trim_strings)
             }
+            DatasetKind::Outliers { column } => {
+                let a = eval(&mut env, column)?;
+                if !matches!(a.data_type(), DataType::Int64 | DataType::Float64) {
+                    return Err(fail(format!(
+                        "Column '{column}' must be of numeric type to perform outlier detection \
+                         using MAD method, but got type '{}' instead.",
+                        a.data_type()
+                    )));
+                }
+                outliers(check, &a, &selected)
+            }
             DatasetKind::Aggr {
                 column,
                 aggr,
@@ -218,6 +229,60 @@ fn unique(
             check
                 .unique_message(&shown, counts[&row_keys[i]])
                 .map(|m| (i, m))
+        })
+        .collect()
+}
+
+/// Spark's `percentile_approx(v, 0.5)` on fewer values than its summary compresses (all
+/// inputs here): the value of rank ⌈n / 2⌉.
+fn approx_median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    (n > 0).then(|| sorted[(n as f64 * 0.5).ceil().max(1.0) as usize - 1])
+}
+
+/// `has_no_outliers`: selected rows whose value lies outside median ± 3.5 · MAD of the selected
+/// values (DQX's `median_absolute_deviation_bounds_df`, with `percentile_approx` medians).
+fn outliers(check: &DatasetCheck, a: &ArrayRef, selected: &[bool]) -> Vec<(usize, String)> {
+    let x = |i: usize| value(a.as_ref(), i).and_then(|v| v.as_f64());
+    let ints = a.data_type() == &DataType::Int64;
+    let mut vals: Vec<f64> = (0..a.len())
+        .filter(|&i| selected[i])
+        .filter_map(x)
+        .collect();
+    vals.sort_by(f64::total_cmp);
+    let Some(median) = approx_median(&vals) else {
+        return Vec::new();
+    };
+    // Integer columns keep integer medians and deviations (Spark's percentile_approx returns
+    // the column's type).
+    let int_vals: Vec<i64> = (0..a.len())
+        .filter(|&i| selected[i] && a.is_valid(i))
+        .filter_map(|i| match value(a.as_ref(), i) {
+            Some(Value::Int(v)) => Some(v),
+            _ => None,
+        })
+        .collect();
+    let mut devs: Vec<f64> = if ints {
+        let mut s = int_vals.clone();
+        s.sort();
+        let m = s[(s.len() as f64 * 0.5).ceil().max(1.0) as usize - 1];
+        int_vals
+            .iter()
+            .map(|v| v.wrapping_sub(m).wrapping_abs() as f64)
+            .collect()
+    } else {
+        vals.iter().map(|v| (v - median).abs()).collect()
+    };
+    devs.sort_by(f64::total_cmp);
+    let Some(mad) = approx_median(&devs) else {
+        return Vec::new();
+    };
+    let (lo, hi) = (median - 3.5 * mad, median + 3.5 * mad);
+    (0..a.len())
+        .filter(|&i| selected[i] && x(i).is_some_and(|v| v < lo || v > hi))
+        .filter_map(|i| {
+            let shown = render::cell(a.as_ref(), i)?;
+            check.outlier_message(&shown).map(|m| (i, m))
         })
         .collect()
 }

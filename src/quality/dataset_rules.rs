@@ -4,12 +4,17 @@
 //! per micro-batch, as Spark does) by [`crate::views::dataset_checks`], and over a whole input as
 //! DQX evaluates a DataFrame by [`super::dataset_eval`] (`medallion check`).
 
-use super::checks::{ArgValue, Check, Criticality};
+use super::checks::{Check, Criticality};
+use super::dataset_args::{
+    aggr_type_of, bool_arg, column_arg, err, filter_of, known_arguments, limit_of, percentile_of,
+    string_list, tolerance,
+};
 use super::error::CheckError;
 
 /// The dataset-level functions.
-pub const DATASET_FUNCTIONS: [&str; 5] = [
+pub const DATASET_FUNCTIONS: [&str; 6] = [
     "is_unique",
+    "has_no_outliers",
     "is_aggr_not_greater_than",
     "is_aggr_not_less_than",
     "is_aggr_equal",
@@ -89,6 +94,8 @@ pub enum DatasetKind {
         /// Keys compared with leading and trailing spaces removed.
         trim_strings: bool,
     },
+    /// Values outside median ± 3.5 · MAD (median absolute deviation) of the column.
+    Outliers { column: String },
     /// `aggr(column)` per `group_by` group (and, stream-wide, event-time window), compared
     /// with `limit`.
     Aggr {
@@ -119,281 +126,6 @@ pub struct DatasetCheck {
     /// The check's `message_expr`: a SQL expression over the marked row replacing the message.
     pub message_expr: Option<String>,
     pub kind: DatasetKind,
-}
-
-fn err(check: &Check, arg: &str, msg: impl Into<String>) -> CheckError {
-    CheckError::new(check.index, check.name.clone(), Some(arg), msg)
-}
-
-fn string_list(check: &Check, name: &str, required: bool) -> Result<Vec<String>, CheckError> {
-    match check.arg(name) {
-        None | Some(ArgValue::Null) if !required => Ok(Vec::new()),
-        None | Some(ArgValue::Null) => Err(err(
-            check,
-            name,
-            format!("missing required argument '{name}'"),
-        )),
-        Some(ArgValue::List(items)) => {
-            let cols: Vec<String> = items
-                .iter()
-                .map(|i| match i {
-                    ArgValue::Str(s) if !s.trim().is_empty() => Ok(s.clone()),
-                    other => Err(err(
-                        check,
-                        name,
-                        format!(
-                            "'{name}' items must be column names, found {}",
-                            other.kind()
-                        ),
-                    )),
-                })
-                .collect::<Result<_, _>>()?;
-            if required && cols.is_empty() {
-                return Err(err(check, name, format!("'{name}' must not be empty")));
-            }
-            Ok(cols)
-        }
-        Some(ArgValue::Str(s)) => Ok(vec![s.clone()]),
-        Some(other) => Err(err(
-            check,
-            name,
-            format!(
-                "'{name}' must be a list of column names, found {}",
-                other.kind()
-            ),
-        )),
-    }
-}
-
-/// Refuses arguments the function does not take (DQX does).
-fn known_arguments(check: &Check) -> Result<(), CheckError> {
-    let known: &[&str] = match check.function.as_str() {
-        "is_unique" => &["columns", "nulls_distinct", "row_filter", "trim_strings"],
-        "is_aggr_equal" | "is_aggr_not_equal" => &[
-            "column",
-            "limit",
-            "aggr_type",
-            "group_by",
-            "row_filter",
-            "aggr_params",
-            "abs_tolerance",
-            "rel_tolerance",
-        ],
-        _ => &[
-            "column",
-            "limit",
-            "aggr_type",
-            "group_by",
-            "row_filter",
-            "aggr_params",
-        ],
-    };
-    for (a, _) in &check.arguments {
-        if !known.contains(&a.as_str()) {
-            return Err(err(
-                check,
-                a,
-                format!(
-                    "unknown argument '{a}' for function '{}' (expected: {})",
-                    check.function,
-                    known.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn bool_arg(check: &Check, name: &str, default: bool) -> Result<bool, CheckError> {
-    match check.arg(name) {
-        None | Some(ArgValue::Null) => Ok(default),
-        Some(ArgValue::Bool(b)) => Ok(*b),
-        Some(other) => Err(err(
-            check,
-            name,
-            format!("'{name}' must be true or false, found {}", other.kind()),
-        )),
-    }
-}
-
-/// A non-negative number argument (0 when absent).
-fn tolerance(check: &Check, name: &str) -> Result<f64, CheckError> {
-    let x = match check.arg(name) {
-        None | Some(ArgValue::Null) => 0.0,
-        Some(ArgValue::Int(i)) => *i as f64,
-        Some(ArgValue::Float(x)) => *x,
-        Some(other) => {
-            return Err(err(
-                check,
-                name,
-                format!("'{name}' must be a number, found {}", other.kind()),
-            ))
-        }
-    };
-    if x < 0.0 || x.is_nan() {
-        return Err(err(
-            check,
-            name,
-            "Absolute and/or relative tolerances if provided must be non-negative",
-        ));
-    }
-    Ok(x)
-}
-
-/// The check's filter: `filter`, else the `row_filter` argument; it must parse.
-fn filter_of(check: &Check) -> Result<Option<String>, CheckError> {
-    let f = match (&check.filter, check.arg("row_filter")) {
-        (Some(f), _) => Some(f.clone()),
-        (None, Some(ArgValue::Str(f))) => Some(f.clone()),
-        (None, None | Some(ArgValue::Null)) => None,
-        (None, Some(other)) => {
-            return Err(err(
-                check,
-                "row_filter",
-                format!("'row_filter' must be a string, found {}", other.kind()),
-            ))
-        }
-    };
-    if let Some(f) = &f {
-        super::expr::parse(f).map_err(|e| err(check, "filter", e.to_string()))?;
-    }
-    Ok(f.filter(|f| !f.trim().is_empty()))
-}
-
-/// A limit as Spark prints it: DQX gives numbers to `F.lit` and text to `F.expr` (an integer,
-/// a decimal literal keeping its scale, or a double).
-fn limit_of(check: &Check) -> Result<(f64, String), CheckError> {
-    match check.arg("limit") {
-        Some(ArgValue::Int(i)) => Ok((*i as f64, i.to_string())),
-        Some(ArgValue::Float(x)) if x.is_finite() => Ok((*x, java_double(*x))),
-        Some(ArgValue::Str(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
-            let t = s.trim();
-            let x: f64 = t.parse().expect("checked");
-            let text = if let Ok(i) = t.parse::<i64>() {
-                i.to_string()
-            } else if t.contains(['e', 'E']) {
-                java_double(x)
-            } else {
-                decimal_text(t)
-            };
-            Ok((x, text))
-        }
-        None | Some(ArgValue::Null) => {
-            Err(err(check, "limit", "missing required argument 'limit'"))
-        }
-        Some(other) => Err(err(
-            check,
-            "limit",
-            format!("'limit' must be a number, found {}", other.kind()),
-        )),
-    }
-}
-
-/// A decimal literal as Spark prints it: its scale kept (`2.50`), no leading zeros or `+`.
-fn decimal_text(t: &str) -> String {
-    let (sign, digits) = match t.strip_prefix('-') {
-        Some(d) => ("-", d),
-        None => ("", t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let int = int.trim_start_matches('0');
-    let int = if int.is_empty() { "0" } else { int };
-    let zero = int == "0" && frac.bytes().all(|c| c == b'0');
-    let sign = if zero { "" } else { sign };
-    if frac.is_empty() {
-        format!("{sign}{int}")
-    } else {
-        format!("{sign}{int}.{frac}")
-    }
-}
-
-/// `aggr_params`: `{percentile: p}` for the percentile types (required there), nothing else.
-fn percentile_of(check: &Check, aggr: AggrType) -> Result<Option<(f64, String)>, CheckError> {
-    let params = match check.arg("aggr_params") {
-        None | Some(ArgValue::Null) => None,
-        Some(ArgValue::Map(m)) => Some(m),
-        Some(other) => {
-            return Err(err(
-                check,
-                "aggr_params",
-                format!("'aggr_params' must be a mapping, found {}", other.kind()),
-            ))
-        }
-    };
-    if !aggr.takes_percentile() {
-        return match params {
-            Some(m) if !m.is_empty() => Err(err(
-                check,
-                "aggr_params",
-                format!("aggr_type '{}' takes no aggr_params", aggr.as_str()),
-            )),
-            _ => Ok(None),
-        };
-    }
-    let missing = || {
-        err(
-            check,
-            "aggr_params",
-            format!(
-                "'{}' requires aggr_params with 'percentile' key (e.g., {{'percentile': 0.95}})",
-                aggr.as_str()
-            ),
-        )
-    };
-    let m = params.ok_or_else(missing)?;
-    let mut p = None;
-    let mut shown = Vec::new();
-    for (k, v) in m {
-        let text = match v {
-            ArgValue::Int(i) => i.to_string(),
-            ArgValue::Float(x) if x.fract() == 0.0 => format!("{x:.1}"),
-            ArgValue::Float(x) => x.to_string(),
-            ArgValue::Str(s) => s.clone(),
-            other => other.kind().to_string(),
-        };
-        match (k.as_str(), v) {
-            ("percentile", ArgValue::Int(i)) if (0..=1).contains(i) => p = Some(*i as f64),
-            ("percentile", ArgValue::Float(x)) if (0.0..=1.0).contains(x) => p = Some(*x),
-            ("percentile", _) => {
-                return Err(err(
-                    check,
-                    "aggr_params",
-                    "'percentile' must be a number between 0 and 1",
-                ))
-            }
-            ("accuracy", ArgValue::Int(_)) if aggr == AggrType::ApproxPercentile => {}
-            (other, _) => {
-                return Err(err(
-                    check,
-                    "aggr_params",
-                    format!("unknown aggr_params key '{other}' for '{}'", aggr.as_str()),
-                ))
-            }
-        }
-        shown.push(format!("{k}={text}"));
-    }
-    Ok(Some((p.ok_or_else(missing)?, shown.join(", "))))
-}
-
-fn aggr_type_of(check: &Check) -> Result<AggrType, CheckError> {
-    match check.arg("aggr_type") {
-        None | Some(ArgValue::Null) => Ok(AggrType::Count),
-        Some(ArgValue::Str(s)) => AggrType::from_name(s).ok_or_else(|| {
-            err(
-                check,
-                "aggr_type",
-                format!(
-                    "unknown aggr_type '{s}' (supported: {})",
-                    AggrType::names().collect::<Vec<_>>().join(", ")
-                ),
-            )
-        }),
-        Some(other) => Err(err(
-            check,
-            "aggr_type",
-            format!("'aggr_type' must be a string, found {}", other.kind()),
-        )),
-    }
 }
 
 /// The key of an `is_unique` check as DQX names it: the column, or `struct(a, b)`.
@@ -433,19 +165,7 @@ fn compile_aggr(check: &Check) -> Result<(DatasetKind, String), CheckError> {
             ))
         }
     };
-    let column = match check.arg("column") {
-        Some(ArgValue::Str(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        None | Some(ArgValue::Null) => {
-            return Err(err(check, "column", "missing required argument 'column'"))
-        }
-        Some(other) => {
-            return Err(err(
-                check,
-                "column",
-                format!("'column' must be a column name, found {}", other.kind()),
-            ))
-        }
-    };
+    let column = column_arg(check)?;
     let aggr = aggr_type_of(check)?;
     if column == "*" {
         let filtered = check.filter.is_some() || check.arg("row_filter").is_some();
@@ -510,10 +230,14 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
     }
     known_arguments(check)?;
     let filter = filter_of(check)?;
-    let (kind, auto_name) = if check.function == "is_unique" {
-        compile_unique(check)?
-    } else {
-        compile_aggr(check)?
+    let (kind, auto_name) = match check.function.as_str() {
+        "is_unique" => compile_unique(check)?,
+        "has_no_outliers" => {
+            let column = column_arg(check)?;
+            let name = format!("{}_has_outliers", normalize(&column));
+            (DatasetKind::Outliers { column }, name)
+        }
+        _ => compile_aggr(check)?,
     };
     Ok(DatasetCheck {
         index: check.index,
@@ -540,8 +264,20 @@ impl DatasetCheck {
     pub fn columns(&self) -> Vec<String> {
         match &self.kind {
             DatasetKind::Unique { columns, .. } => columns.clone(),
-            DatasetKind::Aggr { column, .. } => vec![column.clone()],
+            DatasetKind::Aggr { column, .. } | DatasetKind::Outliers { column } => {
+                vec![column.clone()]
+            }
         }
+    }
+
+    /// DQX's message for an outlier `value` (as Spark prints it) of `has_no_outliers`.
+    pub fn outlier_message(&self, value: &str) -> Option<String> {
+        let DatasetKind::Outliers { column } = &self.kind else {
+            return None;
+        };
+        Some(format!(
+            "Value '{value}' in Column '{column}' is an outlier as per MAD."
+        ))
     }
 
     /// DQX's failure message for a failing group with the aggregate `metric` (as Spark prints

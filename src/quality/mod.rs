@@ -35,6 +35,7 @@ pub mod apply;
 pub mod checks;
 pub mod cli;
 pub mod context;
+mod dataset_args;
 pub mod dataset_eval;
 pub mod dataset_rules;
 mod error;

@@ -108,6 +108,13 @@ impl DatasetChecks {
                 )));
             }
             let (cols, value_col, aggr) = match &c.kind {
+                DatasetKind::Outliers { .. } => {
+                    return Err(fail(
+                        "has_no_outliers is not evaluated stream-wide (yet; `medallion check \
+                         --input` evaluates it)"
+                            .into(),
+                    ))
+                }
                 DatasetKind::Unique {
                     trim_strings: true, ..
                 } => {
@@ -184,6 +191,8 @@ impl View for DatasetChecks {
         let check = &self.checks[key.0 as usize];
         let count = total.count;
         match &check.kind {
+            // Refused when bound.
+            DatasetKind::Outliers { .. } => None,
             DatasetKind::Unique { .. } => (count > 1).then_some(DatasetResult {
                 metric: Some(OrdF64(count as f64)),
                 passed: false,
@@ -239,6 +248,7 @@ impl View for DatasetChecks {
             let cols = match &c.kind {
                 DatasetKind::Unique { columns, .. } => columns,
                 DatasetKind::Aggr { group_by, .. } => group_by,
+                DatasetKind::Outliers { .. } => return None,
             };
             (!cols.is_empty()).then(|| {
                 cols.iter()
@@ -260,10 +270,11 @@ impl View for DatasetChecks {
                 DatasetKind::Aggr { aggr, .. } => r
                     .metric
                     .and_then(|m| c.aggr_message(&render_metric(*aggr, m.0))),
+                DatasetKind::Outliers { .. } => None,
             }
         };
         let limit = |k: &DatasetKey| match &check(k).kind {
-            DatasetKind::Unique { .. } => 1.0,
+            DatasetKind::Unique { .. } | DatasetKind::Outliers { .. } => 1.0,
             DatasetKind::Aggr { limit, .. } => *limit,
         };
         let ts = |end: bool| {
@@ -325,6 +336,7 @@ impl SilverView for DatasetChecks {
             let mut groups: HashMap<(Vec<Option<String>>, Option<i64>), DatasetPart> =
                 HashMap::new();
             match &check.kind {
+                DatasetKind::Outliers { .. } => {}
                 DatasetKind::Unique {
                     columns,
                     nulls_distinct,

@@ -176,6 +176,30 @@ pub fn limit(value: &ArgValue) -> Result<Expr, ExprError> {
     }
 }
 
+/// The text Spark prints for a limit given as text that is a SQL decimal literal (`2.50`,
+/// `-1.0`, `.5`, `007.5`): the literal's scale kept (`2.50`, `-1.0`, `0.5`, `7.5`); `None` for
+/// any other text (integers and exponent numbers are not decimals).
+pub fn decimal_literal_text(t: &str) -> Option<String> {
+    let (sign, digits) = match t.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.')?;
+    let all_digits = |x: &str| x.bytes().all(|c| c.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let zero = int == "0" && frac.bytes().all(|c| c == b'0');
+    let sign = if zero { "" } else { sign };
+    Some(if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +227,17 @@ mod tests {
             Expr::Literal(Lit::Str(s)) if s == "clear"
         ));
         assert!(limit(&ArgValue::Null).is_err());
+    }
+
+    #[test]
+    fn decimal_literals_keep_their_scale() {
+        assert_eq!(decimal_literal_text("2.50").as_deref(), Some("2.50"));
+        assert_eq!(decimal_literal_text("-1.0").as_deref(), Some("-1.0"));
+        assert_eq!(decimal_literal_text(".5").as_deref(), Some("0.5"));
+        assert_eq!(decimal_literal_text("5.").as_deref(), Some("5"));
+        assert_eq!(decimal_literal_text("-0.00").as_deref(), Some("0.00"));
+        assert_eq!(decimal_literal_text("3"), None);
+        assert_eq!(decimal_literal_text("1e3"), None);
+        assert_eq!(decimal_literal_text("a.b"), None);
     }
 }

@@ -6,6 +6,18 @@ use super::super::checks::ArgValue;
 use super::super::expr::{ArithOp, CmpOp, Expr, Func};
 use super::{lit_float, text, value_in, Body, ColumnCheck, FnError, MsgPart, Refs};
 
+/// A limit in a message: its value as Spark prints it, except that a limit given as decimal
+/// text (`'2.50'`) is a SQL decimal literal to DQX, printed with its scale.
+fn shown(col: &ColumnCheck<'_>, arg: &str, e: Expr) -> MsgPart {
+    match col.args.get(arg) {
+        Some(ArgValue::Str(s)) => match super::args::decimal_literal_text(s.trim()) {
+            Some(t) => text(t),
+            None => MsgPart::Value(e),
+        },
+        _ => MsgPart::Value(e),
+    }
+}
+
 /// `is_in_range` / `is_not_in_range` (inclusive limits).
 pub(super) fn range(col: &ColumnCheck<'_>, refs: &mut Refs) -> Result<Body, FnError> {
     let (f, args, c, cs, n) = (col.f, &col.args, &col.c, col.cs.as_str(), col.n.as_str());
@@ -32,9 +44,9 @@ pub(super) fn range(col: &ColumnCheck<'_>, refs: &mut Refs) -> Result<Body, FnEr
     };
     let mut msg = value_in(c, cs, what);
     msg.extend([
-        MsgPart::Value(lo),
+        shown(col, "min_limit", lo),
         text(", "),
-        MsgPart::Value(hi),
+        shown(col, "max_limit", hi),
         text("]"),
     ]);
     Ok((name, cond, msg))
@@ -59,7 +71,7 @@ pub(super) fn limit(col: &ColumnCheck<'_>, refs: &mut Refs) -> Result<Body, FnEr
         )
     };
     let mut msg = value_in(c, cs, what);
-    msg.push(MsgPart::Value(lim.clone()));
+    msg.push(shown(col, "limit", lim.clone()));
     Ok((name, c.clone().cmp(op, lim), msg))
 }
 
@@ -112,6 +124,6 @@ pub(super) fn equal_to(col: &ColumnCheck<'_>, refs: &mut Refs) -> Result<Body, F
         )
     };
     let mut msg = value_in(c, cs, what);
-    msg.push(MsgPart::Value(v));
+    msg.push(shown(col, "value", v));
     Ok((name, cond, msg))
 }

@@ -1,0 +1,287 @@
+//! Typed reading of dataset-level check arguments (the functions of [`super::dataset_rules`]):
+//! which arguments each function takes, column lists, flags, tolerances, filters, limits as
+//! Spark prints them, `aggr_type` and `aggr_params`, with errors naming the argument.
+
+use super::aggregates::AggrType;
+use super::checks::{ArgValue, Check};
+use super::error::CheckError;
+use super::expr::render::java_double;
+
+pub(super) fn err(check: &Check, arg: &str, msg: impl Into<String>) -> CheckError {
+    CheckError::new(check.index, check.name.clone(), Some(arg), msg)
+}
+
+pub(super) fn string_list(
+    check: &Check,
+    name: &str,
+    required: bool,
+) -> Result<Vec<String>, CheckError> {
+    match check.arg(name) {
+        None | Some(ArgValue::Null) if !required => Ok(Vec::new()),
+        None | Some(ArgValue::Null) => Err(err(
+            check,
+            name,
+            format!("missing required argument '{name}'"),
+        )),
+        Some(ArgValue::List(items)) => {
+            let cols: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    ArgValue::Str(s) if !s.trim().is_empty() => Ok(s.clone()),
+                    other => Err(err(
+                        check,
+                        name,
+                        format!(
+                            "'{name}' items must be column names, found {}",
+                            other.kind()
+                        ),
+                    )),
+                })
+                .collect::<Result<_, _>>()?;
+            if required && cols.is_empty() {
+                return Err(err(check, name, format!("'{name}' must not be empty")));
+            }
+            Ok(cols)
+        }
+        Some(ArgValue::Str(s)) => Ok(vec![s.clone()]),
+        Some(other) => Err(err(
+            check,
+            name,
+            format!(
+                "'{name}' must be a list of column names, found {}",
+                other.kind()
+            ),
+        )),
+    }
+}
+
+/// Refuses arguments the function does not take (DQX does).
+pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
+    let known: &[&str] = match check.function.as_str() {
+        "is_unique" => &["columns", "nulls_distinct", "row_filter", "trim_strings"],
+        "has_no_outliers" => &["column", "row_filter"],
+        "is_aggr_equal" | "is_aggr_not_equal" => &[
+            "column",
+            "limit",
+            "aggr_type",
+            "group_by",
+            "row_filter",
+            "aggr_params",
+            "abs_tolerance",
+            "rel_tolerance",
+        ],
+        _ => &[
+            "column",
+            "limit",
+            "aggr_type",
+            "group_by",
+            "row_filter",
+            "aggr_params",
+        ],
+    };
+    for (a, _) in &check.arguments {
+        if !known.contains(&a.as_str()) {
+            return Err(err(
+                check,
+                a,
+                format!(
+                    "unknown argument '{a}' for function '{}' (expected: {})",
+                    check.function,
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn bool_arg(check: &Check, name: &str, default: bool) -> Result<bool, CheckError> {
+    match check.arg(name) {
+        None | Some(ArgValue::Null) => Ok(default),
+        Some(ArgValue::Bool(b)) => Ok(*b),
+        Some(other) => Err(err(
+            check,
+            name,
+            format!("'{name}' must be true or false, found {}", other.kind()),
+        )),
+    }
+}
+
+/// A non-negative number argument (0 when absent).
+pub(super) fn tolerance(check: &Check, name: &str) -> Result<f64, CheckError> {
+    let x = match check.arg(name) {
+        None | Some(ArgValue::Null) => 0.0,
+        Some(ArgValue::Int(i)) => *i as f64,
+        Some(ArgValue::Float(x)) => *x,
+        Some(other) => {
+            return Err(err(
+                check,
+                name,
+                format!("'{name}' must be a number, found {}", other.kind()),
+            ))
+        }
+    };
+    if x < 0.0 || x.is_nan() {
+        return Err(err(
+            check,
+            name,
+            "Absolute and/or relative tolerances if provided must be non-negative",
+        ));
+    }
+    Ok(x)
+}
+
+/// The check's filter: `filter`, else the `row_filter` argument; it must parse.
+pub(super) fn filter_of(check: &Check) -> Result<Option<String>, CheckError> {
+    let f = match (&check.filter, check.arg("row_filter")) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(ArgValue::Str(f))) => Some(f.clone()),
+        (None, None | Some(ArgValue::Null)) => None,
+        (None, Some(other)) => {
+            return Err(err(
+                check,
+                "row_filter",
+                format!("'row_filter' must be a string, found {}", other.kind()),
+            ))
+        }
+    };
+    if let Some(f) = &f {
+        super::expr::parse(f).map_err(|e| err(check, "filter", e.to_string()))?;
+    }
+    Ok(f.filter(|f| !f.trim().is_empty()))
+}
+
+/// A limit as Spark prints it: DQX gives numbers to `F.lit` and text to `F.expr` (an integer,
+/// a decimal literal keeping its scale, or a double).
+pub(super) fn limit_of(check: &Check) -> Result<(f64, String), CheckError> {
+    match check.arg("limit") {
+        Some(ArgValue::Int(i)) => Ok((*i as f64, i.to_string())),
+        Some(ArgValue::Float(x)) if x.is_finite() => Ok((*x, java_double(*x))),
+        Some(ArgValue::Str(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+            let t = s.trim();
+            let x: f64 = t.parse().expect("checked");
+            let text = if let Ok(i) = t.parse::<i64>() {
+                i.to_string()
+            } else if t.contains(['e', 'E']) {
+                java_double(x)
+            } else {
+                super::functions::args::decimal_literal_text(t).unwrap_or_else(|| java_double(x))
+            };
+            Ok((x, text))
+        }
+        None | Some(ArgValue::Null) => {
+            Err(err(check, "limit", "missing required argument 'limit'"))
+        }
+        Some(other) => Err(err(
+            check,
+            "limit",
+            format!("'limit' must be a number, found {}", other.kind()),
+        )),
+    }
+}
+
+/// `aggr_params`: `{percentile: p}` for the percentile types (required there), nothing else.
+pub(super) fn percentile_of(
+    check: &Check,
+    aggr: AggrType,
+) -> Result<Option<(f64, String)>, CheckError> {
+    let params = match check.arg("aggr_params") {
+        None | Some(ArgValue::Null) => None,
+        Some(ArgValue::Map(m)) => Some(m),
+        Some(other) => {
+            return Err(err(
+                check,
+                "aggr_params",
+                format!("'aggr_params' must be a mapping, found {}", other.kind()),
+            ))
+        }
+    };
+    if !aggr.takes_percentile() {
+        return match params {
+            Some(m) if !m.is_empty() => Err(err(
+                check,
+                "aggr_params",
+                format!("aggr_type '{}' takes no aggr_params", aggr.as_str()),
+            )),
+            _ => Ok(None),
+        };
+    }
+    let missing = || {
+        err(
+            check,
+            "aggr_params",
+            format!(
+                "'{}' requires aggr_params with 'percentile' key (e.g., {{'percentile': 0.95}})",
+                aggr.as_str()
+            ),
+        )
+    };
+    let m = params.ok_or_else(missing)?;
+    let mut p = None;
+    let mut shown = Vec::new();
+    for (k, v) in m {
+        let text = match v {
+            ArgValue::Int(i) => i.to_string(),
+            ArgValue::Float(x) if x.fract() == 0.0 => format!("{x:.1}"),
+            ArgValue::Float(x) => x.to_string(),
+            ArgValue::Str(s) => s.clone(),
+            other => other.kind().to_string(),
+        };
+        match (k.as_str(), v) {
+            ("percentile", ArgValue::Int(i)) if (0..=1).contains(i) => p = Some(*i as f64),
+            ("percentile", ArgValue::Float(x)) if (0.0..=1.0).contains(x) => p = Some(*x),
+            ("percentile", _) => {
+                return Err(err(
+                    check,
+                    "aggr_params",
+                    "'percentile' must be a number between 0 and 1",
+                ))
+            }
+            ("accuracy", ArgValue::Int(_)) if aggr == AggrType::ApproxPercentile => {}
+            (other, _) => {
+                return Err(err(
+                    check,
+                    "aggr_params",
+                    format!("unknown aggr_params key '{other}' for '{}'", aggr.as_str()),
+                ))
+            }
+        }
+        shown.push(format!("{k}={text}"));
+    }
+    Ok(Some((p.ok_or_else(missing)?, shown.join(", "))))
+}
+
+pub(super) fn aggr_type_of(check: &Check) -> Result<AggrType, CheckError> {
+    match check.arg("aggr_type") {
+        None | Some(ArgValue::Null) => Ok(AggrType::Count),
+        Some(ArgValue::Str(s)) => AggrType::from_name(s).ok_or_else(|| {
+            err(
+                check,
+                "aggr_type",
+                format!(
+                    "unknown aggr_type '{s}' (supported: {})",
+                    AggrType::names().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        }),
+        Some(other) => Err(err(
+            check,
+            "aggr_type",
+            format!("'aggr_type' must be a string, found {}", other.kind()),
+        )),
+    }
+}
+
+pub(super) fn column_arg(check: &Check) -> Result<String, CheckError> {
+    match check.arg("column") {
+        Some(ArgValue::Str(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        None | Some(ArgValue::Null) => {
+            Err(err(check, "column", "missing required argument 'column'"))
+        }
+        Some(other) => Err(err(
+            check,
+            "column",
+            format!("'column' must be a column name, found {}", other.kind()),
+        )),
+    }
+}
