@@ -330,6 +330,9 @@ ALLOW_NULLS = {"is_in_range", "is_not_in_range", "is_not_less_than", "is_not_gre
 AGGR_NUMERIC = ["sum", "avg", "min", "max", "stddev", "stddev_pop", "stddev_samp", "variance",
                 "var_pop", "var_samp", "median", "skewness", "kurtosis", "percentile"]
 AGGR_ANY = ["count", "count_distinct"]
+SCHEMAS = ["i BIGINT, f DOUBLE", "i INT, s STRING", "s STRING, b BOOLEAN, arr ARRAY<STRING>",
+           "i STRING", "f DECIMAL(5,2), d DATE", "arr ARRAY<INT>", "i BIGINT NOT NULL",
+           "cc STRING, zz INT", "b BOOLEAN, i LONG, f FLOAT", "i BIGINT, f DOUBLE, s STRING"]
 GROUP_BYS = [None, ["s"], ["b"], ["cc", "b"], ["i"]]
 
 
@@ -337,6 +340,16 @@ def rand_dataset_check(rng):
     """One dataset-level check: (function, arguments)."""
     if rng.random() < 0.15:
         return "has_no_outliers", {"column": rng.choice(NUMERIC)}
+    if rng.random() < 0.15:
+        # `columns` always given: DQX would otherwise compare every DataFrame column, and the
+        # harness's frame has its `_row` column besides the rows' own.
+        cols = rng.sample(["i", "f", "s", "b", "arr", "cc", "d"], rng.randint(1, 4))
+        a = {"expected_schema": rng.choice(SCHEMAS), "columns": cols}
+        if rng.random() < 0.4:
+            a["strict"] = rng.random() < 0.7
+        if rng.random() < 0.2:
+            a["exclude_columns"] = [rng.choice(cols)]
+        return "has_valid_schema", a
     if rng.random() < 0.3:
         cols = rng.sample(["s", "i", "b", "cc", "f", "lang"], rng.choice([1, 1, 2]))
         a = {"columns": cols}

@@ -203,8 +203,12 @@ fn merge_entries(
         .iter()
         .filter_map(|(k, message)| {
             let c = &rules.dataset_checks()[*k];
-            (c.criticality == crit)
-                .then(|| (c.index, dataset_entry(rules, c, message.as_deref(), ctx)))
+            (c.criticality == crit).then(|| {
+                (
+                    c.index,
+                    dataset_entry(rules, ds, c, message.as_deref(), ctx),
+                )
+            })
         })
         .collect();
     if dataset.is_empty() {
@@ -230,6 +234,7 @@ fn merge_entries(
 /// A dataset check's result entry, shaped as [`results_to_json`] shapes row-level ones.
 fn dataset_entry(
     rules: &RuleSet,
+    ds: &DatasetEvaluation,
     c: &DatasetCheck,
     message: Option<&str>,
     ctx: &EvalContext,
@@ -242,7 +247,7 @@ fn dataset_entry(
     serde_json::json!({
         "name": c.name,
         "message": message,
-        "columns": c.columns(),
+        "columns": c.columns(&ds.input_columns),
         "filter": c.filter,
         "function": c.function,
         "run_time": format_rfc3339(ctx.run_time.timestamp_micros()),

@@ -60,6 +60,14 @@ pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
     let known: &[&str] = match check.function.as_str() {
         "is_unique" => &["columns", "nulls_distinct", "row_filter", "trim_strings"],
         "has_no_outliers" => &["column", "row_filter"],
+        "has_valid_schema" => &[
+            "expected_schema",
+            "ref_df_name",
+            "ref_table",
+            "columns",
+            "strict",
+            "exclude_columns",
+        ],
         "is_aggr_equal" | "is_aggr_not_equal" => &[
             "column",
             "limit",

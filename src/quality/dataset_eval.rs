@@ -34,6 +34,8 @@ pub struct DatasetEvaluation {
     pub evaluated: Vec<u64>,
     /// Per check, the rows it marked.
     pub failed: Vec<u64>,
+    /// The input's column names (a schema check that names none reports them).
+    pub input_columns: Vec<String>,
 }
 
 /// Evaluates `checks` on `batch`.
@@ -44,6 +46,12 @@ pub fn evaluate(
 ) -> Result<DatasetEvaluation, DatasetEvalError> {
     let mut out = DatasetEvaluation {
         marks: vec![Vec::new(); batch.num_rows()],
+        input_columns: batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
         ..Default::default()
     };
     let mut env = Env::new(batch, now_us);
@@ -78,6 +86,35 @@ pub fn evaluate(
                     .map(|c| eval(&mut env, c))
                     .collect::<Result<Vec<_>, _>>()?;
                 unique(check, &keys, &selected, *nulls_distinct, *trim_strings)
+            }
+            DatasetKind::Schema {
+                expected,
+                strict,
+                columns,
+                exclude,
+            } => {
+                let schema = batch.schema();
+                let names: Vec<&String> = match columns {
+                    Some(cs) => cs.iter().collect(),
+                    None => schema.fields().iter().map(|f| f.name()).collect(),
+                };
+                let mut actual = Vec::new();
+                for name in names.into_iter().filter(|n| !exclude.contains(n)) {
+                    let field = schema
+                        .field_with_name(name)
+                        .map_err(|_| fail(format!("column '{name}' is not in the input")))?;
+                    actual.push(super::schema_compare::field_of(field));
+                }
+                let errors = super::schema_compare::compare(&actual, &expected.fields, *strict);
+                if errors.is_empty() {
+                    Vec::new()
+                } else {
+                    let message = format!("Schema validation failed: {}", errors.join("; "));
+                    (0..batch.num_rows())
+                        .filter(|&i| selected[i])
+                        .map(|i| (i, message.clone()))
+                        .collect()
+                }
             }
             DatasetKind::Outliers { column } => {
                 let a = eval(&mut env, column)?;

@@ -4,7 +4,7 @@
 //! per micro-batch, as Spark does) by [`crate::views::dataset_checks`], and over a whole input as
 //! DQX evaluates a DataFrame by [`super::dataset_eval`] (`medallion check`).
 
-use super::checks::{Check, Criticality};
+use super::checks::{ArgValue, Check, Criticality};
 use super::dataset_args::{
     aggr_type_of, bool_arg, column_arg, err, filter_of, known_arguments, limit_of, percentile_of,
     string_list, tolerance,
@@ -12,9 +12,10 @@ use super::dataset_args::{
 use super::error::CheckError;
 
 /// The dataset-level functions.
-pub const DATASET_FUNCTIONS: [&str; 6] = [
+pub const DATASET_FUNCTIONS: [&str; 7] = [
     "is_unique",
     "has_no_outliers",
+    "has_valid_schema",
     "is_aggr_not_greater_than",
     "is_aggr_not_less_than",
     "is_aggr_equal",
@@ -28,6 +29,7 @@ pub fn is_dataset_function(function: &str) -> bool {
 
 pub use super::aggregates::AggrType;
 use super::aggregates::Value;
+use super::expr::json_schema::JsonSchema;
 use super::expr::render::java_double;
 use super::functions::normalize;
 
@@ -96,6 +98,14 @@ pub enum DatasetKind {
     },
     /// Values outside median ± 3.5 · MAD (median absolute deviation) of the column.
     Outliers { column: String },
+    /// The input's schema (its `columns`, less `exclude_columns`) compatible with `expected`
+    /// (`strict`: equal to it).
+    Schema {
+        expected: JsonSchema,
+        strict: bool,
+        columns: Option<Vec<String>>,
+        exclude: Vec<String>,
+    },
     /// `aggr(column)` per `group_by` group (and, stream-wide, event-time window), compared
     /// with `limit`.
     Aggr {
@@ -134,6 +144,45 @@ fn unique_key_text(columns: &[String]) -> String {
         [one] => one.clone(),
         many => format!("struct({})", many.join(", ")),
     }
+}
+
+fn compile_schema(check: &Check) -> Result<DatasetKind, CheckError> {
+    for refd in ["ref_df_name", "ref_table"] {
+        if check
+            .arg(refd)
+            .is_some_and(|v| !matches!(v, ArgValue::Null))
+        {
+            return Err(err(
+                check,
+                refd,
+                "a reference DataFrame or table is not supported (yet): give expected_schema",
+            ));
+        }
+    }
+    let ddl = match check.arg("expected_schema") {
+        Some(ArgValue::Str(s)) => s,
+        _ => {
+            return Err(err(
+                check,
+                "expected_schema",
+                "Must specify one of 'expected_schema', 'ref_df_name', or 'ref_table' when using 'has_valid_schema'",
+            ))
+        }
+    };
+    let expected = JsonSchema::parse(ddl).map_err(|e| {
+        err(
+            check,
+            "expected_schema",
+            format!("Invalid schema string '{ddl}'. Error: {e}"),
+        )
+    })?;
+    let columns = string_list(check, "columns", false)?;
+    Ok(DatasetKind::Schema {
+        expected,
+        strict: bool_arg(check, "strict", false)?,
+        columns: (!columns.is_empty()).then_some(columns),
+        exclude: string_list(check, "exclude_columns", false)?,
+    })
 }
 
 fn compile_unique(check: &Check) -> Result<(DatasetKind, String), CheckError> {
@@ -237,6 +286,7 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
             let name = format!("{}_has_outliers", normalize(&column));
             (DatasetKind::Outliers { column }, name)
         }
+        "has_valid_schema" => (compile_schema(check)?, "has_invalid_schema".to_string()),
         _ => compile_aggr(check)?,
     };
     Ok(DatasetCheck {
@@ -260,10 +310,14 @@ pub fn render_metric(aggr: AggrType, value: f64) -> String {
 }
 
 impl DatasetCheck {
-    /// The result's `columns`: the aggregated column, or the unique key's columns.
-    pub fn columns(&self) -> Vec<String> {
+    /// The result's `columns`: the aggregated column, the unique key's columns, or the columns
+    /// a schema check compares (`input`: the input's columns, when it names none).
+    pub fn columns(&self, input: &[String]) -> Vec<String> {
         match &self.kind {
             DatasetKind::Unique { columns, .. } => columns.clone(),
+            DatasetKind::Schema { columns, .. } => {
+                columns.clone().unwrap_or_else(|| input.to_vec())
+            }
             DatasetKind::Aggr { column, .. } | DatasetKind::Outliers { column } => {
                 vec![column.clone()]
             }

@@ -42,6 +42,7 @@ mod error;
 pub mod expr;
 pub mod functions;
 pub mod results;
+mod schema_compare;
 #[cfg(test)]
 mod tests;
 

@@ -108,6 +108,13 @@ impl DatasetChecks {
                 )));
             }
             let (cols, value_col, aggr) = match &c.kind {
+                DatasetKind::Schema { .. } => {
+                    return Err(fail(
+                        "has_valid_schema is not evaluated in the pipeline (silver's schema is \
+                         fixed; `medallion check --input` evaluates it)"
+                            .into(),
+                    ))
+                }
                 DatasetKind::Outliers { .. } => {
                     return Err(fail(
                         "has_no_outliers is not evaluated stream-wide (yet; `medallion check \
@@ -192,7 +199,7 @@ impl View for DatasetChecks {
         let count = total.count;
         match &check.kind {
             // Refused when bound.
-            DatasetKind::Outliers { .. } => None,
+            DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => None,
             DatasetKind::Unique { .. } => (count > 1).then_some(DatasetResult {
                 metric: Some(OrdF64(count as f64)),
                 passed: false,
@@ -248,7 +255,7 @@ impl View for DatasetChecks {
             let cols = match &c.kind {
                 DatasetKind::Unique { columns, .. } => columns,
                 DatasetKind::Aggr { group_by, .. } => group_by,
-                DatasetKind::Outliers { .. } => return None,
+                DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => return None,
             };
             (!cols.is_empty()).then(|| {
                 cols.iter()
@@ -270,11 +277,13 @@ impl View for DatasetChecks {
                 DatasetKind::Aggr { aggr, .. } => r
                     .metric
                     .and_then(|m| c.aggr_message(&render_metric(*aggr, m.0))),
-                DatasetKind::Outliers { .. } => None,
+                DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => None,
             }
         };
         let limit = |k: &DatasetKey| match &check(k).kind {
-            DatasetKind::Unique { .. } | DatasetKind::Outliers { .. } => 1.0,
+            DatasetKind::Unique { .. }
+            | DatasetKind::Outliers { .. }
+            | DatasetKind::Schema { .. } => 1.0,
             DatasetKind::Aggr { limit, .. } => *limit,
         };
         let ts = |end: bool| {
@@ -336,7 +345,7 @@ impl SilverView for DatasetChecks {
             let mut groups: HashMap<(Vec<Option<String>>, Option<i64>), DatasetPart> =
                 HashMap::new();
             match &check.kind {
-                DatasetKind::Outliers { .. } => {}
+                DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => {}
                 DatasetKind::Unique {
                     columns,
                     nulls_distinct,
