@@ -165,76 +165,62 @@ pub(super) fn json(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
     ))
 }
 
+/// A JSON check named `name` on the text `s` of the column: invalid JSON fails with
+/// `is_valid_json`'s message; valid JSON fails where `ok` is not true, with `Value '…' in
+/// Column 'c' {what}`.
+fn json_check(col: &ColumnCheck<'_>, name: String, s: Expr, ok: Expr, what: String) -> Body {
+    let (c, cs) = (&col.c, col.cs.as_str());
+    let invalid = c
+        .clone()
+        .is_not_null()
+        .and(s.clone().call(Func::IsValidJson).not());
+    (
+        name,
+        c.clone().is_not_null().and(invalid.clone().or(ok.not())),
+        vec![MsgPart::When {
+            cond: invalid,
+            then: value_in(c, cs, "is not a valid JSON string"),
+            otherwise: vec![
+                text("Value '"),
+                MsgPart::ValueOrNull(s),
+                text(format!("' in Column '{cs}' {what}")),
+            ],
+        }],
+    )
+}
+
 /// `has_valid_json_schema`: valid JSON (else `is_valid_json`'s message) whose object
 /// converts to the DDL `schema` as Spark's `from_json` converts it, with every `NOT NULL`
 /// field present (see [`JsonSchema`]).
 pub(super) fn json_schema(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
-    let (args, c, cs, n) = (&col.args, &col.c, col.cs.as_str(), col.n.as_str());
-    let ddl = args.req_str("schema")?;
+    let ddl = col.args.req_str("schema")?;
     let schema = JsonSchema::parse(ddl).map_err(|e| {
         err(
             "schema",
             format!("Invalid schema string '{ddl}'. Error: {e}"),
         )
     })?;
-    let shown = schema.to_string();
-    let s = cast(c.clone(), CastTo::String).cached();
-    let invalid = c
-        .clone()
-        .is_not_null()
-        .and(s.clone().call(Func::IsValidJson).not());
+    let what = format!("does not conform to expected JSON schema: {schema}");
+    let s = cast(col.c.clone(), CastTo::String).cached();
     let conforms = s
         .clone()
         .call(Func::Text(TextFn::JsonSchema(Arc::new(schema))));
-    Ok((
-        format!("{n}_has_invalid_json_schema"),
-        c.clone()
-            .is_not_null()
-            .and(invalid.clone().or(conforms.not())),
-        vec![MsgPart::When {
-            cond: invalid,
-            then: value_in(c, cs, "is not a valid JSON string"),
-            otherwise: vec![
-                text("Value '"),
-                MsgPart::ValueOrNull(s),
-                text(format!(
-                    "' in Column '{cs}' does not conform to expected JSON schema: {shown}"
-                )),
-            ],
-        }],
-    ))
+    let name = format!("{}_has_invalid_json_schema", col.n);
+    Ok(json_check(col, name, s, conforms, what))
 }
 
 /// `has_json_keys`: the outermost JSON object has every key (`require_all`, the default) or one
 /// of them; invalid JSON fails with `is_valid_json`'s message; JSON that is not an object passes
 /// (Spark's `json_object_keys` is null there, and so is the test).
 pub(super) fn json_keys(col: &ColumnCheck<'_>) -> Result<Body, FnError> {
-    let (args, c, cs, n) = (&col.args, &col.c, col.cs.as_str(), col.n.as_str());
-    let keys = args.str_list("keys")?;
-    let all = args.bool("require_all", true)?;
-    let s = cast(c.clone(), CastTo::String).cached();
-    let invalid = c
-        .clone()
-        .is_not_null()
-        .and(s.clone().call(Func::IsValidJson).not());
+    let keys = col.args.str_list("keys")?;
+    let all = col.args.bool("require_all", true)?;
+    let s = cast(col.c.clone(), CastTo::String).cached();
     let has = s.clone().call(Func::Text(TextFn::JsonHasKeys {
         keys: keys.clone().into(),
         all,
     }));
-    Ok((
-        format!("{n}_does_not_have_json_keys"),
-        c.clone().is_not_null().and(invalid.clone().or(has.not())),
-        vec![MsgPart::When {
-            cond: invalid,
-            then: value_in(c, cs, "is not a valid JSON string"),
-            otherwise: vec![
-                text("Value '"),
-                MsgPart::ValueOrNull(s),
-                text(format!(
-                    "' in Column '{cs}' is missing keys in the list: [{}]",
-                    keys.join(", ")
-                )),
-            ],
-        }],
-    ))
+    let what = format!("is missing keys in the list: [{}]", keys.join(", "));
+    let name = format!("{}_does_not_have_json_keys", col.n);
+    Ok(json_check(col, name, s, has, what))
 }
