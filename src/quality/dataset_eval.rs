@@ -56,111 +56,14 @@ pub fn evaluate(
     };
     let mut env = Env::new(batch, now_us);
     for (pos, check) in checks.iter().enumerate() {
-        let fail = |message: String| DatasetEvalError {
-            check: check.name.clone(),
-            message,
+        let mut one = OneCheck {
+            check,
+            batch,
+            env: &mut env,
         };
-        let eval = |env: &mut Env<'_>, text: &str| -> Result<ArrayRef, DatasetEvalError> {
-            let e = expr::parse(text).map_err(|e| fail(e.to_string()))?;
-            let v = env.eval(&e).map_err(|e: ExprError| fail(e.to_string()))?;
-            Ok(v.into_array(batch.num_rows()))
-        };
-        let selected: Vec<bool> = match &check.filter {
-            Some(f) => {
-                let a = eval(&mut env, f)?;
-                let b = a
-                    .as_boolean_opt()
-                    .ok_or_else(|| fail(format!("filter '{f}' is not a condition")))?;
-                (0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect()
-            }
-            None => vec![true; batch.num_rows()],
-        };
-        let found = match &check.kind {
-            DatasetKind::Unique {
-                columns,
-                nulls_distinct,
-                trim_strings,
-            } => {
-                let keys = columns
-                    .iter()
-                    .map(|c| eval(&mut env, c))
-                    .collect::<Result<Vec<_>, _>>()?;
-                unique(check, &keys, &selected, *nulls_distinct, *trim_strings)
-            }
-            DatasetKind::Schema {
-                expected,
-                strict,
-                columns,
-                exclude,
-            } => {
-                let schema = batch.schema();
-                let names: Vec<&String> = match columns {
-                    Some(cs) => cs.iter().collect(),
-                    None => schema.fields().iter().map(|f| f.name()).collect(),
-                };
-                let mut actual = Vec::new();
-                for name in names.into_iter().filter(|n| !exclude.contains(n)) {
-                    let field = schema
-                        .field_with_name(name)
-                        .map_err(|_| fail(format!("column '{name}' is not in the input")))?;
-                    actual.push(super::schema_compare::field_of(field));
-                }
-                let errors = super::schema_compare::compare(&actual, &expected.fields, *strict);
-                if errors.is_empty() {
-                    Vec::new()
-                } else {
-                    let message = format!("Schema validation failed: {}", errors.join("; "));
-                    (0..batch.num_rows())
-                        .filter(|&i| selected[i])
-                        .map(|i| (i, message.clone()))
-                        .collect()
-                }
-            }
-            DatasetKind::Outliers { column } => {
-                let a = eval(&mut env, column)?;
-                if !matches!(a.data_type(), DataType::Int64 | DataType::Float64) {
-                    return Err(fail(format!(
-                        "Column '{column}' must be of numeric type to perform outlier detection \
-                         using MAD method, but got type '{}' instead.",
-                        a.data_type()
-                    )));
-                }
-                outliers(check, &a, &selected)
-            }
-            DatasetKind::Aggr {
-                column,
-                aggr,
-                group_by,
-                ..
-            } => {
-                let groups = group_by
-                    .iter()
-                    .map(|c| eval(&mut env, c))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let values = if column == "*" {
-                    star_values(batch, *aggr)
-                } else {
-                    let a = eval(&mut env, column)?;
-                    typed_values(&a, *aggr).map_err(&fail)?
-                };
-                aggr_marks(check, &values, &groups, &selected)
-            }
-        };
-        // `message_expr` replaces the message with its value on the row (first 500 characters).
-        let custom = match &check.message_expr {
-            Some(text) => {
-                let e = expr::parse(text)
-                    .map_err(|e| fail(e.to_string()))?
-                    .call(expr::Func::Text(expr::TextFn::Prefix(500)));
-                let v = env.eval(&e).map_err(|e| fail(e.to_string()))?;
-                let a = v.into_array(batch.num_rows());
-                Some(
-                    super::expr::eval::cast::cast_to(&a, &DataType::Utf8)
-                        .map_err(|e| fail(e.to_string()))?,
-                )
-            }
-            None => None,
-        };
+        let selected = one.selected()?;
+        let found = one.marks(&selected)?;
+        let custom = one.custom_messages()?;
         out.evaluated
             .push(selected.iter().filter(|s| **s).count() as u64);
         out.failed.push(found.len() as u64);
@@ -173,6 +76,141 @@ pub fn evaluate(
         }
     }
     Ok(out)
+}
+
+/// One check being evaluated on the batch.
+struct OneCheck<'c, 'b, 'e> {
+    check: &'c DatasetCheck,
+    batch: &'b RecordBatch,
+    env: &'e mut Env<'b>,
+}
+
+impl OneCheck<'_, '_, '_> {
+    fn fail(&self, message: String) -> DatasetEvalError {
+        DatasetEvalError {
+            check: self.check.name.clone(),
+            message,
+        }
+    }
+
+    /// A SQL expression (a column, a filter) evaluated on every row.
+    fn eval(&mut self, text: &str) -> Result<ArrayRef, DatasetEvalError> {
+        let e = expr::parse(text).map_err(|e| self.fail(e.to_string()))?;
+        let v = self
+            .env
+            .eval(&e)
+            .map_err(|e: ExprError| self.fail(e.to_string()))?;
+        Ok(v.into_array(self.batch.num_rows()))
+    }
+
+    /// The rows the check's filter lets through (all without one).
+    fn selected(&mut self) -> Result<Vec<bool>, DatasetEvalError> {
+        let Some(f) = &self.check.filter else {
+            return Ok(vec![true; self.batch.num_rows()]);
+        };
+        let a = self.eval(f)?;
+        let b = a
+            .as_boolean_opt()
+            .ok_or_else(|| self.fail(format!("filter '{f}' is not a condition")))?;
+        Ok((0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect())
+    }
+
+    /// The rows the check marks, with DQX's message.
+    fn marks(&mut self, selected: &[bool]) -> Result<Vec<(usize, String)>, DatasetEvalError> {
+        let check = self.check;
+        Ok(match &check.kind {
+            DatasetKind::Unique {
+                columns,
+                nulls_distinct,
+                trim_strings,
+            } => {
+                let keys = columns
+                    .iter()
+                    .map(|c| self.eval(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                unique(check, &keys, selected, *nulls_distinct, *trim_strings)
+            }
+            DatasetKind::Schema { .. } => self.schema_marks(selected)?,
+            DatasetKind::Outliers { column } => {
+                let a = self.eval(column)?;
+                if !matches!(a.data_type(), DataType::Int64 | DataType::Float64) {
+                    return Err(self.fail(format!(
+                        "Column '{column}' must be of numeric type to perform outlier detection \
+                         using MAD method, but got type '{}' instead.",
+                        a.data_type()
+                    )));
+                }
+                outliers(check, &a, selected)
+            }
+            DatasetKind::Aggr {
+                column,
+                aggr,
+                group_by,
+                ..
+            } => {
+                let groups = group_by
+                    .iter()
+                    .map(|c| self.eval(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let values = if column == "*" {
+                    star_values(self.batch, *aggr)
+                } else {
+                    let a = self.eval(column)?;
+                    typed_values(&a, *aggr).map_err(|m| self.fail(m))?
+                };
+                aggr_marks(check, &values, &groups, selected)
+            }
+        })
+    }
+
+    /// `has_valid_schema`: every selected row, when the input's schema does not pass.
+    fn schema_marks(&self, selected: &[bool]) -> Result<Vec<(usize, String)>, DatasetEvalError> {
+        let DatasetKind::Schema {
+            expected,
+            strict,
+            columns,
+            exclude,
+        } = &self.check.kind
+        else {
+            return Ok(Vec::new());
+        };
+        let schema = self.batch.schema();
+        let names: Vec<&String> = match columns {
+            Some(cs) => cs.iter().collect(),
+            None => schema.fields().iter().map(|f| f.name()).collect(),
+        };
+        let mut actual = Vec::new();
+        for name in names.into_iter().filter(|n| !exclude.contains(n)) {
+            let field = schema
+                .field_with_name(name)
+                .map_err(|_| self.fail(format!("column '{name}' is not in the input")))?;
+            actual.push(super::schema_compare::field_of(field));
+        }
+        let errors = super::schema_compare::compare(&actual, &expected.fields, *strict);
+        if errors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let message = format!("Schema validation failed: {}", errors.join("; "));
+        Ok((0..selected.len())
+            .filter(|&i| selected[i])
+            .map(|i| (i, message.clone()))
+            .collect())
+    }
+
+    /// `message_expr`'s value on every row (first 500 characters), when the check has one.
+    fn custom_messages(&mut self) -> Result<Option<ArrayRef>, DatasetEvalError> {
+        let Some(text) = &self.check.message_expr else {
+            return Ok(None);
+        };
+        let e = expr::parse(text)
+            .map_err(|e| self.fail(e.to_string()))?
+            .call(expr::Func::Text(expr::TextFn::Prefix(500)));
+        let v = self.env.eval(&e).map_err(|e| self.fail(e.to_string()))?;
+        let a = v.into_array(self.batch.num_rows());
+        super::expr::eval::cast::cast_to(&a, &DataType::Utf8)
+            .map(Some)
+            .map_err(|e| self.fail(e.to_string()))
+    }
 }
 
 /// A cell as an aggregate input (`None` when null).
