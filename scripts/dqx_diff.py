@@ -336,8 +336,28 @@ SCHEMAS = ["i BIGINT, f DOUBLE", "i INT, s STRING", "s STRING, b BOOLEAN, arr AR
 GROUP_BYS = [None, ["s"], ["b"], ["cc", "b"], ["i"]]
 
 
+# The reference dataset of foreign_key checks (`ref_df_name: refs`), keys drawn from the pools
+# of `i` and `s`.
+REF_COLUMNS = {"k": "bigint", "t": "string"}
+
+
+def rand_refs(rng):
+    return [{"k": rand_value(rng, "i"), "t": rand_value(rng, "s")} for _ in range(30)]
+
+
+FOREIGN_KEYS = [(["i"], ["k"]), (["s"], ["t"]), (["i", "s"], ["k", "t"])]
+
+
 def rand_dataset_check(rng):
     """One dataset-level check: (function, arguments)."""
+    if rng.random() < 0.12:
+        cols, ref_cols = rng.choice(FOREIGN_KEYS)
+        a = {"columns": cols, "ref_columns": ref_cols, "ref_df_name": "refs"}
+        if rng.random() < 0.4:
+            a["negate"] = rng.random() < 0.5
+        if rng.random() < 0.4:
+            a["null_safe"] = rng.random() < 0.5
+        return "foreign_key", a
     if rng.random() < 0.15:
         return "has_no_outliers", {"column": rng.choice(NUMERIC)}
     if rng.random() < 0.15:
@@ -422,9 +442,10 @@ def cell(entries):
     return sorted((entry_key(e) for e in (entries or [])), key=repr)
 
 
-def run_medallion(binary, rows_path, checks_path):
+def run_medallion(binary, rows_path, checks_path, refs_path):
     p = subprocess.run([binary, "check", "--checks", str(checks_path), "--input", str(rows_path),
-                        "--now", NOW.replace("+00:00", "Z")], capture_output=True, text=True)
+                        "--ref", f"refs={refs_path}", "--now", NOW.replace("+00:00", "Z")],
+                       capture_output=True, text=True)
     if p.returncode not in (0,):
         return None, p.stderr.strip()
     return [json.loads(line) for line in p.stdout.splitlines() if line.strip()], None
@@ -440,7 +461,7 @@ def spark_session():
             .getOrCreate())
 
 
-def run_dqx(spark, rows, checks):
+def run_dqx(spark, rows, checks, refs):
     from unittest.mock import MagicMock
     from pyspark.sql import functions as F
     from databricks.labs.dqx.engine import DQEngineCore
@@ -450,7 +471,10 @@ def run_dqx(spark, rows, checks):
     df = df.withColumn("_row", F.monotonically_increasing_id())
     engine = DQEngineCore(MagicMock(), spark, ExtraParams(run_time_overwrite=NOW))
     try:
-        out = engine.apply_checks_by_metadata(df, checks)
+        ref_schema = ", ".join(f"`{c}` {t}" for c, t in REF_COLUMNS.items())
+        ref_df = spark.createDataFrame([tuple(r.get(c) for c in REF_COLUMNS) for r in refs],
+                                       ref_schema)
+        out = engine.apply_checks_by_metadata(df, checks, ref_dfs={"refs": ref_df})
         got = out.orderBy("_row").select(
             F.to_json(F.struct("_errors", "_warnings")).alias("r")).collect()
     except Exception as e:  # a check file DQX refuses, or a query Spark fails
@@ -480,15 +504,18 @@ def main():
         rng = random.Random(seed)
         rows = [{c: rand_value(rng, c) for c in COLUMNS} for _ in range(args.rows)]
         checks = rand_checks(rng, args.checks)
+        refs = rand_refs(rng)
         with tempfile.TemporaryDirectory() as tmp:
             if args.keep:
                 tmp = Path(args.keep, f"seed-{seed}")
                 tmp.mkdir(parents=True, exist_ok=True)
             rp, cp = Path(tmp, "rows.jsonl"), Path(tmp, "checks.json")
             rp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            fp = Path(tmp, "refs.jsonl")
+            fp.write_text("".join(json.dumps(r) + "\n" for r in refs))
             cp.write_text(json.dumps(checks, indent=1))
-            mine, merr = run_medallion(args.bin, rp, cp)
-        theirs, terr = run_dqx(spark, rows, checks)
+            mine, merr = run_medallion(args.bin, rp, cp, fp)
+        theirs, terr = run_dqx(spark, rows, checks, refs)
         if mine is None or theirs is None:
             print(f"seed {seed}: medallion: {merr or 'ok'} | DQX: {terr or 'ok'}")
             report.append({"seed": seed, "medallion_error": merr, "dqx_error": terr})

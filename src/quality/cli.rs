@@ -41,6 +41,10 @@ pub struct CheckArgs {
     /// Treat checks whose column or filter is not in the input as errors instead of skipping them.
     #[arg(long)]
     pub strict: bool,
+    /// A reference dataset for `foreign_key` checks (`ref_df_name: NAME`): JSON lines as for
+    /// --input. Repeatable.
+    #[arg(long = "ref", value_name = "NAME=ROWS.jsonl")]
+    pub refs: Vec<String>,
 }
 
 /// Exit code: checks valid (and, with `--input`, evaluated).
@@ -132,7 +136,20 @@ pub fn run_check_command_to(
         run_id: uuid::Uuid::new_v4().to_string(),
     };
     let ev = rules.evaluate(&batch, &ctx)?;
-    let ds = dataset_eval::evaluate(rules.dataset_checks(), &batch, now.timestamp_micros())?;
+    let mut refs = std::collections::HashMap::new();
+    for spec in &args.refs {
+        let (name, path) = spec
+            .split_once('=')
+            .with_context(|| format!("--ref '{spec}' is not NAME=ROWS.jsonl"))?;
+        let rows = read_rows(std::path::Path::new(path))?;
+        refs.insert(name.to_string(), rows_to_batch(&rows)?);
+    }
+    let ds = dataset_eval::evaluate(
+        rules.dataset_checks(),
+        &batch,
+        &refs,
+        now.timestamp_micros(),
+    )?;
     let (mut with_errors, mut with_warnings) = (0, 0);
     for (i, row) in rows.iter().enumerate() {
         let cell = |crit: Criticality, col: &ArrayRef| {

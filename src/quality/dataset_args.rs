@@ -60,6 +60,16 @@ pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
     let known: &[&str] = match check.function.as_str() {
         "is_unique" => &["columns", "nulls_distinct", "row_filter", "trim_strings"],
         "has_no_outliers" => &["column", "row_filter"],
+        "foreign_key" => &[
+            "columns",
+            "ref_columns",
+            "ref_df_name",
+            "ref_table",
+            "negate",
+            "row_filter",
+            "null_safe",
+            "broadcast_ref",
+        ],
         "has_valid_schema" => &[
             "expected_schema",
             "ref_df_name",

@@ -4,6 +4,8 @@
 //! marks each row of a failing group. A check's filter selects the rows that are aggregated and
 //! marked, as DQX's `row_filter` does. Each marked row gets DQX's name and message.
 
+use std::collections::HashMap;
+
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
@@ -42,6 +44,7 @@ pub struct DatasetEvaluation {
 pub fn evaluate(
     checks: &[DatasetCheck],
     batch: &RecordBatch,
+    refs: &HashMap<String, RecordBatch>,
     now_us: i64,
 ) -> Result<DatasetEvaluation, DatasetEvalError> {
     let mut out = DatasetEvaluation {
@@ -59,6 +62,8 @@ pub fn evaluate(
         let mut one = OneCheck {
             check,
             batch,
+            refs,
+            now_us,
             env: &mut env,
         };
         let selected = one.selected()?;
@@ -82,6 +87,8 @@ pub fn evaluate(
 struct OneCheck<'c, 'b, 'e> {
     check: &'c DatasetCheck,
     batch: &'b RecordBatch,
+    refs: &'c HashMap<String, RecordBatch>,
+    now_us: i64,
     env: &'e mut Env<'b>,
 }
 
@@ -131,6 +138,7 @@ impl OneCheck<'_, '_, '_> {
                 unique(check, &keys, selected, *nulls_distinct, *trim_strings)
             }
             DatasetKind::Schema { .. } => self.schema_marks(selected)?,
+            DatasetKind::ForeignKey { .. } => self.foreign_key_marks(selected)?,
             DatasetKind::Outliers { column } => {
                 let a = self.eval(column)?;
                 if !matches!(a.data_type(), DataType::Int64 | DataType::Float64) {
@@ -194,6 +202,61 @@ impl OneCheck<'_, '_, '_> {
         Ok((0..selected.len())
             .filter(|&i| selected[i])
             .map(|i| (i, message.clone()))
+            .collect())
+    }
+
+    /// `foreign_key`: selected rows (without a null key part, unless `null_safe`) whose key is
+    /// not among (`negate`: is among) the reference rows' keys.
+    fn foreign_key_marks(
+        &mut self,
+        selected: &[bool],
+    ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
+        let DatasetKind::ForeignKey {
+            columns,
+            ref_columns,
+            ref_name,
+            negate,
+            null_safe,
+        } = &self.check.kind
+        else {
+            return Ok(Vec::new());
+        };
+        let reference = self.refs.get(ref_name).ok_or_else(|| {
+            self.fail(format!(
+                "reference '{ref_name}' not given (medallion check --ref {ref_name}=ROWS.jsonl)"
+            ))
+        })?;
+        let mut ref_env = Env::new(reference, self.now_us);
+        let mut ref_keys = Vec::with_capacity(ref_columns.len());
+        for c in ref_columns {
+            let e = expr::parse(c).map_err(|e| self.fail(e.to_string()))?;
+            let v = ref_env
+                .eval(&e)
+                .map_err(|e| self.fail(format!("in reference '{ref_name}': {e}")))?;
+            ref_keys.push(v.into_array(reference.num_rows()));
+        }
+        let known: std::collections::HashSet<Vec<Option<String>>> = (0..reference.num_rows())
+            .map(|i| group_key(&ref_keys, i, false))
+            .filter(|k| *null_safe || k.iter().all(Option::is_some))
+            .collect();
+        let keys = columns
+            .iter()
+            .map(|c| self.eval(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((0..selected.len())
+            .filter(|&i| selected[i] && (*null_safe || keys.iter().all(|k| k.is_valid(i))))
+            .filter(|&i| known.contains(&group_key(&keys, i, false)) == *negate)
+            .filter_map(|i| {
+                let shown: Vec<String> = keys
+                    .iter()
+                    .map(|k| render::cell(k.as_ref(), i).unwrap_or_else(|| "null".into()))
+                    .collect();
+                let value = match shown.as_slice() {
+                    [one] => one.clone(),
+                    many => format!("{{{}}}", many.join(", ")),
+                };
+                self.check.foreign_key_message(&value).map(|m| (i, m))
+            })
             .collect())
     }
 

@@ -12,8 +12,9 @@ use super::dataset_args::{
 use super::error::CheckError;
 
 /// The dataset-level functions.
-pub const DATASET_FUNCTIONS: [&str; 7] = [
+pub const DATASET_FUNCTIONS: [&str; 8] = [
     "is_unique",
+    "foreign_key",
     "has_no_outliers",
     "has_valid_schema",
     "is_aggr_not_greater_than",
@@ -96,6 +97,15 @@ pub enum DatasetKind {
         /// Keys compared with leading and trailing spaces removed.
         trim_strings: bool,
     },
+    /// `columns` values found (`negate`: not found) in `ref_columns` of the reference dataset.
+    ForeignKey {
+        columns: Vec<String>,
+        ref_columns: Vec<String>,
+        ref_name: String,
+        negate: bool,
+        /// Nulls match nulls (else rows with a null key part are skipped).
+        null_safe: bool,
+    },
     /// Values outside median ± 3.5 · MAD (median absolute deviation) of the column.
     Outliers { column: String },
     /// The input's schema (its `columns`, less `exclude_columns`) compatible with `expected`
@@ -144,6 +154,73 @@ fn unique_key_text(columns: &[String]) -> String {
         [one] => one.clone(),
         many => format!("struct({})", many.join(", ")),
     }
+}
+
+fn compile_foreign_key(check: &Check) -> Result<(DatasetKind, String), CheckError> {
+    if check
+        .arg("ref_table")
+        .is_some_and(|v| !matches!(v, ArgValue::Null))
+    {
+        return Err(err(
+            check,
+            "ref_table",
+            "reference tables are not supported (yet): give ref_df_name and the rows with \
+             `medallion check --ref NAME=ROWS.jsonl`",
+        ));
+    }
+    let ref_name = match check.arg("ref_df_name") {
+        Some(ArgValue::Str(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err(err(
+                check,
+                "ref_df_name",
+                "'ref_df_name' or 'ref_table' must be provided",
+            ))
+        }
+    };
+    let columns = string_list(check, "columns", true)?;
+    let ref_columns = string_list(check, "ref_columns", true)?;
+    if columns.len() != ref_columns.len() {
+        return Err(err(
+            check,
+            "ref_columns",
+            "The number of columns and ref_columns must be the same.",
+        ));
+    }
+    let negate = bool_arg(check, "negate", false)?;
+    let null_safe = bool_arg(check, "null_safe", false)?;
+    let (src, refd) = foreign_key_display(&columns, &ref_columns);
+    let op = if negate { "exists_in" } else { "not_exists_in" };
+    let name = format!("{}_{op}_ref_{}", normalize(&src), normalize(&refd));
+    Ok((
+        DatasetKind::ForeignKey {
+            columns,
+            ref_columns,
+            ref_name,
+            negate,
+            null_safe,
+        },
+        name,
+    ))
+}
+
+/// How DQX shows a foreign key and its reference: the columns, or for a composite key the
+/// struct it joins on (`struct(a AS a, b AS b)`, the reference's fields named as the key's).
+fn foreign_key_display(columns: &[String], ref_columns: &[String]) -> (String, String) {
+    if let ([c], [r]) = (columns, ref_columns) {
+        return (c.clone(), r.clone());
+    }
+    let fields = |cols: &[String]| {
+        cols.iter()
+            .zip(columns)
+            .map(|(c, alias)| format!("{c} AS {alias}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    (
+        format!("struct({})", fields(columns)),
+        format!("struct({})", fields(ref_columns)),
+    )
 }
 
 fn compile_schema(check: &Check) -> Result<DatasetKind, CheckError> {
@@ -287,6 +364,7 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
             (DatasetKind::Outliers { column }, name)
         }
         "has_valid_schema" => (compile_schema(check)?, "has_invalid_schema".to_string()),
+        "foreign_key" => compile_foreign_key(check)?,
         _ => compile_aggr(check)?,
     };
     Ok(DatasetCheck {
@@ -314,7 +392,9 @@ impl DatasetCheck {
     /// a schema check compares (`input`: the input's columns, when it names none).
     pub fn columns(&self, input: &[String]) -> Vec<String> {
         match &self.kind {
-            DatasetKind::Unique { columns, .. } => columns.clone(),
+            DatasetKind::Unique { columns, .. } | DatasetKind::ForeignKey { columns, .. } => {
+                columns.clone()
+            }
             DatasetKind::Schema { columns, .. } => {
                 columns.clone().unwrap_or_else(|| input.to_vec())
             }
@@ -322,6 +402,24 @@ impl DatasetCheck {
                 vec![column.clone()]
             }
         }
+    }
+
+    /// DQX's message for a foreign key `value` (as Spark prints it) found or not found.
+    pub fn foreign_key_message(&self, value: &str) -> Option<String> {
+        let DatasetKind::ForeignKey {
+            columns,
+            ref_columns,
+            negate,
+            ..
+        } = &self.kind
+        else {
+            return None;
+        };
+        let (src, refd) = foreign_key_display(columns, ref_columns);
+        let not = if *negate { "" } else { "not " };
+        Some(format!(
+            "Value '{value}' in column '{src}' {not}found in reference column '{refd}'"
+        ))
     }
 
     /// DQX's message for an outlier `value` (as Spark prints it) of `has_no_outliers`.

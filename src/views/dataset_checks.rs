@@ -107,36 +107,41 @@ impl DatasetChecks {
                     c.function
                 )));
             }
-            let (cols, value_col, aggr) = match &c.kind {
-                DatasetKind::Schema { .. } => {
-                    return Err(fail(
+            let (cols, value_col, aggr) =
+                match &c.kind {
+                    DatasetKind::ForeignKey { .. } => return Err(fail(
+                        "foreign_key needs reference data, which the pipeline has none of (yet; \
+                         `medallion check --input --ref` evaluates it)"
+                            .into(),
+                    )),
+                    DatasetKind::Schema { .. } => return Err(fail(
                         "has_valid_schema is not evaluated in the pipeline (silver's schema is \
                          fixed; `medallion check --input` evaluates it)"
                             .into(),
-                    ))
-                }
-                DatasetKind::Outliers { .. } => {
-                    return Err(fail(
-                        "has_no_outliers is not evaluated stream-wide (yet; `medallion check \
+                    )),
+                    DatasetKind::Outliers { .. } => {
+                        return Err(fail(
+                            "has_no_outliers is not evaluated stream-wide (yet; `medallion check \
                          --input` evaluates it)"
-                            .into(),
-                    ))
-                }
-                DatasetKind::Unique {
-                    trim_strings: true, ..
-                } => {
-                    return Err(fail(
-                        "trim_strings is not supported with the stream-wide is_unique (yet)".into(),
-                    ))
-                }
-                DatasetKind::Unique { columns, .. } => (columns.clone(), None, None),
-                DatasetKind::Aggr {
-                    column,
-                    group_by,
-                    aggr,
-                    ..
-                } => (group_by.clone(), Some(column.clone()), Some(*aggr)),
-            };
+                                .into(),
+                        ))
+                    }
+                    DatasetKind::Unique {
+                        trim_strings: true, ..
+                    } => {
+                        return Err(fail(
+                            "trim_strings is not supported with the stream-wide is_unique (yet)"
+                                .into(),
+                        ))
+                    }
+                    DatasetKind::Unique { columns, .. } => (columns.clone(), None, None),
+                    DatasetKind::Aggr {
+                        column,
+                        group_by,
+                        aggr,
+                        ..
+                    } => (group_by.clone(), Some(column.clone()), Some(*aggr)),
+                };
             for col in cols.iter().chain(value_col.iter().filter(|c| *c != "*")) {
                 if schema.field_with_name(col).is_err() {
                     return Err(fail(format!("column '{col}' is not a silver column")));
@@ -199,7 +204,9 @@ impl View for DatasetChecks {
         let count = total.count;
         match &check.kind {
             // Refused when bound.
-            DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => None,
+            DatasetKind::Outliers { .. }
+            | DatasetKind::Schema { .. }
+            | DatasetKind::ForeignKey { .. } => None,
             DatasetKind::Unique { .. } => (count > 1).then_some(DatasetResult {
                 metric: Some(OrdF64(count as f64)),
                 passed: false,
@@ -255,7 +262,9 @@ impl View for DatasetChecks {
             let cols = match &c.kind {
                 DatasetKind::Unique { columns, .. } => columns,
                 DatasetKind::Aggr { group_by, .. } => group_by,
-                DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => return None,
+                DatasetKind::Outliers { .. }
+                | DatasetKind::Schema { .. }
+                | DatasetKind::ForeignKey { .. } => return None,
             };
             (!cols.is_empty()).then(|| {
                 cols.iter()
@@ -277,13 +286,16 @@ impl View for DatasetChecks {
                 DatasetKind::Aggr { aggr, .. } => r
                     .metric
                     .and_then(|m| c.aggr_message(&render_metric(*aggr, m.0))),
-                DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => None,
+                DatasetKind::Outliers { .. }
+                | DatasetKind::Schema { .. }
+                | DatasetKind::ForeignKey { .. } => None,
             }
         };
         let limit = |k: &DatasetKey| match &check(k).kind {
             DatasetKind::Unique { .. }
             | DatasetKind::Outliers { .. }
-            | DatasetKind::Schema { .. } => 1.0,
+            | DatasetKind::Schema { .. }
+            | DatasetKind::ForeignKey { .. } => 1.0,
             DatasetKind::Aggr { limit, .. } => *limit,
         };
         let ts = |end: bool| {
@@ -345,7 +357,9 @@ impl SilverView for DatasetChecks {
             let mut groups: HashMap<(Vec<Option<String>>, Option<i64>), DatasetPart> =
                 HashMap::new();
             match &check.kind {
-                DatasetKind::Outliers { .. } | DatasetKind::Schema { .. } => {}
+                DatasetKind::Outliers { .. }
+                | DatasetKind::Schema { .. }
+                | DatasetKind::ForeignKey { .. } => {}
                 DatasetKind::Unique {
                     columns,
                     nulls_distinct,
