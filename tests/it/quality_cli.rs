@@ -62,6 +62,7 @@ fn check_command_on_sample_rows() {
         input: Some(rows.path().to_path_buf()),
         validate: false,
         strict: false,
+        refs: Vec::new(),
     };
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
@@ -153,6 +154,7 @@ fn strict_input_with_missing_column_is_invalid() {
         input: Some(rows.path().to_path_buf()),
         validate: false,
         strict: true,
+        refs: Vec::new(),
     };
     let (code, _, err) = run(&args);
     assert_eq!(code, 2);
