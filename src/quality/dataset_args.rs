@@ -187,14 +187,26 @@ pub(super) fn limit_of(check: &Check) -> Result<(f64, String), CheckError> {
             };
             Ok((x, text))
         }
+        other => Err(missing_or_wrong(check, "limit", other, "a number")),
+    }
+}
+
+/// The error for a required argument that is absent, or is not `expected`.
+fn missing_or_wrong(
+    check: &Check,
+    name: &str,
+    found: Option<&ArgValue>,
+    expected: &str,
+) -> CheckError {
+    match found {
         None | Some(ArgValue::Null) => {
-            Err(err(check, "limit", "missing required argument 'limit'"))
+            err(check, name, format!("missing required argument '{name}'"))
         }
-        Some(other) => Err(err(
+        Some(other) => err(
             check,
-            "limit",
-            format!("'limit' must be a number, found {}", other.kind()),
-        )),
+            name,
+            format!("'{name}' must be {expected}, found {}", other.kind()),
+        ),
     }
 }
 
@@ -293,13 +305,6 @@ pub(super) fn aggr_type_of(check: &Check) -> Result<AggrType, CheckError> {
 pub(super) fn column_arg(check: &Check) -> Result<String, CheckError> {
     match check.arg("column") {
         Some(ArgValue::Str(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        None | Some(ArgValue::Null) => {
-            Err(err(check, "column", "missing required argument 'column'"))
-        }
-        Some(other) => Err(err(
-            check,
-            "column",
-            format!("'column' must be a column name, found {}", other.kind()),
-        )),
+        other => Err(missing_or_wrong(check, "column", other, "a column name")),
     }
 }
