@@ -350,6 +350,16 @@ FOREIGN_KEYS = [(["i"], ["k"]), (["s"], ["t"]), (["i", "s"], ["k", "t"])]
 
 def rand_dataset_check(rng):
     """One dataset-level check: (function, arguments)."""
+    if rng.random() < 0.1:
+        # No two keys equal ignoring case (DQX refuses such a distribution without case
+        # sensitivity), shares summing to 1 at most.
+        keys = rng.sample(["a", "abc", "clear", "rain", "", "x y", "Hello World"], rng.randint(1, 4))
+        weights = [rng.choice([0.1, 0.2, 0.25, 0.05]) for _ in keys]
+        a = {"column": "s", "distribution": dict(zip(keys, weights)),
+             "distance": rng.choice([0, 0.05, 0.1, 0.3, 0.5, 1, 0.8])}
+        if rng.random() < 0.4:
+            a["case_sensitive"] = rng.random() < 0.5
+        return "is_in_distribution", a
     if rng.random() < 0.12:
         cols, ref_cols = rng.choice(FOREIGN_KEYS)
         a = {"columns": cols, "ref_columns": ref_cols, "ref_df_name": "refs"}

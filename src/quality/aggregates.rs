@@ -317,6 +317,49 @@ pub fn aggregate(aggr: AggrType, values: &[Value], percentile_p: Option<f64>) ->
     }
 }
 
+/// The sum of `xs` through Shewchuk's exact partials, as Python's `math.fsum` computes it (its
+/// careful rounding of a half-way last step is not reproduced).
+pub fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {
+    let mut partials: Vec<f64> = Vec::new();
+    for mut x in xs {
+        let mut kept = 0;
+        for i in 0..partials.len() {
+            let mut y = partials[i];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        partials.truncate(kept);
+        partials.push(x);
+    }
+    partials.iter().rev().fold(0.0, |acc, p| acc + p)
+}
+
+/// Python's `str(x)` of a float: the shortest repr, with `.0` on integral values and an
+/// exponent below 1e-4 (`1e-05`).
+pub fn python_float(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-4 {
+        let e = format!("{x:e}");
+        if let Some((m, exp)) = e.split_once('e') {
+            let exp: i32 = exp.parse().unwrap_or(0);
+            return format!("{m}e-{:02}", exp.abs());
+        }
+    }
+    let s = format!("{x}");
+    if s.contains(['.', 'e', 'E', 'i', 'N']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,13 @@ pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
     let known: &[&str] = match check.function.as_str() {
         "is_unique" => &["columns", "nulls_distinct", "row_filter", "trim_strings"],
         "has_no_outliers" => &["column", "row_filter"],
+        "is_in_distribution" => &[
+            "column",
+            "distribution",
+            "distance",
+            "case_sensitive",
+            "row_filter",
+        ],
         "foreign_key" => &[
             "columns",
             "ref_columns",

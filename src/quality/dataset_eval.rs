@@ -139,6 +139,17 @@ impl OneCheck<'_, '_, '_> {
             }
             DatasetKind::Schema { .. } => self.schema_marks(selected)?,
             DatasetKind::ForeignKey { .. } => self.foreign_key_marks(selected)?,
+            DatasetKind::Distribution { column, .. } => {
+                let a = self.eval(column)?;
+                if a.data_type() != &DataType::Utf8 {
+                    return Err(self.fail(format!(
+                        "Column '{column}' has type {} for 'is_in_distribution'; medallion \
+                         supports text columns (distribution keys are text)",
+                        a.data_type()
+                    )));
+                }
+                distribution(check, &a, selected)
+            }
             DatasetKind::Outliers { column } => {
                 let a = self.eval(column)?;
                 if !matches!(a.data_type(), DataType::Int64 | DataType::Float64) {
@@ -368,6 +379,61 @@ fn unique(
                 .unique_message(&shown, counts[&row_keys[i]])
                 .map(|m| (i, m))
         })
+        .collect()
+}
+
+/// `is_in_distribution`: every selected row, when the total variation distance between the
+/// selected non-null values' distribution and the expected one (with its residual bucket)
+/// exceeds `distance` (by more than 1e-9), computed in DQX's order of operations.
+fn distribution(check: &DatasetCheck, a: &ArrayRef, selected: &[bool]) -> Vec<(usize, String)> {
+    let DatasetKind::Distribution {
+        column,
+        distribution,
+        distance,
+        distance_text,
+        case_sensitive,
+    } = &check.kind
+    else {
+        return Vec::new();
+    };
+    let s = a.as_string::<i32>();
+    let mut counts = vec![0i64; distribution.len()];
+    let mut total = 0i64;
+    for i in (0..s.len()).filter(|&i| selected[i] && s.is_valid(i)) {
+        let v = s.value(i);
+        let v = if *case_sensitive {
+            v.to_string()
+        } else {
+            v.to_lowercase()
+        };
+        total += 1;
+        if let Some(k) = distribution.iter().position(|(key, _)| *key == v) {
+            counts[k] += 1;
+        }
+    }
+    if total == 0 {
+        return Vec::new();
+    }
+    let expected_residual = 1.0 - super::aggregates::fsum(distribution.iter().map(|(_, v)| *v));
+    let residual = (total - counts.iter().sum::<i64>()) as f64 / total as f64;
+    let sum = distribution
+        .iter()
+        .zip(&counts)
+        .map(|((_, e), c)| (e - *c as f64 / total as f64).abs())
+        .chain(std::iter::once((expected_residual - residual).abs()))
+        .reduce(|a, b| a + b)
+        .unwrap_or(0.0);
+    let tvd = 0.5 * sum;
+    if !(tvd > *distance && (tvd - distance).abs() > 1e-9) {
+        return Vec::new();
+    }
+    let message = format!(
+        "Column '{column}' actual distribution deviates from expected by TVD={tvd:.6}, which \
+         exceeds the allowed distance={distance_text}."
+    );
+    (0..selected.len())
+        .filter(|&i| selected[i])
+        .map(|i| (i, message.clone()))
         .collect()
 }
 

@@ -12,8 +12,9 @@ use super::dataset_args::{
 use super::error::CheckError;
 
 /// The dataset-level functions.
-pub const DATASET_FUNCTIONS: [&str; 8] = [
+pub const DATASET_FUNCTIONS: [&str; 9] = [
     "is_unique",
+    "is_in_distribution",
     "foreign_key",
     "has_no_outliers",
     "has_valid_schema",
@@ -105,6 +106,17 @@ pub enum DatasetKind {
         negate: bool,
         /// Nulls match nulls (else rows with a null key part are skipped).
         null_safe: bool,
+    },
+    /// The column's value distribution (text values; lower-cased unless `case_sensitive`)
+    /// within total variation distance `distance` of `distribution` (the mass it leaves is a
+    /// residual bucket for every other value).
+    Distribution {
+        column: String,
+        distribution: Vec<(String, f64)>,
+        distance: f64,
+        /// `distance` as DQX prints it (Python's `str`).
+        distance_text: String,
+        case_sensitive: bool,
     },
     /// Values outside median ± 3.5 · MAD (median absolute deviation) of the column.
     Outliers { column: String },
@@ -221,6 +233,93 @@ fn foreign_key_display(columns: &[String], ref_columns: &[String]) -> (String, S
         format!("struct({})", fields(columns)),
         format!("struct({})", fields(ref_columns)),
     )
+}
+
+fn compile_distribution(check: &Check) -> Result<DatasetKind, CheckError> {
+    let column = column_arg(check)?;
+    let case_sensitive = bool_arg(check, "case_sensitive", true)?;
+    let items = match check.arg("distribution") {
+        Some(ArgValue::Map(m)) if !m.is_empty() => m,
+        Some(ArgValue::Map(_)) => {
+            return Err(err(
+                check,
+                "distribution",
+                "'distribution' must not be empty.",
+            ))
+        }
+        _ => {
+            return Err(err(
+                check,
+                "distribution",
+                "'distribution' is not provided (a mapping of values to shares).",
+            ))
+        }
+    };
+    let mut distribution = Vec::with_capacity(items.len());
+    for (k, v) in items {
+        let share = match v {
+            ArgValue::Int(i) => *i as f64,
+            ArgValue::Float(x) => *x,
+            other => {
+                return Err(err(
+                    check,
+                    "distribution",
+                    format!(
+                        "the share of '{k}' must be a number, found {}",
+                        other.kind()
+                    ),
+                ))
+            }
+        };
+        if !share.is_finite() || share < 0.0 {
+            return Err(err(
+                check,
+                "distribution",
+                format!("the share of '{k}' must be a finite, non-negative number"),
+            ));
+        }
+        let key = if case_sensitive {
+            k.clone()
+        } else {
+            k.to_lowercase()
+        };
+        if distribution.iter().any(|(d, _): &(String, f64)| *d == key) {
+            return Err(err(
+                check,
+                "distribution",
+                format!("keys collide after case normalisation: '{key}'"),
+            ));
+        }
+        distribution.push((key, share));
+    }
+    if super::aggregates::fsum(distribution.iter().map(|(_, v)| *v)) > 1.0 {
+        return Err(err(
+            check,
+            "distribution",
+            "the shares of 'distribution' must sum to 1 or less",
+        ));
+    }
+    let (distance, distance_text) = match check.arg("distance") {
+        Some(ArgValue::Int(i)) => (*i as f64, i.to_string()),
+        Some(ArgValue::Float(x)) => (*x, super::aggregates::python_float(*x)),
+        _ => {
+            return Err(err(
+                check,
+                "distance",
+                "'distance' is not provided (a number between 0 and 1)",
+            ))
+        }
+    };
+    if !(0.0..=1.0).contains(&distance) {
+        return Err(err(check, "distance", "'distance' must be between 0 and 1"));
+    }
+    Ok(DatasetKind::Distribution {
+        column,
+        distribution,
+        distance,
+        distance_text,
+        case_sensitive,
+    })
 }
 
 fn compile_schema(check: &Check) -> Result<DatasetKind, CheckError> {
@@ -365,6 +464,14 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
         }
         "has_valid_schema" => (compile_schema(check)?, "has_invalid_schema".to_string()),
         "foreign_key" => compile_foreign_key(check)?,
+        "is_in_distribution" => {
+            let kind = compile_distribution(check)?;
+            let DatasetKind::Distribution { column, .. } = &kind else {
+                unreachable!("a distribution check")
+            };
+            let name = format!("{}_is_not_in_distribution", normalize(column));
+            (kind, name)
+        }
         _ => compile_aggr(check)?,
     };
     Ok(DatasetCheck {
@@ -398,7 +505,9 @@ impl DatasetCheck {
             DatasetKind::Schema { columns, .. } => {
                 columns.clone().unwrap_or_else(|| input.to_vec())
             }
-            DatasetKind::Aggr { column, .. } | DatasetKind::Outliers { column } => {
+            DatasetKind::Aggr { column, .. }
+            | DatasetKind::Outliers { column }
+            | DatasetKind::Distribution { column, .. } => {
                 vec![column.clone()]
             }
         }

@@ -109,6 +109,11 @@ impl DatasetChecks {
             }
             let (cols, value_col, aggr) =
                 match &c.kind {
+                    DatasetKind::Distribution { .. } => return Err(fail(
+                        "is_in_distribution is not evaluated stream-wide (yet; `medallion check \
+                         --input` evaluates it)"
+                            .into(),
+                    )),
                     DatasetKind::ForeignKey { .. } => return Err(fail(
                         "foreign_key needs reference data, which the pipeline has none of (yet; \
                          `medallion check --input --ref` evaluates it)"
@@ -206,7 +211,8 @@ impl View for DatasetChecks {
             // Refused when bound.
             DatasetKind::Outliers { .. }
             | DatasetKind::Schema { .. }
-            | DatasetKind::ForeignKey { .. } => None,
+            | DatasetKind::ForeignKey { .. }
+            | DatasetKind::Distribution { .. } => None,
             DatasetKind::Unique { .. } => (count > 1).then_some(DatasetResult {
                 metric: Some(OrdF64(count as f64)),
                 passed: false,
@@ -264,7 +270,8 @@ impl View for DatasetChecks {
                 DatasetKind::Aggr { group_by, .. } => group_by,
                 DatasetKind::Outliers { .. }
                 | DatasetKind::Schema { .. }
-                | DatasetKind::ForeignKey { .. } => return None,
+                | DatasetKind::ForeignKey { .. }
+                | DatasetKind::Distribution { .. } => return None,
             };
             (!cols.is_empty()).then(|| {
                 cols.iter()
@@ -288,14 +295,16 @@ impl View for DatasetChecks {
                     .and_then(|m| c.aggr_message(&render_metric(*aggr, m.0))),
                 DatasetKind::Outliers { .. }
                 | DatasetKind::Schema { .. }
-                | DatasetKind::ForeignKey { .. } => None,
+                | DatasetKind::ForeignKey { .. }
+                | DatasetKind::Distribution { .. } => None,
             }
         };
         let limit = |k: &DatasetKey| match &check(k).kind {
             DatasetKind::Unique { .. }
             | DatasetKind::Outliers { .. }
             | DatasetKind::Schema { .. }
-            | DatasetKind::ForeignKey { .. } => 1.0,
+            | DatasetKind::ForeignKey { .. }
+            | DatasetKind::Distribution { .. } => 1.0,
             DatasetKind::Aggr { limit, .. } => *limit,
         };
         let ts = |end: bool| {
@@ -359,7 +368,8 @@ impl SilverView for DatasetChecks {
             match &check.kind {
                 DatasetKind::Outliers { .. }
                 | DatasetKind::Schema { .. }
-                | DatasetKind::ForeignKey { .. } => {}
+                | DatasetKind::ForeignKey { .. }
+                | DatasetKind::Distribution { .. } => {}
                 DatasetKind::Unique {
                     columns,
                     nulls_distinct,
