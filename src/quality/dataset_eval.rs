@@ -531,3 +531,103 @@ fn aggr_marks(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::quality::{LoadOptions, RuleSet};
+
+    fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        let schema = Schema::new(
+            cols.iter()
+                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        RecordBatch::try_new(Arc::new(schema), cols.into_iter().map(|c| c.1).collect()).unwrap()
+    }
+
+    fn marks(
+        yaml: &str,
+        input: &RecordBatch,
+        refs: &HashMap<String, RecordBatch>,
+    ) -> Vec<Vec<String>> {
+        let rules = RuleSet::from_yaml_str(yaml, &LoadOptions::default()).unwrap();
+        let ev = evaluate(rules.dataset_checks(), input, refs, 0).unwrap();
+        ev.marks
+            .into_iter()
+            .map(|m| m.into_iter().filter_map(|(_, msg)| msg).collect())
+            .collect()
+    }
+
+    #[test]
+    fn foreign_keys_distributions_and_outliers_mark_rows_as_dqx_does() {
+        let input = batch(vec![
+            (
+                "i",
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    None,
+                    Some(1),
+                    Some(100),
+                ])),
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("A"),
+                    Some("b"),
+                    None,
+                    Some("a"),
+                ])),
+            ),
+        ]);
+        let refs = HashMap::from([(
+            "r".to_string(),
+            batch(vec![(
+                "k",
+                Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef,
+            )]),
+        )]);
+        let fk = "- check:\n    function: foreign_key\n    arguments: {columns: [i], ref_columns: [k], ref_df_name: r}\n";
+        let got = marks(fk, &input, &refs);
+        assert_eq!(
+            got[1],
+            ["Value '2' in column 'i' not found in reference column 'k'"]
+        );
+        assert!(got[0].is_empty() && got[2].is_empty() && got[3].is_empty());
+        assert_eq!(got[4].len(), 1);
+        // a: 2 of 4 non-null values (0.5 against 0.5); A and b fall in the residual (0.5
+        // against 0.5): TVD 0 — within any distance; case-insensitively a is 3 of 4.
+        let dist = |cs: bool, d: f64| {
+            format!("- check:\n    function: is_in_distribution\n    arguments: {{column: s, distribution: {{a: 0.5}}, distance: {d}, case_sensitive: {cs}}}\n")
+        };
+        assert!(marks(&dist(true, 0.0), &input, &refs)
+            .iter()
+            .all(Vec::is_empty));
+        let got = marks(&dist(false, 0.2), &input, &refs);
+        assert_eq!(
+            got[0],
+            ["Column 's' actual distribution deviates from expected by TVD=0.250000, which exceeds the allowed distance=0.2."]
+        );
+        assert_eq!(got.iter().filter(|m| !m.is_empty()).count(), 5);
+        let out = "- check:\n    function: has_no_outliers\n    arguments: {column: i}\n";
+        // Median 1 (rank 2 of 1, 1, 2, 100), MAD 0 (rank 2 of 0, 0, 1, 99): 2 and 100 are out.
+        let got = marks(out, &input, &refs);
+        assert_eq!(
+            got[4],
+            ["Value '100' in Column 'i' is an outlier as per MAD."]
+        );
+        assert_eq!(
+            got[1],
+            ["Value '2' in Column 'i' is an outlier as per MAD."]
+        );
+        assert_eq!(got.iter().filter(|m| !m.is_empty()).count(), 2);
+    }
+}

@@ -1,4 +1,5 @@
-//! Unit tests of load errors: each names the check (index and name) and the argument.
+//! Unit tests of check loading: load errors name the check (index and name) and the argument;
+//! dataset-level checks get DQX's names and messages.
 
 use super::*;
 
@@ -155,4 +156,101 @@ fn workload_checks_load_unchanged() {
         Some(&["try_to_timestamp(event_time)".to_string()][..])
     );
     assert_eq!(rules.rules()[6].criticality(), Criticality::Warn);
+}
+
+/// Dataset-level check definitions: DQX's names, messages and argument errors.
+mod dataset_rules {
+    use crate::quality::{LoadOptions, QualityError, RuleSet};
+
+    fn load(yaml: &str) -> Result<RuleSet, QualityError> {
+        RuleSet::from_yaml_str(yaml, &LoadOptions::default())
+    }
+
+    #[test]
+    fn dataset_checks_load_with_dqx_names() {
+        let rules = load(
+            "- criticality: error\n  check:\n    function: is_unique\n    arguments: {columns: [a, b]}\n\
+             - criticality: warn\n  check:\n    function: is_aggr_not_greater_than\n    arguments: {column: a, limit: 1}\n\
+             - criticality: warn\n  check:\n    function: is_aggr_equal\n    arguments: {column: x, aggr_type: avg, group_by: [g], limit: 2.5}\n",
+        )
+        .unwrap();
+        assert!(rules.rules().is_empty());
+        let names: Vec<&str> = rules
+            .dataset_checks()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "struct_a_b_is_not_unique",
+                "a_count_greater_than_limit",
+                "x_avg_group_by_g_not_equal_to_limit"
+            ]
+        );
+        assert_eq!(
+            rules.dataset_checks()[1].aggr_message("3").unwrap(),
+            "Count value 3 in column 'a' is greater than limit: 1"
+        );
+        assert_eq!(
+            rules.dataset_checks()[2].aggr_message("3.0").unwrap(),
+            "Average value 3.0 in column 'x' per group of columns 'g' is not equal to limit: 2.5"
+        );
+    }
+
+    #[test]
+    fn bad_dataset_checks_are_reported_with_their_argument() {
+        for (yaml, needle) in [
+            ("function: is_unique\n    arguments: {}", "'columns'"),
+            (
+                "function: is_unique\n    arguments: {columns: [a], nulls_distinct: 3}",
+                "nulls_distinct",
+            ),
+            (
+                "function: is_aggr_not_less_than\n    arguments: {column: a}",
+                "'limit'",
+            ),
+            (
+                "function: is_aggr_not_less_than\n    arguments: {column: a, limit: x}",
+                "'limit' must be a number",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {column: a, limit: 1, aggr_type: medium}",
+                "unknown aggr_type 'medium'",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {limit: 1}",
+                "'column'",
+            ),
+            (
+                "function: is_unique\n    arguments: {columns: [a], bogus: 1}",
+                "unknown argument 'bogus'",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {column: a, limit: 1, trim_strings: true}",
+                "unknown argument 'trim_strings'",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {column: a, limit: 1, aggr_type: percentile}",
+                "requires aggr_params with 'percentile'",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {column: a, limit: 1, abs_tolerance: -1}",
+                "must be non-negative",
+            ),
+            (
+                "function: is_aggr_not_less_than\n    arguments: {column: a, limit: 1, abs_tolerance: 1}",
+                "unknown argument 'abs_tolerance'",
+            ),
+            (
+                "function: is_aggr_equal\n    arguments: {column: '*', limit: 1, aggr_type: sum}",
+                "Column '*' is only supported with 'count' or 'count_distinct'",
+            ),
+        ] {
+            let text = format!("- criticality: error\n  check:\n    {yaml}\n");
+            let e = load(&text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{yaml}: {e}");
+            assert!(e.contains("checks[0]"), "{yaml}: {e}");
+        }
+    }
 }
