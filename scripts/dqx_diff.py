@@ -324,11 +324,11 @@ ALLOW_NULLS = {"is_in_range", "is_not_in_range", "is_not_less_than", "is_not_gre
                "is_equal_to", "is_not_equal_to", "has_num_decimal_places"}
 
 
-# Aggregate types drawn for is_aggr_* (DQX's curated ones; mode, approx_count_distinct and
-# approx_percentile are left out: Spark's answers there depend on hashing or sketches, see
-# docs/src/dqx.md).
+# Aggregate types drawn for is_aggr_* (DQX's curated ones; mode and approx_count_distinct are
+# left out: Spark's answers there depend on hashing, see docs/src/dqx.md).
 AGGR_NUMERIC = ["sum", "avg", "min", "max", "stddev", "stddev_pop", "stddev_samp", "variance",
-                "var_pop", "var_samp", "median", "skewness", "kurtosis", "percentile"]
+                "var_pop", "var_samp", "median", "skewness", "kurtosis", "percentile",
+                "approx_percentile"]
 AGGR_ANY = ["count", "count_distinct"]
 SCHEMAS = ["i BIGINT, f DOUBLE", "i INT, s STRING", "s STRING, b BOOLEAN, arr ARRAY<STRING>",
            "i STRING", "f DECIMAL(5,2), d DATE", "arr ARRAY<INT>", "i BIGINT NOT NULL",
@@ -399,7 +399,7 @@ def rand_dataset_check(rng):
         a = {"column": "b", "aggr_type": "count_if"}
     else:
         a = {"column": rng.choice(NUMERIC), "aggr_type": rng.choice(AGGR_NUMERIC)}
-    if a["aggr_type"] == "percentile":
+    if a["aggr_type"] in ("percentile", "approx_percentile"):
         a["aggr_params"] = {"percentile": rng.choice([0, 0.25, 0.5, 0.9, 1.0])}
     if a["aggr_type"] == "count" and a["column"] != "*" and rng.random() < 0.3:
         del a["aggr_type"]  # count is the default

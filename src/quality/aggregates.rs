@@ -287,11 +287,15 @@ pub fn aggregate(aggr: AggrType, values: &[Value], percentile_p: Option<f64>) ->
         AggrType::Median => percentile(&sorted(), 0.5),
         AggrType::Percentile => percentile(&sorted(), percentile_p.unwrap_or(0.5)),
         AggrType::ApproxPercentile => {
-            // The exact answer of Spark's summary: the value of rank ⌈p · n⌉.
+            // The exact answer of Spark's summary: the value of rank ⌈p · n⌉. The summary
+            // holds doubles, so an integer comes back through a double (2^53 + 1 → 2^53).
             let s = sorted();
             let p = percentile_p.unwrap_or(0.5);
             let rank = (p * n as f64).ceil() as usize;
-            Some(s[rank.clamp(1, n) - 1].clone())
+            Some(match &s[rank.clamp(1, n) - 1] {
+                Value::Int(i) => Value::Int(*i as f64 as i64),
+                v => v.clone(),
+            })
         }
         AggrType::Stddev | AggrType::StddevSamp | AggrType::Variance | AggrType::VarSamp => {
             let m = moments();
@@ -396,6 +400,14 @@ mod tests {
         assert_eq!(
             aggregate(AggrType::CountDistinct, &ints, None),
             Some(Value::Int(2))
+        );
+        assert_eq!(
+            aggregate(
+                AggrType::ApproxPercentile,
+                &[Value::Int(9_007_199_254_740_993), Value::Int(1)],
+                Some(0.9)
+            ),
+            Some(Value::Int(9_007_199_254_740_992))
         );
         assert_eq!(AggrType::from_name("stddev_pop"), Some(AggrType::StddevPop));
         assert_eq!(AggrType::Avg.display(), "Average");

@@ -469,7 +469,8 @@ fn outliers(check: &DatasetCheck, a: &ArrayRef, selected: &[bool]) -> Vec<(usize
     let mut devs: Vec<f64> = if ints {
         let mut s = int_vals.clone();
         s.sort();
-        let m = s[(s.len() as f64 * 0.5).ceil().max(1.0) as usize - 1];
+        // The summary holds doubles: the median comes back through one (2^53 + 1 → 2^53).
+        let m = s[(s.len() as f64 * 0.5).ceil().max(1.0) as usize - 1] as f64 as i64;
         int_vals
             .iter()
             .map(|v| v.wrapping_sub(m).wrapping_abs() as f64)
