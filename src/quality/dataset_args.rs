@@ -55,6 +55,16 @@ pub(super) fn string_list(
     }
 }
 
+/// The arguments of every `is_aggr_*` check.
+const AGGR_ARGS: &[&str] = &[
+    "column",
+    "limit",
+    "aggr_type",
+    "group_by",
+    "row_filter",
+    "aggr_params",
+];
+
 /// Refuses arguments the function does not take (DQX does).
 pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
     let known: &[&str] = match check.function.as_str() {
@@ -85,25 +95,14 @@ pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
             "strict",
             "exclude_columns",
         ],
-        "is_aggr_equal" | "is_aggr_not_equal" => &[
-            "column",
-            "limit",
-            "aggr_type",
-            "group_by",
-            "row_filter",
-            "aggr_params",
-            "abs_tolerance",
-            "rel_tolerance",
-        ],
-        _ => &[
-            "column",
-            "limit",
-            "aggr_type",
-            "group_by",
-            "row_filter",
-            "aggr_params",
-        ],
+        _ => AGGR_ARGS,
     };
+    // DQX 0.17's tolerances: on the equality comparisons only.
+    let tolerances: &[&str] = match check.function.as_str() {
+        "is_aggr_equal" | "is_aggr_not_equal" => &["abs_tolerance", "rel_tolerance"],
+        _ => &[],
+    };
+    let known: Vec<&str> = known.iter().chain(tolerances).copied().collect();
     for (a, _) in &check.arguments {
         if !known.contains(&a.as_str()) {
             return Err(err(

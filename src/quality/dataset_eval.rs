@@ -458,21 +458,19 @@ fn outliers(check: &DatasetCheck, a: &ArrayRef, selected: &[bool]) -> Vec<(usize
         return Vec::new();
     };
     // Integer columns keep integer medians and deviations (Spark's percentile_approx returns
-    // the column's type).
-    let int_vals: Vec<i64> = (0..a.len())
-        .filter(|&i| selected[i] && a.is_valid(i))
-        .filter_map(|i| match value(a.as_ref(), i) {
-            Some(Value::Int(v)) => Some(v),
-            _ => None,
-        })
-        .collect();
+    // the column's type); its summary holds doubles, so the median comes back through one
+    // (2^53 + 1 → 2^53).
     let mut devs: Vec<f64> = if ints {
-        let mut s = int_vals.clone();
+        let mut s: Vec<i64> = (0..a.len())
+            .filter(|&i| selected[i])
+            .filter_map(|i| match value(a.as_ref(), i) {
+                Some(Value::Int(v)) => Some(v),
+                _ => None,
+            })
+            .collect();
         s.sort();
-        // The summary holds doubles: the median comes back through one (2^53 + 1 → 2^53).
         let m = s[(s.len() as f64 * 0.5).ceil().max(1.0) as usize - 1] as f64 as i64;
-        int_vals
-            .iter()
+        s.iter()
             .map(|v| v.wrapping_sub(m).wrapping_abs() as f64)
             .collect()
     } else {

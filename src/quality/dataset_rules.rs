@@ -235,8 +235,9 @@ fn foreign_key_display(columns: &[String], ref_columns: &[String]) -> (String, S
     )
 }
 
-fn compile_distribution(check: &Check) -> Result<DatasetKind, CheckError> {
+fn compile_distribution(check: &Check) -> Result<(DatasetKind, String), CheckError> {
     let column = column_arg(check)?;
+    let name = format!("{}_is_not_in_distribution", normalize(&column));
     let case_sensitive = bool_arg(check, "case_sensitive", true)?;
     let items = match check.arg("distribution") {
         Some(ArgValue::Map(m)) if !m.is_empty() => m,
@@ -313,13 +314,16 @@ fn compile_distribution(check: &Check) -> Result<DatasetKind, CheckError> {
     if !(0.0..=1.0).contains(&distance) {
         return Err(err(check, "distance", "'distance' must be between 0 and 1"));
     }
-    Ok(DatasetKind::Distribution {
-        column,
-        distribution,
-        distance,
-        distance_text,
-        case_sensitive,
-    })
+    Ok((
+        DatasetKind::Distribution {
+            column,
+            distribution,
+            distance,
+            distance_text,
+            case_sensitive,
+        },
+        name,
+    ))
 }
 
 fn compile_schema(check: &Check) -> Result<DatasetKind, CheckError> {
@@ -464,14 +468,7 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
         }
         "has_valid_schema" => (compile_schema(check)?, "has_invalid_schema".to_string()),
         "foreign_key" => compile_foreign_key(check)?,
-        "is_in_distribution" => {
-            let kind = compile_distribution(check)?;
-            let DatasetKind::Distribution { column, .. } = &kind else {
-                unreachable!("a distribution check")
-            };
-            let name = format!("{}_is_not_in_distribution", normalize(column));
-            (kind, name)
-        }
+        "is_in_distribution" => compile_distribution(check)?,
         _ => compile_aggr(check)?,
     };
     Ok(DatasetCheck {

@@ -75,6 +75,18 @@ pub struct DatasetCheckError {
     pub message: String,
 }
 
+/// Why the pipeline does not evaluate a kind of dataset check (`None`: it does).
+fn not_streamed(kind: &DatasetKind) -> Option<&'static str> {
+    match kind {
+        DatasetKind::Unique { .. } | DatasetKind::Aggr { .. } => None,
+        DatasetKind::Outliers { .. } | DatasetKind::Distribution { .. } => {
+            Some("not maintained stream-wide yet")
+        }
+        DatasetKind::Schema { .. } => Some("silver's schema is fixed"),
+        DatasetKind::ForeignKey { .. } => Some("the pipeline has no reference data yet"),
+    }
+}
+
 fn numeric(dt: &DataType) -> bool {
     dt.is_numeric() || matches!(dt, DataType::Timestamp(..))
 }
@@ -100,6 +112,13 @@ impl DatasetChecks {
                     c.function
                 )));
             }
+            if let Some(why) = not_streamed(&c.kind) {
+                return Err(fail(format!(
+                    "{} is not evaluated in the pipeline ({why}; `medallion check --input` \
+                     evaluates it)",
+                    c.function
+                )));
+            }
             if c.filter.is_some() {
                 return Err(fail(format!(
                     "a filter is not supported with the stream-wide dataset check '{}' (yet; \
@@ -107,46 +126,24 @@ impl DatasetChecks {
                     c.function
                 )));
             }
-            let (cols, value_col, aggr) =
-                match &c.kind {
-                    DatasetKind::Distribution { .. } => return Err(fail(
-                        "is_in_distribution is not evaluated stream-wide (yet; `medallion check \
-                         --input` evaluates it)"
-                            .into(),
-                    )),
-                    DatasetKind::ForeignKey { .. } => return Err(fail(
-                        "foreign_key needs reference data, which the pipeline has none of (yet; \
-                         `medallion check --input --ref` evaluates it)"
-                            .into(),
-                    )),
-                    DatasetKind::Schema { .. } => return Err(fail(
-                        "has_valid_schema is not evaluated in the pipeline (silver's schema is \
-                         fixed; `medallion check --input` evaluates it)"
-                            .into(),
-                    )),
-                    DatasetKind::Outliers { .. } => {
-                        return Err(fail(
-                            "has_no_outliers is not evaluated stream-wide (yet; `medallion check \
-                         --input` evaluates it)"
-                                .into(),
-                        ))
-                    }
-                    DatasetKind::Unique {
-                        trim_strings: true, ..
-                    } => {
-                        return Err(fail(
-                            "trim_strings is not supported with the stream-wide is_unique (yet)"
-                                .into(),
-                        ))
-                    }
-                    DatasetKind::Unique { columns, .. } => (columns.clone(), None, None),
-                    DatasetKind::Aggr {
-                        column,
-                        group_by,
-                        aggr,
-                        ..
-                    } => (group_by.clone(), Some(column.clone()), Some(*aggr)),
-                };
+            let (cols, value_col, aggr) = match &c.kind {
+                DatasetKind::Unique {
+                    trim_strings: true, ..
+                } => {
+                    return Err(fail(
+                        "trim_strings is not supported with the stream-wide is_unique (yet)".into(),
+                    ))
+                }
+                DatasetKind::Unique { columns, .. } => (columns.clone(), None, None),
+                DatasetKind::Aggr {
+                    column,
+                    group_by,
+                    aggr,
+                    ..
+                } => (group_by.clone(), Some(column.clone()), Some(*aggr)),
+                // Refused above.
+                _ => continue,
+            };
             for col in cols.iter().chain(value_col.iter().filter(|c| *c != "*")) {
                 if schema.field_with_name(col).is_err() {
                     return Err(fail(format!("column '{col}' is not a silver column")));
@@ -208,11 +205,6 @@ impl View for DatasetChecks {
         let check = &self.checks[key.0 as usize];
         let count = total.count;
         match &check.kind {
-            // Refused when bound.
-            DatasetKind::Outliers { .. }
-            | DatasetKind::Schema { .. }
-            | DatasetKind::ForeignKey { .. }
-            | DatasetKind::Distribution { .. } => None,
             DatasetKind::Unique { .. } => (count > 1).then_some(DatasetResult {
                 metric: Some(OrdF64(count as f64)),
                 passed: false,
@@ -245,6 +237,8 @@ impl View for DatasetChecks {
                     passed,
                 })
             }
+            // Refused when bound.
+            _ => None,
         }
     }
     fn schema(&self) -> SchemaRef {
@@ -268,10 +262,7 @@ impl View for DatasetChecks {
             let cols = match &c.kind {
                 DatasetKind::Unique { columns, .. } => columns,
                 DatasetKind::Aggr { group_by, .. } => group_by,
-                DatasetKind::Outliers { .. }
-                | DatasetKind::Schema { .. }
-                | DatasetKind::ForeignKey { .. }
-                | DatasetKind::Distribution { .. } => return None,
+                _ => return None,
             };
             (!cols.is_empty()).then(|| {
                 cols.iter()
@@ -293,19 +284,12 @@ impl View for DatasetChecks {
                 DatasetKind::Aggr { aggr, .. } => r
                     .metric
                     .and_then(|m| c.aggr_message(&render_metric(*aggr, m.0))),
-                DatasetKind::Outliers { .. }
-                | DatasetKind::Schema { .. }
-                | DatasetKind::ForeignKey { .. }
-                | DatasetKind::Distribution { .. } => None,
+                _ => None,
             }
         };
         let limit = |k: &DatasetKey| match &check(k).kind {
-            DatasetKind::Unique { .. }
-            | DatasetKind::Outliers { .. }
-            | DatasetKind::Schema { .. }
-            | DatasetKind::ForeignKey { .. }
-            | DatasetKind::Distribution { .. } => 1.0,
             DatasetKind::Aggr { limit, .. } => *limit,
+            _ => 1.0,
         };
         let ts = |end: bool| {
             TimestampMicrosecondArray::from_iter(rows.iter().map(|(k, _)| {
@@ -366,10 +350,6 @@ impl SilverView for DatasetChecks {
             let mut groups: HashMap<(Vec<Option<String>>, Option<i64>), DatasetPart> =
                 HashMap::new();
             match &check.kind {
-                DatasetKind::Outliers { .. }
-                | DatasetKind::Schema { .. }
-                | DatasetKind::ForeignKey { .. }
-                | DatasetKind::Distribution { .. } => {}
                 DatasetKind::Unique {
                     columns,
                     nulls_distinct,
@@ -438,6 +418,8 @@ impl SilverView for DatasetChecks {
                         part.max = part.max.max(Some(OrdF64(v)));
                     }
                 }
+                // Refused when bound.
+                _ => {}
             }
             for ((group, window), mut part) in groups {
                 if !part.distinct.is_empty() {
