@@ -50,15 +50,16 @@ fn stages(c: &mut Criterion) {
     });
 
     let now = "2026-11-26T12:00:00Z".parse().unwrap();
-    let ctx = ProcessContext {
-        rules: Arc::new(load_rules(None).unwrap()),
-        eval: EvalContext {
+    let ctx = ProcessContext::new(
+        Arc::new(load_rules(None).unwrap()),
+        EvalContext {
             now,
             run_time: now,
             run_id: "bench".into(),
         },
-        window_ms: 60_000,
-    };
+        60_000,
+        medallion::event::EventSchema::weather(),
+    );
     g.bench_function("process_batch", |b| {
         b.iter_batched(
             || raw.clone(),

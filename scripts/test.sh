@@ -15,10 +15,11 @@ pip_install() {
 }
 
 if [ "${MEDALLION_SKIP_INSTALL:-0}" != 1 ]; then
-  # The oracle tests run the shared Python tools (numpy, PyYAML).
-  if ! python3 -c 'import numpy, yaml' 2>/dev/null; then
-    pip_install numpy pyyaml \
-      || { as_root apt-get update -qq && as_root apt-get install -y -qq python3-numpy python3-yaml; }
+  # The oracle tests run the shared Python tools (numpy, PyYAML); the pipeline-file tests check
+  # files against docs/pipeline.schema.json with jsonschema.
+  if ! python3 -c 'import numpy, yaml, jsonschema' 2>/dev/null; then
+    pip_install numpy pyyaml jsonschema \
+      || { as_root apt-get update -qq && as_root apt-get install -y -qq python3-numpy python3-yaml python3-jsonschema; }
   fi
   # The interoperability tests drive `medallion emulator` with Microsoft's Python SDK.
   if ! python3 -c 'import azure.eventhub' 2>/dev/null; then

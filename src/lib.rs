@@ -24,6 +24,7 @@
 pub mod dataflow;
 pub mod epoch;
 pub mod error;
+pub mod event;
 pub mod eventhub;
 pub mod fault;
 pub mod fuzzing;

@@ -9,12 +9,14 @@ use arrow::array::{
     StringArray, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow::compute::{cast, filter_record_batch, take};
-use arrow::datatypes::{DataType, TimestampMicrosecondType};
+use arrow::compute::{filter_record_batch, take};
+use arrow::datatypes::{DataType, SchemaRef, TimestampMicrosecondType};
 
-use crate::parse::{parse_bodies, FIELDS};
+use crate::event::{convert, EventSchema};
 use crate::quality::{single_error_column, EvalContext, RuleSet};
-use crate::sink::tables::{bronze_schema, quarantine_schema, silver_schema, ts_type};
+use crate::sink::tables::{
+    bronze_schema, quarantine_schema_for, silver_schema_for, ts_type, SilverKeyColumns, SilverRoles,
+};
 use crate::source::RawBatch;
 
 /// Hashed with ahash, not SipHash: the window counts take one entry per row.
@@ -40,9 +42,7 @@ impl SkipBelow {
     };
 }
 
-/// A key identifying an event for deduplication: the UUID of `event_id` as a number, or a
-/// 128-bit hash of any other `event_id` text.
-pub type DedupKey = u128;
+pub use crate::event::{dedup_key, dedup_key_of_integer, DedupKey};
 
 /// One silver candidate's identity for deduplication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,36 @@ pub struct ProcessContext {
     pub rules: Arc<RuleSet>,
     pub eval: EvalContext,
     pub window_ms: i64,
+    /// The event the bodies carry, and the schemas it gives silver and quarantine.
+    pub event: Arc<EventSchema>,
+    silver: SchemaRef,
+    quarantine: SchemaRef,
+    roles: SilverRoles,
+}
+
+impl ProcessContext {
+    /// The processing settings of `event`'s pipeline.
+    pub fn new(
+        rules: Arc<RuleSet>,
+        eval: EvalContext,
+        window_ms: i64,
+        event: Arc<EventSchema>,
+    ) -> ProcessContext {
+        ProcessContext {
+            rules,
+            eval,
+            window_ms,
+            silver: silver_schema_for(&event),
+            quarantine: quarantine_schema_for(&event),
+            roles: SilverRoles::of(&event),
+            event,
+        }
+    }
+
+    /// Which silver columns are the event id and time.
+    pub fn roles(&self) -> &SilverRoles {
+        &self.roles
+    }
 }
 
 /// When `raw`'s oldest and newest events became available, at most `ingest_ms` (when it is
@@ -147,7 +177,9 @@ pub fn process_batch(
     let bronze_all = bronze_batch(raw, ingest_ms)?;
     let bronze = Some(bronze_all.slice(bronze_from, n - bronze_from)).filter(|b| b.num_rows() > 0);
     let bodies = bronze_all.column(0).as_binary::<i32>();
-    let parsed = parse_bodies(bodies.iter().map(|b| b.unwrap_or_default()));
+    let parsed = ctx
+        .event
+        .parse(bodies.iter().map(|b| b.unwrap_or_default()));
 
     let mut quality: HashMap<QualityKey, (i64, i64)> = HashMap::new();
     let counted_failures = parsed
@@ -172,15 +204,14 @@ pub fn process_batch(
     if rows > 0 {
         let batch = &parsed.batch;
         let eval = ctx.rules.evaluate(batch, &ctx.eval)?;
-        let event_time = cast(
-            batch
-                .column_by_name("event_time")
-                .expect("event_time column"),
-            &ts_type(),
-        )?;
-        let event_time = event_time
-            .as_primitive::<TimestampMicrosecondType>()
-            .clone();
+        let converted = convert::to_silver(&ctx.event, batch)?;
+        // The event time is silver's time column (converted once), or the enqueued time.
+        let event_time = match ctx.event.time() {
+            Some(t) => converted.columns[t]
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone(),
+            None => enqueued_times(&bronze_all, &parsed.rows)?,
+        };
 
         // Pre-aggregated counts per (rule, window): one update per rule and window per batch.
         let counted: Vec<bool> = parsed
@@ -197,53 +228,49 @@ pub fn process_batch(
             &mut quality,
         );
 
-        // Route: error rows → quarantine, the rest → silver candidates.
-        let has_error = &eval.has_error;
-        let to_quarantine: BooleanArray = (0..rows)
-            .map(|i| Some(has_error.value(i) && parsed.rows[i] as usize >= quarantine_from))
-            .collect();
-        let to_silver: BooleanArray = (0..rows)
-            .map(|i| Some(!has_error.value(i) && parsed.rows[i] as usize >= silver_from))
-            .collect();
-
-        if to_quarantine.true_count() > 0 {
-            let idx: Vec<u32> = (0..rows)
-                .filter(|&i| to_quarantine.value(i))
-                .map(|i| parsed.rows[i])
-                .collect();
-            let mut cols: Vec<ArrayRef> = vec![bronze_rows.bodies(&idx)?];
-            for c in batch.columns() {
-                cols.push(arrow::compute::filter(c.as_ref(), &to_quarantine)?);
-            }
-            cols.push(arrow::compute::filter(
-                eval.errors.as_ref(),
-                &to_quarantine,
-            )?);
-            cols.push(arrow::compute::filter(
-                eval.warnings.as_ref(),
-                &to_quarantine,
-            )?);
-            cols.extend(bronze_rows.lineage(&idx)?);
-            quarantine_parts.push(RecordBatch::try_new(quarantine_schema(), cols)?);
+        // Route: error rows → quarantine, the rest → silver candidates (see `route`).
+        let (to_quarantine, to_silver, unconverted) = route(
+            &eval.has_error,
+            &converted.failures,
+            &parsed.rows,
+            (quarantine_from, silver_from, quality_from),
+            &mut quality,
+        );
+        if let Some(rows) = picked_rows(
+            batch.columns(),
+            Some(&eval.errors),
+            &to_quarantine,
+            &parsed.rows,
+            &bronze_rows,
+            &ctx.quarantine,
+            &eval.warnings,
+            true,
+        )? {
+            quarantine_parts.push(rows);
         }
-        if to_silver.true_count() > 0 {
-            let idx: Vec<u32> = (0..rows)
-                .filter(|&i| to_silver.value(i))
-                .map(|i| parsed.rows[i])
-                .collect();
-            let mut cols: Vec<ArrayRef> = Vec::with_capacity(FIELDS.len() + 5);
-            for (c, (name, _)) in batch.columns().iter().zip(FIELDS.iter()) {
-                if *name == "event_time" {
-                    cols.push(arrow::compute::filter(&event_time, &to_silver)?);
-                } else {
-                    cols.push(arrow::compute::filter(c.as_ref(), &to_silver)?);
-                }
-            }
-            cols.push(arrow::compute::filter(eval.warnings.as_ref(), &to_silver)?);
-            cols.extend(bronze_rows.lineage(&idx)?);
-            let sb = RecordBatch::try_new(silver_schema(), cols)?;
-            candidates = candidates_of(&sb);
-            silver = Some(sb);
+        if let Some(rows) = unconverted_rows(
+            &unconverted,
+            batch,
+            &eval.warnings,
+            &parsed.rows,
+            quarantine_from,
+            &bronze_rows,
+            ctx,
+        )? {
+            quarantine_parts.push(rows);
+        }
+        silver = picked_rows(
+            &converted.columns,
+            None,
+            &to_silver,
+            &parsed.rows,
+            &bronze_rows,
+            &ctx.silver,
+            &eval.warnings,
+            false,
+        )?;
+        if let Some(sb) = &silver {
+            candidates = candidates_of(sb, &ctx.roles)?;
         }
     }
 
@@ -251,7 +278,7 @@ pub fn process_batch(
         0 => None,
         1 => quarantine_parts.pop(),
         _ => Some(arrow::compute::concat_batches(
-            &quarantine_schema(),
+            &ctx.quarantine,
             &quarantine_parts,
         )?),
     };
@@ -319,11 +346,10 @@ fn parse_failures(
     let rows: Vec<u32> = failures.iter().map(|f| f.index).collect();
     let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
     let k = rows.len();
-    let schema = quarantine_schema();
+    let schema = ctx.quarantine.clone();
     let mut cols: Vec<ArrayRef> = vec![bronze.bodies(&rows)?];
-    for f in FIELDS.iter() {
-        let dt = schema.field_with_name(f.0)?.data_type().clone();
-        cols.push(arrow::array::new_null_array(&dt, k));
+    for f in schema.fields().iter().skip(1).take(ctx.event.columns()) {
+        cols.push(arrow::array::new_null_array(f.data_type(), k));
     }
     cols.push(single_error_column(&messages, &ctx.eval));
     cols.push(arrow::array::new_null_array(
@@ -334,22 +360,131 @@ fn parse_failures(
     Ok(Some(RecordBatch::try_new(schema, cols)?))
 }
 
-/// The dedup candidate of each silver row (`None`: no `event_id`).
-fn candidates_of(silver: &RecordBatch) -> Vec<Option<Candidate>> {
-    let ids = silver.column(0).as_string::<i32>();
-    let times = silver.column(2).as_primitive::<TimestampMicrosecondType>();
-    let seq_col = silver
-        .column(FIELDS.len() + 2)
-        .as_primitive::<arrow::datatypes::Int64Type>();
-    (0..silver.num_rows())
+/// Where each parsed row goes: to quarantine for a rule error, to silver, or to quarantine because
+/// its text did not convert to silver's type (with the reason; counted as a `parse` failure).
+/// `bodies[i]` is row `i`'s body index; rows before `from` (quarantine, silver, quality) were
+/// committed there before.
+fn route<'m>(
+    has_error: &BooleanArray,
+    unconverted_rows: &'m [(usize, String)],
+    bodies: &[u32],
+    from: (usize, usize, usize),
+    quality: &mut HashMap<QualityKey, (i64, i64)>,
+) -> (BooleanArray, BooleanArray, Vec<Option<&'m str>>) {
+    let (quarantine_from, silver_from, quality_from) = from;
+    let mut unconverted = vec![None; bodies.len()];
+    for (row, message) in unconverted_rows {
+        if !has_error.value(*row) {
+            unconverted[*row] = Some(message.as_str());
+            if bodies[*row] as usize >= quality_from {
+                quality.entry((0, None)).or_default().1 += 1;
+            }
+        }
+    }
+    let to_quarantine: BooleanArray = (0..bodies.len())
+        .map(|i| Some(has_error.value(i) && bodies[i] as usize >= quarantine_from))
+        .collect();
+    let to_silver: BooleanArray = (0..bodies.len())
         .map(|i| {
-            (!ids.is_null(i)).then(|| Candidate {
-                key: dedup_key(ids.value(i)),
-                sequence_number: seq_col.value(i),
-                event_time_ms: (!times.is_null(i)).then(|| times.value(i) / 1000),
+            Some(
+                !has_error.value(i)
+                    && unconverted[i].is_none()
+                    && bodies[i] as usize >= silver_from,
+            )
+        })
+        .collect();
+    (to_quarantine, to_silver, unconverted)
+}
+
+/// The rows `mask` picks: with `with_body`, the body first; then `columns`, `errors` (when
+/// given), `warnings` and the lineage columns.
+#[allow(clippy::too_many_arguments)]
+fn picked_rows(
+    columns: &[ArrayRef],
+    errors: Option<&ArrayRef>,
+    mask: &BooleanArray,
+    bodies: &[u32],
+    bronze: &BronzeRows,
+    schema: &SchemaRef,
+    warnings: &ArrayRef,
+    with_body: bool,
+) -> anyhow::Result<Option<RecordBatch>> {
+    if mask.true_count() == 0 {
+        return Ok(None);
+    }
+    let idx: Vec<u32> = (0..mask.len())
+        .filter(|&i| mask.value(i))
+        .map(|i| bodies[i])
+        .collect();
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 7);
+    if with_body {
+        cols.push(bronze.bodies(&idx)?);
+    }
+    for c in columns.iter().chain(errors).chain([warnings]) {
+        cols.push(arrow::compute::filter(c.as_ref(), mask)?);
+    }
+    cols.extend(bronze.lineage(&idx)?);
+    Ok(Some(RecordBatch::try_new(schema.clone(), cols)?))
+}
+
+/// The quarantine rows of parsed rows that passed the rules but whose text did not convert to
+/// silver's type (`unconverted[i]`: row `i`'s reason), from body `from` on.
+fn unconverted_rows(
+    unconverted: &[Option<&str>],
+    parsed: &RecordBatch,
+    warnings: &ArrayRef,
+    bodies: &[u32],
+    from: usize,
+    bronze: &BronzeRows,
+    ctx: &ProcessContext,
+) -> anyhow::Result<Option<RecordBatch>> {
+    let mask: BooleanArray = unconverted
+        .iter()
+        .zip(bodies)
+        .map(|(u, &b)| Some(u.is_some() && b as usize >= from))
+        .collect();
+    if mask.true_count() == 0 {
+        return Ok(None);
+    }
+    let picked: Vec<usize> = (0..mask.len()).filter(|&i| mask.value(i)).collect();
+    let idx: Vec<u32> = picked.iter().map(|&i| bodies[i]).collect();
+    let messages: Vec<&str> = picked.iter().filter_map(|&i| unconverted[i]).collect();
+    let mut cols: Vec<ArrayRef> = vec![bronze.bodies(&idx)?];
+    for c in parsed.columns() {
+        cols.push(arrow::compute::filter(c.as_ref(), &mask)?);
+    }
+    cols.push(single_error_column(&messages, &ctx.eval));
+    cols.push(arrow::compute::filter(warnings.as_ref(), &mask)?);
+    cols.extend(bronze.lineage(&idx)?);
+    Ok(Some(RecordBatch::try_new(ctx.quarantine.clone(), cols)?))
+}
+
+/// The enqueued times of the bronze rows `rows`: the event time of events that declare none.
+fn enqueued_times(bronze: &RecordBatch, rows: &[u32]) -> anyhow::Result<TimestampMicrosecondArray> {
+    let taken = take(
+        bronze.column(4).as_ref(),
+        &UInt32Array::from(rows.to_vec()),
+        None,
+    )?;
+    Ok(taken.as_primitive::<TimestampMicrosecondType>().clone())
+}
+
+/// The dedup candidate of each silver row (`None`: it has no event id, or the event declares
+/// none).
+fn candidates_of(
+    silver: &RecordBatch,
+    roles: &SilverRoles,
+) -> anyhow::Result<Vec<Option<Candidate>>> {
+    let cols = SilverKeyColumns::of(silver, roles).map_err(|e| anyhow::anyhow!(e))?;
+    Ok((0..silver.num_rows())
+        .map(|i| {
+            cols.key(i).map(|key| Candidate {
+                key,
+                sequence_number: cols.sequence_number.value(i),
+                event_time_ms: cols.event_time_ms(i),
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Adds each rule's evaluated / failed counts per event-time window to `out`. The rows of the
@@ -460,35 +595,6 @@ fn offset_strings(offsets: &[i64]) -> StringArray {
         b.append_value("");
     }
     b.finish()
-}
-
-/// The dedup key of an `event_id`: its UUID value when it is one, else a 128-bit FNV-1a hash of
-/// the text (a collision with another id is as unlikely as a UUID collision).
-pub fn dedup_key(event_id: &str) -> DedupKey {
-    if let Some(u) = parse_uuid(event_id.as_bytes()) {
-        return u;
-    }
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for b in event_id.as_bytes() {
-        h ^= *b as u128;
-        h = h.wrapping_mul(0x0000000001000000000000000000013B);
-    }
-    h
-}
-
-fn parse_uuid(s: &[u8]) -> Option<u128> {
-    if s.len() != 36 || s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
-        return None;
-    }
-    let mut v: u128 = 0;
-    for (i, &c) in s.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            continue;
-        }
-        let d = (c as char).to_digit(16)? as u128;
-        v = (v << 4) | d;
-    }
-    Some(v)
 }
 
 /// Filters `batch` with a boolean mask.

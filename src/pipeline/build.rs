@@ -94,7 +94,7 @@ pub fn standard_dataflow<'s>(
         .concat(bronze)
         .concat(quarantine)
         .concat(silver_files)
-        .concat(silver.clone().watermarks())
+        .concat(silver.clone().watermarks(plan.ctx.roles().clone()))
         .concat(quality_files);
     for (&kind, table) in &plan.views {
         let sink = view_sink(plan, table);

@@ -3,11 +3,13 @@
 //! command line (`medallion run`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::epoch::EpochPolicy;
+use crate::event::EventSchema;
 use crate::eventhub::StartPosition;
 use crate::storage::Output;
 use crate::views::{CustomViews, ViewKind};
@@ -115,8 +117,14 @@ pub struct RunConfig {
     /// Where the tables go (a local directory or an object-store URL, see [`Output`]): one
     /// Delta table per subdirectory, plus `_metrics/`.
     pub out: Output,
+    /// The event the bodies carry (fields, id, time, key): the reference weather event unless a
+    /// pipeline file declares another.
+    pub event: Arc<EventSchema>,
     /// Checks file (YAML/JSON, DQX format); `None` = the reference checks compiled in.
     pub checks: Option<PathBuf>,
+    /// Checks given as text (a pipeline file's inline `checks:`); they take precedence over
+    /// `checks`.
+    pub inline_checks: Option<String>,
     /// "Now" for time-dependent rules; `None` = the file's `.meta.json` `now`, else the clock.
     pub now: Option<DateTime<Utc>>,
     /// When epochs end (each ends in one Delta commit per table).
@@ -169,7 +177,9 @@ impl Default for RunConfig {
             rate: None,
             partitions: 8,
             out: Output::local(PathBuf::from("medallion-data")),
+            event: EventSchema::weather(),
             checks: None,
+            inline_checks: None,
             now: None,
             epoch: EpochPolicy::default(),
             window_ms: 60_000,

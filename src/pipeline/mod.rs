@@ -26,9 +26,11 @@ use timely::dataflow::operators::{Concat, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle, StreamVec};
 
 pub mod build;
+pub mod cli;
 pub mod config;
 pub mod embedded;
 pub mod feed;
+pub mod file;
 pub mod plan;
 pub mod restore;
 pub mod source;
@@ -41,7 +43,7 @@ pub use embedded::EmbeddedHub;
 pub use feed::{feed_partitions, open_readers, FeedOptions, DEFAULT_LINGER};
 pub use plan::{view_schema, DataflowPlan, Plan};
 pub use restore::Restored;
-pub use source::{load_rules, open_source};
+pub use source::{load_rules, load_run_rules, open_source};
 pub use stop::Stop;
 pub use summary::RunSummary;
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::config::{process_info, RunConfig, SourceSpec};
 use super::restore::{restore, RestoreNeeds, Restored};
-use super::source::{load_rules, now_from_meta, open_source};
+use super::source::{load_run_rules, now_from_meta, open_source};
 use crate::dataflow::per_batch::{ProcessContext, SkipBelow};
 use crate::dataflow::{CommitStats, Failure, QualityState};
 use crate::metrics::RunMetrics;
@@ -20,7 +20,7 @@ use crate::source::PartitionedSource;
 use crate::storage::{Output, TableStore};
 use crate::views::dataset_checks::DatasetChecks;
 use crate::views::quality::quality_by_window_schema;
-use crate::views::station::{StationHourly, StationLatest};
+use crate::views::station::{weather_column_missing, StationHourly, StationLatest};
 use crate::views::{
     change_feed_name, change_feed_schema, restores_from_table, CustomView, View, ViewKind,
     ViewStart, ViewTable,
@@ -99,11 +99,22 @@ struct Tables {
 }
 
 fn plan_tables(cfg: &RunConfig, rules: &RuleSet) -> Result<Tables> {
-    let mut catalog = Catalog::new();
+    let mut catalog = Catalog::for_event(&cfg.event);
     let add = |catalog: &mut Catalog, spec: TableSpec| catalog.add(spec).map_err(Error::Config);
     let mut views = BTreeMap::new();
     let mut change_feeds = Vec::new();
     for &kind in &cfg.views {
+        let station = kind != ViewKind::QualityByWindow;
+        if let Some(missing) = station
+            .then(|| weather_column_missing(&cfg.event))
+            .flatten()
+        {
+            return Err(Error::Config(format!(
+                "view {} reads the weather event's columns, and this event lacks {missing} \
+                 (declare `latest` or `aggregate` views for your own events)",
+                kind.name()
+            )));
+        }
         let schema = view_schema(kind);
         let id = add(
             &mut catalog,
@@ -160,7 +171,8 @@ fn plan_tables(cfg: &RunConfig, rules: &RuleSet) -> Result<Tables> {
     } else {
         let checks = DatasetChecks::new(
             rules.dataset_checks().to_vec(),
-            &crate::sink::tables::silver_schema(),
+            &crate::sink::tables::silver_schema_for(&cfg.event),
+            &crate::sink::tables::SilverRoles::of(&cfg.event).time,
             cfg.window_ms,
         )
         .map_err(|e| Error::Config(format!("invalid dataset check: {e}")))?;
@@ -344,7 +356,7 @@ impl Plan {
     pub fn new(config: RunConfig) -> Result<Plan> {
         let cfg = &config;
         let (_, process, _) = process_info(&cfg.timely);
-        let rules = Arc::new(load_rules(cfg.checks.as_deref())?);
+        let rules = Arc::new(load_run_rules(cfg)?);
         let now = cfg.now.or_else(|| match &cfg.source {
             SourceSpec::File(p) => now_from_meta(p),
             _ => None,
@@ -367,21 +379,23 @@ impl Plan {
         let (skips, starts) = resume_positions(&tables, &partitions, source.initial_position().0);
         let rule_names = rules.rule_labels();
         let restored = if process == 0 {
-            let restored = restore(&tables, &rule_names, cfg.horizon_ms, needs)?;
+            let roles = crate::sink::tables::SilverRoles::of(&cfg.event);
+            let restored = restore(&tables, &roles, &rule_names, cfg.horizon_ms, needs)?;
             tables.advance_watermarks(&restored.watermarks);
             Some(restored)
         } else {
             None
         };
-        let ctx = ProcessContext {
-            rules: rules.clone(),
-            eval: EvalContext {
+        let ctx = ProcessContext::new(
+            rules.clone(),
+            EvalContext {
                 now,
                 run_time: Utc::now(),
                 run_id: uuid::Uuid::new_v4().to_string(),
             },
-            window_ms: cfg.window_ms,
-        };
+            cfg.window_ms,
+            cfg.event.clone(),
+        );
         let summary_tables = planned
             .catalog
             .iter()

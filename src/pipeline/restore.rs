@@ -11,13 +11,13 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 
-use crate::dataflow::per_batch::{dedup_key, QualityKey};
+use crate::dataflow::per_batch::QualityKey;
 use crate::dataflow::{Anchor, DedupAnchors, RecordedAnchors, RestoredDedup};
 use crate::sink::delta::{read_table, CommittedFile, DEDUP_FIELD, WATERMARKS_FIELD};
 use crate::sink::parquet::read_columns;
-use crate::sink::tables::{QualityColumns, SilverKeyColumns};
+use crate::sink::tables::{QualityColumns, SilverKeyColumns, SilverRoles};
 use crate::sink::{DeltaTables, SinkError, TableKind};
 
 /// How many of a table's last commits a restore looks through for medallion's `commitInfo`
@@ -62,13 +62,14 @@ pub struct RestoreNeeds {
 /// `super::plan::view_start`.)
 pub fn restore(
     tables: &DeltaTables,
+    roles: &SilverRoles,
     rules: &[(String, String)],
     horizon_ms: i64,
     needs: RestoreNeeds,
 ) -> Result<Restored, SinkError> {
     let mut restored = Restored::default();
     if tables.version(TableKind::Silver) > 0 {
-        restore_silver(tables, horizon_ms, needs, &mut restored)?;
+        restore_silver(tables, roles, horizon_ms, needs, &mut restored)?;
     }
     if needs.quality_counts && tables.version(TableKind::Quality) > 0 {
         let quality = read_table(tables.output(), TableKind::Quality)?;
@@ -77,19 +78,11 @@ pub fn restore(
     Ok(restored)
 }
 
-/// The silver columns deduplication restarts from.
-const KEY_COLUMNS: [&str; 5] = [
-    "event_id",
-    "event_time",
-    "partition",
-    "sequence_number",
-    "ingest_time",
-];
-
 /// Restores deduplication and the watermarks from silver: from the rows after the recorded
 /// anchors when the last commits recorded them, else (a table from before) from all rows.
 fn restore_silver(
     tables: &DeltaTables,
+    roles: &SilverRoles,
     horizon_ms: i64,
     needs: RestoreNeeds,
     restored: &mut Restored,
@@ -106,6 +99,7 @@ fn restore_silver(
     };
     let files = tables.active_files_with_stats(TableKind::Silver)?;
     let store = tables.table(TableKind::Silver).store.clone();
+    let key_columns = roles.key_columns();
     let (anchors, wanted, columns): (RecordedAnchors, Vec<String>, Option<&[&str]>) = match bounded
     {
         Some((recorded, watermarks)) => {
@@ -115,12 +109,12 @@ fn restore_silver(
                 .filter(|f| may_hold_rows_after(f, &recorded.anchors))
                 .map(|f| f.path.clone())
                 .collect();
-            (recorded, wanted, Some(&KEY_COLUMNS))
+            (recorded, wanted, Some(&key_columns[..]))
         }
         None => (
             RecordedAnchors::default(),
             files.iter().map(|f| f.path.clone()).collect(),
-            (!needs.silver_rows).then_some(&KEY_COLUMNS[..]),
+            (!needs.silver_rows).then_some(&key_columns[..]),
         ),
     };
     // File by file, keeping only the key rows (not the batches, unless the caller needs the
@@ -133,9 +127,9 @@ fn restore_silver(
         let batches = read_columns(&store, std::slice::from_ref(f), columns)?;
         for b in &batches {
             read_rows += b.num_rows();
-            key_rows(b, &anchors.anchors, &mut rows)?;
+            key_rows(b, roles, &anchors.anchors, &mut rows)?;
             if scan_watermarks {
-                crate::dataflow::newest_event_times(b, &mut restored.watermarks);
+                crate::dataflow::newest_event_times(b, roles, &mut restored.watermarks);
             }
         }
         if needs.silver_rows {
@@ -209,19 +203,21 @@ fn may_hold_rows_after(file: &CommittedFile, anchors: &BTreeMap<u32, Anchor>) ->
 /// replayed in its order from its anchor's, and the keys it still remembers.
 fn key_rows(
     b: &RecordBatch,
+    roles: &SilverRoles,
     anchors: &BTreeMap<u32, Anchor>,
     rows: &mut Vec<(u32, i64, u128, Option<i64>, i64)>,
 ) -> Result<(), SinkError> {
-    let cols = SilverKeyColumns::of(b).map_err(|e| invalid(TableKind::Silver, e))?;
+    let cols = SilverKeyColumns::of(b, roles).map_err(|e| invalid(TableKind::Silver, e))?;
     for i in 0..b.num_rows() {
         let partition = cols.partition.value(i) as u32;
         let seq = cols.sequence_number.value(i);
         let after_anchor = anchors.get(&partition).is_none_or(|a| seq > a.position);
-        if after_anchor && !cols.event_id.is_null(i) {
+        let key = if after_anchor { cols.key(i) } else { None };
+        if let Some(key) = key {
             rows.push((
                 partition,
                 seq,
-                dedup_key(cols.event_id.value(i)),
+                key,
                 cols.event_time_ms(i),
                 cols.ingest_time_ms(i),
             ));

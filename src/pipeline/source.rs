@@ -11,13 +11,22 @@ use crate::quality::{LoadOptions, RuleSet};
 use crate::source::PartitionedSource;
 use crate::{Error, Result};
 
-/// Loads the rule set of a run (`None`: the reference checks compiled in).
+/// Loads a check file (`None`: the reference checks compiled in).
 pub fn load_rules(checks: Option<&Path>) -> Result<RuleSet> {
     let opts = LoadOptions::default();
     Ok(match checks {
         Some(p) => RuleSet::from_path(p, &opts)?,
         None => RuleSet::from_yaml_str(DEFAULT_CHECKS, &opts)?,
     })
+}
+
+/// Loads the rule set of a run: its inline checks (a pipeline file's), else its check file,
+/// else the reference checks compiled in.
+pub fn load_run_rules(cfg: &RunConfig) -> Result<RuleSet> {
+    match &cfg.inline_checks {
+        Some(text) => Ok(RuleSet::from_yaml_str(text, &LoadOptions::default())?),
+        None => load_rules(cfg.checks.as_deref()),
+    }
 }
 
 /// The `now` of a generated file (`FILE.meta.json`), if it has one.

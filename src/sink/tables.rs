@@ -8,11 +8,11 @@ use arrow::array::{
     Array, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{
-    DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimestampMicrosecondType,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::parse::{event_schema, FIELDS};
+use crate::event::EventSchema;
 use crate::quality::dqx_result_type;
 
 /// One of the output tables.
@@ -48,12 +48,17 @@ impl TableKind {
         TableId(self as u16)
     }
 
-    /// The table's Arrow schema.
+    /// The table's Arrow schema for the reference weather event.
     pub fn schema(self) -> SchemaRef {
+        self.schema_for(&EventSchema::weather())
+    }
+
+    /// The table's Arrow schema for `event`.
+    pub fn schema_for(self, event: &EventSchema) -> SchemaRef {
         match self {
             TableKind::Bronze => bronze_schema(),
-            TableKind::Silver => silver_schema(),
-            TableKind::Quarantine => quarantine_schema(),
+            TableKind::Silver => silver_schema_for(event),
+            TableKind::Quarantine => quarantine_schema_for(event),
             TableKind::Quality => quality_schema(),
         }
     }
@@ -116,10 +121,21 @@ impl Default for Catalog {
 }
 
 impl Catalog {
-    /// The four core tables.
+    /// The four core tables of the reference weather event.
     pub fn new() -> Catalog {
+        Catalog::for_event(&EventSchema::weather())
+    }
+
+    /// The four core tables of `event`.
+    pub fn for_event(event: &EventSchema) -> Catalog {
         Catalog {
-            specs: TableKind::ALL.iter().map(|k| TableSpec::from(*k)).collect(),
+            specs: TableKind::ALL
+                .iter()
+                .map(|k| TableSpec {
+                    name: k.name().to_string(),
+                    schema: k.schema_for(event),
+                })
+                .collect(),
         }
     }
 
@@ -164,7 +180,7 @@ impl Catalog {
 
 /// UTC timestamp in microseconds (Delta's `timestamp`).
 pub fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    crate::event::timestamp_type()
 }
 
 fn lineage_fields() -> Vec<Field> {
@@ -189,33 +205,38 @@ pub fn bronze_schema() -> SchemaRef {
     ]))
 }
 
-/// silver: the parsed event, typed (`event_time` a UTC timestamp), `_warnings`, and lineage.
+/// silver of the reference weather event.
 pub fn silver_schema() -> SchemaRef {
-    let mut fields: Vec<Field> = event_schema()
-        .fields()
-        .iter()
-        .map(|f| {
-            if f.name() == "event_time" {
-                Field::new("event_time", ts_type(), true)
-            } else {
-                f.as_ref().clone()
-            }
-        })
-        .collect();
+    silver_schema_for(&EventSchema::weather())
+}
+
+/// silver: the parsed event, typed (timestamps and dates as such), `_warnings`, and lineage.
+pub fn silver_schema_for(event: &EventSchema) -> SchemaRef {
+    let mut fields: Vec<Field> = event.silver_fields().to_vec();
     fields.push(Field::new("_warnings", dqx_result_type(), true));
     fields.extend(lineage_fields());
     Arc::new(Schema::new(fields))
 }
 
-/// quarantine: the raw body, whatever fields parsed (event_time as sent), `_errors`, `_warnings`,
-/// and lineage.
+/// quarantine of the reference weather event.
 pub fn quarantine_schema() -> SchemaRef {
+    quarantine_schema_for(&EventSchema::weather())
+}
+
+/// quarantine: the raw body, whatever fields parsed (as sent: RFC 3339 times as text), `_errors`,
+/// `_warnings`, and lineage.
+pub fn quarantine_schema_for(event: &EventSchema) -> SchemaRef {
     let mut fields = vec![Field::new("body", DataType::Binary, false)];
-    fields.extend(event_schema().fields().iter().map(|f| f.as_ref().clone()));
+    fields.extend(
+        event
+            .parsed_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone()),
+    );
     fields.push(Field::new("_errors", dqx_result_type(), true));
     fields.push(Field::new("_warnings", dqx_result_type(), true));
     fields.extend(lineage_fields());
-    debug_assert_eq!(fields.len(), 1 + FIELDS.len() + 2 + 4);
     Arc::new(Schema::new(fields))
 }
 
@@ -258,9 +279,89 @@ impl<'a> QualityColumns<'a> {
     }
 }
 
-/// The `silver` columns deduplication restarts from, by name.
+/// Which silver columns play the event's roles: the event id (none: no deduplication), the
+/// event time (the enqueued time when the event declares none) and the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilverRoles {
+    pub id: Option<String>,
+    pub time: String,
+    /// The event's key (`latest` views' default key).
+    pub key: Option<String>,
+}
+
+impl SilverRoles {
+    /// The roles of `event`'s silver columns.
+    pub fn of(event: &EventSchema) -> SilverRoles {
+        SilverRoles {
+            id: event.id_name().map(String::from),
+            time: event.time_name().unwrap_or("enqueued_time").to_string(),
+            key: event.key_name().map(String::from),
+        }
+    }
+
+    /// The reference weather event's: `event_id` and `event_time`.
+    pub fn weather() -> SilverRoles {
+        SilverRoles::of(&EventSchema::weather())
+    }
+
+    /// The silver columns deduplication restarts from.
+    pub fn key_columns(&self) -> Vec<&str> {
+        let mut cols: Vec<&str> = self.id.iter().map(String::as_str).collect();
+        for c in [
+            self.time.as_str(),
+            "partition",
+            "sequence_number",
+            "ingest_time",
+        ] {
+            if !cols.contains(&c) {
+                cols.push(c);
+            }
+        }
+        cols
+    }
+}
+
+/// An event-id column: text, or an integer.
+#[derive(Debug, Clone, Copy)]
+pub enum IdColumn<'a> {
+    Text(&'a StringArray),
+    Integer(&'a Int64Array),
+}
+
+impl<'a> IdColumn<'a> {
+    /// The id column `name` of `batch`; `Err` names a missing or mistyped column.
+    pub fn of(batch: &'a RecordBatch, name: &str) -> Result<Self, String> {
+        let col = column(batch, name)?;
+        if let Some(s) = col.as_string_opt::<i32>() {
+            return Ok(IdColumn::Text(s));
+        }
+        col.as_primitive_opt::<Int64Type>()
+            .map(IdColumn::Integer)
+            .ok_or_else(|| format!("column '{name}' is neither a string nor an integer column"))
+    }
+
+    pub fn is_null(&self, i: usize) -> bool {
+        match self {
+            IdColumn::Text(a) => a.is_null(i),
+            IdColumn::Integer(a) => a.is_null(i),
+        }
+    }
+
+    /// Row `i`'s deduplication key (`None`: no id).
+    pub fn key(&self, i: usize) -> Option<crate::event::DedupKey> {
+        use crate::event::{dedup_key, dedup_key_of_integer};
+        match self {
+            _ if self.is_null(i) => None,
+            IdColumn::Text(a) => Some(dedup_key(a.value(i))),
+            IdColumn::Integer(a) => Some(dedup_key_of_integer(a.value(i))),
+        }
+    }
+}
+
+/// The `silver` columns deduplication restarts from.
 pub struct SilverKeyColumns<'a> {
-    pub event_id: &'a StringArray,
+    /// `None`: the event has no id (nothing is deduplicated).
+    pub event_id: Option<IdColumn<'a>>,
     pub event_time: &'a TimestampMicrosecondArray,
     pub partition: &'a Int32Array,
     pub sequence_number: &'a Int64Array,
@@ -269,16 +370,25 @@ pub struct SilverKeyColumns<'a> {
 
 impl<'a> SilverKeyColumns<'a> {
     /// The columns of a batch of the `silver` table; `Err` names a missing or mistyped column.
-    pub fn of(batch: &'a RecordBatch) -> Result<Self, String> {
+    pub fn of(batch: &'a RecordBatch, roles: &SilverRoles) -> Result<Self, String> {
         Ok(SilverKeyColumns {
-            event_id: string_column(batch, "event_id")?,
-            event_time: timestamp_column(batch, "event_time")?,
+            event_id: roles
+                .id
+                .as_deref()
+                .map(|id| IdColumn::of(batch, id))
+                .transpose()?,
+            event_time: timestamp_column(batch, &roles.time)?,
             partition: column(batch, "partition")?
                 .as_primitive_opt::<Int32Type>()
                 .ok_or("column 'partition' is not a 32-bit integer column")?,
             sequence_number: int64_column(batch, "sequence_number")?,
             ingest_time: timestamp_column(batch, "ingest_time")?,
         })
+    }
+
+    /// Row `i`'s deduplication key (`None`: it has no id, or the event declares none).
+    pub fn key(&self, i: usize) -> Option<crate::event::DedupKey> {
+        self.event_id.as_ref().and_then(|c| c.key(i))
     }
 
     /// Row `i`'s event time in ms (`None` when it has none).

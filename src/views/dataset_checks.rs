@@ -64,6 +64,8 @@ pub type DatasetKey = (u32, Vec<Option<String>>, Option<i64>);
 pub struct DatasetChecks {
     checks: Vec<DatasetCheck>,
     window_ms: i64,
+    /// The silver column that places rows in windows (the event time, or the enqueued time).
+    time_column: String,
 }
 
 /// Why a dataset check cannot run on silver.
@@ -97,6 +99,7 @@ impl DatasetChecks {
     pub fn new(
         checks: Vec<DatasetCheck>,
         schema: &Schema,
+        time_column: &str,
         window_ms: i64,
     ) -> Result<Self, DatasetCheckError> {
         for c in &checks {
@@ -178,7 +181,11 @@ impl DatasetChecks {
                 }
             }
         }
-        Ok(DatasetChecks { checks, window_ms })
+        Ok(DatasetChecks {
+            checks,
+            window_ms,
+            time_column: time_column.to_string(),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -344,7 +351,7 @@ impl SilverView for DatasetChecks {
                 .unwrap_or_else(|| panic!("silver has a {name} column"))
                 .clone()
         };
-        let times = column("event_time");
+        let times = column(&self.time_column);
         let times = times.as_primitive::<TimestampMicrosecondType>();
         for (pos, check) in self.checks.iter().enumerate() {
             let mut groups: HashMap<(Vec<Option<String>>, Option<i64>), DatasetPart> =

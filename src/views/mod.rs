@@ -36,6 +36,7 @@ use crate::sink::{EpochReport, TableId, TableSpec};
 use crate::storage::TableStore;
 
 pub mod dataset_checks;
+pub mod declared;
 pub mod exact_sum;
 pub mod quality;
 pub mod station;
@@ -299,6 +300,39 @@ pub fn parse_view_list(s: &str) -> Result<Vec<ViewKind>, String> {
             Ok(out)
         }
     }
+}
+
+/// Picked rows in Arrow's row format: the rows `picks` ((batch, row)) of `columns` (each batch's
+/// columns, all of `converter`'s types), encoded in pick order.
+pub(crate) fn encode_picked(
+    converter: &arrow::row::RowConverter,
+    columns: &[Vec<arrow::array::ArrayRef>],
+    picks: &[(usize, usize)],
+) -> arrow::row::Rows {
+    let width = columns.first().map_or(0, Vec::len);
+    let taken: Vec<arrow::array::ArrayRef> = (0..width)
+        .map(|c| {
+            let arrays: Vec<&dyn arrow::array::Array> =
+                columns.iter().map(|b| b[c].as_ref()).collect();
+            arrow::compute::interleave(&arrays, picks).expect("indices in range")
+        })
+        .collect();
+    converter
+        .convert_columns(&taken)
+        .expect("the columns have the converter's types")
+}
+
+/// Rows in Arrow's row format (each encoded by `converter`) back as a batch of `schema`.
+pub(crate) fn decode_rows<'a>(
+    converter: &arrow::row::RowConverter,
+    schema: &SchemaRef,
+    rows: impl Iterator<Item = &'a [u8]>,
+) -> RecordBatch {
+    let parser = converter.parser();
+    let columns = converter
+        .convert_rows(rows.map(|r| parser.parse(r)))
+        .expect("rows were encoded by this converter");
+    RecordBatch::try_new(schema.clone(), columns).expect("decoded rows match the schema")
 }
 
 /// The change-feed table of a view: the view's columns plus `_change_type` and `_epoch`.

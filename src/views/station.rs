@@ -25,6 +25,21 @@ use crate::sink::tables::{silver_schema, ts_type};
 /// in all, `station_hourly` per hour. Several, so that the workers share the writing.
 pub const STATION_FILE_GROUPS: u64 = 4;
 
+/// The first weather silver column (with its type) that `event` lacks: the station views read
+/// them by name.
+pub fn weather_column_missing(event: &crate::event::EventSchema) -> Option<String> {
+    let have = event.silver_fields();
+    crate::event::EventSchema::weather()
+        .silver_fields()
+        .iter()
+        .find(|f| {
+            !have
+                .iter()
+                .any(|h| h.name() == f.name() && h.data_type() == f.data_type())
+        })
+        .map(|f| format!("'{}' ({})", f.name(), f.data_type()))
+}
+
 /// One microsecond-hour.
 pub const HOUR_US: i64 = 3_600_000_000;
 
@@ -241,13 +256,11 @@ impl View for StationLatest {
         )
     }
     fn to_batch(&self, rows: &[(&StationKey, &LatestRow)]) -> RecordBatch {
-        let parser = self.converter.parser();
-        let parsed: Vec<_> = rows.iter().map(|(_, r)| parser.parse(&r.row)).collect();
-        let columns = self
-            .converter
-            .convert_rows(parsed)
-            .expect("rows were encoded by this converter");
-        RecordBatch::try_new(self.schema.clone(), columns).expect("silver rows")
+        super::decode_rows(
+            &self.converter,
+            &self.schema,
+            rows.iter().map(|(_, r)| &r.row[..]),
+        )
     }
 }
 
@@ -293,16 +306,8 @@ impl SilverView for StationLatest {
             return;
         }
         let winners: Vec<(usize, usize)> = best.values().copied().collect();
-        let taken: Vec<ArrayRef> = (0..self.schema.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> = silver.iter().map(|b| b.column(c).as_ref()).collect();
-                arrow::compute::interleave(&arrays, &winners).expect("indices in range")
-            })
-            .collect();
-        let encoded = self
-            .converter
-            .convert_columns(&taken)
-            .expect("silver batches have the silver schema");
+        let batches: Vec<Vec<ArrayRef>> = silver.iter().map(|b| b.columns().to_vec()).collect();
+        let encoded = super::encode_picked(&self.converter, &batches, &winners);
         for (n, (&station, &w)) in best.iter().enumerate() {
             let (event_time, event_id) = key_of(w);
             out.push((

@@ -10,6 +10,7 @@ mod bounded_state;
 mod cli;
 mod cloud;
 mod cluster;
+mod declared_pipeline;
 mod dqx_parity;
 mod emulator;
 mod eventhub_client;

@@ -16,7 +16,8 @@ type HashSet<T> = ahash::AHashSet<T>;
 
 /// What an epoch's silver writer holds: candidate batches, and winners.
 enum SilverInput {
-    Candidates(RecordBatch),
+    /// A batch of candidates, and which of its rows have a dedup key.
+    Candidates(RecordBatch, Vec<bool>),
     Winners(Vec<(u32, i64)>),
 }
 
@@ -48,7 +49,8 @@ impl<'s> SilverRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
                         let bucket = pending.bucket(&cap, port);
                         for p in data.drain(..) {
                             if let Some(b) = &p.silver {
-                                bucket.push(SilverInput::Candidates(b.clone()));
+                                let keyed = p.candidates.iter().map(Option::is_some).collect();
+                                bucket.push(SilverInput::Candidates(b.clone(), keyed));
                             }
                         }
                     });
@@ -70,7 +72,7 @@ impl<'s> SilverRows<'s> for StreamVec<'s, Time, Arc<Processed>> {
     }
 }
 
-/// The rows of an epoch's candidate batches that won (or have no `event_id`: no key, not
+/// The rows of an epoch's candidate batches that won (or have no event id: no key, not
 /// deduplicated; see [`crate::dataflow::per_batch::Candidate`]).
 fn winning_rows(inputs: Vec<SilverInput>) -> Vec<RecordBatch> {
     let mut winners: HashSet<(u32, i64)> = HashSet::new();
@@ -78,21 +80,18 @@ fn winning_rows(inputs: Vec<SilverInput>) -> Vec<RecordBatch> {
     for input in inputs {
         match input {
             SilverInput::Winners(w) => winners.extend(w),
-            SilverInput::Candidates(b) => candidates.push(b),
+            SilverInput::Candidates(b, keyed) => candidates.push((b, keyed)),
         }
     }
     let mut out = Vec::new();
-    for batch in candidates {
+    for (batch, keyed) in candidates {
         let partition = partition_of(&batch);
-        let ids = batch
-            .column_by_name("event_id")
-            .expect("silver has an event_id column");
         let seqs = batch
             .column_by_name("sequence_number")
             .expect("silver has a sequence_number column")
             .as_primitive::<Int64Type>();
         let mask: BooleanArray = (0..batch.num_rows())
-            .map(|i| Some(ids.is_null(i) || winners.contains(&(partition, seqs.value(i)))))
+            .map(|i| Some(!keyed[i] || winners.contains(&(partition, seqs.value(i)))))
             .collect();
         let rows = arrow::compute::filter_record_batch(&batch, &mask).expect("mask matches batch");
         if rows.num_rows() > 0 {

@@ -11,24 +11,31 @@ use timely::dataflow::StreamVec;
 
 use super::dedup::anchors::EpochStamps;
 use crate::epoch::{EpochBuckets, Time, Vecs};
-use crate::sink::tables::SilverKeyColumns;
+use crate::sink::tables::{SilverKeyColumns, SilverRoles};
 use crate::sink::EpochReport;
 
 /// Reports the newest event time of each partition's silver rows, per epoch.
 pub trait Watermarks<'s> {
     /// One [`EpochReport::Watermarks`] per epoch in which this worker wrote timed silver rows,
     /// and one [`EpochReport::DedupStamps`] per epoch in which it wrote rows with an `event_id`.
-    fn watermarks(self) -> StreamVec<'s, Time, EpochReport>;
+    fn watermarks(self, roles: SilverRoles) -> StreamVec<'s, Time, EpochReport>;
 }
 
 /// What the silver rows of `batch` that have an `event_id` tell of each partition's
 /// deduplication clock, added to `stamps`.
-pub fn dedup_stamps(batch: &RecordBatch, stamps: &mut BTreeMap<u32, EpochStamps>) {
-    let Ok(cols) = SilverKeyColumns::of(batch) else {
+pub fn dedup_stamps(
+    batch: &RecordBatch,
+    roles: &SilverRoles,
+    stamps: &mut BTreeMap<u32, EpochStamps>,
+) {
+    let Ok(cols) = SilverKeyColumns::of(batch, roles) else {
+        return;
+    };
+    let Some(ids) = cols.event_id else {
         return;
     };
     for i in 0..batch.num_rows() {
-        if cols.event_id.is_null(i) {
+        if ids.is_null(i) {
             continue;
         }
         stamps
@@ -39,8 +46,12 @@ pub fn dedup_stamps(batch: &RecordBatch, stamps: &mut BTreeMap<u32, EpochStamps>
 }
 
 /// The newest event time (ms) of each partition in `batch` (silver rows), added to `marks`.
-pub fn newest_event_times(batch: &RecordBatch, marks: &mut BTreeMap<u32, i64>) {
-    let Ok(cols) = SilverKeyColumns::of(batch) else {
+pub fn newest_event_times(
+    batch: &RecordBatch,
+    roles: &SilverRoles,
+    marks: &mut BTreeMap<u32, i64>,
+) {
+    let Ok(cols) = SilverKeyColumns::of(batch, roles) else {
         return;
     };
     for i in 0..batch.num_rows() {
@@ -54,7 +65,7 @@ pub fn newest_event_times(batch: &RecordBatch, marks: &mut BTreeMap<u32, i64>) {
 }
 
 impl<'s> Watermarks<'s> for StreamVec<'s, Time, RecordBatch> {
-    fn watermarks(self) -> StreamVec<'s, Time, EpochReport> {
+    fn watermarks(self, roles: SilverRoles) -> StreamVec<'s, Time, EpochReport> {
         self.unary_frontier::<Vecs<EpochReport>, _, _, _>(
             Pipeline,
             "Watermarks",
@@ -69,8 +80,8 @@ impl<'s> Watermarks<'s> for StreamVec<'s, Time, RecordBatch> {
                             bucket.push(Default::default());
                         }
                         for b in data.iter() {
-                            newest_event_times(b, &mut bucket[0].0);
-                            dedup_stamps(b, &mut bucket[0].1);
+                            newest_event_times(b, &roles, &mut bucket[0].0);
+                            dedup_stamps(b, &roles, &mut bucket[0].1);
                         }
                     });
                     for (epoch, cap, mut seen) in pending.take_done(frontier) {

@@ -1,0 +1,178 @@
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondType};
+
+use super::*;
+
+fn sensors(unknown: UnknownFields) -> EventSchema {
+    let f = |name: &str, ty, format| FieldDecl {
+        name: name.into(),
+        ty,
+        format,
+    };
+    EventSchema::new(EventDecl {
+        fields: vec![
+            f("reading_id", FieldType::Integer, None),
+            f("machine", FieldType::String, None),
+            f("running", FieldType::Boolean, None),
+            f("ts", FieldType::Timestamp, Some(TimeFormat::EpochMillis)),
+            f("seen", FieldType::Timestamp, Some(TimeFormat::EpochSeconds)),
+            f("day", FieldType::Date, None),
+            f("temp", FieldType::Float, None),
+            f("detail", FieldType::Json, None),
+        ],
+        id: Some("reading_id".into()),
+        time: Some("ts".into()),
+        key: Some("machine".into()),
+        unknown_fields: unknown,
+    })
+    .unwrap()
+}
+
+fn parse(schema: &EventSchema, lines: &[&str]) -> ParsedBatch {
+    schema.parse(lines.iter().map(|l| l.as_bytes()))
+}
+
+#[test]
+fn every_type_parses_into_its_column() {
+    let s = sensors(UnknownFields::Keep);
+    let p = parse(
+        &s,
+        &[
+            r#"{"reading_id":7,"machine":"m-1","running":true,"ts":1795694400123,"seen":1.5,"day":"2026-12-07","temp":3,"detail":{"a":[1,2]},"zz":1,"yy":"q","zz":[2]}"#,
+            r#"{"reading_id":null,"detail":null}"#,
+        ],
+    );
+    assert!(p.failures.is_empty(), "{:?}", p.failures);
+    let b = &p.batch;
+    assert_eq!(b.num_columns(), 9);
+    assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), 7);
+    assert!(b.column(2).as_boolean().value(0));
+    let ts = b.column(3).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(ts.value(0), 1_795_694_400_123_000);
+    assert_eq!(
+        b.column(4)
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(0),
+        1_500_000
+    );
+    assert_eq!(b.column(5).as_string::<i32>().value(0), "2026-12-07");
+    assert_eq!(b.column(6).as_primitive::<Float64Type>().value(0), 3.0);
+    assert_eq!(b.column(7).as_string::<i32>().value(0), r#"{"a":[1,2]}"#);
+    // Undeclared keys in first-seen order, the last value of a repeated one.
+    assert_eq!(
+        b.column(8).as_string::<i32>().value(0),
+        r#"{"zz":[2],"yy":"q"}"#
+    );
+    assert!(b.column(0).is_null(1) && b.column(7).is_null(1) && b.column(8).is_null(1));
+    let ignoring = parse(&sensors(UnknownFields::Ignore), &[r#"{"zz":1}"#]);
+    assert_eq!(ignoring.batch.num_columns(), 8);
+}
+
+#[test]
+fn wrong_types_name_the_field_and_the_expected_type() {
+    let s = sensors(UnknownFields::Keep);
+    let p = parse(
+        &s,
+        &[
+            r#"{"reading_id":1.5}"#,
+            r#"{"running":"yes"}"#,
+            r#"{"ts":1.5}"#,
+            r#"{"ts":"2026-12-07T00:00:00Z"}"#,
+            r#"{"seen":1e300}"#,
+            r#"{"ts":9223372036854775807}"#,
+            r#"{"machine":{"a":1}}"#,
+            r#"{"temp":[1]}"#,
+        ],
+    );
+    let kinds: Vec<&str> = p.failures.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "field reading_id",
+            "field running",
+            "field ts",
+            "field ts",
+            "field seen",
+            "field ts",
+            "field machine",
+            "field temp"
+        ]
+    );
+    assert!(p.failures[1].message.contains("expected a boolean or null"));
+    assert!(p.failures[4]
+        .message
+        .contains("out of range for a timestamp"));
+    assert!(p.failures[6].message.contains("expected a string or null"));
+    assert_eq!(p.batch.num_rows(), 0);
+}
+
+#[test]
+fn silver_converts_text_times_and_reports_what_does_not_convert() {
+    let weather = EventSchema::weather();
+    let p = parse(
+        &weather,
+        &[
+            r#"{"event_time":"2026-11-26T10:00:00.000Z"}"#,
+            r#"{"event_time":"yesterday"}"#,
+            r#"{}"#,
+        ],
+    );
+    let silver = convert::to_silver(&weather, &p.batch).unwrap();
+    assert_eq!(silver.columns[2].data_type(), &timestamp_type());
+    assert_eq!(silver.failures.len(), 1);
+    assert_eq!(silver.failures[0].0, 1);
+    assert!(silver.failures[0].1.contains("event_time"));
+    let times = convert::event_times(&weather, &p.batch).unwrap().unwrap();
+    assert_eq!(times.value(0), 1_795_687_200_000_000);
+    assert!(times.is_null(1) && times.is_null(2));
+}
+
+#[test]
+fn declarations_are_checked_naming_the_problem() {
+    let f = |name: &str, ty| FieldDecl {
+        name: name.into(),
+        ty,
+        format: None,
+    };
+    let decl = EventDecl {
+        fields: vec![
+            f("a", FieldType::Float),
+            f("a", FieldType::String),
+            f("_x", FieldType::String),
+            f("partition", FieldType::String),
+            FieldDecl {
+                name: "b".into(),
+                ty: FieldType::String,
+                format: Some(TimeFormat::EpochMillis),
+            },
+        ],
+        id: Some("a".into()),
+        time: Some("b".into()),
+        key: Some("nope".into()),
+        unknown_fields: UnknownFields::Keep,
+    };
+    let errors: Vec<String> = EventSchema::check(&decl)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(errors.len(), 7, "{errors:#?}");
+    assert!(errors[0].contains("fields[1].name: 'a' is declared twice"));
+    assert!(errors
+        .iter()
+        .any(|e| e.contains("event.id: 'a' is a float field")));
+    assert!(errors
+        .iter()
+        .any(|e| e.contains("event.key: no declared field is named 'nope'")));
+    assert!(EventSchema::new(decl).is_err());
+}
+
+#[test]
+fn weather_declares_the_reference_tables_columns() {
+    let w = EventSchema::weather();
+    assert_eq!(w.id_name(), Some("event_id"));
+    assert_eq!(w.time_name(), Some("event_time"));
+    assert_eq!(w.key_name(), Some("station_id"));
+    assert_eq!(w.columns(), 13);
+    assert_eq!(w.silver_fields()[2].data_type(), &timestamp_type());
+    assert_eq!(w.parsed_schema().field(2).data_type(), &DataType::Utf8);
+}

@@ -1,0 +1,159 @@
+//! A second pipeline, different from the weather one, runs end to end from a pipeline file alone
+//! (`tests/it/declared_pipeline.py` writes the file and the input: machine sensors with an integer
+//! id and key, a boolean, epoch-millisecond times, a nested object, an undeclared field, bad
+//! bodies, duplicates and late rows); silver, quarantine and both declared views equal an
+//! independent recomputation in Python, also after a kill -9 and a rerun. Options from the
+//! environment beat the file's.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/declared_pipeline.py");
+
+fn medallion(dir: &Path, out: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
+    c.current_dir(dir)
+        .args([
+            "run",
+            "--pipeline",
+            "sensors.yml",
+            "--workers",
+            "2",
+            "--out",
+            out,
+        ])
+        .env("MEDALLION_PARTITIONS", "3")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn check(dir: &Path, out: &str) -> serde_json::Value {
+    let report = python(&[
+        SCRIPT,
+        "check",
+        &dir.display().to_string(),
+        &dir.join(out).display().to_string(),
+    ]);
+    serde_json::from_str(&report).unwrap()
+}
+
+#[test]
+fn sensors_pipeline_from_a_file_equals_a_recomputation_also_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    python(&[SCRIPT, "generate", &d.display().to_string(), "12000", "5"]);
+
+    let valid = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .current_dir(d)
+        .args(["validate", "--pipeline", "sensors.yml"])
+        .output()
+        .unwrap();
+    assert!(valid.status.success(), "{}", combined_output(&valid));
+
+    let clean = medallion(d, "clean").output().unwrap();
+    assert!(clean.status.success(), "{}", combined_output(&clean));
+    let report = check(d, "clean");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert!(report["quarantine"].as_u64().unwrap() > 100, "{report}");
+    assert!(report["groups"].as_u64().unwrap() > 100, "{report}");
+    // MEDALLION_PARTITIONS=3 beat the file's `partitions: 4`.
+    let partitions: std::collections::BTreeSet<i32> =
+        lineage(d.join("clean"), medallion::sink::TableKind::Bronze)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+    assert_eq!(partitions, [0, 1, 2].into_iter().collect());
+
+    let mut child = medallion(d, "crashed")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    sigkill_after(&mut child, &d.join("crashed"), 4);
+    let rerun = medallion(d, "crashed").output().unwrap();
+    assert!(rerun.status.success(), "{}", combined_output(&rerun));
+    let report = check(d, "crashed");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+}
+
+/// `medallion validate` on a file of `text`.
+fn validate(file: &Path, text: &str) -> std::process::Output {
+    std::fs::write(file, text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["validate", "--pipeline"])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+/// Bad pipeline files: exit 2, every problem named by key and line.
+#[test]
+fn validate_names_each_problem_by_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yml");
+    let out = validate(&file, "event:\n  fields:\n    - {name: a, type: strin}\n  id: b\nviews:\n  - {name: v, kind: latest, key: [a], colour: red}\nrun:\n  max_latency: soon\n  no_such_option: 1\n");
+    assert_eq!(out.status.code(), Some(2), "{}", combined_output(&out));
+    let text = combined_output(&out);
+    for want in [
+        "line 3: event.fields[0].type: unknown value 'strin'",
+        "line 6: views[0].colour: unknown key 'colour'",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // With the shape fixed, the next layer's problems, all at once.
+    let out = validate(&file, "event:\n  fields:\n    - {name: a, type: string}\n  id: b\nrun:\n  max_latency: soon\n  no_such_option: 1\n");
+    assert_eq!(out.status.code(), Some(2));
+    let text = combined_output(&out);
+    assert!(
+        text.contains("line 4: event.id: no declared field is named 'b'"),
+        "{text}"
+    );
+    let out = validate(&file, "event:\n  fields:\n    - {name: a, type: string}\nrun:\n  max_latency: soon\n  no_such_option: 1\n  connection_string: Endpoint=sb://x\n");
+    assert_eq!(out.status.code(), Some(2));
+    let text = combined_output(&out);
+    for want in [
+        "line 5: run.max_latency:",
+        "line 6: run.no_such_option: unknown option",
+        "line 7: run.connection_string: a secret is not written in a file",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
+
+/// The shipped and the example pipeline files validate against `docs/pipeline.schema.json`, whose
+/// `run` settings are exactly `medallion run`'s options, and the reference page describes every
+/// key the schema defines.
+#[test]
+fn pipeline_files_docs_and_options_agree_with_the_json_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    python(&[SCRIPT, "generate", &d.display().to_string(), "10", "1"]);
+    let help = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let options: Vec<String> = help
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let l = l
+                .strip_prefix("-")
+                .filter(|r| r.chars().nth(1) == Some(','))
+                .map_or(l, |r| r[2..].trim_start());
+            l.strip_prefix("--")
+                .map(|r| r.split([' ', '=', ',']).next().unwrap().to_string())
+        })
+        .collect();
+    assert!(options.len() > 30, "{options:?}");
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let weather = format!("{repo}/pipelines/weather.yml");
+    let sensors = d.join("sensors.yml").display().to_string();
+    let mut args = vec![SCRIPT, "schema", repo, &weather, &sensors, "--"];
+    args.extend(options.iter().map(String::as_str));
+    let report: serde_json::Value = serde_json::from_str(&python(&args)).unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+}
