@@ -197,17 +197,31 @@ pub fn compact_table(
         // File by file, batch by batch: memory holds one input file and the writer's row
         // group, not the merged file's rows.
         let mut file: Option<EpochFile> = None;
+        // Files on both sides of a schema change (a column added) are not merged: the group
+        // is left as it is.
+        let mut mixed = false;
         for f in &group {
             for_each_batch(&store, &f.path, |b| {
                 let writer = match &mut file {
                     Some(w) => w,
                     None => file.insert(EpochFile::create(&store, b.schema())?),
                 };
+                mixed |= *writer.schema() != b.schema();
+                if mixed {
+                    return Ok(());
+                }
                 writer.write(&b).map_err(MaintenanceError::from)
             })?;
         }
-        let Some(merged) = file.map(EpochFile::finish).transpose()?.flatten() else {
-            continue;
+        let finished = file.map(EpochFile::finish).transpose()?.flatten();
+        let merged = match finished {
+            Some(m) if mixed => {
+                let _ = store.delete(&m.path);
+                report.left_alone += group.len();
+                continue;
+            }
+            Some(m) => m,
+            None => continue,
         };
         let now = chrono::Utc::now().timestamp_millis();
         let mut actions = vec![Action::Add(Add {

@@ -17,7 +17,7 @@ use crate::dataflow::per_batch::QualityKey;
 use crate::dataflow::{Anchor, DedupAnchors, RecordedAnchors, RestoredDedup};
 use crate::sink::delta::{read_table, CommittedFile, DEDUP_FIELD, WATERMARKS_FIELD};
 use crate::sink::parquet::read_columns;
-use crate::sink::tables::{QualityColumns, SilverKeyColumns, SilverRoles};
+use crate::sink::tables::{conform, QualityColumns, SilverKeyColumns, SilverRoles};
 use crate::sink::{DeltaTables, SinkError, TableKind};
 
 /// How many of a table's last commits a restore looks through for medallion's `commitInfo`
@@ -133,7 +133,12 @@ fn restore_silver(
             }
         }
         if needs.silver_rows {
-            kept.extend(batches);
+            let schema = &tables.table(TableKind::Silver).spec.schema;
+            for b in &batches {
+                kept.push(
+                    conform(b, schema).map_err(|e| invalid(TableKind::Silver, e.to_string()))?,
+                );
+            }
         }
     }
     restored.silver_read = (wanted.len(), read_rows);

@@ -75,9 +75,10 @@ fn delta_err(table: &str) -> impl Fn(deltalake::DeltaTableError) -> SinkError + 
 
 /// Opens the table `spec` at `out` if it exists (`None` if not). Refuses a location that holds
 /// something else: files but no Delta log, or a table of another schema.
-/// With `evolve`, a table whose schema is the wanted one less some nullable columns at the end
-/// (an older medallion's) gets those columns added, by a Delta metadata change (older rows read
-/// them as null).
+/// Columns are matched by name. With `evolve`, a table that lacks some nullable columns of the
+/// wanted schema (an older medallion's, or a pipeline whose event declares a new field) gets them
+/// added, by a Delta metadata change (older rows read them as null); a column of the table that is
+/// not wanted, or wanted with another type, is refused, naming it.
 async fn open_existing(
     out: &Output,
     spec: &TableSpec,
@@ -135,11 +136,49 @@ async fn open_existing(
             .collect()
     };
     let (have, want) = (fields(existing.as_ref()), fields(&wanted));
-    let added: Vec<_> = wanted.fields().skip(have.len()).cloned().collect();
-    let grows = want.len() > have.len()
-        && want[..have.len()] == have[..]
-        && added.iter().all(|f| f.is_nullable());
-    if grows && evolve {
+    // Columns are matched by name: a declared field may be added (nullable) anywhere; one the
+    // table holds may be neither removed nor retyped.
+    let name_of = |f: &String| f.split(':').next().unwrap_or_default().to_string();
+    let dropped: Vec<String> = have
+        .iter()
+        .filter(|h| !want.contains(h))
+        .map(|h| match want.iter().find(|w| name_of(w) == name_of(h)) {
+            Some(w) => format!("'{}' is {} in the table and {} now", name_of(h), h, w),
+            None => format!(
+                "'{}' ({h}) is in the table and no longer declared",
+                name_of(h)
+            ),
+        })
+        .collect();
+    if !dropped.is_empty() {
+        return Err(invalid(format!(
+            "holds a table of another schema: {}; removing or retyping a column is refused \
+             (write to another --out)",
+            dropped.join("; ")
+        )));
+    }
+    let added: Vec<_> = wanted
+        .fields()
+        .filter(|f| !have.iter().any(|h| name_of(h) == *f.name()))
+        .cloned()
+        .collect();
+    if let Some(f) = added.iter().find(|f| !f.is_nullable()) {
+        return Err(invalid(format!(
+            "lacks the column '{}', which cannot be added: it is not nullable",
+            f.name()
+        )));
+    }
+    if !added.is_empty() {
+        if !evolve {
+            return Err(invalid(format!(
+                "lacks the columns {} (process 0 adds them)",
+                added
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let names: Vec<String> = added.iter().map(|f| f.name().to_string()).collect();
         let table = table
             .add_columns()
@@ -154,19 +193,6 @@ async fn open_existing(
         return set_missing_properties(table, &shown, tombstones)
             .await
             .map(Some);
-    }
-    if have != want {
-        let differs: Vec<String> = want
-            .iter()
-            .filter(|f| !have.contains(f))
-            .chain(have.iter().filter(|f| !want.contains(f)))
-            .take(4)
-            .cloned()
-            .collect();
-        return Err(invalid(format!(
-            "holds a table of another schema (differs in: {}); write to another --out",
-            differs.join(", ")
-        )));
     }
     if evolve {
         return set_missing_properties(table, &shown, tombstones)

@@ -173,6 +173,11 @@ impl EpochFile {
         self.rows
     }
 
+    /// The schema the file is written with.
+    pub fn schema(&self) -> &arrow::datatypes::SchemaRef {
+        &self.schema
+    }
+
     /// Closes the file; returns it, or `None` (and deletes it) when it has no rows.
     pub fn finish(mut self) -> Result<Option<DataFile>, SinkError> {
         let display = self.table.display_file(&self.name);

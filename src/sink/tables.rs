@@ -252,6 +252,30 @@ pub fn quality_schema() -> SchemaRef {
     ]))
 }
 
+/// `batch` with the columns of `schema`, by name: a column the batch lacks (read from a file
+/// written before the column was added to its table) is all null.
+pub fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => arrow::compute::cast(c, f.data_type()),
+            None => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
 /// The `quality` table's columns, by name.
 pub struct QualityColumns<'a> {
     pub rule: &'a StringArray,

@@ -157,3 +157,102 @@ fn pipeline_files_docs_and_options_agree_with_the_json_schema() {
     let report: serde_json::Value = serde_json::from_str(&python(&args)).unwrap();
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
 }
+
+/// Schema evolution: a field added to the event's declaration is added to the existing tables
+/// (older rows read it as null) on the next run; a field removed or retyped is refused, naming it.
+#[test]
+fn an_added_field_evolves_the_tables_a_removed_or_retyped_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    python(&[SCRIPT, "generate", &d.display().to_string(), "4000", "9"]);
+    let full = std::fs::read_to_string(d.join("sensors.yml")).unwrap();
+    let full = full.replace(
+        "  key: machine\n",
+        "  key: machine\n  unknown_fields: ignore\n",
+    );
+    let lines = std::fs::read_to_string(d.join("sensors.jsonl")).unwrap();
+    let half: Vec<&str> = lines.lines().take(2000).collect();
+    std::fs::write(d.join("half.jsonl"), half.join("\n") + "\n").unwrap();
+    let run = |pipeline: &str, source: &str| {
+        std::fs::write(d.join("p.yml"), pipeline).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .current_dir(d)
+            .args([
+                "run",
+                "--pipeline",
+                "p.yml",
+                "--workers",
+                "2",
+                "--out",
+                "out",
+            ])
+            .arg("--source")
+            .arg(format!("file:{source}"))
+            .output()
+            .unwrap()
+    };
+    let without_site = full.replace("    - {name: site, type: string}\n", "");
+    let first = run(&without_site, "half.jsonl");
+    assert!(first.status.success(), "{}", combined_output(&first));
+    let second = run(&full, "sensors.jsonl");
+    assert!(second.status.success(), "{}", combined_output(&second));
+    let silver = batches(d.join("out"), medallion::sink::TableKind::Silver);
+    // Files of the first run lack the column (Delta readers read it as null); the second run's
+    // rows carry it.
+    let (mut old_nulls, mut new_sites) = (0, 0);
+    for b in &silver {
+        let (_, seqs) = partition_and_sequence(b);
+        match b.column_by_name("site") {
+            None => {
+                assert!((0..b.num_rows()).all(|i| seqs.value(i) < 500));
+                old_nulls += b.num_rows();
+            }
+            Some(sites) => new_sites += b.num_rows() - sites.null_count(),
+        }
+    }
+    assert!(new_sites > 100, "new rows carry their site ({new_sites})");
+    assert!(
+        old_nulls > 100,
+        "older rows read site as null ({old_nulls})"
+    );
+    // A foreign reader sees the evolved table: every row has `site`, the first run's null.
+    let nulls = python(&[
+        "-c",
+        "import sys; from deltalake import DeltaTable; t = DeltaTable(sys.argv[1]).to_pyarrow_table(); print(t.column('site').null_count, t.num_rows)",
+        &d.join("out/silver").display().to_string(),
+    ]);
+    let counts: Vec<usize> = nulls
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        counts[0] >= old_nulls && counts[1] == silver.iter().map(|b| b.num_rows()).sum::<usize>(),
+        "{nulls}"
+    );
+    let latest = medallion::sink::delta::read_named_table(d.join("out"), "machine_latest").unwrap();
+    assert!(latest
+        .batches
+        .iter()
+        .all(|b| b.column_by_name("site").is_some()));
+
+    let retyped = run(
+        &full.replace(
+            "{name: running, type: boolean}",
+            "{name: running, type: string}",
+        ),
+        "sensors.jsonl",
+    );
+    let text = combined_output(&retyped);
+    assert_eq!(retyped.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("'running'") && text.contains("retyping"),
+        "{text}"
+    );
+    let removed = run(&full.replace("    - {name: rpm, type: integer}\n", "").replace("      - {fn: sum, column: rpm}\n", "").replace("  - name: rpm_negative\n    criticality: warn\n    check: {function: is_not_less_than, arguments: {column: rpm, limit: 0}}\n", ""), "sensors.jsonl");
+    let text = combined_output(&removed);
+    assert_eq!(removed.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("'rpm'") && text.contains("no longer declared"),
+        "{text}"
+    );
+}

@@ -163,7 +163,9 @@ impl View for LatestView {
     fn row(&self, _key: &Shared<[u8]>, newest: &Newest) -> Option<Newest> {
         Some(newest.clone())
     }
+    /// Rows of a file written before a column was added read it as null.
     fn parts_of_rows(&self, rows: &RecordBatch) -> Option<Vec<(Shared<[u8]>, Newest)>> {
+        let rows = &crate::sink::tables::conform(rows, &self.schema).ok()?;
         let cols: Vec<ArrayRef> = self
             .schema
             .fields()
