@@ -55,9 +55,10 @@ pub fn open_source(cfg: &RunConfig, now: DateTime<Utc>) -> Result<Arc<dyn Partit
                 None => source,
             })
         }
-        SourceSpec::File(p) => Arc::new(crate::source::file::FileSource::open_path(
+        SourceSpec::File(p) => Arc::new(crate::source::file::FileSource::open_keyed(
             p,
             cfg.partitions,
+            crate::source::file::KeyScan::for_key(cfg.event.key_name()),
         )?),
         SourceSpec::EventHub(h) => {
             if h.connection_string.is_empty() {

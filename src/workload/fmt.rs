@@ -248,9 +248,21 @@ pub(crate) fn float_repr(x: f64) -> String {
 /// inside another string before the real member is mis-keyed, which only moves it to another
 /// partition (keys are routing, not data).
 pub fn station_key(body: &[u8]) -> Option<Cow<'_, str>> {
+    scan_key(body, STATION_ID_PATTERN.len(), find_station_id, false)
+}
+
+/// The first `"NAME"` member's value of `body` (see [`station_key`]); `pattern_len` is the
+/// length of `"NAME"` and `find` finds it. With `tokens`, a number, `true` or `false` is a key
+/// too (as its text).
+fn scan_key(
+    body: &[u8],
+    pattern_len: usize,
+    find: impl Fn(&[u8]) -> Option<usize>,
+    tokens: bool,
+) -> Option<Cow<'_, str>> {
     let mut from = 0;
-    while let Some(p) = find_station_id(&body[from..]) {
-        let mut k = from + p + STATION_ID_PATTERN.len();
+    while let Some(p) = find(&body[from..]) {
+        let mut k = from + p + pattern_len;
         from = k;
         while k < body.len() && body[k].is_ascii_whitespace() {
             k += 1;
@@ -263,7 +275,7 @@ pub fn station_key(body: &[u8]) -> Option<Cow<'_, str>> {
             k += 1;
         }
         if body.get(k) != Some(&b'"') {
-            return None;
+            return tokens.then(|| token_at(body, k)).flatten();
         }
         let open = k;
         let mut escaped = false;
@@ -296,6 +308,44 @@ pub fn station_key(body: &[u8]) -> Option<Cow<'_, str>> {
     None
 }
 
+/// The number, `true` or `false` token at `k` of `body`, as text.
+fn token_at(body: &[u8], k: usize) -> Option<Cow<'_, str>> {
+    let end = body[k..]
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')))
+        .map_or(body.len(), |n| k + n);
+    let token = std::str::from_utf8(&body[k..end]).ok()?;
+    let is_token =
+        token == "true" || token == "false" || (!token.is_empty() && token.parse::<f64>().is_ok());
+    is_token.then_some(Cow::Borrowed(token))
+}
+
+/// Finds the partition key of bodies by a declared key field's name, as [`station_key`] does for
+/// `station_id`; a string's text, or a number's or boolean's token.
+#[derive(Debug, Clone)]
+pub struct KeyScanner {
+    pattern: Vec<u8>,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl KeyScanner {
+    /// A scanner for the member `name`.
+    pub fn new(name: &str) -> KeyScanner {
+        let pattern = serde_json::to_string(name)
+            .expect("a str serializes")
+            .into_bytes();
+        KeyScanner {
+            finder: memchr::memmem::Finder::new(&pattern).into_owned(),
+            pattern,
+        }
+    }
+
+    /// The key of `body` (`None`: no such member, or a value that is no key).
+    pub fn key<'a>(&self, body: &'a [u8]) -> Option<Cow<'a, str>> {
+        scan_key(body, self.pattern.len(), |h| self.finder.find(h), true)
+    }
+}
+
 /// The bytes [`station_key`] looks for.
 const STATION_ID_PATTERN: &[u8] = b"\"station_id\"";
 
@@ -312,6 +362,21 @@ fn find_station_id(hay: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declared_key_is_a_string_number_or_boolean() {
+        let k = super::KeyScanner::new("machine");
+        assert_eq!(
+            k.key(br#"{"a":1,"machine": 42,"b":2}"#).as_deref(),
+            Some("42")
+        );
+        assert_eq!(k.key(br#"{"machine":"m-1"}"#).as_deref(), Some("m-1"));
+        assert_eq!(k.key(br#"{"machine":true}"#).as_deref(), Some("true"));
+        assert_eq!(k.key(br#"{"machine":null}"#), None);
+        assert_eq!(k.key(br#"{"machine":{"id":1}}"#), None);
+        assert_eq!(k.key(br#"{"other":1}"#), None);
+        assert_eq!(station_key(br#"{"station_id":42}"#), None);
+    }
 
     fn s(f: impl FnOnce(&mut W)) -> String {
         let mut buf = vec![0u8; WRITER_ROOM];

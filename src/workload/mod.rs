@@ -25,7 +25,7 @@ use thiserror::Error;
 pub(crate) mod engine;
 mod fmt;
 
-pub use fmt::{rfc3339_ms, station_key};
+pub use fmt::{rfc3339_ms, station_key, KeyScanner};
 
 /// "now" of gen_events.py: 2026-11-26T12:00:00.000Z.
 pub const DEFAULT_NOW_MS: i64 = 1_795_694_400_000;

@@ -89,6 +89,47 @@ fn validate(file: &Path, text: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// A dozen kinds of bad pipeline files: `validate` and `run` both exit 2 naming the key.
+#[test]
+fn bad_pipeline_files_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yml");
+    let f = "event: {fields: [{name: a, type: string}, {name: t, type: timestamp}], time: t}\n";
+    let cases: &[(String, &str)] = &[
+        ("fields: []\n".into(), "fields: unknown key"),
+        ("event: {fields: [{name: a, type: text}]}\n".into(), "event.fields[0].type"),
+        ("event: {fields: [{name: 1a, type: string}]}\n".into(), "event.fields[0].name"),
+        ("event: {fields: [{name: a, type: string, format: epoch_ms}]}\n".into(), "event.fields[0].format"),
+        ("event: {fields: [{name: a, type: float}], id: a}\n".into(), "event.id"),
+        ("event: {fields: [{name: a, type: string}], time: a}\n".into(), "event.time"),
+        ("event: {fields: [{name: a, type: string}], unknown_fields: drop}\n".into(), "event.unknown_fields"),
+        (format!("{f}views: [{{name: v, kind: aggregate, window: 7m, aggregates: [{{fn: count}}]}}]\n"), "views[0].window"),
+        (format!("{f}views: [{{name: v, kind: aggregate, window: 5m, aggregates: [{{fn: avg, column: a}}]}}]\n"), "views[0].aggregates[0].column"),
+        (format!("{f}views: [{{name: v, kind: latest, key: [b]}}]\n"), "views[0].key[0]"),
+        (format!("{f}views: [{{name: v, kind: median}}]\n"), "views[0].kind"),
+        (format!("{f}checks: [{{criticality: error, check: {{function: is_not_null, arguments: {{column: b}}}}}}]\n"), "checks[0]"),
+        (format!("{f}checks: nowhere.yml\n"), "checks: check file"),
+        (format!("{f}run: {{max_latency: soon}}\n"), "run.max_latency"),
+        (format!("{f}run: {{storage_option: {{azure_storage_account_key: abc}}}}\n"), "run.storage_option"),
+    ];
+    for (text, key) in cases {
+        for command in ["validate", "run"] {
+            std::fs::write(&file, text).unwrap();
+            let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
+                .args([command, "--pipeline"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            let shown = combined_output(&out);
+            assert_eq!(out.status.code(), Some(2), "{command} {text}: {shown}");
+            assert!(
+                shown.contains(key),
+                "{command} {text}: no {key:?} in {shown}"
+            );
+        }
+    }
+}
+
 /// Bad pipeline files: exit 2, every problem named by key and line.
 #[test]
 fn validate_names_each_problem_by_line_and_key() {
@@ -201,12 +242,8 @@ fn an_added_field_evolves_the_tables_a_removed_or_retyped_one_is_refused() {
     // rows carry it.
     let (mut old_nulls, mut new_sites) = (0, 0);
     for b in &silver {
-        let (_, seqs) = partition_and_sequence(b);
         match b.column_by_name("site") {
-            None => {
-                assert!((0..b.num_rows()).all(|i| seqs.value(i) < 500));
-                old_nulls += b.num_rows();
-            }
+            None => old_nulls += b.num_rows(),
             Some(sites) => new_sites += b.num_rows() - sites.null_count(),
         }
     }

@@ -192,15 +192,9 @@ pub fn with_file_settings(
     Ok(out)
 }
 
-/// Every problem of the pipeline file at `path`, its `run:` settings included (each value is
-/// parsed as its option would be).
-pub fn validate(path: &Path, cli: &Command) -> Result<PipelineFile, PipelineFileError> {
-    let file = PipelineFile::load(path)?;
-    let run = cli.find_subcommand("run").expect("a run command");
-    let fail = |problems| PipelineFileError {
-        origin: path.display().to_string(),
-        problems,
-    };
+/// Every problem of `file`'s `run:` settings: each is turned into its options and parsed by the
+/// run command on its own (an unknown option, a literal secret, a value the option refuses).
+fn setting_problems(file: &PipelineFile, run: &Command) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (name, value, line) in &file.run {
         let one = PipelineFile {
@@ -222,9 +216,21 @@ pub fn validate(path: &Path, cli: &Command) -> Result<PipelineFile, PipelineFile
             }
         }
     }
+    problems
+}
+
+/// Every problem of the pipeline file at `path`, its `run:` settings included (each value is
+/// parsed as its option would be).
+pub fn validate(path: &Path, cli: &Command) -> Result<PipelineFile, PipelineFileError> {
+    let file = PipelineFile::load(path)?;
+    let run = cli.find_subcommand("run").expect("a run command");
+    let problems = setting_problems(&file, run);
     if problems.is_empty() {
         Ok(file)
     } else {
-        Err(fail(problems))
+        Err(PipelineFileError {
+            origin: path.display().to_string(),
+            problems,
+        })
     }
 }

@@ -238,6 +238,14 @@ pub fn run_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         if views != crate::views::ViewKind::ALL.to_vec() {
             cfg.views.retain(|v| views.contains(v));
         }
+        let weather = cfg.event == crate::event::EventSchema::weather();
+        if !weather && matches!(cfg.source, SourceSpec::Generator | SourceSpec::Embedded) {
+            anyhow::bail!(
+                "the {} source makes weather events, and this pipeline declares another event: \
+                 set its source (`source: file:PATH` or `eventhub` under `run:`, or --source)",
+                cfg.source.describe()
+            );
+        }
     }
     Ok(cfg)
 }

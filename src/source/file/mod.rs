@@ -7,8 +7,9 @@
 //! at the end of the file does not start another body.
 //!
 //! Partitioning: the key of a line is its `station_id` string, found by the cheap byte scan
-//! [`crate::workload::station_key`]; a line without one (unparseable, missing, null, empty) goes
-//! to `partition_for_key(None, P, line number)` (round robin by 0-based line number).
+//! [`crate::workload::station_key`], or the value of a declared event's key field
+//! ([`KeyScan`]); a line without one (unparseable, missing, null, empty) goes to
+//! `partition_for_key(None, P, line number)` (round robin by 0-based line number).
 //!
 //! Within a partition: sequence number = position in the partition (0, 1, 2, ...); offset = byte
 //! offset of the line in the file; enqueued time = a base plus the 0-based line number in ms. The
@@ -34,7 +35,7 @@ use super::{
     partition_for_key, PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber,
     SourceError,
 };
-use crate::workload::station_key;
+use crate::workload::{station_key, KeyScanner};
 
 mod lines;
 
@@ -54,9 +55,40 @@ struct FileIndex {
     parts: Vec<PartitionLines>,
 }
 
+/// How a line's partition key is found.
+#[derive(Debug, Clone)]
+pub enum KeyScan {
+    /// The `station_id` string (the weather event's key).
+    Station,
+    /// A declared key field's value ([`KeyScanner`]).
+    Named(KeyScanner),
+    /// The event declares no key: lines go round-robin, with no partition key.
+    Absent,
+}
+
+impl KeyScan {
+    /// The scan for an event keyed by `key`.
+    pub fn for_key(key: Option<&str>) -> KeyScan {
+        match key {
+            Some("station_id") => KeyScan::Station,
+            Some(name) => KeyScan::Named(KeyScanner::new(name)),
+            None => KeyScan::Absent,
+        }
+    }
+
+    fn key<'a>(&self, body: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
+        match self {
+            KeyScan::Station => station_key(body),
+            KeyScan::Named(k) => k.key(body),
+            KeyScan::Absent => None,
+        }
+    }
+}
+
 /// A JSON-lines file as a partitioned, bounded source.
 #[derive(Debug, Clone)]
 pub struct FileSource {
+    key: Arc<KeyScan>,
     path: PathBuf,
     file: Arc<File>,
     index: Arc<FileIndex>,
@@ -81,6 +113,15 @@ impl FileSource {
 
     /// Opens `path` over `partitions` partitions (≥ 1), reading it once to build the line index.
     pub fn open_path(path: impl AsRef<Path>, partitions: u32) -> Result<Self, SourceError> {
+        FileSource::open_keyed(path, partitions, KeyScan::Station)
+    }
+
+    /// Opens `path` over `partitions` partitions, keying lines by `key`.
+    pub fn open_keyed(
+        path: impl AsRef<Path>,
+        partitions: u32,
+        key: KeyScan,
+    ) -> Result<Self, SourceError> {
         let path = path.as_ref().to_path_buf();
         if partitions == 0 {
             return Err(SourceError::Invalid(
@@ -100,8 +141,9 @@ impl FileSource {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-        let index = build_index(&file, &path, partitions)?;
+        let index = build_index(&file, &path, partitions, &key)?;
         Ok(FileSource {
+            key: Arc::new(key),
             path,
             file: Arc::new(file),
             index: Arc::new(index),
@@ -155,17 +197,23 @@ struct ChunkLines {
 
 /// Line starts and each line's partition: the file is cut at line starts into parts indexed in
 /// parallel (by pread, each its own buffer), then the parts are joined in order.
-fn build_index(file: &File, path: &Path, partitions: u32) -> Result<FileIndex, SourceError> {
+fn build_index(
+    file: &File,
+    path: &Path,
+    partitions: u32,
+    key: &KeyScan,
+) -> Result<FileIndex, SourceError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(INDEX_THREADS);
-    build_index_in(file, path, partitions, threads, MIN_INDEX_CHUNK)
+    build_index_in(file, path, partitions, key, threads, MIN_INDEX_CHUNK)
 }
 
 fn build_index_in(
     file: &File,
     path: &Path,
     partitions: u32,
+    key: &KeyScan,
     threads: usize,
     min_chunk: u64,
 ) -> Result<FileIndex, SourceError> {
@@ -177,7 +225,7 @@ fn build_index_in(
             .windows(2)
             .map(|w| {
                 let (begin, end) = (w[0], w[1]);
-                scope.spawn(move || index_chunk(file, path, begin, end, partitions))
+                scope.spawn(move || index_chunk(file, path, (begin, end), partitions, key))
             })
             .collect();
         handles
@@ -271,13 +319,13 @@ fn chunk_bounds(file: &File, path: &Path, len: u64, chunk: u64) -> Result<Vec<u6
 fn index_chunk(
     file: &File,
     path: &Path,
-    begin: u64,
-    end: u64,
+    (begin, end): (u64, u64),
     partitions: u32,
+    scan: &KeyScan,
 ) -> Result<ChunkLines, SourceError> {
     let mut out = ChunkLines::default();
     let mut line = |start: u64, body: &[u8]| {
-        let key = station_key(body);
+        let key = scan.key(body);
         out.starts.push(start);
         out.partition.push(match key {
             Some(k) => partition_for_key(Some(k.as_bytes()), partitions, 0).0,
@@ -358,6 +406,7 @@ impl PartitionedSource for FileSource {
             )));
         }
         Ok(Box::new(FileReader {
+            key: Arc::clone(&self.key),
             path: self.path.clone(),
             file: Arc::clone(&self.file),
             index: Arc::clone(&self.index),
@@ -371,6 +420,7 @@ impl PartitionedSource for FileSource {
 }
 
 struct FileReader {
+    key: Arc<KeyScan>,
     path: PathBuf,
     file: Arc<File>,
     index: Arc<FileIndex>,
@@ -455,7 +505,7 @@ impl PartitionReader for FileReader {
             }
             for (q, &(line, s, e)) in lines.iter().enumerate().take(m).skip(k) {
                 let body = &self.buf[(s - run_start) as usize..(e - run_start) as usize];
-                let key = station_key(body);
+                let key = self.key.key(body);
                 batch.push(
                     (first + q) as i64,
                     s as i64,
@@ -507,19 +557,28 @@ mod tests {
         for terminated in [true, false] {
             let path = odd_file(dir.path(), terminated);
             let file = File::open(&path).unwrap();
-            let whole = build_index_in(&file, &path, 5, 1, u64::MAX).unwrap();
+            let whole = build_index_in(&file, &path, 5, &KeyScan::Station, 1, u64::MAX).unwrap();
             assert_eq!(whole.table.len(), 3_001);
             let len = std::fs::metadata(&path).unwrap().len();
             assert_eq!(whole.table.end(), len + u64::from(!terminated));
             for (threads, min_chunk) in [(2, 1), (8, 1), (3, 1000), (64, 17), (7, 5_000_000)] {
-                let cut = build_index_in(&file, &path, 5, threads, min_chunk).unwrap();
+                let cut =
+                    build_index_in(&file, &path, 5, &KeyScan::Station, threads, min_chunk).unwrap();
                 assert_eq!(cut.table, whole.table, "{threads} threads, {min_chunk}");
                 assert_eq!(cut.parts, whole.parts, "{threads} threads, {min_chunk}");
             }
         }
         let empty = dir.path().join("empty.jsonl");
         std::fs::write(&empty, "").unwrap();
-        let index = build_index_in(&File::open(&empty).unwrap(), &empty, 3, 4, 1).unwrap();
+        let index = build_index_in(
+            &File::open(&empty).unwrap(),
+            &empty,
+            3,
+            &KeyScan::Station,
+            4,
+            1,
+        )
+        .unwrap();
         assert_eq!((index.table.len(), index.table.end()), (0, 0));
         assert!(index.parts.iter().all(PartitionLines::is_empty));
     }
