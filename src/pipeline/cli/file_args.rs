@@ -177,7 +177,7 @@ pub fn with_file_settings(
     let Some(path) = pipeline_path(&args[at + 1..]) else {
         return Ok(args);
     };
-    let file = PipelineFile::load(&path)?;
+    let file = validate(&path, cli)?;
     let run = cli
         .find_subcommand("run")
         .expect("the command line has a run command");
