@@ -24,50 +24,7 @@ BASE_MS = 1_795_694_400_000  # 2026-11-26T12:00:00Z
 MACHINES = 12
 WINDOW_MS = 300_000
 
-PIPELINE = """\
-# Machine sensors: the second pipeline of tests/it/declared_pipeline.rs.
-event:
-  fields:
-    - {name: reading_id, type: integer}
-    - {name: machine, type: integer}
-    - {name: running, type: boolean}
-    - {name: ts, type: timestamp, format: epoch_ms}
-    - {name: temp, type: float}
-    - {name: rpm, type: integer}
-    - {name: site, type: string}
-    - {name: detail, type: json}
-  id: reading_id
-  time: ts
-  key: machine
-checks:
-  - name: temp_missing
-    criticality: error
-    check: {function: is_not_null, arguments: {column: temp}}
-  - name: temp_out_of_range
-    criticality: error
-    check: {function: is_in_range, arguments: {column: temp, min_limit: -50, max_limit: 150}}
-  - name: rpm_negative
-    criticality: warn
-    check: {function: is_not_less_than, arguments: {column: rpm, limit: 0}}
-views:
-  - {name: machine_latest, kind: latest}
-  - name: machine_5m
-    kind: aggregate
-    group_by: [machine]
-    window: 5m
-    aggregates:
-      - {fn: count}
-      - {fn: avg, column: temp}
-      - {fn: max, column: temp}
-      - {fn: sum, column: rpm}
-      - {fn: count_distinct, column: running, as: running_states}
-run:
-  source: file:sensors.jsonl
-  partitions: 4
-  epoch_events: 400
-  batch_size: 100
-  now: "2026-11-26T13:00:00Z"
-"""
+PIPELINE = (Path(__file__).resolve().parents[2] / "pipelines" / "sensors.yml").read_text()
 
 FIELDS = ["reading_id", "machine", "running", "ts", "temp", "rpm", "site", "detail"]
 

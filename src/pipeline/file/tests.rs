@@ -1,47 +1,23 @@
 use super::*;
 
-const SENSORS: &str = r#"
-event:
-  fields:
-    - {name: reading_id, type: integer}
-    - {name: machine, type: string}
-    - {name: running, type: boolean}
-    - {name: ts, type: timestamp, format: epoch_ms}
-    - {name: temp, type: float}
-    - {name: detail, type: json}
-  id: reading_id
-  time: ts
-  key: machine
-checks:
-  - criticality: error
-    check:
-      function: is_not_null
-      arguments:
-        column: temp
-views:
-  - {name: machine_latest, kind: latest}
-  - name: machine_5m
-    kind: aggregate
-    group_by: [machine]
-    window: 5m
-    aggregates:
-      - {fn: count}
-      - {fn: avg, column: temp}
-      - {fn: count_distinct, column: running, as: states}
-run:
-  out: ./sensors-data
-  epoch_events: 1000
-"#;
+/// The example pipeline of your own events (also the integration test's).
+const SENSORS: &str = include_str!("../../../pipelines/sensors.yml");
 
 #[test]
 fn a_valid_file_reads_whole() {
     let f = PipelineFile::parse(SENSORS, Some(Path::new("."))).unwrap();
-    assert_eq!(f.event.fields().len(), 6);
+    assert_eq!(f.event.fields().len(), 8);
     assert!(matches!(f.checks, Some(ChecksSource::Inline(_))));
     assert_eq!(f.views.len(), 2);
-    assert_eq!(f.run.len(), 2);
-    assert_eq!(f.run[1].0, "epoch_events");
-    assert_eq!(f.run[1].2, Some(31));
+    let names: Vec<&str> = f.run.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["source", "partitions", "epoch_events", "batch_size", "now"]
+    );
+    let line = SENSORS
+        .lines()
+        .position(|l| l.trim_start().starts_with("epoch_events:"));
+    assert_eq!(f.run[2].2, line.map(|l| l + 1));
     let mut cfg = RunConfig::default();
     f.apply(&mut cfg).unwrap();
     assert!(cfg.views.is_empty());
