@@ -31,8 +31,11 @@ fn roles() -> SilverRoles {
     }
 }
 
-/// Rows (machine, ts µs, temp, n, sequence number), all in partition 0.
-fn batch(rows: &[(Option<&str>, Option<i64>, Option<f64>, Option<i64>, i64)]) -> RecordBatch {
+/// A row: machine, ts µs, temp, n, sequence number.
+type Row<'a> = (Option<&'a str>, Option<i64>, Option<f64>, Option<i64>, i64);
+
+/// Rows, all in partition 0.
+fn batch(rows: &[Row]) -> RecordBatch {
     RecordBatch::try_new(
         silver_schema(),
         vec![
