@@ -3,9 +3,8 @@
 //! does not convert is reported with its row, so that the row goes to quarantine (named and
 //! explained) instead of reaching silver with a null.
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::TimestampMicrosecondType;
 use arrow::error::ArrowError;
 
 use super::{EventSchema, FieldType};
@@ -49,17 +48,4 @@ pub fn to_silver(schema: &EventSchema, parsed: &RecordBatch) -> Result<SilverCol
     failures.sort_by_key(|(row, _)| *row);
     failures.dedup_by_key(|(row, _)| *row);
     Ok(SilverColumns { columns, failures })
-}
-
-/// The event time of every row of a parsed batch, in microseconds (null where the event has
-/// none or its text is not a timestamp); `None` when the event declares no time field.
-pub fn event_times(
-    schema: &EventSchema,
-    parsed: &RecordBatch,
-) -> Result<Option<TimestampMicrosecondArray>, ArrowError> {
-    let Some(t) = schema.time() else {
-        return Ok(None);
-    };
-    let col = cast(parsed.column(t), &super::timestamp_type())?;
-    Ok(Some(col.as_primitive::<TimestampMicrosecondType>().clone()))
 }

@@ -334,22 +334,11 @@ impl EventSchema {
         static WEATHER: OnceLock<Arc<EventSchema>> = OnceLock::new();
         WEATHER
             .get_or_init(|| {
-                #[derive(Deserialize)]
-                struct EventOnly {
-                    event: EventDecl,
-                }
                 let file: serde_yaml::Value =
                     serde_yaml::from_str(WEATHER_PIPELINE).expect("weather.yml is YAML");
-                let decl: EventOnly = serde_yaml::from_value(serde_yaml::Value::Mapping(
-                    [(
-                        "event".into(),
-                        file.get("event").cloned().expect("weather.yml has event"),
-                    )]
-                    .into_iter()
-                    .collect(),
-                ))
-                .expect("weather.yml's event section is valid");
-                Arc::new(EventSchema::new(decl.event).expect("weather.yml's event resolves"))
+                let decl: EventDecl = serde_yaml::from_value(file["event"].clone())
+                    .expect("weather.yml's event section is valid");
+                Arc::new(EventSchema::new(decl).expect("weather.yml's event resolves"))
             })
             .clone()
     }
@@ -357,11 +346,6 @@ impl EventSchema {
     /// The declared fields, in column order.
     pub fn fields(&self) -> &[EventField] {
         &self.fields
-    }
-
-    /// The declaration this was resolved from.
-    pub fn decl(&self) -> &EventDecl {
-        &self.decl
     }
 
     /// Index of the event-id field.

@@ -323,11 +323,6 @@ impl SilverRoles {
         }
     }
 
-    /// The reference weather event's: `event_id` and `event_time`.
-    pub fn weather() -> SilverRoles {
-        SilverRoles::of(&EventSchema::weather())
-    }
-
     /// The silver columns deduplication restarts from.
     pub fn key_columns(&self) -> Vec<&str> {
         let mut cols: Vec<&str> = self.id.iter().map(String::as_str).collect();
