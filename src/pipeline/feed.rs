@@ -66,9 +66,11 @@ pub struct FeedOptions {
 /// epoch ahead cost ~60 MB more on the standard file and gained no throughput.
 pub const EPOCHS_AHEAD: u64 = 1;
 
-/// The shortest and longest a worker with nothing to read parks before polling its partitions
-/// again: it starts at the shortest after every read and doubles while nothing comes, so the
-/// first event after a quiet spell waits at most the longest (never past the epoch's end).
+/// The shortest and longest a worker with nothing (or only a trickle) to read parks before
+/// polling its partitions again: it starts at the shortest after every read of at least
+/// [`LINGER_MIN_EVENTS`] and doubles while less comes, so the first event after a quiet spell
+/// waits at most the longest (never past the epoch's end). A paced source read in every loop
+/// (5,000 events/s: a few events a read) kept the workers awake ~1,000 times a second.
 const MIN_IDLE_PARK: Duration = Duration::from_millis(1);
 const MAX_IDLE_PARK: Duration = Duration::from_millis(32);
 
@@ -235,14 +237,14 @@ pub fn feed_partitions(
         if !live.iter().any(|l| *l) || options.failure.is_set() || options.stop.is_requested() {
             break;
         }
-        let mut read_any = false;
+        let mut read_events = 0;
         for (i, reader) in readers.iter_mut().enumerate() {
             if !live[i] {
                 continue;
             }
             match reader.next_batch(clock.room(input.room(i))) {
                 Ok(Some(batch)) if !batch.is_empty() => {
-                    read_any = true;
+                    read_events += batch.len();
                     clock.read(batch.len());
                     input.add(i, batch);
                     if input.take_sent() {
@@ -279,13 +281,15 @@ pub fn feed_partitions(
             }
         }
         input.send_lingering();
-        if read_any {
+        if read_events >= LINGER_MIN_EVENTS.min(input.batch_size) {
             idle_park = MIN_IDLE_PARK;
             worker.step();
         } else {
-            // Nothing to read yet (a paced or idle source): wait instead of spinning, longer the
-            // longer nothing comes (an idle run costs a few wake-ups a second, not a thousand),
-            // never past the end of the epoch or a lingering batch's send.
+            // Nothing to read yet, or only a trickle (a paced or idle source): wait instead of
+            // spinning, longer the longer only a little comes (an idle run costs a few wake-ups
+            // a second, not a thousand; a paced one reads every ~32 ms what came meanwhile,
+            // which waits for its epoch's end anyway), never past the end of the epoch or a
+            // lingering batch's send.
             let mut park = idle_park;
             if let Some(left) = clock.until_boundary() {
                 park = park.min(left.max(MIN_IDLE_PARK));

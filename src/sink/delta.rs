@@ -19,7 +19,7 @@ use super::tables::{Catalog, TableId, TableKind, TableSpec};
 use super::SinkError;
 use crate::storage::{self, Output, TableStore};
 
-use super::log::{clean_log, table_properties};
+use super::log::{clean_log, table_properties, write_version};
 pub use super::log::{
     CHECKPOINT_EVERY, DEFAULT_TOMBSTONE_RETENTION, DELETED_FILE_RETENTION, LOG_CLEANUP_EVERY,
     LOG_RETENTION, TOMBSTONE_RETENTION,
@@ -31,9 +31,13 @@ pub struct TableState {
     pub spec: TableSpec,
     /// Where its data files are.
     pub store: TableStore,
+    /// The table as loaded at opening and at checkpoints (see `version`).
     pub table: DeltaTable,
     /// Committed position (last sequence number) of each partition.
     pub positions: BTreeMap<u32, i64>,
+    /// The table's newest version as this committer wrote it (`table` is loaded at opening and
+    /// at checkpoints only, so it may be older).
+    version: u64,
     commits_since_checkpoint: u64,
     /// When the log's expired entries were last deleted (`None`: not yet in this run).
     log_cleaned: Option<Instant>,
@@ -330,6 +334,7 @@ impl DeltaTables {
             tables.push(TableState {
                 store: out.table(&name)?,
                 spec,
+                version: table.version().unwrap_or(0),
                 table,
                 positions,
                 // Staggered, so that the tables checkpoint in different epochs rather than all
@@ -374,7 +379,21 @@ impl DeltaTables {
 
     /// The committed Delta version of table `id` (0 before its first commit).
     pub fn version(&self, id: impl Into<TableId>) -> u64 {
-        self.table(id).table.version().unwrap_or(0) as u64
+        self.table(id).version
+    }
+
+    /// Table `id` at the version this committer last wrote: as loaded, or loaded again when it
+    /// has committed since (see [`TableState::table`]).
+    fn current(&self, id: TableId) -> Result<std::borrow::Cow<'_, DeltaTable>, SinkError> {
+        let t = self.table(id);
+        if t.table.version() == Some(t.version) {
+            return Ok(std::borrow::Cow::Borrowed(&t.table));
+        }
+        let mut fresh = DeltaTable::new(t.table.log_store());
+        storage::runtime()
+            .block_on(fresh.load_version(t.version))
+            .map_err(delta_err(&t.spec.name))?;
+        Ok(std::borrow::Cow::Owned(fresh))
     }
 
     /// Committed positions of table `id`, per partition.
@@ -384,8 +403,8 @@ impl DeltaTables {
 
     /// The current data files of table `id` (paths relative to the table).
     pub fn active_files(&self, id: impl Into<TableId>) -> Result<Vec<String>, SinkError> {
-        let t = self.table(id);
-        active_files(&t.table, &t.spec.name)
+        let id = id.into();
+        active_files(self.current(id)?.as_ref(), &self.table(id).spec.name)
     }
 
     /// Moves each partition's watermark up to `marks` (newest event times in ms); never back.
@@ -409,12 +428,14 @@ impl DeltaTables {
         field: &str,
         look_back: usize,
     ) -> Result<Option<serde_json::Value>, SinkError> {
+        let id = id.into();
         let t = self.table(id);
-        if t.table.version().unwrap_or(0) == 0 {
+        if t.version == 0 {
             return Ok(None);
         }
+        let table = self.current(id)?;
         let infos: Vec<_> = storage::runtime().block_on(async {
-            futures::TryStreamExt::try_collect::<Vec<_>>(t.table.history(Some(look_back)))
+            futures::TryStreamExt::try_collect::<Vec<_>>(table.history(Some(look_back)))
                 .await
                 .map_err(delta_err(&t.spec.name))
         })?;
@@ -434,8 +455,11 @@ impl DeltaTables {
         &self,
         id: impl Into<TableId>,
     ) -> Result<Vec<CommittedFile>, SinkError> {
-        let t = self.table(id);
-        let state = t.table.snapshot().map_err(delta_err(&t.spec.name))?;
+        let id = id.into();
+        let table = self.current(id)?;
+        let state = table
+            .snapshot()
+            .map_err(delta_err(&self.table(id).spec.name))?;
         Ok(state
             .log_data()
             .into_iter()
@@ -496,7 +520,7 @@ impl DeltaTables {
             }));
         }
         if actions.is_empty() || (!changed && actions.iter().all(|a| matches!(a, Action::Txn(_)))) {
-            return Ok(state.table.version().unwrap_or(0));
+            return Ok(state.version);
         }
         let operation = DeltaOperation::StreamingUpdate {
             output_mode: OutputMode::Append,
@@ -505,6 +529,29 @@ impl DeltaTables {
         };
         let log_store = state.table.log_store();
         let version = storage::runtime().block_on(async {
+            let next = state.version + 1;
+            let written = write_version(
+                log_store.as_ref(),
+                next,
+                actions,
+                operation.clone(),
+                app_metadata.clone(),
+            )
+            .await
+            .map_err(delta_err(kind))?;
+            let Err(actions) = written else {
+                return Ok(next);
+            };
+            // Another writer committed since (or the store cannot put conditionally): commit
+            // through delta-rs from the version this committer last wrote, so that it checks the
+            // commits since for conflicts.
+            if state.table.version() != Some(state.version) {
+                state
+                    .table
+                    .load_version(state.version)
+                    .await
+                    .map_err(delta_err(kind))?;
+            }
             let snapshot = state.table.snapshot().map_err(delta_err(kind))?;
             // No post-commit hook: checkpoints are made below, and delta-rs' log cleanup after
             // every commit would list (and stat) the whole log each time.
@@ -514,13 +561,14 @@ impl DeltaTables {
             let finalized = CommitBuilder::from(properties)
                 .with_actions(actions)
                 .with_app_metadata(app_metadata)
-                .build(Some(snapshot), log_store, operation)
+                .build(Some(snapshot), log_store.clone(), operation)
                 .await
                 .map_err(delta_err(kind))?;
             let version = finalized.version();
             state.table.state = Some(finalized.snapshot());
             Ok::<_, SinkError>(version)
         })?;
+        state.version = version;
         for (&p, &seq) in positions {
             let e = state.positions.entry(p).or_insert(seq);
             *e = (*e).max(seq);
@@ -530,20 +578,17 @@ impl DeltaTables {
             state.commits_since_checkpoint = 0;
             let _ = crate::fault::reached(crate::fault::Point::Checkpoint);
             let _ = crate::fault::reached(crate::fault::Point::DuringCheckpoint);
+            // The table is loaded at the version written (from the last checkpoint and the
+            // commits since: one compact file list, not a snapshot carried forward commit by
+            // commit, which kept every commit's actions as a batch of its own) and checkpointed.
+            let mut fresh = DeltaTable::new(log_store);
             storage::runtime()
-                .block_on(deltalake::checkpoints::create_checkpoint(
-                    &state.table,
-                    None,
-                ))
+                .block_on(async {
+                    fresh.load_version(version).await?;
+                    deltalake::checkpoints::create_checkpoint(&fresh, None).await
+                })
                 .map_err(delta_err(kind))?;
             let _ = crate::fault::reached(crate::fault::Point::AfterCheckpoint);
-            // A snapshot carried forward commit by commit keeps every commit's actions as a batch
-            // of its own (memory grew by ~170 KB per commit); reloaded from the new checkpoint it
-            // holds one compact file list.
-            let mut fresh = DeltaTable::new(state.table.log_store());
-            storage::runtime()
-                .block_on(fresh.load())
-                .map_err(delta_err(kind))?;
             state.table = fresh;
             let every = LOG_CLEANUP_EVERY.min(log_retention);
             if state.log_cleaned.is_none_or(|at| at.elapsed() >= every) {

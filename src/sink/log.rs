@@ -1,9 +1,14 @@
 //! The Delta log's upkeep: how often the committer checkpoints a table, how long tombstones and
 //! log entries are kept (the table properties medallion sets), and deleting expired entries.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use deltalake::DeltaTable;
+use deltalake::kernel::transaction::{CommitData, TransactionError};
+use deltalake::kernel::Action;
+use deltalake::logstore::{CommitOrBytes, LogStore};
+use deltalake::protocol::DeltaOperation;
+use deltalake::{DeltaResult, DeltaTable};
 
 use crate::storage;
 
@@ -56,6 +61,44 @@ pub(super) fn table_properties(tombstones: Duration) -> [(&'static str, String);
         (DELETED_FILE_RETENTION, value.clone()),
         (LOG_RETENTION, value),
     ]
+}
+
+/// Writes `actions` as `version` of a table (with a `commitInfo` of `operation` and
+/// `app_metadata`) straight to its log: one conditional put of the commit file, as delta-rs' own
+/// commit does on a store that has them, without the snapshot update that follows it there
+/// (which replays the new commit and rebuilds the table's file list: ~15% of a run's CPU at 100
+/// events/s). The committer knows the version it writes; it loads the table only to checkpoint
+/// it. Returns the actions back (without the `commitInfo`) when the write did not happen: the
+/// version exists (another writer, e.g. a compaction, committed since) or the log store has no
+/// conditional put; the caller then commits through delta-rs, which checks for conflicts.
+pub(super) async fn write_version(
+    log_store: &dyn LogStore,
+    version: u64,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+    app_metadata: HashMap<String, serde_json::Value>,
+) -> DeltaResult<Result<(), Vec<Action>>> {
+    if log_store.name() != "DefaultLogStore" {
+        return Ok(Err(actions));
+    }
+    let data = CommitData::new(actions, operation, app_metadata, Vec::new());
+    let bytes = data.get_bytes()?;
+    let written = log_store
+        .write_commit_entry(
+            version,
+            CommitOrBytes::LogBytes(bytes),
+            uuid::Uuid::new_v4(),
+        )
+        .await;
+    match written {
+        Ok(()) => Ok(Ok(())),
+        Err(TransactionError::VersionAlreadyExists(_)) => {
+            let mut actions = data.actions;
+            actions.retain(|a| !matches!(a, Action::CommitInfo(_)));
+            Ok(Err(actions))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Deletes table `name`'s log entries (commits and checkpoints) older than `retention` that come
@@ -148,6 +191,41 @@ mod tests {
         assert_eq!(
             config.get(LOG_RETENTION).map(String::as_str),
             Some("interval 1 seconds")
+        );
+    }
+
+    #[test]
+    fn a_commit_after_another_writers_goes_through_delta_rs_conflict_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::default();
+        let bronze = TableKind::Bronze.id();
+        let mut ours = DeltaTables::open(dir.path(), &catalog, &[0], true).unwrap();
+        let mut other = DeltaTables::open(dir.path(), &catalog, &[1], false).unwrap();
+        let at = |p: u32, seq: i64| BTreeMap::from([(p, seq)]);
+        assert_eq!(
+            ours.commit(bronze, 1, vec![], vec![], &at(0, 1)).unwrap(),
+            1
+        );
+        // Written straight to the log: the other handle's next version is taken.
+        assert_eq!(
+            other.commit(bronze, 1, vec![], vec![], &at(1, 5)).unwrap(),
+            1 + 1
+        );
+        // Ours finds version 2 taken and commits 3 through delta-rs (which checks version 2).
+        assert_eq!(
+            ours.commit(bronze, 2, vec![], vec![], &at(0, 2)).unwrap(),
+            3
+        );
+        assert_eq!(ours.version(bronze), 3);
+        assert_eq!(
+            ours.commit(bronze, 3, vec![], vec![], &at(0, 3)).unwrap(),
+            4
+        );
+        let reopened = DeltaTables::open(dir.path(), &catalog, &[0, 1], false).unwrap();
+        assert_eq!(reopened.version(bronze), 4);
+        assert_eq!(
+            reopened.positions(bronze),
+            &BTreeMap::from([(0, 3), (1, 5)])
         );
     }
 }
