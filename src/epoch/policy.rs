@@ -19,7 +19,7 @@ pub enum EpochPolicy {
     /// epoch. The cap bounds what an epoch holds in memory
     /// however fast the machine reads; latency stays bounded by the clock.
     MillisOrEvents { ms: u64, max_events: u64 },
-    /// A latency budget (the default: 500 ms, 32,768 events): an epoch begins with the first
+    /// A latency budget (the default: 1 s, 32,768 events): an epoch begins with the first
     /// event any worker reads into it and ends once that event has waited the budget less what
     /// recent epochs took from their end to their commit (never less than half the budget), or
     /// sooner once a worker has read `max_events` in it. The worker that ends an epoch tells
@@ -35,7 +35,7 @@ pub const DEFAULT_MAX_EPOCH_EVENTS: u64 = 32_768;
 
 /// The default latency budget (`run --max-latency`): an event is committed about this long after
 /// it was read, at most.
-pub const DEFAULT_MAX_LATENCY: Duration = Duration::from_millis(500);
+pub const DEFAULT_MAX_LATENCY: Duration = Duration::from_secs(1);
 
 impl EpochPolicy {
     /// Epochs for a latency budget ([`EpochPolicy::Latency`]; `max_events` 0: no cap). Every
@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(
             EpochPolicy::default(),
             EpochPolicy::Latency {
-                budget_ms: 500,
+                budget_ms: 1_000,
                 max_events: DEFAULT_MAX_EPOCH_EVENTS
             }
         );
