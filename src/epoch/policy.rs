@@ -61,9 +61,8 @@ impl EpochPolicy {
 
 impl Default for EpochPolicy {
     /// [`EpochPolicy::for_latency`] of [`DEFAULT_MAX_LATENCY`] and [`DEFAULT_MAX_EPOCH_EVENTS`]:
-    /// epochs of 250 to ~490 ms and at most 32,768 events per worker. A 1 s budget costs less
-    /// CPU at low rates but holds twice the events per epoch at high ones (the 20M-event history
-    /// run's peak RSS: 329-335 MB against 295 MB with half-budget epochs).
+    /// epochs of 500 to ~990 ms and at most 32,768 events per worker. The cap, not the budget,
+    /// bounds an epoch at full speed (the standard file's peak RSS is the same with 500 ms).
     fn default() -> Self {
         EpochPolicy::for_latency(DEFAULT_MAX_LATENCY, DEFAULT_MAX_EPOCH_EVENTS)
     }
