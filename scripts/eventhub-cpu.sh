@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Where the CPU goes on the Event Hubs path: starts `medallion emulator`, fills it with
-# `medallion produce`, reads it with `medallion run --source eventhub`, and prints CPU seconds
-# and microseconds per event for the emulator and the pipeline process; with `perf` installed,
-# also the pipeline's split by thread (`eventhub-source` = the Event Hubs client's runtime,
-# `timely:work-N` = the workers).
+# Where the CPU goes on the Event Hubs path, against the file path over the same events: writes
+# N events with `medallion generate`, sends them with `medallion produce --file` to a `medallion
+# emulator`, reads them with `medallion run --source eventhub`, then reads the same file with
+# `--source file:` (same workers, partitions and options). Prints CPU seconds and microseconds per
+# event for the emulator and for each pipeline run; with `perf` installed, also each run's split
+# by thread (`eventhub-source` = the Event Hubs client's runtime, `timely:work-N` = the workers),
+# the workers' CPU per event on each path and their ratio (issue 26: within 1.2x).
 #
 #   scripts/eventhub-cpu.sh [--events N] [--workers W]      (defaults: 200000, 2)
 set -euo pipefail
@@ -13,7 +15,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --events) events="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
-    --help|-h) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --help|-h) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "eventhub-cpu: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -25,27 +27,52 @@ emu=$!
 trap 'kill $emu 2>/dev/null; rm -rf "$d"' EXIT
 for _ in $(seq 100); do grep -q '^Endpoint=' "$d/emulator.log" && break; sleep 0.1; done
 cs="$(grep '^Endpoint=' "$d/emulator.log")"
-"$bin" produce --hub weather --events "$events" --stations 2000 --connection-string "$cs" 2>&1 | tail -1
+"$bin" generate --events "$events" --stations 2000 --out "$d/events.jsonl" 2> /dev/null
+"$bin" produce --hub weather --file "$d/events.jsonl" --connection-string "$cs" 2>&1 | tail -1
 ticks() { awk '{print $14 + $15}' "/proc/$emu/stat"; }
+common=(--workers "$workers" --partitions 8 --views none --plain-progress --now 2026-11-26T12:00:00Z)
+
+# run NAME SOURCE-ARGS...: one pipeline run, timed (and profiled by thread with perf).
+run() {
+  local name="$1"; shift
+  local prof=()
+  if command -v perf > /dev/null; then prof=(perf record -q -F 499 -o "$d/perf-$name.data" --); fi
+  /usr/bin/time -f "%U %S" -o "$d/time-$name" "${prof[@]}" "$bin" run "${common[@]}" "$@" \
+    --out "$d/out-$name" > /dev/null 2> "$d/stderr-$name" || { cat "$d/stderr-$name"; exit 1; }
+  if [[ ${#prof[@]} -gt 0 ]]; then
+    perf report -i "$d/perf-$name.data" --no-children --sort comm --stdio -g none 2>/dev/null \
+      | grep '%' > "$d/threads-$name" || true
+  fi
+}
 before=$(ticks)
-prof=()
-if command -v perf > /dev/null; then prof=(perf record -q -F 499 -o "$d/perf.data" --); fi
-/usr/bin/time -f "%U %S" -o "$d/time" "${prof[@]}" "$bin" run --workers "$workers" --source eventhub \
-  --partitions 8 --out "$d/out" --views none --plain-progress --hub weather --stop-when-idle 1 \
-  --connection-string "$cs" --now 2026-11-26T12:00:00Z > /dev/null 2> "$d/stderr" || { cat "$d/stderr"; exit 1; }
+run eventhub --source eventhub --hub weather --stop-when-idle 1 --connection-string "$cs"
 after=$(ticks)
-python3 - "$events" "$before" "$after" "$d/time" "$d/out/_metrics/summary.json" <<'PY'
-import json, os, sys
-n, before, after = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+run file --source "file:$d/events.jsonl"
+python3 - "$events" "$before" "$after" "$d" <<'PY'
+import json, os, re, sys
+n, before, after, d = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 hz = os.sysconf("SC_CLK_TCK")
 emu = (after - before) / hz
-user, sys_ = map(float, open(sys.argv[4]).read().split())
-s = json.load(open(sys.argv[5]))
-print(f"pipeline: {s['events_read']} events in {s['seconds']:.2f} s = {s['events_per_second']:,.0f} events/s (incl. the 1 s idle stop)")
 print(f"emulator: {emu:.2f} CPU s = {emu / n * 1e6:.1f} us per event")
-print(f"pipeline process: {user + sys_:.2f} CPU s = {(user + sys_) / n * 1e6:.1f} us per event")
+workers = {}
+for name in ("eventhub", "file"):
+    user, sys_ = map(float, open(f"{d}/time-{name}").read().split())
+    cpu = user + sys_
+    s = json.load(open(f"{d}/out-{name}/_metrics/summary.json"))
+    print(f"{name} path: {s['events_read']} events in {s['seconds']:.2f} s = {s['events_per_second']:,.0f} events/s; "
+          f"process {cpu:.2f} CPU s = {cpu / n * 1e6:.1f} us per event")
+    path = f"{d}/threads-{name}"
+    if os.path.exists(path):
+        shares = {}
+        for line in open(path):
+            m = re.match(r"\s*([\d.]+)%\s+(\S+)", line)
+            if m:
+                shares[m.group(2)] = shares.get(m.group(2), 0.0) + float(m.group(1))
+        for comm, share in sorted(shares.items(), key=lambda kv: -kv[1])[:5]:
+            print(f"    {share:6.2f}%  {comm}")
+        work = sum(v for k, v in shares.items() if k.startswith("timely:work")) / 100 * cpu
+        workers[name] = work / n * 1e6
+        print(f"    workers: {work:.2f} CPU s = {workers[name]:.1f} us per event")
+if len(workers) == 2:
+    print(f"workers' CPU per event, Event Hubs path / file path: {workers['eventhub'] / workers['file']:.2f}x (target <= 1.2x)")
 PY
-if [[ ${#prof[@]} -gt 0 ]]; then
-  echo "pipeline process by thread (share of its CPU samples):"
-  perf report -i "$d/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep '%' | head -5
-fi
