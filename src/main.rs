@@ -59,7 +59,8 @@ enum Command {
     /// Write the reference workload as a JSON-lines file (plus FILE.meta.json).
     Generate(GenerateArgs),
     /// Send the reference workload (--events N) or a JSON-lines file (--file) to an event hub,
-    /// partition key = station_id, in batches of up to 1 MB.
+    /// partition key = each body's station_id (or --key, or the key a --pipeline file declares),
+    /// in batches of up to 1 MB.
     Produce(ProduceArgs),
     /// Run a local Event Hubs–compatible AMQP 1.0 endpoint (plain AMQP and TLS on one port);
     /// prints the connection string to use, then serves until Ctrl-C.
@@ -80,6 +81,14 @@ struct ProduceArgs {
     /// A JSON-lines file to send, one body per line.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// With --file: the body member whose value is each event's partition key (a string, number
+    /// or boolean; default station_id). Events with the same key go to the same partition.
+    #[arg(long, requires = "file", value_name = "FIELD")]
+    key: Option<String>,
+    /// With --file: the partition key is the key field the pipeline file's event declares (none
+    /// declared: no partition key, the hub spreads the events).
+    #[arg(long, requires = "file", conflicts_with = "key", value_name = "FILE")]
+    pipeline: Option<PathBuf>,
     /// Generator: number of stations.
     #[arg(long, default_value_t = 10_000)]
     stations: u32,
@@ -162,7 +171,15 @@ fn produce(a: ProduceArgs) -> anyhow::Result<()> {
     let progress = |sent: u64| bar.set_position(sent);
     let (stats, read_error) = match &a.file {
         Some(path) => {
-            let (lines, slot) = medallion::workload::keyed_lines(path)?;
+            let scan = match (&a.key, &a.pipeline) {
+                (Some(field), _) => medallion::workload::KeyScan::for_key(Some(field)),
+                (None, Some(file)) => {
+                    let pipeline = medallion::pipeline::file::PipelineFile::load(file)?;
+                    medallion::workload::KeyScan::for_key(pipeline.event.key_name())
+                }
+                (None, None) => medallion::workload::KeyScan::Station,
+            };
+            let (lines, slot) = medallion::workload::keyed_lines(path, scan)?;
             (producer.send_all(lines, a.rate, progress), Some(slot))
         }
         None => {

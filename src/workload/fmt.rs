@@ -346,6 +346,38 @@ impl KeyScanner {
     }
 }
 
+/// How a body's partition key is found: the file source's partitioning and `medallion produce`'s
+/// partition keys.
+#[derive(Debug, Clone)]
+pub enum KeyScan {
+    /// The `station_id` string (the weather event's key).
+    Station,
+    /// A declared key field's value ([`KeyScanner`]).
+    Named(KeyScanner),
+    /// The event declares no key: lines go round-robin, with no partition key.
+    Absent,
+}
+
+impl KeyScan {
+    /// The scan for an event keyed by `key`.
+    pub fn for_key(key: Option<&str>) -> KeyScan {
+        match key {
+            Some("station_id") => KeyScan::Station,
+            Some(name) => KeyScan::Named(KeyScanner::new(name)),
+            None => KeyScan::Absent,
+        }
+    }
+
+    /// The partition key of `body` (`None`: it has none).
+    pub fn key<'a>(&self, body: &'a [u8]) -> Option<Cow<'a, str>> {
+        match self {
+            KeyScan::Station => station_key(body),
+            KeyScan::Named(k) => k.key(body),
+            KeyScan::Absent => None,
+        }
+    }
+}
+
 /// The bytes [`station_key`] looks for.
 const STATION_ID_PATTERN: &[u8] = b"\"station_id\"";
 

@@ -25,7 +25,7 @@ use thiserror::Error;
 pub(crate) mod engine;
 mod fmt;
 
-pub use fmt::{rfc3339_ms, station_key, KeyScanner};
+pub use fmt::{rfc3339_ms, station_key, KeyScan, KeyScanner};
 
 /// "now" of gen_events.py: 2026-11-26T12:00:00.000Z.
 pub const DEFAULT_NOW_MS: i64 = 1_795_694_400_000;
@@ -515,10 +515,12 @@ pub fn keyed_events(
 /// A read error met by [`keyed_lines`] after it started (the iterator then ends early).
 pub type ReadErrorSlot = std::sync::Arc<std::sync::Mutex<Option<WorkloadError>>>;
 
-/// The lines of a JSON-lines file as (partition key, body) pairs (empty lines skipped). A read
-/// error ends the iterator and is left in the returned slot: check it after sending.
+/// The lines of a JSON-lines file as (partition key, body) pairs, the key found by `scan` (empty
+/// lines skipped). A read error ends the iterator and is left in the returned slot: check it
+/// after sending.
 pub fn keyed_lines(
     path: &Path,
+    scan: KeyScan,
 ) -> Result<
     (
         impl Iterator<Item = (Option<String>, Vec<u8>)> + Send,
@@ -553,10 +555,48 @@ pub fn keyed_lines(
                 if line.is_empty() {
                     continue;
                 }
-                let key = fmt::station_key(&line).map(|k| k.into_owned());
+                let key = scan.key(&line).map(|k| k.into_owned());
                 return Some((key, line));
             }
         }
     });
     Ok((lines, slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str, scan: KeyScan) -> Vec<(Option<String>, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let (lines, slot) = keyed_lines(&path, scan).unwrap();
+        let out = lines
+            .map(|(k, body)| (k, String::from_utf8(body).unwrap()))
+            .collect();
+        assert!(slot.lock().unwrap().is_none());
+        out
+    }
+
+    #[test]
+    fn a_files_lines_are_keyed_by_the_member_asked_for() {
+        let text =
+            "{\"machine\": 7, \"station_id\": \"s-1\"}\n\n{\"machine\":\"m-2\"}\r\nnot json\n";
+        let by = |scan| {
+            keys(text, scan)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>()
+        };
+        let some = |k: &str| Some(k.to_string());
+        assert_eq!(by(KeyScan::Station), vec![some("s-1"), None, None]);
+        assert_eq!(
+            by(KeyScan::for_key(Some("machine"))),
+            vec![some("7"), some("m-2"), None]
+        );
+        assert_eq!(by(KeyScan::Absent), vec![None, None, None]);
+        // Bodies are sent as they are, without their line ends; empty lines are skipped.
+        assert_eq!(keys(text, KeyScan::Absent)[1].1, "{\"machine\":\"m-2\"}");
+    }
 }

@@ -293,3 +293,79 @@ fn an_added_field_evolves_the_tables_a_removed_or_retyped_one_is_refused() {
         "{text}"
     );
 }
+
+/// `medallion produce --pipeline` keys each event by the key the file declares: every machine's
+/// events reach one partition of the hub, and the pipeline read from the hub equals the
+/// recomputation.
+#[test]
+fn produce_keys_events_by_the_declared_key_and_a_run_from_the_hub_equals_the_recomputation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    python(&[SCRIPT, "generate", &d.display().to_string(), "3000", "7"]);
+    let (mut emulator, cs) = crate::eventhub_pipeline::emulator_process(4);
+    let sent = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .current_dir(d)
+        .args(["produce", "--hub", "weather", "--connection-string", &cs])
+        .args(["--file", "sensors.jsonl", "--pipeline", "sensors.yml"])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", combined_output(&sent));
+    let run = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .current_dir(d)
+        .args([
+            "run",
+            "--pipeline",
+            "sensors.yml",
+            "--workers",
+            "2",
+            "--out",
+            "hub",
+        ])
+        .args([
+            "--source",
+            "eventhub",
+            "--hub",
+            "weather",
+            "--connection-string",
+            &cs,
+        ])
+        .args(["--stop-when-idle", "2"])
+        .output()
+        .unwrap();
+    let _ = emulator.kill();
+    assert!(run.status.success(), "{}", combined_output(&run));
+    let report = check(d, "hub");
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+
+    let mut partitions_of =
+        std::collections::BTreeMap::<String, std::collections::BTreeSet<i32>>::new();
+    for b in batches(d.join("hub"), medallion::sink::TableKind::Silver) {
+        let machine = arrow::compute::cast(
+            b.column_by_name("machine").unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let machine = machine
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        let (partition, _) = partition_and_sequence(&b);
+        for i in 0..b.num_rows() {
+            partitions_of
+                .entry(machine.value(i).to_string())
+                .or_default()
+                .insert(partition.value(i));
+        }
+    }
+    assert!(partitions_of.len() > 3, "{partitions_of:?}");
+    let spread: Vec<_> = partitions_of.values().filter(|p| p.len() > 1).collect();
+    assert!(
+        spread.is_empty(),
+        "machines in more than one partition: {partitions_of:?}"
+    );
+    let used: std::collections::BTreeSet<i32> = partitions_of.values().flatten().copied().collect();
+    assert!(
+        used.len() > 1,
+        "the keys went to one partition only: {partitions_of:?}"
+    );
+}

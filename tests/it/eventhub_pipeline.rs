@@ -46,7 +46,8 @@ pub(crate) fn emulator_with_smoke(rt: &tokio::runtime::Runtime) -> EmulatorHandl
 
 pub(crate) fn produce_file(connection_string: &str, file: &Path) -> u64 {
     let producer = BlockingProducer::connect(connection_string, Some("weather")).unwrap();
-    let (lines, slot) = medallion::workload::keyed_lines(file).unwrap();
+    let (lines, slot) =
+        medallion::workload::keyed_lines(file, medallion::workload::KeyScan::Station).unwrap();
     let stats = producer.send_all(lines, None, |_| {}).expect("events sent");
     assert!(slot.lock().unwrap().is_none());
     producer.close();

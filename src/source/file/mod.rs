@@ -35,7 +35,7 @@ use super::{
     partition_for_key, PartitionId, PartitionReader, PartitionedSource, RawBatch, SequenceNumber,
     SourceError,
 };
-use crate::workload::{station_key, KeyScanner};
+pub use crate::workload::KeyScan;
 
 mod lines;
 
@@ -53,36 +53,6 @@ struct FileIndex {
     table: LineTable,
     /// The lines of each partition, in file order.
     parts: Vec<PartitionLines>,
-}
-
-/// How a line's partition key is found.
-#[derive(Debug, Clone)]
-pub enum KeyScan {
-    /// The `station_id` string (the weather event's key).
-    Station,
-    /// A declared key field's value ([`KeyScanner`]).
-    Named(KeyScanner),
-    /// The event declares no key: lines go round-robin, with no partition key.
-    Absent,
-}
-
-impl KeyScan {
-    /// The scan for an event keyed by `key`.
-    pub fn for_key(key: Option<&str>) -> KeyScan {
-        match key {
-            Some("station_id") => KeyScan::Station,
-            Some(name) => KeyScan::Named(KeyScanner::new(name)),
-            None => KeyScan::Absent,
-        }
-    }
-
-    fn key<'a>(&self, body: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
-        match self {
-            KeyScan::Station => station_key(body),
-            KeyScan::Named(k) => k.key(body),
-            KeyScan::Absent => None,
-        }
-    }
 }
 
 /// A JSON-lines file as a partitioned, bounded source.
