@@ -585,7 +585,7 @@ fn another_schema_at_out_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     python(
-        "import sys, pyarrow as pa; from deltalake import write_deltalake; write_deltalake(sys.argv[1], pa.table({'station': ['a'], 'reading': [1.5]}))",
+        "import sys, pyarrow as pa; from deltalake import write_deltalake; write_deltalake(sys.argv[1], pa.table({'station': ['a'], 'reading': [1.5]})); import os; os._exit(0)",
         &[&out.join("silver").display().to_string()],
     );
     let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));

@@ -255,7 +255,7 @@ fn an_added_field_evolves_the_tables_a_removed_or_retyped_one_is_refused() {
     // A foreign reader sees the evolved table: every row has `site`, the first run's null.
     let nulls = python(&[
         "-c",
-        "import sys; from deltalake import DeltaTable; t = DeltaTable(sys.argv[1]).to_pyarrow_table(); print(t.column('site').null_count, t.num_rows)",
+        "import sys; from deltalake import DeltaTable; t = DeltaTable(sys.argv[1]).to_pyarrow_table(); print(t.column('site').null_count, t.num_rows, flush=True); import os; os._exit(0)",
         &d.join("out/silver").display().to_string(),
     ]);
     let counts: Vec<usize> = nulls
