@@ -310,17 +310,9 @@ fn produce_keys_events_by_the_declared_key_and_a_run_from_the_hub_equals_the_rec
         .output()
         .unwrap();
     assert!(sent.status.success(), "{}", combined_output(&sent));
-    let run = Command::new(env!("CARGO_BIN_EXE_medallion"))
-        .current_dir(d)
-        .args([
-            "run",
-            "--pipeline",
-            "sensors.yml",
-            "--workers",
-            "2",
-            "--out",
-            "hub",
-        ])
+    // The hub's 4 partitions, not the variable's 3 (which only the file and generator sources use).
+    let run = medallion(d, "hub")
+        .env_remove("MEDALLION_PARTITIONS")
         .args([
             "--source",
             "eventhub",
