@@ -31,8 +31,9 @@ pub struct TableState {
     pub spec: TableSpec,
     /// Where its data files are.
     pub store: TableStore,
-    /// The table as loaded at opening and at checkpoints (see `version`).
-    pub table: DeltaTable,
+    /// The table as loaded at opening and at checkpoints (see `version`); read it through
+    /// `DeltaTables::current`, which loads it again when it is older.
+    pub(super) table: DeltaTable,
     /// Committed position (last sequence number) of each partition.
     pub positions: BTreeMap<u32, i64>,
     /// The table's newest version as this committer wrote it (`table` is loaded at opening and
@@ -389,9 +390,8 @@ impl DeltaTables {
         if t.table.version() == Some(t.version) {
             return Ok(std::borrow::Cow::Borrowed(&t.table));
         }
-        let mut fresh = DeltaTable::new(t.table.log_store());
-        storage::runtime()
-            .block_on(fresh.load_version(t.version))
+        let fresh = storage::runtime()
+            .block_on(load_at(t.table.log_store(), t.version))
             .map_err(delta_err(&t.spec.name))?;
         Ok(std::borrow::Cow::Owned(fresh))
     }
@@ -581,11 +581,11 @@ impl DeltaTables {
             // The table is loaded at the version written (from the last checkpoint and the
             // commits since: one compact file list, not a snapshot carried forward commit by
             // commit, which kept every commit's actions as a batch of its own) and checkpointed.
-            let mut fresh = DeltaTable::new(log_store);
-            storage::runtime()
+            let fresh = storage::runtime()
                 .block_on(async {
-                    fresh.load_version(version).await?;
-                    deltalake::checkpoints::create_checkpoint(&fresh, None).await
+                    let fresh = load_at(log_store, version).await?;
+                    deltalake::checkpoints::create_checkpoint(&fresh, None).await?;
+                    Ok::<_, deltalake::DeltaTableError>(fresh)
                 })
                 .map_err(delta_err(kind))?;
             let _ = crate::fault::reached(crate::fault::Point::AfterCheckpoint);
@@ -598,6 +598,17 @@ impl DeltaTables {
         }
         Ok(version)
     }
+}
+
+/// The table of `log_store` loaded at `version` (from its last checkpoint at or below it and the
+/// commits since: one compact file list).
+async fn load_at(
+    log_store: deltalake::logstore::LogStoreRef,
+    version: u64,
+) -> Result<DeltaTable, deltalake::DeltaTableError> {
+    let mut table = DeltaTable::new(log_store);
+    table.load_version(version).await?;
+    Ok(table)
 }
 
 /// The `commitInfo` fields recording `watermarks` (none while no partition has one).
