@@ -161,6 +161,15 @@ fn produce(a: ProduceArgs) -> anyhow::Result<()> {
             anyhow::bail!("--rate must be a positive number of events per second");
         }
     }
+    // The partition key, from a pipeline file read (and checked) before connecting.
+    let pipeline = (a.pipeline.as_deref())
+        .map(medallion::pipeline::file::PipelineFile::load)
+        .transpose()?;
+    let scan = medallion::workload::KeyScan::for_key(match (&a.key, &pipeline) {
+        (Some(field), _) => Some(field.as_str()),
+        (None, Some(p)) => p.event.key_name(),
+        (None, None) => Some("station_id"),
+    });
     let producer = BlockingProducer::connect(&a.connection_string, a.hub.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot connect to the event hub: {e}"))?;
     let total = match (&a.file, a.events) {
@@ -171,14 +180,6 @@ fn produce(a: ProduceArgs) -> anyhow::Result<()> {
     let progress = |sent: u64| bar.set_position(sent);
     let (stats, read_error) = match &a.file {
         Some(path) => {
-            let scan = match (&a.key, &a.pipeline) {
-                (Some(field), _) => medallion::workload::KeyScan::for_key(Some(field)),
-                (None, Some(file)) => {
-                    let pipeline = medallion::pipeline::file::PipelineFile::load(file)?;
-                    medallion::workload::KeyScan::for_key(pipeline.event.key_name())
-                }
-                (None, None) => medallion::workload::KeyScan::Station,
-            };
             let (lines, slot) = medallion::workload::keyed_lines(path, scan)?;
             (producer.send_all(lines, a.rate, progress), Some(slot))
         }

@@ -361,3 +361,25 @@ fn produce_keys_events_by_the_declared_key_and_a_run_from_the_hub_equals_the_rec
         "the keys went to one partition only: {partitions_of:?}"
     );
 }
+
+/// `medallion produce --pipeline` reads and checks the file before it connects: a bad file exits
+/// 2 naming its line and key (the hub here is unreachable, which would fail later).
+#[test]
+fn produce_refuses_a_bad_pipeline_file_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yml");
+    std::fs::write(&file, "event:\n  fields:\n    - {name: a, type: strin}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["produce", "--connection-string"])
+        .arg(
+            "Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=weather",
+        )
+        .args(["--file", "events.jsonl", "--pipeline"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = combined_output(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("line 3: event.fields[0].type"), "{text}");
+    assert!(!text.contains("connect"), "{text}");
+}
