@@ -19,7 +19,7 @@ use super::tables::{Catalog, TableId, TableKind, TableSpec};
 use super::SinkError;
 use crate::storage::{self, Output, TableStore};
 
-use super::log::{clean_log, table_properties, write_version};
+use super::log::{clean_log, load_at, table_properties, write_version};
 pub use super::log::{
     CHECKPOINT_EVERY, DEFAULT_TOMBSTONE_RETENTION, DELETED_FILE_RETENTION, LOG_CLEANUP_EVERY,
     LOG_RETENTION, TOMBSTONE_RETENTION,
@@ -598,17 +598,6 @@ impl DeltaTables {
         }
         Ok(version)
     }
-}
-
-/// The table of `log_store` loaded at `version` (from its last checkpoint at or below it and the
-/// commits since: one compact file list).
-async fn load_at(
-    log_store: deltalake::logstore::LogStoreRef,
-    version: u64,
-) -> Result<DeltaTable, deltalake::DeltaTableError> {
-    let mut table = DeltaTable::new(log_store);
-    table.load_version(version).await?;
-    Ok(table)
 }
 
 /// The `commitInfo` fields recording `watermarks` (none while no partition has one).

@@ -1,5 +1,6 @@
-//! The Delta log's upkeep: how often the committer checkpoints a table, how long tombstones and
-//! log entries are kept (the table properties medallion sets), and deleting expired entries.
+//! The Delta log: writing a commit straight to it, loading a table at a version, and its upkeep
+//! (how often the committer checkpoints a table, how long tombstones and log entries are kept —
+//! the table properties medallion sets — and deleting expired entries).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -99,6 +100,17 @@ pub(super) async fn write_version(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The table of `log_store` loaded at `version` (from its last checkpoint at or below it and the
+/// commits since: one compact file list).
+pub(super) async fn load_at(
+    log_store: deltalake::logstore::LogStoreRef,
+    version: u64,
+) -> Result<DeltaTable, deltalake::DeltaTableError> {
+    let mut table = DeltaTable::new(log_store);
+    table.load_version(version).await?;
+    Ok(table)
 }
 
 /// Deletes table `name`'s log entries (commits and checkpoints) older than `retention` that come
