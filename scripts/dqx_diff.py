@@ -48,6 +48,38 @@ COLUMNS = {
 }
 
 
+# Date and timestamp columns (typed for DQX; text given `--schema` for medallion), drawn from
+# their own random stream so that the other columns and checks of a seed do not change with them.
+TIME_COLUMNS = {"ts": "timestamp", "dt": "date"}
+TIME_SCHEMA = "ts TIMESTAMP, dt DATE"
+
+
+def rand_times(rng, n):
+    """`n` rows' ts and dt: hours (and days) before NOW with gaps, uneven counts, sometimes a
+    spike in the latest one, a few nulls and a few after NOW."""
+    from datetime import datetime, timedelta, timezone
+    now = datetime.fromisoformat(NOW)
+    hours = [h for h in range(36) if rng.random() < 0.8]
+    weights = [rng.choice([1, 1, 2, 3, 5]) for _ in hours]
+    if hours and rng.random() < 0.4:
+        weights[0] *= rng.choice([5, 10])
+    days = [d for d in range(20) if rng.random() < 0.75] or [0]
+    out = []
+    for _ in range(n):
+        ts = dt = None
+        if rng.random() > 0.08 and hours:
+            h = rng.choices(hours, weights)[0]
+            ts = now - timedelta(hours=h, minutes=rng.randint(0, 59), seconds=rng.choice([0, 0, 30]))
+            if rng.random() < 0.03:
+                ts = now + timedelta(minutes=rng.randint(1, 300))
+            if rng.random() < 0.05:
+                ts = ts + timedelta(microseconds=500000)
+        if rng.random() > 0.08:
+            dt = (now - timedelta(days=rng.choice(days))).date()
+        out.append({"ts": ts, "dt": dt})
+    return out
+
+
 def rand_value(rng, col):
     if rng.random() < 0.12:
         return None
@@ -412,6 +444,102 @@ def rand_dataset_check(rng):
     return fn, a
 
 
+def rand_series_check(rng):
+    """One time-series or reference-aggregate dataset check, or a row-level check against
+    "now": (function, arguments)."""
+    if rng.random() < 0.2:
+        column = rng.choice(["ts", "dt", "t"])
+        fn = rng.choice(["is_not_in_future", "is_not_in_near_future", "is_data_fresh",
+                         "is_older_than_n_days"])
+        if fn == "is_data_fresh":
+            return fn, {"column": column, "max_age_minutes": rng.choice([1, 30, 60, 600, 3000])}
+        if fn == "is_older_than_n_days":
+            a = {"column": column, "days": rng.choice([0, 1, 2, 7, 30])}
+            if rng.random() < 0.3:
+                a["negate"] = rng.random() < 0.5
+            return fn, a
+        a = {"column": column}
+        if rng.random() < 0.6:
+            a["offset"] = rng.choice([0, 60, 3600, 86400])
+        return fn, a
+    k = rng.random()
+    if k < 0.25:
+        a = {"column": rng.choice(["ts", "ts", "dt"]),
+             "window_minutes": rng.choice([15, 30, 60, 120, 1440]),
+             "min_records_per_window": rng.choice([1, 2, 3, 5, 10])}
+        if rng.random() < 0.5:
+            a["lookback_windows"] = rng.choice([1, 3, 12, 1000])
+        return "is_data_fresh_per_time_window", a
+    if k < 0.5:
+        a = {"column": rng.choice(["ts", "ts", "dt"]), "window_minutes": rng.choice([30, 60, 120, 1440])}
+        if rng.random() < 0.4:
+            a["group_by"] = rng.choice([["b"], ["s"], ["b", "cc"]])
+        if rng.random() < 0.4:
+            a["trailing_gap"] = rng.random() < 0.7
+        return "has_no_gaps_per_time_window", a
+    if k < 0.75:
+        column = rng.choice(["*", "i", "f"])
+        a = {"column": column, "time_column": rng.choice(["ts", "ts", "dt"])}
+        if column == "*":
+            a["aggr_type"] = "count"
+        elif rng.random() < 0.8:
+            a["aggr_type"] = rng.choice(["count", "sum", "avg", "min", "max", "count_distinct",
+                                         "stddev", "median"])
+        a["time_interval"] = "day" if a["time_column"] == "dt" else rng.choice(["hour", "hour", "day"])
+        lookback = rng.choice([2, 3, 5, 14])
+        if rng.random() < 0.7:
+            a["lookback_num_intervals"] = lookback
+        else:
+            lookback = 14
+        if rng.random() < 0.7:
+            a["warmup_num_intervals"] = rng.randint(1, lookback)
+        elif lookback < 7:
+            a["warmup_num_intervals"] = lookback
+        if rng.random() < 0.6:
+            a["sigma"] = rng.choice([0.5, 1, 2, 3.0, 1.5])
+        if rng.random() < 0.3:
+            a["group_by"] = ["b"]
+        return "has_no_aggr_outliers", a
+    column = rng.choice(["*", "i", "i", "s"])
+    a = {"column": column}
+    if column == "*":
+        # count_distinct(*) is left out: DQX counts over its working DataFrame, whose columns
+        # include what earlier checks added (docs/src/dqx.md, deliberate differences).
+        aggr = "count"
+    elif column == "s":
+        aggr = rng.choice(["count", "count_distinct", "min", "max"])
+    else:
+        aggr = rng.choice(["count", "count_distinct", "sum", "avg", "min", "max"])
+    if aggr != "count" or rng.random() < 0.5:
+        a["aggr_type"] = aggr
+    if column != "*" or rng.random() < 0.5:
+        a["ref_column"] = {"*": "*", "i": "k", "s": "t"}[column]
+    a["ref_table" if rng.random() < 0.3 else "ref_df_name"] = "refs"
+    if rng.random() < 0.4:
+        a["group_by"] = ["s"]
+        a["ref_group_by"] = ["t"]
+    if rng.random() < 0.3:
+        a["ref_row_filter"] = rng.choice(["k > 0", "t is not null", "k % 2 = 0"])
+    if aggr in ("sum", "avg") and rng.random() < 0.3:
+        a["abs_tolerance" if rng.random() < 0.5 else "rel_tolerance"] = rng.choice([0.5, 10, 0.1])
+    return "aggr_matches_dataset", a
+
+
+def rand_series_checks(rng, n):
+    out = []
+    for k in range(n):
+        fn, args = rand_series_check(rng)
+        c = {"criticality": rng.choice(["error", "warn"]), "check": {"function": fn, "arguments": args}}
+        if rng.random() < 0.3:
+            c["name"] = f"series_{k}"
+        # A filter on a count(*) or count_distinct(*) with a filter is refused by both engines.
+        if rng.random() < 0.3 and not (args.get("column") == "*" and fn == "aggr_matches_dataset"
+                                       and args.get("aggr_type") == "count_distinct"):
+            c["filter"] = rng.choice(FILTERS)
+        out.append(c)
+    return out
+
+
 def rand_checks(rng, n):
     out = []
     for k in range(n):
@@ -427,19 +555,37 @@ def rand_checks(rng, n):
     return out
 
 
-# A grouped floating-point aggregate (sum, avg, the deviations, ...) depends on the order Spark's
-# window operator feeds a group's rows, which follows the sorts of earlier checks in the plan;
-# medallion accumulates in input order. Their metrics are compared to 12 significant digits
+# A floating-point aggregate (sum, avg, the deviations, ...) depends on the order Spark feeds
+# the rows (a window operator's input follows the sorts of earlier checks in the plan; a global
+# aggregate adds partial sums); medallion accumulates in input order. Their metrics are compared to 12 significant digits
 # (docs/src/dqx.md lists this as a deliberate difference).
 AGGR_VALUE = re.compile(r"^(.* value )(-?[0-9.]+(?:E-?[0-9]+)?|NaN|-?Infinity)( in column '.*)$")
 
 
+# aggr_matches_dataset's messages carry two such metrics (the checked and the reference's).
+UPSTREAM_VALUES = re.compile(r"^(.* value )(\S*)( in column '.*' limit: )(\S*)$")
+
+
+def rounded(text):
+    if "." in text or "E" in text:
+        try:
+            return f"{float(text):.12g}"
+        except ValueError:
+            pass
+    return text
+
+
 def canonical_message(e):
     m = e.get("message")
-    if m and (e.get("function") or "").startswith("is_aggr_"):
+    fn = e.get("function") or ""
+    if m and fn.startswith("is_aggr_"):
         g = AGGR_VALUE.match(m)
         if g and ("." in g.group(2) or "E" in g.group(2)):
             return f"{g.group(1)}{float(g.group(2)):.12g}{g.group(3)}"
+    if m and fn == "aggr_matches_dataset":
+        g = UPSTREAM_VALUES.match(m)
+        if g:
+            return f"{g.group(1)}{rounded(g.group(2))}{g.group(3)}{rounded(g.group(4))}"
     return m
 
 
@@ -452,13 +598,30 @@ def cell(entries):
     return sorted((entry_key(e) for e in (entries or [])), key=repr)
 
 
+def spark_text(v):
+    """A date or timestamp as Spark's cast to string writes it (UTC)."""
+    text = v.isoformat(sep=" ") if hasattr(v, "hour") else v.isoformat()
+    return text.replace("+00:00", "")
+
+
 def run_medallion(binary, rows_path, checks_path, refs_path):
     p = subprocess.run([binary, "check", "--checks", str(checks_path), "--input", str(rows_path),
-                        "--ref", f"refs={refs_path}", "--now", NOW.replace("+00:00", "Z")],
+                        "--ref", f"refs={refs_path}", "--schema", TIME_SCHEMA,
+                        "--now", NOW.replace("+00:00", "Z")],
                        capture_output=True, text=True)
     if p.returncode not in (0,):
         return None, p.stderr.strip()
     return [json.loads(line) for line in p.stdout.splitlines() if line.strip()], None
+
+
+def fix_clock():
+    """DQX's time-series checks take "now" from current_timestamp() (a check file cannot give
+    their curr_timestamp column); pin it to NOW, as medallion's --now pins its clock."""
+    from datetime import datetime
+    from pyspark.sql import functions as F
+    now = datetime.fromisoformat(NOW)
+    F.current_timestamp = lambda: F.lit(now)
+    F.current_date = lambda: F.lit(now.date())
 
 
 def spark_session():
@@ -476,14 +639,16 @@ def run_dqx(spark, rows, checks, refs):
     from pyspark.sql import functions as F
     from databricks.labs.dqx.engine import DQEngineCore
     from databricks.labs.dqx.config import ExtraParams
-    schema = ", ".join(f"`{c}` {t}" for c, t in COLUMNS.items())
-    df = spark.createDataFrame([tuple(r.get(c) for c in COLUMNS) for r in rows], schema)
+    types = {**COLUMNS, **TIME_COLUMNS}
+    schema = ", ".join(f"`{c}` {t}" for c, t in types.items())
+    df = spark.createDataFrame([tuple(r.get(c) for c in types) for r in rows], schema)
     df = df.withColumn("_row", F.monotonically_increasing_id())
     engine = DQEngineCore(MagicMock(), spark, ExtraParams(run_time_overwrite=NOW))
     try:
         ref_schema = ", ".join(f"`{c}` {t}" for c, t in REF_COLUMNS.items())
         ref_df = spark.createDataFrame([tuple(r.get(c) for c in REF_COLUMNS) for r in refs],
                                        ref_schema)
+        ref_df.createOrReplaceTempView("refs")  # what `ref_table: refs` reads
         out = engine.apply_checks_by_metadata(df, checks, ref_dfs={"refs": ref_df})
         got = out.orderBy("_row").select(
             F.to_json(F.struct("_errors", "_warnings")).alias("r")).collect()
@@ -506,21 +671,27 @@ def main():
     seeds = range(int(lo), int(hi or lo) + 1)
     spark = spark_session()
     spark.sparkContext.setLogLevel("ERROR")
+    fix_clock()
     total = equal = 0
     shown = 0
     by_function = {}
+    fired = {}  # DQX's entries per function: what the comparison covered
     report = []
     for seed in seeds:
         rng = random.Random(seed)
         rows = [{c: rand_value(rng, c) for c in COLUMNS} for _ in range(args.rows)]
         checks = rand_checks(rng, args.checks)
         refs = rand_refs(rng)
+        trng = random.Random(seed + 1_000_003)
+        for r, t in zip(rows, rand_times(trng, len(rows))):
+            r.update(t)
+        checks += rand_series_checks(trng, max(1, args.checks // 4))
         with tempfile.TemporaryDirectory() as tmp:
             if args.keep:
                 tmp = Path(args.keep, f"seed-{seed}")
                 tmp.mkdir(parents=True, exist_ok=True)
             rp, cp = Path(tmp, "rows.jsonl"), Path(tmp, "checks.json")
-            rp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            rp.write_text("".join(json.dumps(r, default=spark_text) + "\n" for r in rows))
             fp = Path(tmp, "refs.jsonl")
             fp.write_text("".join(json.dumps(r) + "\n" for r in refs))
             cp.write_text(json.dumps(checks, indent=1))
@@ -536,6 +707,8 @@ def main():
             for col in ("_errors", "_warnings"):
                 a, b = cell(m.get(col)), cell(t.get(col))
                 total += 1
+                for k in b:
+                    fired[k[3]] = fired.get(k[3], 0) + 1
                 if a == b:
                     equal += 1
                     seed_equal += 1
@@ -544,7 +717,7 @@ def main():
                     by_function[k[3]] = by_function.get(k[3], 0) + 1
                 if shown < args.show:
                     shown += 1
-                    print(f"seed {seed} row {r} {col}: {json.dumps(rows[r])}")
+                    print(f"seed {seed} row {r} {col}: {json.dumps(rows[r], default=spark_text)}")
                     for k in sorted(set(a) - set(b), key=str):
                         print(f"   medallion only: {k}")
                     for k in sorted(set(b) - set(a), key=str):
@@ -552,12 +725,15 @@ def main():
         print(f"seed {seed}: {seed_equal} of {2 * len(rows)} cells equal")
         report.append({"seed": seed, "cells": 2 * len(rows), "equal": seed_equal})
     print(f"all seeds: {equal} of {total} cells equal ({100.0 * equal / max(total, 1):.1f}%)")
+    print("DQX's entries by function: " +
+          ", ".join(f"{k}: {v}" for k, v in sorted(fired.items(), key=lambda kv: -kv[1])))
     if by_function:
         print("differing entries by function: " +
               ", ".join(f"{k}: {v}" for k, v in sorted(by_function.items(), key=lambda kv: -kv[1])))
     if args.json:
         Path(args.json).write_text(json.dumps({"seeds": report, "equal": equal, "total": total,
-                                               "by_function": by_function}, indent=1))
+                                               "by_function": by_function, "fired": fired},
+                                              indent=1))
     sys.exit(0 if equal == total else 1)
 
 

@@ -1,5 +1,5 @@
 //! The `check` command as a library function: validate a DQX check list, or try it on sample
-//! rows (JSON lines, schema inferred) and print every row back with `_errors` / `_warnings`,
+//! rows (JSON lines, types inferred or declared with `--schema`) and print every row back with `_errors` / `_warnings`,
 //! plus a per-rule summary on stderr.
 
 use std::io::{BufRead, BufReader, Write};
@@ -32,9 +32,14 @@ pub struct CheckArgs {
     /// Evaluation time ("now") as RFC 3339, e.g. 2026-11-26T12:00:00Z (default: the clock).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
-    /// Rows to check: one JSON object per line; the column types are inferred.
+    /// Rows to check: one JSON object per line; the column types are inferred (see --schema).
     #[arg(long, value_name = "ROWS.jsonl")]
     pub input: Option<PathBuf>,
+    /// Types of --input columns JSON cannot carry, as a Spark DDL field list, e.g.
+    /// "ts TIMESTAMP, day DATE": text is read as Spark casts it (a value that does not convert
+    /// is an error naming its line); the other columns are inferred.
+    #[arg(long, value_name = "DDL", requires = "input")]
+    pub schema: Option<String>,
     /// Only load and validate the checks: exit 0 when valid, 2 with the errors otherwise.
     #[arg(long)]
     pub validate: bool,
@@ -110,7 +115,10 @@ pub fn run_check_command_to(
     };
 
     let rows = read_rows(input)?;
-    let batch = rows_to_batch(&rows)?;
+    let mut batch = rows_to_batch(&rows)?;
+    if let Some(ddl) = &args.schema {
+        batch = declare_types(batch, ddl, input)?;
+    }
     let opts = LoadOptions {
         strict: args.strict,
         schema: Some(batch.schema()),
@@ -412,6 +420,78 @@ fn rows_to_batch(rows: &[Row]) -> anyhow::Result<RecordBatch> {
     }
     let opts = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len()));
     Ok(RecordBatch::try_new_with_options(schema, cols, &opts)?)
+}
+
+/// The batch with the columns `ddl` declares cast to their types as Spark casts text (a value
+/// that does not convert is an error naming its line); a declared column no row has is added,
+/// all null.
+fn declare_types(
+    batch: RecordBatch,
+    ddl: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<RecordBatch> {
+    use super::expr::json_schema::{JsonSchema, JsonType};
+    let declared = JsonSchema::parse(ddl).map_err(|e| anyhow::anyhow!("--schema '{ddl}': {e}"))?;
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut cols = batch.columns().to_vec();
+    for f in &declared.fields {
+        let to = match &f.ty {
+            JsonType::String => DataType::Utf8,
+            JsonType::Int(_) => DataType::Int64,
+            JsonType::Double | JsonType::Float => DataType::Float64,
+            JsonType::Boolean => DataType::Boolean,
+            JsonType::Date => DataType::Date32,
+            JsonType::Timestamp => super::expr::eval::cast::ts_type(),
+            other => bail!(
+                "--schema: column '{}' has type {other}; --schema declares string, integer, \
+                 double, boolean, date and timestamp columns",
+                f.name
+            ),
+        };
+        let pos = fields.iter().position(|x| x.name() == &f.name);
+        let Some(pos) = pos else {
+            fields.push(Field::new(&f.name, to.clone(), true));
+            cols.push(arrow::array::new_null_array(&to, batch.num_rows()));
+            continue;
+        };
+        let from = &cols[pos];
+        let temporal = matches!(f.ty, JsonType::Date | JsonType::Timestamp);
+        if temporal && !matches!(from.data_type(), DataType::Utf8 | DataType::Null) {
+            bail!(
+                "--schema: column '{}' is declared {} but its values are {} (give dates and \
+                 timestamps as text, e.g. \"2026-11-26 12:00:00\")",
+                f.name,
+                f.ty,
+                from.data_type()
+            );
+        }
+        let cast = super::expr::eval::cast::cast_to(from, &to)
+            .map_err(|e| anyhow::anyhow!("--schema: column '{}': {e}", f.name))?;
+        if let Some(i) = (0..cast.len()).find(|&i| cast.is_null(i) && !from.is_null(i)) {
+            bail!(
+                "{}: row {}: column '{}': '{}' is not a {} value",
+                path.display(),
+                i + 1,
+                f.name,
+                super::expr::render::cell(from.as_ref(), i).unwrap_or_default(),
+                f.ty
+            );
+        }
+        fields[pos] = Field::new(&f.name, to, true);
+        cols[pos] = cast;
+    }
+    let opts =
+        arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        cols,
+        &opts,
+    )?)
 }
 
 /// A JSON value as a string column holds it: a string as it is, anything else as JSON text.

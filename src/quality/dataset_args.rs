@@ -95,11 +95,53 @@ pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
             "strict",
             "exclude_columns",
         ],
+        "is_data_fresh_per_time_window" => &[
+            "column",
+            "window_minutes",
+            "min_records_per_window",
+            "lookback_windows",
+            "row_filter",
+        ],
+        "has_no_gaps_per_time_window" => &["column", "window_minutes", "group_by", "trailing_gap"],
+        "has_no_aggr_outliers" => &[
+            "column",
+            "time_column",
+            "aggr_type",
+            "sigma",
+            "lookback_num_intervals",
+            "warmup_num_intervals",
+            "time_interval",
+            "group_by",
+            "row_filter",
+            "aggr_params",
+        ],
+        "aggr_matches_dataset" => &[
+            "column",
+            "ref_table",
+            "ref_df_name",
+            "ref_column",
+            "aggr_type",
+            "aggr_params",
+            "group_by",
+            "ref_group_by",
+            "row_filter",
+            "ref_row_filter",
+        ],
         _ => AGGR_ARGS,
     };
+    if check.arg("curr_timestamp").is_some() {
+        return Err(err(
+            check,
+            "curr_timestamp",
+            "'curr_timestamp' is a Spark column, which a check file cannot hold; medallion \
+             evaluates against `medallion check --now` (the clock by default)",
+        ));
+    }
     // DQX 0.17's tolerances: on the equality comparisons only.
     let tolerances: &[&str] = match check.function.as_str() {
-        "is_aggr_equal" | "is_aggr_not_equal" => &["abs_tolerance", "rel_tolerance"],
+        "is_aggr_equal" | "is_aggr_not_equal" | "aggr_matches_dataset" => {
+            &["abs_tolerance", "rel_tolerance"]
+        }
         _ => &[],
     };
     let known: Vec<&str> = known.iter().chain(tolerances).copied().collect();
@@ -312,5 +354,71 @@ pub(super) fn column_arg(check: &Check) -> Result<String, CheckError> {
     match check.arg("column") {
         Some(ArgValue::Str(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         other => Err(missing_or_wrong(check, "column", other, "a column name")),
+    }
+}
+
+/// DQX's `validate_star_aggregate` on the checked side: `*` is counted (`count`, or without a
+/// filter `count_distinct`), never aggregated otherwise.
+pub(super) fn star_aggregate(
+    check: &Check,
+    column: &str,
+    aggr: AggrType,
+) -> Result<(), CheckError> {
+    if column != "*" {
+        return Ok(());
+    }
+    let filtered = check.filter.is_some() || check.arg("row_filter").is_some();
+    if aggr == AggrType::Count || (aggr == AggrType::CountDistinct && !filtered) {
+        return Ok(());
+    }
+    Err(err(
+        check,
+        "column",
+        format!(
+            "Column '*'{} is only supported with {} (got '{}'). Use an explicit column for other aggregates.",
+            if filtered { " with a row filter" } else { "" },
+            if filtered { "'count'" } else { "'count' or 'count_distinct'" },
+            aggr.as_str()
+        ),
+    ))
+}
+
+/// A positive integer argument (`None` when absent and not `required`); DQX's wording when not.
+pub(super) fn positive_int(
+    check: &Check,
+    name: &str,
+    required: bool,
+    message: &str,
+) -> Result<Option<i64>, CheckError> {
+    match check.arg(name) {
+        None | Some(ArgValue::Null) if !required => Ok(None),
+        Some(ArgValue::Int(i)) if *i > 0 => Ok(Some(*i)),
+        _ => Err(err(check, name, message)),
+    }
+}
+
+/// An integer argument with a default.
+pub(super) fn int_arg(check: &Check, name: &str, default: i64) -> Result<i64, CheckError> {
+    match check.arg(name) {
+        None | Some(ArgValue::Null) => Ok(default),
+        Some(ArgValue::Int(i)) => Ok(*i),
+        Some(other) => Err(err(
+            check,
+            name,
+            format!("'{name}' must be an integer, found {}", other.kind()),
+        )),
+    }
+}
+
+/// A string argument (`None` when absent).
+pub(super) fn str_arg<'c>(check: &'c Check, name: &str) -> Result<Option<&'c str>, CheckError> {
+    match check.arg(name) {
+        None | Some(ArgValue::Null) => Ok(None),
+        Some(ArgValue::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(err(
+            check,
+            name,
+            format!("'{name}' must be a string, found {}", other.kind()),
+        )),
     }
 }

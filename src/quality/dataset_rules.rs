@@ -7,13 +7,17 @@
 use super::checks::{ArgValue, Check, Criticality};
 use super::dataset_args::{
     aggr_type_of, bool_arg, column_arg, err, filter_of, known_arguments, limit_of, percentile_of,
-    string_list, tolerance,
+    star_aggregate, string_list, tolerance,
 };
 use super::error::CheckError;
 
 /// The dataset-level functions.
-pub const DATASET_FUNCTIONS: [&str; 9] = [
+pub const DATASET_FUNCTIONS: [&str; 13] = [
     "is_unique",
+    "is_data_fresh_per_time_window",
+    "has_no_gaps_per_time_window",
+    "has_no_aggr_outliers",
+    "aggr_matches_dataset",
     "is_in_distribution",
     "foreign_key",
     "has_no_outliers",
@@ -128,6 +132,11 @@ pub enum DatasetKind {
         columns: Option<Vec<String>>,
         exclude: Vec<String>,
     },
+    /// A time-series check (`is_data_fresh_per_time_window`, `has_no_gaps_per_time_window`,
+    /// `has_no_aggr_outliers`).
+    TimeWindow(super::time_windows::TimeWindowCheck),
+    /// `aggr_matches_dataset`: an aggregate equal to a reference dataset's.
+    AggrMatches(super::upstream::AggrMatches),
     /// `aggr(column)` per `group_by` group (and, stream-wide, event-time window), compared
     /// with `limit`.
     Aggr {
@@ -169,27 +178,16 @@ fn unique_key_text(columns: &[String]) -> String {
 }
 
 fn compile_foreign_key(check: &Check) -> Result<(DatasetKind, String), CheckError> {
-    if check
-        .arg("ref_table")
-        .is_some_and(|v| !matches!(v, ArgValue::Null))
-    {
+    let named = |k: &str| matches!(check.arg(k), Some(ArgValue::Str(s)) if !s.is_empty());
+    if !named("ref_df_name") && !named("ref_table") {
         return Err(err(
             check,
-            "ref_table",
-            "reference tables are not supported (yet): give ref_df_name and the rows with \
-             `medallion check --ref NAME=ROWS.jsonl`",
+            "ref_df_name",
+            "'ref_df_name' or 'ref_table' must be provided",
         ));
     }
-    let ref_name = match check.arg("ref_df_name") {
-        Some(ArgValue::Str(s)) if !s.is_empty() => s.clone(),
-        _ => {
-            return Err(err(
-                check,
-                "ref_df_name",
-                "'ref_df_name' or 'ref_table' must be provided",
-            ))
-        }
-    };
+    // A table is given like a DataFrame: `medallion check --ref TABLE=ROWS.jsonl`.
+    let ref_name = super::upstream::ref_source(check)?.name().to_string();
     let columns = string_list(check, "columns", true)?;
     let ref_columns = string_list(check, "ref_columns", true)?;
     if columns.len() != ref_columns.len() {
@@ -396,22 +394,7 @@ fn compile_aggr(check: &Check) -> Result<(DatasetKind, String), CheckError> {
     };
     let column = column_arg(check)?;
     let aggr = aggr_type_of(check)?;
-    if column == "*" {
-        let filtered = check.filter.is_some() || check.arg("row_filter").is_some();
-        let ok = aggr == AggrType::Count || (aggr == AggrType::CountDistinct && !filtered);
-        if !ok {
-            return Err(err(
-                check,
-                "column",
-                format!(
-                    "Column '*'{} is only supported with {} (got '{}'). Use an explicit column for other aggregates.",
-                    if filtered { " with a row filter" } else { "" },
-                    if filtered { "'count'" } else { "'count' or 'count_distinct'" },
-                    aggr.as_str()
-                ),
-            ));
-        }
-    }
+    star_aggregate(check, &column, aggr)?;
     let percentile = percentile_of(check, aggr)?;
     let (limit, limit_text) = limit_of(check)?;
     let abs_tolerance = tolerance(check, "abs_tolerance")?;
@@ -469,6 +452,16 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
         "has_valid_schema" => (compile_schema(check)?, "has_invalid_schema".to_string()),
         "foreign_key" => compile_foreign_key(check)?,
         "is_in_distribution" => compile_distribution(check)?,
+        "is_data_fresh_per_time_window"
+        | "has_no_gaps_per_time_window"
+        | "has_no_aggr_outliers" => {
+            let (c, name) = super::time_windows::compile(check)?;
+            (DatasetKind::TimeWindow(c), name)
+        }
+        "aggr_matches_dataset" => {
+            let (c, name) = super::upstream::compile(check)?;
+            (DatasetKind::AggrMatches(c), name)
+        }
         _ => compile_aggr(check)?,
     };
     Ok(DatasetCheck {
@@ -507,6 +500,8 @@ impl DatasetCheck {
             | DatasetKind::Distribution { column, .. } => {
                 vec![column.clone()]
             }
+            DatasetKind::TimeWindow(c) => vec![c.column().to_string()],
+            DatasetKind::AggrMatches(c) => vec![c.column.clone()],
         }
     }
 

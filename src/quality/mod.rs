@@ -26,7 +26,8 @@
 //!
 //! Modules: [`checks`] (model, YAML/JSON loading, old spellings), [`functions`] (each DQX
 //! row-level function: condition, message, generated name), [`dataset_rules`] (the dataset-level
-//! checks' definitions), [`expr`] (the SQL subset, compiled and evaluated with Arrow kernels),
+//! checks' definitions; [`time_windows`] and [`upstream`] the time-series and reference-aggregate
+//! ones), [`expr`] (the SQL subset, compiled and evaluated with Arrow kernels),
 //! [`apply`] (a rule set applied to a batch), [`context`] (the clock and run identity of an
 //! evaluation), [`results`] (the DQX result columns), [`cli`] (the `check` command).
 
@@ -45,6 +46,8 @@ pub mod results;
 mod schema_compare;
 #[cfg(test)]
 mod tests;
+pub mod time_windows;
+pub mod upstream;
 
 use std::path::Path;
 

@@ -16,7 +16,7 @@ pub fn field_of(f: &Field) -> JsonField {
     }
 }
 
-fn type_of(t: &DataType) -> JsonType {
+pub(super) fn type_of(t: &DataType) -> JsonType {
     match t {
         DataType::Int8 => JsonType::Int(8),
         DataType::Int16 => JsonType::Int(16),

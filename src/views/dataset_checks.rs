@@ -85,7 +85,10 @@ fn not_streamed(kind: &DatasetKind) -> Option<&'static str> {
             Some("not maintained stream-wide yet")
         }
         DatasetKind::Schema { .. } => Some("silver's schema is fixed"),
-        DatasetKind::ForeignKey { .. } => Some("the pipeline has no reference data yet"),
+        DatasetKind::ForeignKey { .. } | DatasetKind::AggrMatches(..) => {
+            Some("the pipeline has no reference data yet")
+        }
+        DatasetKind::TimeWindow(..) => Some("evaluated by `medallion check --input` only"),
     }
 }
 

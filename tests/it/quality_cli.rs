@@ -63,6 +63,7 @@ fn check_command_on_sample_rows() {
         validate: false,
         strict: false,
         refs: Vec::new(),
+        schema: None,
     };
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
@@ -155,6 +156,7 @@ fn strict_input_with_missing_column_is_invalid() {
         validate: false,
         strict: true,
         refs: Vec::new(),
+        schema: None,
     };
     let (code, _, err) = run(&args);
     assert_eq!(code, 2);
@@ -173,4 +175,140 @@ fn strict_input_with_missing_column_is_invalid() {
     );
     assert_eq!(row["_errors"][0]["skipped"], true);
     assert!(err.contains("skipped: Check evaluation skipped"), "{err}");
+}
+
+/// Runs `checks` on `rows` with `--schema`; the error, or each row's `_errors` messages.
+fn run_typed(checks: &str, rows: &str, schema: &str) -> Result<Vec<Vec<String>>, String> {
+    let (c, r) = (file(checks), file(rows));
+    let args = CheckArgs {
+        checks: c.path().to_path_buf(),
+        input: Some(r.path().to_path_buf()),
+        schema: Some(schema.to_string()),
+        now: Some("2026-11-26T12:00:00Z".into()),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    run_check_command_to(&args, &mut out, &mut err).map_err(|e| format!("{e:#}"))?;
+    Ok(String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["_errors"]
+                .as_array()
+                .map(|es| {
+                    es.iter()
+                        .map(|e| e["message"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect())
+}
+
+#[test]
+fn declared_timestamps_feed_the_time_series_checks() {
+    // Windows of an hour: 09:00 holds 2 rows, 10:00 none, 11:00 one, 12:00 (after now) one.
+    let rows = [
+        r#"{"ts": "2026-11-26 09:10:00", "v": 1}"#,
+        r#"{"ts": "2026-11-26 09:50:00", "v": 2}"#,
+        r#"{"ts": "2026-11-26 11:05:30", "v": 3}"#,
+        r#"{"ts": "2026-11-26 12:30:00", "v": 4}"#,
+        r#"{"ts": null, "v": 5}"#,
+    ]
+    .join("\n");
+    let fresh = "- criticality: error\n  check:\n    function: is_data_fresh_per_time_window\n    arguments: {column: ts, window_minutes: 60, min_records_per_window: 2}\n";
+    let got = run_typed(fresh, &rows, "ts TIMESTAMP").unwrap();
+    assert_eq!(
+        got[2],
+        [
+            "Data arrival completeness check failed: only 1 records found in 60-minute interval \
+          starting at 2026-11-26 11:00:00 and ending at 2026-11-26 12:00:00, expected at least 2 \
+          records"
+        ]
+    );
+    // 09:00 has 2; 12:30 is after now; a null time is never marked.
+    assert!(got[0].is_empty() && got[1].is_empty() && got[3].is_empty() && got[4].is_empty());
+
+    let gaps = "- criticality: error\n  check:\n    function: has_no_gaps_per_time_window\n    arguments: {column: ts, window_minutes: 60}\n";
+    let got = run_typed(gaps, &rows, "ts TIMESTAMP").unwrap();
+    let gap = "Gap in time series: no data between the window starting at 2026-11-26 09:00:00 \
+               and the next present window starting at 2026-11-26 11:00:00";
+    assert_eq!(got[0], [gap]);
+    assert_eq!(got[1], [gap]);
+    assert!(got[2..].iter().all(Vec::is_empty), "{got:?}");
+
+    // Hourly sums: 4 (12:00, the latest grain), then 3 (11:00), 3 (09:00) and 5 (the null
+    // grain, ordered last): baseline 3.667, stddev 0.943, |4 - 3.667| within 1 stddev.
+    let outliers = "- criticality: error\n  check:\n    function: has_no_aggr_outliers\n    arguments: {column: v, aggr_type: sum, time_column: ts, time_interval: hour, lookback_num_intervals: 3, warmup_num_intervals: 2, sigma: 1}\n";
+    let got = run_typed(outliers, &rows, "ts TIMESTAMP").unwrap();
+    assert!(got.iter().all(Vec::is_empty), "{got:?}");
+    let more = format!("{rows}\n{}", r#"{"ts": "2026-11-26 08:00:00", "v": 1}"#);
+    // With 08:00 (sum 1) the history is 3, 3, 1 (the null grain now beyond the lookback):
+    // mean 2.333…, stddev 0.9428…; |4 - 2.333| > 1 · 0.9428.
+    let got = run_typed(outliers, &more, "ts TIMESTAMP").unwrap();
+    assert_eq!(
+        got[0],
+        [
+            "sum(v): current=4, baseline=2.3333333333333335, stddev=0.9428090415820634, \
+          delta=1.6666666666666665 exceeds 1 x stddev (lookback=3 intervals)"
+        ]
+    );
+    assert!(
+        got.iter().all(|m| m.len() == 1),
+        "every row of the one group: {got:?}"
+    );
+
+    // Without --schema the column is text: bucketing by it is refused, naming the column.
+    let e = run_typed(outliers, &rows, "v BIGINT").unwrap_err();
+    assert!(
+        e.contains("Column 'ts' must be of date or timestamp type") && e.contains("'string'"),
+        "{e}"
+    );
+    // A value that is not a timestamp is an error naming its row and column.
+    let bad = rows.replace("2026-11-26 11:05:30", "2026-11-26 25:00:00");
+    let e = run_typed(fresh, &bad, "ts TIMESTAMP").unwrap_err();
+    assert!(
+        e.contains("row 3") && e.contains("column 'ts'") && e.contains("25:00:00"),
+        "{e}"
+    );
+}
+
+#[test]
+fn aggregates_are_compared_with_a_reference_given_by_name() {
+    let checks = "- criticality: error\n  check:\n    function: aggr_matches_dataset\n    arguments: {column: v, aggr_type: sum, ref_table: upstream, ref_column: w, group_by: [g]}\n";
+    let rows = "{\"g\": \"a\", \"v\": 1}\n{\"g\": \"a\", \"v\": 2}\n{\"g\": \"b\", \"v\": 5}\n{\"g\": null, \"v\": 7}\n";
+    let refs =
+        file("{\"g\": \"a\", \"w\": 3}\n{\"g\": \"b\", \"w\": 4}\n{\"g\": \"b\", \"w\": 2}\n");
+    let (c, r) = (file(checks), file(rows));
+    let args = CheckArgs {
+        checks: c.path().to_path_buf(),
+        input: Some(r.path().to_path_buf()),
+        refs: vec![format!("upstream={}", refs.path().display())],
+        now: Some("2026-11-26T12:00:00Z".into()),
+        ..Default::default()
+    };
+    let (code, out, _) = run(&args);
+    assert_eq!(code, 0);
+    let msgs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["_errors"].clone())
+        .collect();
+    // a: 3 = 3 passes; b: 5 against 6; the null group has no reference group.
+    assert!(msgs[0].is_null() && msgs[1].is_null(), "{msgs:?}");
+    assert_eq!(
+        msgs[2][0]["message"],
+        "Sum value 5 in column 'v' per group of columns 'g' is not equal to table 'upstream' \
+         column 'w' limit: 6"
+    );
+    assert_eq!(
+        msgs[3][0]["message"],
+        "Sum value 7 in column 'v' per group of columns 'g' is not equal to table 'upstream' \
+         column 'w' limit: "
+    );
+    assert_eq!(
+        msgs[2][0]["name"],
+        "v_sum_group_by_g_not_equal_to_upstream_limit"
+    );
 }

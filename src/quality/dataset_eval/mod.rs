@@ -10,10 +10,13 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
-use super::aggregates::{aggregate, AggrType, Value};
+mod time_windows;
+mod upstream;
+
 use super::dataset_rules::{DatasetCheck, DatasetKind};
 use super::expr::eval::Env;
 use super::expr::{self, render, ExprError};
+use crate::quality::aggregates::{aggregate, AggrType, Value};
 
 /// Why a dataset check could not be evaluated on the input.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +142,8 @@ impl OneCheck<'_, '_, '_> {
             }
             DatasetKind::Schema { .. } => self.schema_marks(selected)?,
             DatasetKind::ForeignKey { .. } => self.foreign_key_marks(selected)?,
+            DatasetKind::TimeWindow(c) => self.time_window_marks(c, selected)?,
+            DatasetKind::AggrMatches(c) => self.upstream_marks(c, selected)?,
             DatasetKind::Distribution { column, .. } => {
                 let a = self.eval(column)?;
                 if a.data_type() != &DataType::Utf8 {
