@@ -444,9 +444,56 @@ def rand_dataset_check(rng):
     return fn, a
 
 
+# sql_query checks: (query, merge_columns, condition column).
+SQL_QUERIES = [
+    ("SELECT s, count(*) > 1 AS condition FROM {{ input_view }} GROUP BY s", ["s"], None),
+    ("SELECT b, sum(i) > 100 AS condition FROM {{ input_view }} GROUP BY b", ["b"], None),
+    ("SELECT cc, b, avg(f) < 0 AS condition FROM {{ input_view }} GROUP BY cc, b", ["cc", "b"], None),
+    ("SELECT s, count(DISTINCT i) >= 2 AS condition FROM {{ input_view }} WHERE f > 0 "
+     "GROUP BY s HAVING count(*) > 1", ["s"], None),
+    ("SELECT i, i % 2 = 0 AS condition FROM {{ input_view }}", ["i"], None),
+    ("SELECT count(*) > 50 AS condition FROM {{ input_view }}", None, None),
+    ("SELECT sum(f) > 100 AS condition FROM {{input_view}} WHERE b", None, None),
+    ("SELECT max(i) - min(i) > 1000 AS condition FROM {{ input_view }}", None, None),
+    ("SELECT t.s, min(t.f) < -100 OR max(t.f) > 100 AS condition FROM {{ input_view }} AS t "
+     "GROUP BY t.s", ["s"], None),
+    ("SELECT s, count(*) AS n, count(*) > 2 AS bad FROM {{ input_view }} GROUP BY s", ["s"], "bad"),
+    ("SELECT cc, count_if(b) > 1 AS condition FROM {{ input_view }} GROUP BY cc", ["cc"], None),
+    ("SELECT lower(s) AS s, count(*) > 1 AS condition FROM {{ input_view }} GROUP BY lower(s)",
+     ["s"], None),
+    ("SELECT s, stddev(f) > 50 AS condition FROM {{ input_view }} GROUP BY s", ["s"], None),
+    ("SELECT b, median(i) > 5 AS condition FROM {{ input_view }} GROUP BY b", ["b"], None),
+    ("SELECT i, s, f IS NULL AS condition FROM {{ input_view }} WHERE i BETWEEN -10 AND 10",
+     ["i", "s"], None),
+    ("SELECT avg(f) BETWEEN -10 AND 10 AS condition FROM {{ input_view }} HAVING count(*) > 5",
+     None, None),
+]
+
+
+def rand_sql_query(rng):
+    query, merge, cond = rng.choice(SQL_QUERIES)
+    a = {"query": query}
+    if merge:
+        a["merge_columns"] = merge
+    if cond:
+        a["condition_column"] = cond
+    if rng.random() < 0.2:
+        a["query"] = query.replace("input_view", "src")
+        a["input_placeholder"] = "src"
+    if rng.random() < 0.3:
+        a["negate"] = rng.random() < 0.7
+    if rng.random() < 0.3:
+        a["msg"] = rng.choice(["query failed", "bad group", ""])
+    if rng.random() < 0.2:
+        a["name"] = "my_query"
+    return "sql_query", a
+
+
 def rand_series_check(rng):
-    """One time-series or reference-aggregate dataset check, or a row-level check against
-    "now": (function, arguments)."""
+    """One time-series, reference-aggregate or SQL query dataset check, or a row-level check
+    against "now": (function, arguments)."""
+    if rng.random() < 0.2:
+        return rand_sql_query(rng)
     if rng.random() < 0.2:
         # Not the text column `t`: DQX's comparisons cast it with ANSI on, failing the query
         # on a value like 'noon'.

@@ -269,10 +269,12 @@ fn dataset_entry(
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
+    // A check with neither `column` nor `columns` (sql_query) has null columns, as in DQX.
+    let columns = c.columns(&ds.input_columns);
     serde_json::json!({
         "name": c.name,
         "message": message,
-        "columns": c.columns(&ds.input_columns),
+        "columns": (!columns.is_empty()).then_some(columns),
         "filter": c.filter,
         "function": c.function,
         "run_time": format_rfc3339(ctx.run_time.timestamp_micros()),

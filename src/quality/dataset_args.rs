@@ -102,6 +102,16 @@ pub(super) fn known_arguments(check: &Check) -> Result<(), CheckError> {
             "lookback_windows",
             "row_filter",
         ],
+        "sql_query" => &[
+            "query",
+            "merge_columns",
+            "msg",
+            "name",
+            "negate",
+            "condition_column",
+            "input_placeholder",
+            "row_filter",
+        ],
         "has_no_gaps_per_time_window" => &["column", "window_minutes", "group_by", "trailing_gap"],
         "has_no_aggr_outliers" => &[
             "column",

@@ -12,7 +12,8 @@ use super::dataset_args::{
 use super::error::CheckError;
 
 /// The dataset-level functions.
-pub const DATASET_FUNCTIONS: [&str; 13] = [
+pub const DATASET_FUNCTIONS: [&str; 14] = [
+    "sql_query",
     "is_unique",
     "is_data_fresh_per_time_window",
     "has_no_gaps_per_time_window",
@@ -135,6 +136,8 @@ pub enum DatasetKind {
     /// A time-series check (`is_data_fresh_per_time_window`, `has_no_gaps_per_time_window`,
     /// `has_no_aggr_outliers`).
     TimeWindow(super::time_windows::TimeWindowCheck),
+    /// `sql_query`: a query's condition, per merge key or for the whole input.
+    SqlQuery(super::sql_query::SqlQuery),
     /// `aggr_matches_dataset`: an aggregate equal to a reference dataset's.
     AggrMatches(super::upstream::AggrMatches),
     /// `aggr(column)` per `group_by` group (and, stream-wide, event-time window), compared
@@ -458,6 +461,10 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
             let (c, name) = super::time_windows::compile(check)?;
             (DatasetKind::TimeWindow(c), name)
         }
+        "sql_query" => {
+            let (q, name) = super::sql_query::compile(check)?;
+            (DatasetKind::SqlQuery(q), name)
+        }
         "aggr_matches_dataset" => {
             let (c, name) = super::upstream::compile(check)?;
             (DatasetKind::AggrMatches(c), name)
@@ -502,6 +509,7 @@ impl DatasetCheck {
             }
             DatasetKind::TimeWindow(c) => vec![c.column().to_string()],
             DatasetKind::AggrMatches(c) => vec![c.column.clone()],
+            DatasetKind::SqlQuery(_) => Vec::new(),
         }
     }
 

@@ -44,6 +44,7 @@ pub mod expr;
 pub mod functions;
 pub mod results;
 mod schema_compare;
+pub mod sql_query;
 #[cfg(test)]
 mod tests;
 pub mod time_windows;

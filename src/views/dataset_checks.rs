@@ -88,7 +88,9 @@ fn not_streamed(kind: &DatasetKind) -> Option<&'static str> {
         DatasetKind::ForeignKey { .. } | DatasetKind::AggrMatches(..) => {
             Some("the pipeline has no reference data yet")
         }
-        DatasetKind::TimeWindow(..) => Some("evaluated by `medallion check --input` only"),
+        DatasetKind::TimeWindow(..) | DatasetKind::SqlQuery(..) => {
+            Some("evaluated by `medallion check --input` only")
+        }
     }
 }
 

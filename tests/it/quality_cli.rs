@@ -312,3 +312,36 @@ fn aggregates_are_compared_with_a_reference_given_by_name() {
         "v_sum_group_by_g_not_equal_to_upstream_limit"
     );
 }
+
+#[test]
+fn sql_queries_mark_rows_by_merge_key_or_all_rows() {
+    let rows = "{\"g\": \"a\", \"v\": 1}\n{\"g\": \"a\", \"v\": 2}\n{\"g\": \"b\", \"v\": 5}\n{\"g\": null, \"v\": 9}\n";
+    let by_group = "- criticality: error\n  check:\n    function: sql_query\n    arguments:\n      query: SELECT t.g, sum(t.v) > 4 AS condition FROM {{ input_view }} AS t GROUP BY t.g\n      merge_columns: [g]\n";
+    let got = run_typed(by_group, rows, "v BIGINT").unwrap();
+    let msg = "Value is not matching query: 'SELECT t.g, sum(t.v) > 4 AS condition FROM {{ input_view }} AS t GROUP BY t.g'";
+    // a: 3; b: 5; the null group (matched null-safely): 9.
+    assert_eq!(
+        got,
+        [vec![], vec![], vec![msg.to_string()], vec![msg.to_string()]]
+    );
+
+    // Without merge_columns one value for every row; negate fails the rows when it is false.
+    let whole = "- criticality: error\n  check:\n    function: sql_query\n    arguments: {query: 'SELECT count(*) > 5 AS bad FROM {{ src }} WHERE v < 9', condition_column: bad, input_placeholder: src, negate: true, msg: too few}\n";
+    let got = run_typed(whole, rows, "v BIGINT").unwrap();
+    assert!(got.iter().all(|m| m == &["too few".to_string()]), "{got:?}");
+
+    // A query beyond the single-table subset is refused when the checks load, naming why.
+    let join = "- criticality: error\n  check:\n    function: sql_query\n    arguments: {query: 'SELECT g, true AS condition FROM {{ input_view }} JOIN other', merge_columns: [g]}\n";
+    let (c, r) = (file(join), file(rows));
+    let args = CheckArgs {
+        checks: c.path().to_path_buf(),
+        input: Some(r.path().to_path_buf()),
+        ..Default::default()
+    };
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("argument 'query': JOIN is not supported"),
+        "{err}"
+    );
+}

@@ -10,6 +10,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
+mod sql_query;
 mod time_windows;
 mod upstream;
 
@@ -144,6 +145,7 @@ impl OneCheck<'_, '_, '_> {
             DatasetKind::ForeignKey { .. } => self.foreign_key_marks(selected)?,
             DatasetKind::TimeWindow(c) => self.time_window_marks(c, selected)?,
             DatasetKind::AggrMatches(c) => self.upstream_marks(c, selected)?,
+            DatasetKind::SqlQuery(q) => self.sql_query_marks(q, selected)?,
             DatasetKind::Distribution { column, .. } => {
                 let a = self.eval(column)?;
                 if a.data_type() != &DataType::Utf8 {

@@ -50,6 +50,15 @@ pub fn parse(text: &str) -> Result<Expr, ExprError> {
     })
 }
 
+/// Converts an expression `sqlparser` already parsed (part of a larger statement); `text` names
+/// it in errors.
+pub fn from_ast(e: &ast::Expr, text: &str) -> Result<Expr, ExprError> {
+    convert(e).map_err(|cause| ExprError::Unsupported {
+        text: text.to_string(),
+        cause: Box::new(cause),
+    })
+}
+
 fn convert(e: &ast::Expr) -> Result<Expr, ExprError> {
     use ast::Expr as A;
     Ok(match e {
