@@ -494,6 +494,17 @@ def rand_series_check(rng):
     against "now": (function, arguments)."""
     if rng.random() < 0.2:
         return rand_sql_query(rng)
+    if rng.random() < 0.1:
+        # Distributions of integer and boolean columns (keys typed for DQX; JSON makes them text).
+        if rng.random() < 0.5:
+            keys = rng.sample([0, 1, -1, 3, 7, 42, 100, -100], rng.randint(1, 4))
+            column = "i"
+        else:
+            keys = rng.sample([True, False], rng.randint(1, 2))
+            column = "b"
+        weights = [rng.choice([0.1, 0.2, 0.25, 0.4]) for _ in keys]
+        return "is_in_distribution", {"column": column, "distribution": dict(zip(keys, weights)),
+                                      "distance": rng.choice([0, 0.05, 0.1, 0.3, 0.5])}
     if rng.random() < 0.2:
         # Not the text column `t`: DQX's comparisons cast it with ANSI on, failing the query
         # on a value like 'noon'.

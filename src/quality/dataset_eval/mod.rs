@@ -148,11 +148,15 @@ impl OneCheck<'_, '_, '_> {
             DatasetKind::SqlQuery(q) => self.sql_query_marks(q, selected)?,
             DatasetKind::Distribution { column, .. } => {
                 let a = self.eval(column)?;
-                if a.data_type() != &DataType::Utf8 {
+                let supported = matches!(
+                    a.data_type(),
+                    DataType::Utf8 | DataType::Int64 | DataType::Boolean | DataType::Date32
+                );
+                if !supported {
                     return Err(self.fail(format!(
-                        "Column '{column}' has type {} for 'is_in_distribution'; medallion \
-                         supports text columns (distribution keys are text)",
-                        a.data_type()
+                        "Column '{column}' has type '{}' for 'is_in_distribution'; supported are \
+                         string, integer, boolean and date columns",
+                        super::schema_compare::type_of(a.data_type())
                     )));
                 }
                 distribution(check, &a, selected)
@@ -403,16 +407,16 @@ fn distribution(check: &DatasetCheck, a: &ArrayRef, selected: &[bool]) -> Vec<(u
     else {
         return Vec::new();
     };
-    let s = a.as_string::<i32>();
+    // Keys are compared with the values as Spark prints them (`1`, `true`, `2026-11-26`); only
+    // text is case-folded.
+    let fold = !*case_sensitive && a.data_type() == &DataType::Utf8;
     let mut counts = vec![0i64; distribution.len()];
     let mut total = 0i64;
-    for i in (0..s.len()).filter(|&i| selected[i] && s.is_valid(i)) {
-        let v = s.value(i);
-        let v = if *case_sensitive {
-            v.to_string()
-        } else {
-            v.to_lowercase()
+    for i in (0..a.len()).filter(|&i| selected[i]) {
+        let Some(v) = render::cell(a.as_ref(), i) else {
+            continue;
         };
+        let v = if fold { v.to_lowercase() } else { v };
         total += 1;
         if let Some(k) = distribution.iter().position(|(key, _)| *key == v) {
             counts[k] += 1;
