@@ -46,8 +46,8 @@ pub struct CheckArgs {
     /// Treat checks whose column or filter is not in the input as errors instead of skipping them.
     #[arg(long)]
     pub strict: bool,
-    /// A reference dataset for `foreign_key` checks (`ref_df_name: NAME`): JSON lines as for
-    /// --input. Repeatable.
+    /// A reference dataset for `foreign_key`, `aggr_matches_dataset` and `compare_datasets`
+    /// checks (`ref_df_name: NAME` or `ref_table: NAME`): JSON lines as for --input. Repeatable.
     #[arg(long = "ref", value_name = "NAME=ROWS.jsonl")]
     pub refs: Vec<String>,
 }
@@ -169,10 +169,32 @@ pub fn run_check_command_to(
         with_warnings += usize::from(!warnings.is_null());
         writeln!(out, "{}", echo_row(row, errors, warnings))?;
     }
+    for m in &ds.missing {
+        // A reference row compare_datasets found missing: its key, and the check's entry.
+        let c = &rules.dataset_checks()[m.check];
+        let entry = Value::Array(vec![dataset_entry(&rules, &ds, c, Some(&m.message), &ctx)]);
+        let mut obj: Map<String, Value> = m
+            .key
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_ref().map_or(Value::Null, json_value)))
+            .collect();
+        let (errors, warnings) = match c.criticality {
+            Criticality::Error => (entry, Value::Null),
+            Criticality::Warn => (Value::Null, entry),
+        };
+        obj.insert("_errors".into(), errors);
+        obj.insert("_warnings".into(), warnings);
+        writeln!(out, "{}", Value::Object(obj))?;
+    }
     writeln!(
         err,
-        "{} row(s), {with_errors} with errors, {with_warnings} with warnings",
+        "{} row(s), {with_errors} with errors, {with_warnings} with warnings{}",
         rows.len(),
+        if ds.missing.is_empty() {
+            String::new()
+        } else {
+            format!("; {} missing record(s) after them", ds.missing.len())
+        }
     )?;
     let w = rules
         .rules()
@@ -494,6 +516,17 @@ fn declare_types(
         cols,
         &opts,
     )?)
+}
+
+/// An aggregate-style value as JSON.
+fn json_value(v: &super::aggregates::Value) -> Value {
+    use super::aggregates::Value as V;
+    match v {
+        V::Int(i) => Value::from(*i),
+        V::Float(x) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
+        V::Bool(b) => Value::Bool(*b),
+        V::Str(s) => Value::String(s.clone()),
+    }
 }
 
 /// A JSON value as a string column holds it: a string as it is, anything else as JSON text.

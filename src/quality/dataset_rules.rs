@@ -12,7 +12,8 @@ use super::dataset_args::{
 use super::error::CheckError;
 
 /// The dataset-level functions.
-pub const DATASET_FUNCTIONS: [&str; 14] = [
+pub const DATASET_FUNCTIONS: [&str; 15] = [
+    "compare_datasets",
     "sql_query",
     "is_unique",
     "is_data_fresh_per_time_window",
@@ -136,6 +137,8 @@ pub enum DatasetKind {
     /// A time-series check (`is_data_fresh_per_time_window`, `has_no_gaps_per_time_window`,
     /// `has_no_aggr_outliers`).
     TimeWindow(super::time_windows::TimeWindowCheck),
+    /// `compare_datasets`: the input compared row by row with a reference dataset.
+    Compare(super::compare::CompareDatasets),
     /// `sql_query`: a query's condition, per merge key or for the whole input.
     SqlQuery(super::sql_query::SqlQuery),
     /// `aggr_matches_dataset`: an aggregate equal to a reference dataset's.
@@ -461,6 +464,10 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
             let (c, name) = super::time_windows::compile(check)?;
             (DatasetKind::TimeWindow(c), name)
         }
+        "compare_datasets" => {
+            let (c, name) = super::compare::compile(check)?;
+            (DatasetKind::Compare(c), name)
+        }
         "sql_query" => {
             let (q, name) = super::sql_query::compile(check)?;
             (DatasetKind::SqlQuery(q), name)
@@ -510,6 +517,7 @@ impl DatasetCheck {
             DatasetKind::TimeWindow(c) => vec![c.column().to_string()],
             DatasetKind::AggrMatches(c) => vec![c.column.clone()],
             DatasetKind::SqlQuery(_) => Vec::new(),
+            DatasetKind::Compare(c) => c.columns.clone(),
         }
     }
 

@@ -35,6 +35,7 @@ pub mod aggregates;
 pub mod apply;
 pub mod checks;
 pub mod cli;
+pub mod compare;
 pub mod context;
 mod dataset_args;
 pub mod dataset_eval;

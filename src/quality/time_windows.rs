@@ -290,10 +290,11 @@ fn window_start(us: i64, minutes: i64) -> i64 {
 }
 
 /// `is_data_fresh_per_time_window`: rows (selected, not after `now`, within the lookback)
-/// whose window holds fewer than `min_records` such rows.
+/// whose window holds fewer than `min_records` such rows; `dates`: the column holds dates.
 pub fn fresh_marks(
     check: &TimeWindowCheck,
     ts: &[Option<i64>],
+    dates: bool,
     selected: &[bool],
     now_us: i64,
 ) -> Vec<(usize, String)> {
@@ -306,9 +307,16 @@ pub fn fresh_marks(
     else {
         return Vec::new();
     };
-    // DQX's cutoff: from_unixtime(unix_timestamp(now) - lookback minutes), whole seconds.
-    let cutoff = lookback_windows
-        .map(|l| (now_us.div_euclid(1_000_000) - l * window_minutes * 60) * 1_000_000);
+    // DQX's cutoff: from_unixtime(unix_timestamp(now) - lookback minutes), text in whole
+    // seconds, which Spark compares with a date column as a date (its day).
+    let cutoff = lookback_windows.map(|l| {
+        let us = (now_us.div_euclid(1_000_000) - l * window_minutes * 60) * 1_000_000;
+        if dates {
+            us - us.rem_euclid(US_PER_DAY)
+        } else {
+            us
+        }
+    });
     let counted: Vec<bool> = (0..ts.len())
         .map(|i| selected[i] && ts[i].is_some_and(|t| t <= now_us && cutoff.is_none_or(|c| t >= c)))
         .collect();

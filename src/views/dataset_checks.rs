@@ -85,9 +85,9 @@ fn not_streamed(kind: &DatasetKind) -> Option<&'static str> {
             Some("not maintained stream-wide yet")
         }
         DatasetKind::Schema { .. } => Some("silver's schema is fixed"),
-        DatasetKind::ForeignKey { .. } | DatasetKind::AggrMatches(..) => {
-            Some("the pipeline has no reference data yet")
-        }
+        DatasetKind::ForeignKey { .. }
+        | DatasetKind::AggrMatches(..)
+        | DatasetKind::Compare(..) => Some("the pipeline has no reference data yet"),
         DatasetKind::TimeWindow(..) | DatasetKind::SqlQuery(..) => {
             Some("evaluated by `medallion check --input` only")
         }

@@ -345,3 +345,60 @@ fn sql_queries_mark_rows_by_merge_key_or_all_rows() {
         "{err}"
     );
 }
+
+#[test]
+fn datasets_are_compared_row_by_row_with_missing_records_after_the_input() {
+    let rows = "{\"id\": 1, \"v\": 10, \"w\": \"a\"}\n{\"id\": 2, \"v\": 20, \"w\": \"b\"}\n{\"id\": 2, \"v\": 21, \"w\": \"b\"}\n{\"id\": null, \"v\": 5, \"w\": \"z\"}\n";
+    let refs = file("{\"id\": 1, \"v\": 10.0, \"w\": \"a\"}\n{\"id\": 2, \"v\": 20.5, \"w\": \"b\"}\n{\"id\": 3, \"v\": 1, \"w\": \"c\"}\n{\"id\": null, \"v\": 5, \"w\": \"z\"}\n");
+    let compare = |extra: &str| {
+        format!("- criticality: error\n  check:\n    function: compare_datasets\n    arguments: {{columns: [id], ref_columns: [id], ref_df_name: r{extra}}}\n")
+    };
+    let run_with = |checks: &str| {
+        let (c, r) = (file(checks), file(rows));
+        let args = CheckArgs {
+            checks: c.path().to_path_buf(),
+            input: Some(r.path().to_path_buf()),
+            refs: vec![format!("r={}", refs.path().display())],
+            now: Some("2026-11-26T12:00:00Z".into()),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        run_check_command_to(&args, &mut out, &mut err)
+            .map(|_| String::from_utf8(out).unwrap())
+            .map_err(|e| format!("{e:#}"))
+    };
+    let out = run_with(&compare(", check_missing_records: true")).unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let message = |v: &Value| v["_errors"][0]["message"].as_str().map(str::to_string);
+    // Key 1 equal (10 and 10.0 are equal numbers); key 2's rows pair in the order of their
+    // values: 20 with 20.5, 21 with nothing; the null keys match.
+    assert_eq!(message(&lines[0]), None);
+    assert_eq!(
+        message(&lines[1]).unwrap(),
+        r#"{"row_missing":false,"row_extra":false,"changed":{"v":{"df":"20","ref":"20.5"}}}"#
+    );
+    assert_eq!(
+        message(&lines[2]).unwrap(),
+        r#"{"row_missing":false,"row_extra":true,"changed":{"v":{"df":"21"},"w":{"df":"b"}}}"#
+    );
+    assert_eq!(message(&lines[3]), None);
+    // The reference's key 3 is missing from the input: a line of its own after the input rows.
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines[4]["id"], 3);
+    assert_eq!(
+        message(&lines[4]).unwrap(),
+        r#"{"row_missing":true,"row_extra":false,"changed":{"v":{"ref":"1.0"},"w":{"ref":"c"}}}"#
+    );
+    assert_eq!(lines[4]["_errors"][0]["name"], "datasets_diff_pk_id_ref_id");
+
+    // raise_on_duplicate_keys refuses the input's repeated key 2, naming the key columns.
+    let e = run_with(&compare(", raise_on_duplicate_keys: true")).unwrap_err();
+    assert!(
+        e.contains("The source dataset contains duplicate matching keys for columns: id."),
+        "{e}"
+    );
+}

@@ -10,6 +10,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
+mod compare;
 mod sql_query;
 mod time_windows;
 mod upstream;
@@ -42,6 +43,17 @@ pub struct DatasetEvaluation {
     pub failed: Vec<u64>,
     /// The input's column names (a schema check that names none reports them).
     pub input_columns: Vec<String>,
+    /// Reference rows no input row pairs with (`compare_datasets` with `check_missing_records`).
+    pub missing: Vec<MissingRow>,
+}
+
+/// A reference row missing from the input: the check (its position), the row's key as the
+/// input's key columns, and DQX's message.
+#[derive(Debug, Clone)]
+pub struct MissingRow {
+    pub check: usize,
+    pub key: Vec<(String, Option<Value>)>,
+    pub message: String,
 }
 
 /// Evaluates `checks` on `batch`.
@@ -69,10 +81,17 @@ pub fn evaluate(
             refs,
             now_us,
             env: &mut env,
+            missing: Vec::new(),
         };
         let selected = one.selected()?;
         let found = one.marks(&selected)?;
         let custom = one.custom_messages()?;
+        out.missing
+            .extend(one.missing.drain(..).map(|(key, message)| MissingRow {
+                check: pos,
+                key,
+                message,
+            }));
         out.evaluated
             .push(selected.iter().filter(|s| **s).count() as u64);
         out.failed.push(found.len() as u64);
@@ -94,6 +113,8 @@ struct OneCheck<'c, 'b, 'e> {
     refs: &'c HashMap<String, RecordBatch>,
     now_us: i64,
     env: &'e mut Env<'b>,
+    /// What a `compare_datasets` check found missing: key and message.
+    missing: Vec<(Vec<(String, Option<Value>)>, String)>,
 }
 
 impl OneCheck<'_, '_, '_> {
@@ -146,6 +167,7 @@ impl OneCheck<'_, '_, '_> {
             DatasetKind::TimeWindow(c) => self.time_window_marks(c, selected)?,
             DatasetKind::AggrMatches(c) => self.upstream_marks(c, selected)?,
             DatasetKind::SqlQuery(q) => self.sql_query_marks(q, selected)?,
+            DatasetKind::Compare(c) => self.compare_marks(c, selected)?,
             DatasetKind::Distribution { column, .. } => {
                 let a = self.eval(column)?;
                 let supported = matches!(

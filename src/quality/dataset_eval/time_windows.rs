@@ -19,8 +19,9 @@ impl OneCheck<'_, '_, '_> {
     ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
         Ok(match c {
             TimeWindowCheck::Fresh { column, .. } => {
+                let dates = self.eval(column)?.data_type() == &DataType::Date32;
                 let ts = self.times(column, true)?;
-                tw::fresh_marks(c, &ts, selected, self.now_us)
+                tw::fresh_marks(c, &ts, dates, selected, self.now_us)
             }
             TimeWindowCheck::Gaps {
                 column, group_by, ..

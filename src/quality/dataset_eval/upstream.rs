@@ -63,7 +63,7 @@ impl OneCheck<'_, '_, '_> {
 }
 
 /// A SQL expression evaluated on every row of another batch.
-fn eval_on(batch: &RecordBatch, now_us: i64, text: &str) -> Result<ArrayRef, String> {
+pub(super) fn eval_on(batch: &RecordBatch, now_us: i64, text: &str) -> Result<ArrayRef, String> {
     let e = expr::parse(text).map_err(|e| e.to_string())?;
     let v = Env::new(batch, now_us)
         .eval(&e)
