@@ -446,3 +446,45 @@ pub(super) fn str_arg<'c>(check: &'c Check, name: &str) -> Result<Option<&'c str
         )),
     }
 }
+
+/// The name DQX gives an aggregate check: `{column}_{aggr}[_group_by_{g1_g2}]_{suffix}`, the
+/// column normalised (`*` left out), leading underscores trimmed.
+pub(super) fn aggr_check_name(
+    column: &str,
+    aggr: AggrType,
+    group_by: &[String],
+    suffix: &str,
+) -> String {
+    let grouped = if group_by.is_empty() {
+        String::new()
+    } else {
+        format!("_group_by_{}", group_by.join("_"))
+    };
+    format!(
+        "{}_{}{grouped}_{suffix}",
+        aggr_column_name(column),
+        aggr.as_str()
+    )
+    .trim_start_matches('_')
+    .to_string()
+}
+
+/// An aggregated column as DQX names it in check names: normalised, `*` as nothing.
+pub(super) fn aggr_column_name(column: &str) -> String {
+    if column == "*" {
+        String::new()
+    } else {
+        super::functions::normalize(column)
+    }
+}
+
+/// `window_minutes` of the time-window checks: a positive integer.
+pub(super) fn window_minutes(check: &Check) -> Result<i64, CheckError> {
+    Ok(positive_int(
+        check,
+        "window_minutes",
+        true,
+        "window_minutes must be a positive integer",
+    )?
+    .unwrap_or(1))
+}

@@ -6,8 +6,8 @@
 
 use super::checks::{ArgValue, Check, Criticality};
 use super::dataset_args::{
-    aggr_type_of, bool_arg, column_arg, err, filter_of, known_arguments, limit_of, percentile_of,
-    star_aggregate, string_list, tolerance,
+    aggr_check_name, aggr_type_of, bool_arg, column_arg, err, filter_of, known_arguments, limit_of,
+    percentile_of, star_aggregate, string_list, tolerance,
 };
 use super::error::CheckError;
 
@@ -406,21 +406,7 @@ fn compile_aggr(check: &Check) -> Result<(DatasetKind, String), CheckError> {
     let abs_tolerance = tolerance(check, "abs_tolerance")?;
     let rel_tolerance = tolerance(check, "rel_tolerance")?;
     let group_by = string_list(check, "group_by", false)?;
-    let norm = if column == "*" {
-        String::new()
-    } else {
-        normalize(&column)
-    };
-    let name = if group_by.is_empty() {
-        format!("{norm}_{}_{}", aggr.as_str(), comparison.name_suffix())
-    } else {
-        format!(
-            "{norm}_{}_group_by_{}_{}",
-            aggr.as_str(),
-            group_by.join("_"),
-            comparison.name_suffix()
-        )
-    };
+    let name = aggr_check_name(&column, aggr, &group_by, comparison.name_suffix());
     Ok((
         DatasetKind::Aggr {
             column,
@@ -433,7 +419,7 @@ fn compile_aggr(check: &Check) -> Result<(DatasetKind, String), CheckError> {
             abs_tolerance,
             rel_tolerance,
         },
-        name.trim_start_matches('_').to_string(),
+        name,
     ))
 }
 

@@ -13,8 +13,8 @@ use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use super::aggregates::{aggregate, python_float, AggrType, Value};
 use super::checks::{ArgValue, Check};
 use super::dataset_args::{
-    aggr_type_of, bool_arg, column_arg, err, int_arg, percentile_of, positive_int, star_aggregate,
-    str_arg, string_list,
+    aggr_column_name, aggr_type_of, bool_arg, column_arg, err, int_arg, percentile_of,
+    positive_int, star_aggregate, str_arg, string_list, window_minutes,
 };
 use super::error::CheckError;
 use super::expr::datetime::{civil_from_days, days_from_civil, format_timestamp};
@@ -96,13 +96,7 @@ pub fn compile(check: &Check) -> Result<(TimeWindowCheck, String), CheckError> {
         "is_data_fresh_per_time_window" => compile_fresh(check),
         "has_no_gaps_per_time_window" => {
             let column = column_arg(check)?;
-            let window_minutes = positive_int(
-                check,
-                "window_minutes",
-                true,
-                "window_minutes must be a positive integer",
-            )?
-            .unwrap_or(1);
+            let window_minutes = window_minutes(check)?;
             let name = format!("{}_has_no_gaps_per_time_window", normalize(&column));
             let kind = TimeWindowCheck::Gaps {
                 column,
@@ -131,13 +125,7 @@ fn compile_fresh(check: &Check) -> Result<(TimeWindowCheck, String), CheckError>
         "min_records_per_window must be a positive integer",
     )?
     .unwrap_or(1);
-    let window_minutes = positive_int(
-        check,
-        "window_minutes",
-        true,
-        "window_minutes must be a positive integer",
-    )?
-    .unwrap_or(1);
+    let window_minutes = window_minutes(check)?;
     let name = format!("{}_is_data_fresh_per_time_window", normalize(&column));
     Ok((
         TimeWindowCheck::Fresh {
@@ -224,20 +212,17 @@ fn compile_outliers(check: &Check) -> Result<(TimeWindowCheck, String), CheckErr
         }
     };
     let group_by = string_list(check, "group_by", false)?;
-    let norm = if column == "*" {
+    // DQX puts the grouping after "outlier" here (before the suffix elsewhere).
+    let grouped = if group_by.is_empty() {
         String::new()
     } else {
-        normalize(&column)
+        format!("_group_by_{}", group_by.join("_"))
     };
-    let name = if group_by.is_empty() {
-        format!("{norm}_{}_outlier", aggr.as_str())
-    } else {
-        format!(
-            "{norm}_{}_outlier_group_by_{}",
-            aggr.as_str(),
-            group_by.join("_")
-        )
-    };
+    let name = format!(
+        "{}_{}_outlier{grouped}",
+        aggr_column_name(&column),
+        aggr.as_str()
+    );
     Ok((
         TimeWindowCheck::AggrOutliers {
             column,

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use super::aggregates::{AggrType, Value};
 use super::checks::{ArgValue, Check};
 use super::dataset_args::{
-    aggr_type_of, err, percentile_of, star_aggregate, str_arg, string_list, tolerance,
+    aggr_check_name, aggr_type_of, err, percentile_of, star_aggregate, str_arg, string_list,
+    tolerance,
 };
 use super::error::CheckError;
-use super::functions::normalize;
 
 /// Where the reference rows come from: a DataFrame name or a table name (both looked up among
 /// the `--ref` datasets; DQX's message names which).
@@ -127,20 +127,7 @@ pub fn compile(check: &Check) -> Result<(AggrMatches, String), CheckError> {
             ),
         ));
     }
-    let norm = if column == "*" {
-        String::new()
-    } else {
-        normalize(&column)
-    };
-    let name = if group_by.is_empty() {
-        format!("{norm}_{}_not_equal_to_upstream_limit", aggr.as_str())
-    } else {
-        format!(
-            "{norm}_{}_group_by_{}_not_equal_to_upstream_limit",
-            aggr.as_str(),
-            group_by.join("_")
-        )
-    };
+    let name = aggr_check_name(&column, aggr, &group_by, "not_equal_to_upstream_limit");
     let ref_filter = str_arg(check, "ref_row_filter")?
         .filter(|f| !f.trim().is_empty())
         .map(str::to_string);
@@ -160,7 +147,7 @@ pub fn compile(check: &Check) -> Result<(AggrMatches, String), CheckError> {
             abs_tolerance: tolerance(check, "abs_tolerance")?,
             rel_tolerance: tolerance(check, "rel_tolerance")?,
         },
-        name.trim_start_matches('_').to_string(),
+        name,
     ))
 }
 

@@ -22,11 +22,7 @@ impl OneCheck<'_, '_, '_> {
         selected: &[bool],
     ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
         let name = c.reference.name();
-        let reference = self.refs.get(name).ok_or_else(|| {
-            self.fail(format!(
-                "reference '{name}' not given (medallion check --ref {name}=ROWS.jsonl)"
-            ))
-        })?;
+        let reference = self.reference(name)?;
         let ref_schema = reference.schema();
         let mut cols = Vec::new();
         let mut mine: Vec<ArrayRef> = Vec::new();

@@ -117,7 +117,16 @@ struct OneCheck<'c, 'b, 'e> {
     missing: Vec<(Vec<(String, Option<Value>)>, String)>,
 }
 
-impl OneCheck<'_, '_, '_> {
+impl<'c> OneCheck<'c, '_, '_> {
+    /// The `--ref` dataset given as `name`.
+    fn reference(&self, name: &str) -> Result<&'c RecordBatch, DatasetEvalError> {
+        self.refs.get(name).ok_or_else(|| {
+            self.fail(format!(
+                "reference '{name}' not given (medallion check --ref {name}=ROWS.jsonl)"
+            ))
+        })
+    }
+
     fn fail(&self, message: String) -> DatasetEvalError {
         DatasetEvalError {
             check: self.check.name.clone(),
@@ -265,11 +274,7 @@ impl OneCheck<'_, '_, '_> {
         else {
             return Ok(Vec::new());
         };
-        let reference = self.refs.get(ref_name).ok_or_else(|| {
-            self.fail(format!(
-                "reference '{ref_name}' not given (medallion check --ref {ref_name}=ROWS.jsonl)"
-            ))
-        })?;
+        let reference = self.reference(ref_name)?;
         let mut ref_env = Env::new(reference, self.now_us);
         let mut ref_keys = Vec::with_capacity(ref_columns.len());
         for c in ref_columns {

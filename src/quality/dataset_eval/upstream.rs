@@ -16,11 +16,7 @@ impl OneCheck<'_, '_, '_> {
         selected: &[bool],
     ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
         let name = c.reference.name();
-        let reference = self.refs.get(name).ok_or_else(|| {
-            self.fail(format!(
-                "reference '{name}' not given (medallion check --ref {name}=ROWS.jsonl)"
-            ))
-        })?;
+        let reference = self.reference(name)?;
         let values = self.aggr_inputs(&c.column, c.aggr, selected)?;
         let keys = self.group_keys(&c.group_by)?;
         let on_ref = |text: &str| -> Result<ArrayRef, DatasetEvalError> {
