@@ -604,10 +604,25 @@ def rand_series_check(rng):
     return "aggr_matches_dataset", a
 
 
+# The dataset functions that take a `row_filter` argument: it selects what they read, while a
+# check-level `filter` also selects the rows they may mark (DQX pushes it into `row_filter`).
+ROW_FILTERED = {"is_unique", "is_aggr_not_greater_than", "is_aggr_not_less_than", "is_aggr_equal",
+                "is_aggr_not_equal", "foreign_key", "has_no_outliers", "is_in_distribution",
+                "aggr_matches_dataset", "has_no_aggr_outliers", "is_data_fresh_per_time_window",
+                "sql_query", "compare_datasets"}
+
+
 def rand_series_checks(rng, n):
     out = []
     for k in range(n):
-        fn, args = rand_series_check(rng)
+        if rng.random() < 0.15:
+            fn, args = rand_dataset_check(rng)
+        else:
+            fn, args = rand_series_check(rng)
+        if fn in ROW_FILTERED and "row_filter" not in args and rng.random() < 0.25:
+            args["row_filter"] = rng.choice(FILTERS)
+            if args.get("column") == "*" and args.get("aggr_type", "count") != "count":
+                del args["row_filter"]
         c = {"criticality": rng.choice(["error", "warn"]), "check": {"function": fn, "arguments": args}}
         if rng.random() < 0.3:
             c["name"] = f"series_{k}"

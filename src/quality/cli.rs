@@ -169,23 +169,7 @@ pub fn run_check_command_to(
         with_warnings += usize::from(!warnings.is_null());
         writeln!(out, "{}", echo_row(row, errors, warnings))?;
     }
-    for m in &ds.missing {
-        // A reference row compare_datasets found missing: its key, and the check's entry.
-        let c = &rules.dataset_checks()[m.check];
-        let entry = Value::Array(vec![dataset_entry(&rules, &ds, c, Some(&m.message), &ctx)]);
-        let mut obj: Map<String, Value> = m
-            .key
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_ref().map_or(Value::Null, json_value)))
-            .collect();
-        let (errors, warnings) = match c.criticality {
-            Criticality::Error => (entry, Value::Null),
-            Criticality::Warn => (Value::Null, entry),
-        };
-        obj.insert("_errors".into(), errors);
-        obj.insert("_warnings".into(), warnings);
-        writeln!(out, "{}", Value::Object(obj))?;
-    }
+    write_missing(out, &rules, &ds, &ctx)?;
     writeln!(
         err,
         "{} row(s), {with_errors} with errors, {with_warnings} with warnings{}",
@@ -297,7 +281,7 @@ fn dataset_entry(
         "name": c.name,
         "message": message,
         "columns": (!columns.is_empty()).then_some(columns),
-        "filter": c.filter,
+        "filter": c.check_filter,
         "function": c.function,
         "run_time": format_rfc3339(ctx.run_time.timestamp_micros()),
         "run_id": ctx.run_id,
@@ -516,6 +500,33 @@ fn declare_types(
         cols,
         &opts,
     )?)
+}
+
+/// The reference rows `compare_datasets` found missing from the input, one line each after
+/// the input rows: the row's key and the check's entry.
+fn write_missing(
+    out: &mut dyn Write,
+    rules: &RuleSet,
+    ds: &DatasetEvaluation,
+    ctx: &EvalContext,
+) -> anyhow::Result<()> {
+    for m in &ds.missing {
+        let c = &rules.dataset_checks()[m.check];
+        let entry = Value::Array(vec![dataset_entry(rules, ds, c, Some(&m.message), ctx)]);
+        let mut obj: Map<String, Value> = m
+            .key
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_ref().map_or(Value::Null, json_value)))
+            .collect();
+        let (errors, warnings) = match c.criticality {
+            Criticality::Error => (entry, Value::Null),
+            Criticality::Warn => (Value::Null, entry),
+        };
+        obj.insert("_errors".into(), errors);
+        obj.insert("_warnings".into(), warnings);
+        writeln!(out, "{}", Value::Object(obj))?;
+    }
+    Ok(())
 }
 
 /// An aggregate-style value as JSON.

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 
 use super::aggregates::Value;
 use super::checks::Check;
-use super::dataset_args::{bool_arg, err, string_list, tolerance};
+use super::dataset_args::{
+    bool_arg, err, ref_source, string_list, tolerance, within_tolerance, GroupKey, RefSource,
+};
 use super::error::CheckError;
 use super::functions::normalize;
-use super::upstream::{ref_source, GroupKey, RefSource};
 
 /// A compiled `compare_datasets`.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,9 +199,7 @@ impl CompareDatasets {
                     let within = || match (a.as_ref().and_then(number), b.as_ref().and_then(number))
                     {
                         (Some(x), Some(y)) => {
-                            let diff = (x - y).abs();
-                            diff <= self.abs_tolerance
-                                || diff <= self.rel_tolerance * x.abs().max(y.abs())
+                            within_tolerance(x, y, self.abs_tolerance, self.rel_tolerance)
                         }
                         _ => false,
                     };

@@ -1,6 +1,8 @@
 //! Typed reading of dataset-level check arguments (the functions of [`super::dataset_rules`]):
 //! which arguments each function takes, column lists, flags, tolerances, filters, limits as
-//! Spark prints them, `aggr_type` and `aggr_params`, with errors naming the argument.
+//! Spark prints them, `aggr_type` and `aggr_params`, the reference a check names, with errors
+//! naming the argument; and the small pieces the dataset functions share (DQX's aggregate
+//! check names, group keys, equality within tolerances).
 
 use super::aggregates::AggrType;
 use super::checks::{ArgValue, Check};
@@ -487,4 +489,60 @@ pub(super) fn window_minutes(check: &Check) -> Result<i64, CheckError> {
         "window_minutes must be a positive integer",
     )?
     .unwrap_or(1))
+}
+
+/// Where the reference rows come from: a DataFrame name or a table name (both looked up among
+/// the `--ref` datasets; DQX's message names which).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefSource {
+    DataFrame(String),
+    Table(String),
+}
+
+impl RefSource {
+    /// The name the reference is given under.
+    pub fn name(&self) -> &str {
+        match self {
+            RefSource::DataFrame(n) | RefSource::Table(n) => n,
+        }
+    }
+    pub fn label(&self) -> String {
+        match self {
+            RefSource::DataFrame(n) => format!("DataFrame '{n}'"),
+            RefSource::Table(n) => format!("table '{n}'"),
+        }
+    }
+}
+
+/// The reference of a check (`ref_df_name` or `ref_table`), as DQX requires exactly one.
+pub fn ref_source(check: &Check) -> Result<RefSource, CheckError> {
+    let named = |k: &str| match check.arg(k) {
+        Some(ArgValue::Str(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    match (named("ref_df_name"), named("ref_table")) {
+        (Some(_), Some(_)) => Err(err(
+            check,
+            "ref_table",
+            "Both 'ref_df_name' and 'ref_table' were provided. Please provide only one to avoid \
+             ambiguity.",
+        )),
+        (Some(d), None) => Ok(RefSource::DataFrame(d)),
+        (None, Some(t)) => Ok(RefSource::Table(t)),
+        (None, None) => Err(err(
+            check,
+            "ref_df_name",
+            "Either 'ref_df_name' or 'ref_table' is required but neither was provided.",
+        )),
+    }
+}
+
+/// A group's key: one Spark grouping key per column (`None` for null).
+pub type GroupKey = Vec<Option<String>>;
+
+/// DQX's `_match_values_with_tolerance`: equal within the absolute or the relative tolerance
+/// (of the larger magnitude).
+pub fn within_tolerance(a: f64, b: f64, abs_tol: f64, rel_tol: f64) -> bool {
+    let diff = (a - b).abs();
+    diff <= abs_tol || diff <= rel_tol * a.abs().max(b.abs())
 }

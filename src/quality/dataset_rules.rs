@@ -63,10 +63,7 @@ impl Comparison {
     /// Whether `value` passes against `limit`, equality within the tolerances (DQX's
     /// `_match_values_with_tolerance`: either one suffices).
     pub fn passes_within(self, value: f64, limit: f64, abs_tol: f64, rel_tol: f64) -> bool {
-        let equal_within = || {
-            let diff = (value - limit).abs();
-            diff <= abs_tol || diff <= rel_tol * value.abs().max(limit.abs())
-        };
+        let equal_within = || super::dataset_args::within_tolerance(value, limit, abs_tol, rel_tol);
         match self {
             Comparison::Equal if abs_tol > 0.0 || rel_tol > 0.0 => equal_within(),
             Comparison::NotEqual if abs_tol > 0.0 || rel_tol > 0.0 => !equal_within(),
@@ -170,6 +167,10 @@ pub struct DatasetCheck {
     pub function: String,
     /// The check's `filter` (or `row_filter`): only rows where it holds are checked.
     pub filter: Option<String>,
+    /// The check-level `filter` alone: what DQX reports, and the rows it may mark (a
+    /// `row_filter` argument selects the rows a check reads; see
+    /// [`DatasetCheck::marks_outside_row_filter`]).
+    pub check_filter: Option<String>,
     /// The check's `message_expr`: a SQL expression over the marked row replacing the message.
     pub message_expr: Option<String>,
     pub kind: DatasetKind,
@@ -193,7 +194,7 @@ fn compile_foreign_key(check: &Check) -> Result<(DatasetKind, String), CheckErro
         ));
     }
     // A table is given like a DataFrame: `medallion check --ref TABLE=ROWS.jsonl`.
-    let ref_name = super::upstream::ref_source(check)?.name().to_string();
+    let ref_name = super::dataset_args::ref_source(check)?.name().to_string();
     let columns = string_list(check, "columns", true)?;
     let ref_columns = string_list(check, "ref_columns", true)?;
     if columns.len() != ref_columns.len() {
@@ -470,6 +471,7 @@ pub fn compile(check: &Check) -> Result<DatasetCheck, CheckError> {
         criticality: check.criticality,
         function: check.function.clone(),
         filter,
+        check_filter: check.filter.clone().filter(|f| !f.trim().is_empty()),
         message_expr: check.message_expr.clone(),
         kind,
     })
@@ -485,6 +487,22 @@ pub fn render_metric(aggr: AggrType, value: f64) -> String {
 }
 
 impl DatasetCheck {
+    /// Whether a row outside a `row_filter` argument can be marked (as in DQX, where the
+    /// argument selects what an aggregate reads and the result goes to every row of a failing
+    /// group): `is_aggr_*`, `aggr_matches_dataset`, `has_no_aggr_outliers`,
+    /// `is_in_distribution` and `sql_query` with `merge_columns`.
+    pub fn marks_outside_row_filter(&self) -> bool {
+        use super::time_windows::TimeWindowCheck;
+        match &self.kind {
+            DatasetKind::Aggr { .. }
+            | DatasetKind::AggrMatches(_)
+            | DatasetKind::Distribution { .. }
+            | DatasetKind::TimeWindow(TimeWindowCheck::AggrOutliers { .. }) => true,
+            DatasetKind::SqlQuery(q) => !q.merge_columns.is_empty(),
+            _ => false,
+        }
+    }
+
     /// The result's `columns`: the aggregated column, the unique key's columns, or the columns
     /// a schema check compares (`input`: the input's columns, when it names none).
     pub fn columns(&self, input: &[String]) -> Vec<String> {

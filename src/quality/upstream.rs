@@ -9,56 +9,12 @@ use std::collections::HashMap;
 use super::aggregates::{AggrType, Value};
 use super::checks::{ArgValue, Check};
 use super::dataset_args::{
-    aggr_check_name, aggr_type_of, err, percentile_of, star_aggregate, str_arg, string_list,
-    tolerance,
+    aggr_check_name, aggr_type_of, err, percentile_of, ref_source, star_aggregate, str_arg,
+    string_list, tolerance, within_tolerance,
 };
 use super::error::CheckError;
 
-/// Where the reference rows come from: a DataFrame name or a table name (both looked up among
-/// the `--ref` datasets; DQX's message names which).
-#[derive(Debug, Clone, PartialEq)]
-pub enum RefSource {
-    DataFrame(String),
-    Table(String),
-}
-
-impl RefSource {
-    /// The name the reference is given under.
-    pub fn name(&self) -> &str {
-        match self {
-            RefSource::DataFrame(n) | RefSource::Table(n) => n,
-        }
-    }
-    fn label(&self) -> String {
-        match self {
-            RefSource::DataFrame(n) => format!("DataFrame '{n}'"),
-            RefSource::Table(n) => format!("table '{n}'"),
-        }
-    }
-}
-
-/// The reference of a check (`ref_df_name` or `ref_table`), as DQX requires exactly one.
-pub fn ref_source(check: &Check) -> Result<RefSource, CheckError> {
-    let named = |k: &str| match check.arg(k) {
-        Some(ArgValue::Str(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    };
-    match (named("ref_df_name"), named("ref_table")) {
-        (Some(_), Some(_)) => Err(err(
-            check,
-            "ref_table",
-            "Both 'ref_df_name' and 'ref_table' were provided. Please provide only one to avoid \
-             ambiguity.",
-        )),
-        (Some(d), None) => Ok(RefSource::DataFrame(d)),
-        (None, Some(t)) => Ok(RefSource::Table(t)),
-        (None, None) => Err(err(
-            check,
-            "ref_df_name",
-            "Either 'ref_df_name' or 'ref_table' is required but neither was provided.",
-        )),
-    }
-}
+pub use super::dataset_args::{GroupKey, RefSource};
 
 /// A compiled `aggr_matches_dataset`.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,9 +107,6 @@ pub fn compile(check: &Check) -> Result<(AggrMatches, String), CheckError> {
     ))
 }
 
-/// A group's key: one Spark grouping key per column (`None` for null).
-pub type GroupKey = Vec<Option<String>>;
-
 impl AggrMatches {
     /// Whether the checked `metric` and the reference's differ (DQX's null-safe comparison:
     /// two nulls match, one null does not).
@@ -169,13 +122,13 @@ impl AggrMatches {
                 m.as_f64().unwrap_or(f64::NAN),
                 r.as_f64().unwrap_or(f64::NAN),
             );
-            let within = super::dataset_rules::Comparison::Equal.passes_within(
-                a,
-                b,
-                self.abs_tolerance,
-                self.rel_tolerance,
-            );
-            return !within;
+            let tolerant = self.abs_tolerance > 0.0 || self.rel_tolerance > 0.0;
+            let equal = if tolerant {
+                within_tolerance(a, b, self.abs_tolerance, self.rel_tolerance)
+            } else {
+                a == b
+            };
+            return !equal;
         }
         m.render() != r.render()
     }

@@ -402,3 +402,49 @@ fn datasets_are_compared_row_by_row_with_missing_records_after_the_input() {
         "{e}"
     );
 }
+
+#[test]
+fn a_row_filter_argument_selects_what_is_read_and_a_filter_what_is_marked() {
+    let rows = "{\"g\": \"a\", \"v\": 1}\n{\"g\": \"a\", \"v\": 2}\n{\"g\": \"b\", \"v\": 0}\n";
+    let entries = |checks: &str| -> Vec<Value> {
+        let (c, r) = (file(checks), file(rows));
+        let args = CheckArgs {
+            checks: c.path().to_path_buf(),
+            input: Some(r.path().to_path_buf()),
+            now: Some("2026-11-26T12:00:00Z".into()),
+            ..Default::default()
+        };
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["_errors"].clone())
+            .collect()
+    };
+    // Group a's sum over v >= 2 is 2 > 1: as in DQX, the argument only selects what the sum
+    // reads, so both rows of group a are marked, and the entry has no filter.
+    let arg = "- criticality: error\n  check:\n    function: is_aggr_not_greater_than\n    arguments: {column: v, aggr_type: sum, group_by: [g], limit: 1, row_filter: 'v >= 2'}\n";
+    let got = entries(arg);
+    assert!(
+        got[0].is_array() && got[1].is_array() && got[2].is_null(),
+        "{got:?}"
+    );
+    assert_eq!(got[0][0]["filter"], Value::Null);
+    // A check-level filter also selects the rows that may be marked, and is reported.
+    let filtered = "- criticality: error\n  filter: v >= 2\n  check:\n    function: is_aggr_not_greater_than\n    arguments: {column: v, aggr_type: sum, group_by: [g], limit: 1}\n";
+    let got = entries(filtered);
+    assert!(
+        got[0].is_null() && got[1].is_array() && got[2].is_null(),
+        "{got:?}"
+    );
+    assert_eq!(got[1][0]["filter"], "v >= 2");
+    // is_unique counts and marks only the rows of its row_filter: a's v = 1 row is not read,
+    // so a is not duplicated.
+    let unique = "- criticality: error\n  check:\n    function: is_unique\n    arguments: {columns: [g], row_filter: 'v >= 2'}\n";
+    assert!(entries(unique).iter().all(Value::is_null));
+    let unique_all = unique.replace("v >= 2", "v >= 0");
+    let got = entries(&unique_all);
+    assert!(
+        got[0].is_array() && got[1].is_array() && got[2].is_null(),
+        "{got:?}"
+    );
+}

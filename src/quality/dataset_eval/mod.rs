@@ -84,7 +84,14 @@ pub fn evaluate(
             missing: Vec::new(),
         };
         let selected = one.selected()?;
-        let found = one.marks(&selected)?;
+        // The rows the check may mark: the check-level filter's, or every row for the checks
+        // whose `row_filter` argument only selects what they read.
+        let scope = if check.check_filter.is_none() && check.marks_outside_row_filter() {
+            vec![true; selected.len()]
+        } else {
+            selected.clone()
+        };
+        let found = one.marks(&selected, &scope)?;
         let custom = one.custom_messages()?;
         out.missing
             .extend(one.missing.drain(..).map(|(key, message)| MissingRow {
@@ -156,8 +163,13 @@ impl<'c> OneCheck<'c, '_, '_> {
         Ok((0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect())
     }
 
-    /// The rows the check marks, with DQX's message.
-    fn marks(&mut self, selected: &[bool]) -> Result<Vec<(usize, String)>, DatasetEvalError> {
+    /// The rows the check marks (within `scope`), with DQX's message; `selected` are the rows
+    /// it reads.
+    fn marks(
+        &mut self,
+        selected: &[bool],
+        scope: &[bool],
+    ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
         let check = self.check;
         Ok(match &check.kind {
             DatasetKind::Unique {
@@ -173,9 +185,9 @@ impl<'c> OneCheck<'c, '_, '_> {
             }
             DatasetKind::Schema { .. } => self.schema_marks(selected)?,
             DatasetKind::ForeignKey { .. } => self.foreign_key_marks(selected)?,
-            DatasetKind::TimeWindow(c) => self.time_window_marks(c, selected)?,
-            DatasetKind::AggrMatches(c) => self.upstream_marks(c, selected)?,
-            DatasetKind::SqlQuery(q) => self.sql_query_marks(q, selected)?,
+            DatasetKind::TimeWindow(c) => self.time_window_marks(c, selected, scope)?,
+            DatasetKind::AggrMatches(c) => self.upstream_marks(c, selected, scope)?,
+            DatasetKind::SqlQuery(q) => self.sql_query_marks(q, selected, scope)?,
             DatasetKind::Compare(c) => self.compare_marks(c, selected)?,
             DatasetKind::Distribution { column, .. } => {
                 let a = self.eval(column)?;
@@ -190,7 +202,7 @@ impl<'c> OneCheck<'c, '_, '_> {
                         super::schema_compare::type_of(a.data_type())
                     )));
                 }
-                distribution(check, &a, selected)
+                distribution(check, &a, selected, scope)
             }
             DatasetKind::Outliers { column } => {
                 let a = self.eval(column)?;
@@ -219,7 +231,7 @@ impl<'c> OneCheck<'c, '_, '_> {
                     let a = self.eval(column)?;
                     typed_values(&a, *aggr).map_err(|m| self.fail(m))?
                 };
-                aggr_marks(check, &values, &groups, selected)
+                aggr_marks(check, &values, &groups, selected, scope)
             }
         })
     }
@@ -423,7 +435,12 @@ fn unique(
 /// `is_in_distribution`: every selected row, when the total variation distance between the
 /// selected non-null values' distribution and the expected one (with its residual bucket)
 /// exceeds `distance` (by more than 1e-9), computed in DQX's order of operations.
-fn distribution(check: &DatasetCheck, a: &ArrayRef, selected: &[bool]) -> Vec<(usize, String)> {
+fn distribution(
+    check: &DatasetCheck,
+    a: &ArrayRef,
+    selected: &[bool],
+    scope: &[bool],
+) -> Vec<(usize, String)> {
     let DatasetKind::Distribution {
         column,
         distribution,
@@ -469,8 +486,8 @@ fn distribution(check: &DatasetCheck, a: &ArrayRef, selected: &[bool]) -> Vec<(u
         "Column '{column}' actual distribution deviates from expected by TVD={tvd:.6}, which \
          exceeds the allowed distance={distance_text}."
     );
-    (0..selected.len())
-        .filter(|&i| selected[i])
+    (0..scope.len())
+        .filter(|&i| scope[i])
         .map(|i| (i, message.clone()))
         .collect()
 }
@@ -535,6 +552,7 @@ fn aggr_marks(
     values: &[Option<Value>],
     groups: &[ArrayRef],
     selected: &[bool],
+    scope: &[bool],
 ) -> Vec<(usize, String)> {
     let DatasetKind::Aggr {
         aggr, percentile, ..
@@ -558,7 +576,7 @@ fn aggr_marks(
         .map(|(k, vs)| (*k, aggregate(*aggr, vs, p)))
         .collect();
     (0..n)
-        .filter(|&i| selected[i])
+        .filter(|&i| scope[i])
         .filter_map(|i| {
             let metric = metrics[&row_keys[i]].as_ref();
             if !check.aggr_fails(metric) {

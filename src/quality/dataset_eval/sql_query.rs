@@ -40,6 +40,7 @@ impl OneCheck<'_, '_, '_> {
         &mut self,
         q: &SqlQuery,
         selected: &[bool],
+        scope: &[bool],
     ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
         let view = filter_record_batch(self.batch, &BooleanArray::from(selected.to_vec()))
             .map_err(|e| self.fail(e.to_string()))?;
@@ -98,7 +99,7 @@ impl OneCheck<'_, '_, '_> {
             }
             let keys = self.group_keys(&q.merge_columns)?;
             (0..selected.len())
-                .filter(|&i| selected[i] && fails(by_key.get(&keys[i]).copied().flatten()))
+                .filter(|&i| scope[i] && fails(by_key.get(&keys[i]).copied().flatten()))
                 .collect()
         };
         Ok(marked.into_iter().map(|i| (i, q.message.clone())).collect())

@@ -16,6 +16,7 @@ impl OneCheck<'_, '_, '_> {
         &mut self,
         c: &TimeWindowCheck,
         selected: &[bool],
+        scope: &[bool],
     ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
         Ok(match c {
             TimeWindowCheck::Fresh { column, .. } => {
@@ -40,7 +41,7 @@ impl OneCheck<'_, '_, '_> {
                 let ts = self.times(time_column, false)?;
                 let keys = self.group_keys(group_by)?;
                 let values = self.aggr_inputs(column, *aggr, selected)?;
-                tw::aggr_outlier_marks(c, &values, &ts, &keys, selected)
+                tw::aggr_outlier_marks(c, &values, &ts, &keys, scope)
             }
         })
     }

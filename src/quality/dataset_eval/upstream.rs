@@ -14,6 +14,7 @@ impl OneCheck<'_, '_, '_> {
         &mut self,
         c: &AggrMatches,
         selected: &[bool],
+        scope: &[bool],
     ) -> Result<Vec<(usize, String)>, DatasetEvalError> {
         let name = c.reference.name();
         let reference = self.reference(name)?;
@@ -54,7 +55,7 @@ impl OneCheck<'_, '_, '_> {
             .map(|&i| group_key(&ref_cols, i, false))
             .collect();
         let ref_values: Vec<_> = kept.iter().map(|&i| ref_values[i].clone()).collect();
-        Ok(c.marks(&values, &keys, selected, &ref_values, &ref_keys))
+        Ok(c.marks(&values, &keys, scope, &ref_values, &ref_keys))
     }
 }
 
