@@ -786,6 +786,9 @@ def spark_session():
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.shuffle.partitions", "1")
+            # 50 checks a seed make large plans: Spark's default 1 GiB ran out of aggregation
+            # memory on two seeds of the long run.
+            .config("spark.driver.memory", "4g")
             .getOrCreate())
 
 
