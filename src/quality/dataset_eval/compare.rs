@@ -5,7 +5,6 @@
 use arrow::array::ArrayRef;
 use arrow::datatypes::DataType;
 
-use super::upstream::eval_on;
 use super::{group_key, value, DatasetEvalError, OneCheck};
 use crate::quality::compare::{CompareDatasets, Compared, Side};
 
@@ -71,10 +70,7 @@ impl OneCheck<'_, '_, '_> {
         let ref_keys: Vec<ArrayRef> = c
             .ref_columns
             .iter()
-            .map(|k| {
-                eval_on(reference, self.now_us, k)
-                    .map_err(|e| self.fail(format!("in reference '{name}': {e}")))
-            })
+            .map(|k| self.eval_ref(reference, name, k))
             .collect::<Result<_, _>>()?;
         let refd = Side {
             keys: (0..reference.num_rows())

@@ -134,6 +134,21 @@ impl<'c> OneCheck<'c, '_, '_> {
         })
     }
 
+    /// A SQL expression evaluated on every row of the `--ref` dataset `name`.
+    fn eval_ref(
+        &self,
+        reference: &RecordBatch,
+        name: &str,
+        text: &str,
+    ) -> Result<ArrayRef, DatasetEvalError> {
+        let in_ref = |e: String| self.fail(format!("in reference '{name}': {e}"));
+        let e = expr::parse(text).map_err(|e| in_ref(e.to_string()))?;
+        let v = Env::new(reference, self.now_us)
+            .eval(&e)
+            .map_err(|e| in_ref(e.to_string()))?;
+        Ok(v.into_array(reference.num_rows()))
+    }
+
     fn fail(&self, message: String) -> DatasetEvalError {
         DatasetEvalError {
             check: self.check.name.clone(),
@@ -287,15 +302,10 @@ impl<'c> OneCheck<'c, '_, '_> {
             return Ok(Vec::new());
         };
         let reference = self.reference(ref_name)?;
-        let mut ref_env = Env::new(reference, self.now_us);
-        let mut ref_keys = Vec::with_capacity(ref_columns.len());
-        for c in ref_columns {
-            let e = expr::parse(c).map_err(|e| self.fail(e.to_string()))?;
-            let v = ref_env
-                .eval(&e)
-                .map_err(|e| self.fail(format!("in reference '{ref_name}': {e}")))?;
-            ref_keys.push(v.into_array(reference.num_rows()));
-        }
+        let ref_keys = ref_columns
+            .iter()
+            .map(|c| self.eval_ref(reference, ref_name, c))
+            .collect::<Result<Vec<_>, _>>()?;
         let known: std::collections::HashSet<Vec<Option<String>>> = (0..reference.num_rows())
             .map(|i| group_key(&ref_keys, i, false))
             .filter(|k| *null_safe || k.iter().all(Option::is_some))

@@ -2,10 +2,8 @@
 //! aggregate inputs and groups, and the reference's, evaluated on its `--ref` rows.
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::record_batch::RecordBatch;
 
 use super::{group_key, star_values, typed_values, DatasetEvalError, OneCheck};
-use crate::quality::expr::{self, eval::Env};
 use crate::quality::upstream::AggrMatches;
 
 impl OneCheck<'_, '_, '_> {
@@ -20,10 +18,7 @@ impl OneCheck<'_, '_, '_> {
         let reference = self.reference(name)?;
         let values = self.aggr_inputs(&c.column, c.aggr, selected)?;
         let keys = self.group_keys(&c.group_by)?;
-        let on_ref = |text: &str| -> Result<ArrayRef, DatasetEvalError> {
-            eval_on(reference, self.now_us, text)
-                .map_err(|e| self.fail(format!("in reference '{name}': {e}")))
-        };
+        let on_ref = |text: &str| self.eval_ref(reference, name, text);
         let ref_selected: Vec<bool> = match &c.ref_filter {
             None => vec![true; reference.num_rows()],
             Some(f) => {
@@ -57,13 +52,4 @@ impl OneCheck<'_, '_, '_> {
         let ref_values: Vec<_> = kept.iter().map(|&i| ref_values[i].clone()).collect();
         Ok(c.marks(&values, &keys, scope, &ref_values, &ref_keys))
     }
-}
-
-/// A SQL expression evaluated on every row of another batch.
-pub(super) fn eval_on(batch: &RecordBatch, now_us: i64, text: &str) -> Result<ArrayRef, String> {
-    let e = expr::parse(text).map_err(|e| e.to_string())?;
-    let v = Env::new(batch, now_us)
-        .eval(&e)
-        .map_err(|e| e.to_string())?;
-    Ok(v.into_array(batch.num_rows()))
 }
