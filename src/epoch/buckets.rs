@@ -74,6 +74,19 @@ impl<D> EpochBuckets<D> {
         self.take_done_by(|t| !frontier.less_equal(t))
     }
 
+    /// Removes and returns the earliest bucket the frontier has passed, if any (for operators
+    /// that may hold the next epoch while handling one).
+    pub fn take_first_done(
+        &mut self,
+        frontier: &MutableAntichain<Time>,
+    ) -> Option<(Time, Capability<Time>, Vec<D>)> {
+        let (&t, _) = self.pending.first_key_value()?;
+        if frontier.less_equal(&t) {
+            return None;
+        }
+        self.pending.remove(&t).map(|(cap, data)| (t, cap, data))
+    }
+
     /// Removes and returns, in epoch order, every bucket for which `done` holds (for operators
     /// with several inputs, whose frontiers must all have passed).
     pub fn take_done_by(

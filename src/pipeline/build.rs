@@ -144,10 +144,19 @@ pub fn standard_dataflow<'s>(
     }
 }
 
-/// The committed silver rows a view is recomputed from (none unless it is).
+/// The committed silver rows a view is recomputed from, or those after its positions that it
+/// replays (none unless it does either).
 fn restored_input(sink: &ViewSink, restored: &Restored) -> Vec<RecordBatch> {
-    match sink.start {
+    match &sink.start {
         ViewStart::Recompute(_) => restored.silver.clone(),
+        ViewStart::Replay { after, .. } => {
+            let rows = if restored.silver.is_empty() {
+                &restored.replay
+            } else {
+                &restored.silver
+            };
+            crate::pipeline::restore::rows_after(rows, after)
+        }
         _ => Vec::new(),
     }
 }
@@ -157,5 +166,10 @@ fn view_sink(plan: &DataflowPlan, table: &ViewTable) -> ViewSink {
         table: table.clone(),
         start: plan.view_starts.get(&table.id).cloned().unwrap_or_default(),
         lateness_ms: plan.lateness_ms,
+        every: if plan.deferred_views.contains(&table.id) {
+            plan.view_every
+        } else {
+            1
+        },
     }
 }

@@ -101,6 +101,11 @@ pub enum ProgressMode {
     Off,
 }
 
+/// The views over silver are written every this many epochs by default (`run --view-every`):
+/// about every 10 s under the default latency budget at a low rate. Each write rewrites every
+/// group changed since the last, so a view's cost is paid once per write, not per epoch.
+pub const DEFAULT_VIEW_EVERY: u64 = 10;
+
 /// Everything a run needs; buildable in code (see `examples/`) or from the command line.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -135,6 +140,10 @@ pub struct RunConfig {
     /// quality windows) before the group leaves memory; a late row reads it back from its file.
     /// `None`: the deduplication horizon.
     pub lateness_ms: Option<i64>,
+    /// The views over silver are written at every epoch that is a multiple of this (and at the
+    /// run's last): between, their tables lag silver by at most this many epochs, and each
+    /// write pays for all of them. 1: at every epoch. See [`DEFAULT_VIEW_EVERY`].
+    pub view_every: u64,
     /// Largest number of events in one batch.
     pub batch_size: usize,
     /// How long a partition's reads smaller than a batch are gathered before processing
@@ -185,6 +194,7 @@ impl Default for RunConfig {
             window_ms: 60_000,
             horizon_ms: 2 * 3_600_000,
             lateness_ms: None,
+            view_every: DEFAULT_VIEW_EVERY,
             batch_size: 16384,
             batch_linger: super::DEFAULT_LINGER,
             timely: timely::CommunicationConfig::Thread,

@@ -222,6 +222,7 @@ where
                     stats.clone(),
                     feed.failure.clone(),
                     anchors,
+                    dataflow.deferred_views.clone(),
                 )
                 .probe_with(&probe);
         });

@@ -46,6 +46,10 @@ pub struct DataflowPlan {
     /// The tables already hold an earlier run's data.
     /// How each view's writer starts (by its table).
     pub view_starts: BTreeMap<TableId, ViewStart>,
+    /// The views over silver (and their change feeds), written every `view_every` epochs when
+    /// that is more than 1 (see `views::ViewSink::every`).
+    pub deferred_views: std::collections::BTreeSet<TableId>,
+    pub view_every: u64,
     /// How far (event time, ms) a view's watermark passes a group before it leaves memory.
     pub lateness_ms: i64,
     pub metrics: Arc<RunMetrics>,
@@ -217,6 +221,54 @@ fn silver_views(planned: &Tables) -> Vec<TableId> {
     ids
 }
 
+/// The views written every few epochs: those over silver, and their change feeds.
+fn deferred_views(
+    planned: &Tables,
+    over_silver: &[TableId],
+) -> std::collections::BTreeSet<TableId> {
+    let mut ids: std::collections::BTreeSet<TableId> = over_silver.iter().copied().collect();
+    let tables = planned.views.values().chain(
+        planned
+            .custom_views
+            .iter()
+            .map(|(_, t)| t)
+            .chain(planned.dataset_checks.iter().map(|(_, t)| t)),
+    );
+    for t in tables {
+        if let (true, Some((feed, _))) = (ids.contains(&t.id), &t.change_feed) {
+            ids.insert(*feed);
+        }
+    }
+    ids
+}
+
+/// Where the restore starts reading the silver rows replayed into views that lag silver: per
+/// partition, the lowest of their positions (`None`: no view replays).
+fn replay_after(
+    tables: &DeltaTables,
+    starts: &BTreeMap<TableId, ViewStart>,
+) -> Option<BTreeMap<u32, i64>> {
+    let lagging: Vec<&BTreeMap<u32, i64>> = starts
+        .values()
+        .filter_map(|s| match s {
+            ViewStart::Replay { after, .. } => Some(after),
+            _ => None,
+        })
+        .collect();
+    if lagging.is_empty() {
+        return None;
+    }
+    let partitions = tables.positions(TableKind::Silver).keys();
+    Some(
+        partitions
+            .map(|&p| {
+                let lowest = lagging.iter().map(|a| a.get(&p).copied().unwrap_or(-1));
+                (p, lowest.min().unwrap_or(-1))
+            })
+            .collect(),
+    )
+}
+
 /// How each view's writer starts. Every process decides alike: they read the same log before
 /// the first commit of the run.
 fn view_starts(tables: &DeltaTables, planned: &Tables) -> Result<BTreeMap<TableId, ViewStart>> {
@@ -271,6 +323,14 @@ pub fn view_start(
     });
     if restorable && in_sync && by_group {
         return Ok(ViewStart::FromTable(files));
+    }
+    if restorable && by_group && source == TableKind::Silver.id() {
+        // Written every few epochs, or a crash came between silver's commit and the view's:
+        // the silver rows after the view's positions are replayed into it.
+        return Ok(ViewStart::Replay {
+            files,
+            after: tables.positions(id).clone(),
+        });
     }
     tracing::info!(
         table = tables.table(id).spec.name.as_str(),
@@ -368,9 +428,15 @@ impl Plan {
         let mut tables = open_tables(cfg, &planned.catalog, &partitions)?;
         let view_starts = view_starts(&tables, &planned)?;
         let over_silver = silver_views(&planned);
+        let deferred_views = if cfg.view_every > 1 {
+            deferred_views(&planned, &over_silver)
+        } else {
+            Default::default()
+        };
         let recomputed = |id: &TableId| matches!(view_starts[id], ViewStart::Recompute(_));
         let needs = RestoreNeeds {
             silver_rows: over_silver.iter().any(recomputed),
+            replay_after: replay_after(&tables, &view_starts),
             quality_counts: view_starts
                 .keys()
                 .filter(|id| !over_silver.contains(id))
@@ -419,6 +485,8 @@ impl Plan {
             custom_views: planned.custom_views,
             dataset_checks: planned.dataset_checks,
             view_starts,
+            deferred_views,
+            view_every: cfg.view_every.max(1),
             lateness_ms: cfg.lateness_ms.unwrap_or(cfg.horizon_ms),
             metrics: Arc::new(RunMetrics::default()),
             quality_state: Arc::new(Mutex::new(BTreeMap::new())),

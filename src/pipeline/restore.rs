@@ -33,6 +33,9 @@ pub struct Restored {
     pub anchors: Option<DedupAnchors>,
     /// Committed silver rows (only when a view is recomputed from them).
     pub silver: Vec<RecordBatch>,
+    /// Committed silver rows after the lowest position of the views that replay them (only when
+    /// a view lags silver and none is recomputed).
+    pub replay: Vec<RecordBatch>,
     /// Each partition's watermark: the newest event time (ms) of its committed silver rows.
     pub watermarks: BTreeMap<u32, i64>,
     /// The quality table's counts.
@@ -49,12 +52,14 @@ fn invalid(table: TableKind, message: String) -> SinkError {
 }
 
 /// What a restore must read beyond the deduplication state.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RestoreNeeds {
     /// All silver rows (a view is recomputed from them).
     pub silver_rows: bool,
     /// The quality table's counts (it or `quality_by_window` is recomputed from them).
     pub quality_counts: bool,
+    /// The silver rows after these positions (per partition; a view replays them).
+    pub replay_after: Option<BTreeMap<u32, i64>>,
 }
 
 /// Reads the committed state of `tables`. `rules` are the (name, criticality) of the quality
@@ -69,7 +74,10 @@ pub fn restore(
 ) -> Result<Restored, SinkError> {
     let mut restored = Restored::default();
     if tables.version(TableKind::Silver) > 0 {
-        restore_silver(tables, roles, horizon_ms, needs, &mut restored)?;
+        restore_silver(tables, roles, horizon_ms, &needs, &mut restored)?;
+        if let (Some(after), false) = (&needs.replay_after, needs.silver_rows) {
+            restored.replay = replay_rows(tables, after)?;
+        }
     }
     if needs.quality_counts && tables.version(TableKind::Quality) > 0 {
         let quality = read_table(tables.output(), TableKind::Quality)?;
@@ -84,7 +92,7 @@ fn restore_silver(
     tables: &DeltaTables,
     roles: &SilverRoles,
     horizon_ms: i64,
-    needs: RestoreNeeds,
+    needs: &RestoreNeeds,
     restored: &mut Restored,
 ) -> Result<(), SinkError> {
     let recorded: Option<RecordedAnchors> = tables
@@ -106,7 +114,9 @@ fn restore_silver(
             restored.watermarks = watermarks;
             let wanted = files
                 .iter()
-                .filter(|f| may_hold_rows_after(f, &recorded.anchors))
+                .filter(|f| {
+                    may_hold_rows_after(f, |p| recorded.anchors.get(&p).map(|a| a.position))
+                })
                 .map(|f| f.path.clone())
                 .collect();
             (recorded, wanted, Some(&key_columns[..]))
@@ -179,9 +189,75 @@ fn recorded_watermarks(v: &serde_json::Value) -> Option<BTreeMap<u32, i64>> {
         .collect()
 }
 
-/// Whether a silver file may hold rows after their partition's anchor, by its statistics
-/// (partition and sequence-number ranges; a file without them may).
-fn may_hold_rows_after(file: &CommittedFile, anchors: &BTreeMap<u32, Anchor>) -> bool {
+/// The committed silver rows after `after` (each partition's position), read from the files
+/// whose statistics say they may hold such rows: what views that lag silver replay.
+fn replay_rows(
+    tables: &DeltaTables,
+    after: &BTreeMap<u32, i64>,
+) -> Result<Vec<RecordBatch>, SinkError> {
+    let files = tables.active_files_with_stats(TableKind::Silver)?;
+    let wanted: Vec<String> = files
+        .iter()
+        .filter(|f| may_hold_rows_after(f, |p| after.get(&p).copied()))
+        .map(|f| f.path.clone())
+        .collect();
+    let store = tables.table(TableKind::Silver).store.clone();
+    let schema = &tables.table(TableKind::Silver).spec.schema;
+    let mut rows = Vec::new();
+    let mut read = 0;
+    for f in &wanted {
+        for b in read_columns(&store, std::slice::from_ref(f), None)? {
+            read += b.num_rows();
+            let b = conform(&b, schema).map_err(|e| invalid(TableKind::Silver, e.to_string()))?;
+            rows.extend(rows_after(&[b], after));
+        }
+    }
+    let kept: usize = rows.iter().map(|b| b.num_rows()).sum();
+    tracing::info!(
+        "restore read silver for the views that lag it: {} of {} files, {read} rows, {kept} after \
+         the views' positions",
+        wanted.len(),
+        files.len()
+    );
+    Ok(rows)
+}
+
+/// The rows of `batches` (silver rows) after their partition's position in `after` (all of a
+/// partition it does not name).
+pub fn rows_after(batches: &[RecordBatch], after: &BTreeMap<u32, i64>) -> Vec<RecordBatch> {
+    use arrow::array::{Array, BooleanArray, Int32Array, Int64Array};
+    let mut out = Vec::new();
+    for b in batches {
+        let (Some(partition), Some(seq)) = (
+            b.column_by_name("partition")
+                .and_then(|c| c.as_any().downcast_ref::<Int32Array>()),
+            b.column_by_name("sequence_number")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>()),
+        ) else {
+            out.push(b.clone());
+            continue;
+        };
+        let keep: BooleanArray = (0..b.num_rows())
+            .map(|i| {
+                let p = partition.value(i) as u32;
+                Some(after.get(&p).is_none_or(|&pos| seq.value(i) > pos))
+            })
+            .collect();
+        if keep.true_count() == b.num_rows() {
+            out.push(b.clone());
+        } else if keep.true_count() > 0 {
+            out.push(
+                arrow::compute::filter_record_batch(b, &keep).expect("mask of the batch's length"),
+            );
+        }
+    }
+    out
+}
+
+/// Whether a silver file may hold rows after their partition's position (`after`: `None` for a
+/// partition with none), by its statistics (partition and sequence-number ranges; a file without
+/// them may).
+fn may_hold_rows_after(file: &CommittedFile, after: impl Fn(u32) -> Option<i64>) -> bool {
     let Some(stats) = file.stats_json() else {
         return true;
     };
@@ -199,8 +275,8 @@ fn may_hold_rows_after(file: &CommittedFile, anchors: &BTreeMap<u32, Anchor>) ->
     (lo..=hi).any(|p| {
         u32::try_from(p)
             .ok()
-            .and_then(|p| anchors.get(&p))
-            .is_none_or(|a| max_seq > a.position)
+            .and_then(&after)
+            .is_none_or(|position| max_seq > position)
     })
 }
 

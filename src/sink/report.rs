@@ -58,6 +58,10 @@ pub enum EpochReport {
         epoch: Time,
         stamps: Vec<(u32, Option<i64>, Option<i64>)>,
     },
+    /// A view writer holds changes of `table` it writes at a later epoch (views are written every
+    /// `--view-every` epochs): the committer leaves the table as it is in this epoch, so its
+    /// positions still say which silver rows it holds.
+    Deferred { epoch: Time, table: TableId },
     /// A stage could not do its part of the epoch: the committer commits nothing of this epoch
     /// or any later one, and the run ends with this error.
     Failed {
@@ -76,6 +80,7 @@ impl EpochReport {
             | EpochReport::Files { epoch, .. }
             | EpochReport::Watermarks { epoch, .. }
             | EpochReport::DedupStamps { epoch, .. }
+            | EpochReport::Deferred { epoch, .. }
             | EpochReport::Failed { epoch, .. } => *epoch,
         }
     }

@@ -4,6 +4,14 @@
 //! group's old file in the same commit. Optionally the epoch's changed rows are appended to the
 //! view's change feed (`_change_type` insert/update/delete, `_epoch`).
 //!
+//! A view may be written every few epochs (`ViewSink::every`, `run --view-every`): its writers
+//! keep the groups changed since the last write and rewrite them together at every epoch that is
+//! a multiple of it (and when the input ends); in the epochs between they report
+//! [`EpochReport::Deferred`] and the committer leaves the table as it was, so its positions say
+//! which silver rows it holds. All writers of a view decide alike (by the epoch's number), so a
+//! commit never mixes groups of different epochs. A restart replays the silver rows after the
+//! view's positions into it ([`ViewStart::Replay`]).
+//!
 //! State is bounded by event time: a file holds one group (its name says which, see
 //! `sink::parquet::write_group_file`), so a group need not stay in memory. After each epoch a
 //! writer lets go of the groups the epoch did not change that its watermark (the newest
@@ -42,6 +50,8 @@ pub struct ViewSink {
     /// How far (event time, ms) its writer's watermark may pass a group's close before the
     /// group leaves memory (see [`View::group_closes_at`]).
     pub lateness_ms: i64,
+    /// Written at the epochs that are multiples of this (1: every epoch), and when the input ends.
+    pub every: u64,
 }
 
 /// What a view's writer starts from.
@@ -53,6 +63,14 @@ pub enum ViewStart {
     /// The view's own committed files, one per file group (named for it): a group is read back
     /// when an epoch first changes it; nothing is rewritten at the start.
     FromTable(Vec<CommittedFile>),
+    /// As [`ViewStart::FromTable`], for a table that lags silver (it was last written a few
+    /// epochs before the run stopped): the silver rows after `after` (each partition's position
+    /// in the view's table) are fed at epoch 0, and the groups they change are written with the
+    /// view's next write.
+    Replay {
+        files: Vec<CommittedFile>,
+        after: std::collections::BTreeMap<u32, i64>,
+    },
     /// The view is recomputed from its input (fed at epoch 0): every group is rewritten at
     /// epoch 1 and these files (the table's before this run) are removed. For tables from before
     /// files were named by group, views that cannot read their rows back, and a view whose table
@@ -97,6 +115,10 @@ struct ViewFiles<V: View> {
     watermark: Option<i64>,
     /// This epoch's groups read back from their files, and the keys they changed.
     reloaded: (u64, u64),
+    /// Groups changed since the last write.
+    dirty: BTreeSet<u64>,
+    /// With a change feed: each key changed since the last write, and its row before.
+    before: BTreeMap<V::Key, Option<V::Row>>,
     /// Groups held, as last reported to the metrics.
     held_reported: u64,
 }
@@ -118,12 +140,17 @@ where
             restorable,
             watermark: None,
             reloaded: (0, 0),
+            dirty: BTreeSet::new(),
+            before: BTreeMap::new(),
             held_reported: 0,
         };
         match state.sink.start.clone() {
             ViewStart::Empty => {}
             ViewStart::Recompute(orphans) => state.orphans = orphans,
-            ViewStart::FromTable(committed) => {
+            ViewStart::FromTable(committed)
+            | ViewStart::Replay {
+                files: committed, ..
+            } => {
                 for f in committed {
                     let Some(group) = group_of_file(&f.path) else {
                         continue;
@@ -167,23 +194,12 @@ where
     }
 
     /// Adds an epoch's parts to their keys' aggregates (reading back the groups not in memory);
-    /// returns the changed groups and, when the view has a change feed, each changed key's row
-    /// before and after.
-    #[allow(clippy::type_complexity)]
-    fn apply(
-        &mut self,
-        updates: Vec<Update<V::Key, V::Part>>,
-    ) -> Result<
-        (
-            BTreeSet<u64>,
-            BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)>,
-        ),
-        String,
-    > {
+    /// the changed groups join [`ViewFiles::dirty`] (and, with a change feed, each changed key's
+    /// row before joins [`ViewFiles::before`]). Returns the epoch's changed groups.
+    fn apply(&mut self, updates: Vec<Update<V::Key, V::Part>>) -> Result<BTreeSet<u64>, String> {
         let feed_on = self.sink.table.change_feed.is_some();
         let view = self.view.clone();
         let mut changed_groups = BTreeSet::new();
-        let mut feed: BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)> = BTreeMap::new();
         self.reloaded = (0, 0);
         let mut read_back = BTreeSet::new();
         let mut late_keys = BTreeSet::new();
@@ -201,9 +217,9 @@ where
                 late_keys.insert(key.clone());
             }
             let totals = self.held.get_mut(&group).expect("held above");
-            if feed_on && !feed.contains_key(&key) {
+            if feed_on && !self.before.contains_key(&key) {
                 let before = totals.get(&key).and_then(|t| view.row(&key, t));
-                feed.insert(key.clone(), (before, None));
+                self.before.insert(key.clone(), before);
             }
             match totals.entry(key) {
                 Entry::Occupied(mut total) => total.get_mut().plus_equals(&part),
@@ -211,10 +227,6 @@ where
                     slot.insert(part);
                 }
             }
-        }
-        for (key, (_, after)) in feed.iter_mut() {
-            let group = view.file_group(key);
-            *after = self.held[&group].get(key).and_then(|t| view.row(key, t));
         }
         self.reloaded = (read_back.len() as u64, late_keys.len() as u64);
         for group in &changed_groups {
@@ -225,12 +237,25 @@ where
                 self.watermark = Some(self.watermark.map_or(close, |w| w.max(close)));
             }
         }
-        Ok((changed_groups, feed))
+        self.dirty.extend(changed_groups.iter().copied());
+        Ok(changed_groups)
     }
 
-    /// Rewrites the changed groups (every group held, when old files must go); the table's
-    /// report.
-    fn rewrite(&mut self, t: Time, mut changed_groups: BTreeSet<u64>) -> EpochReport {
+    /// Whether the writer writes at epoch `t`: at the multiples of `every`, when the input has
+    /// ended (`last`), when it has nothing to hold back, and at epoch 1 of a recomputed view
+    /// (whose old files go in the same commit as its new ones).
+    fn writes_at(&self, t: Time, last: bool) -> bool {
+        self.dirty.is_empty()
+            || last
+            || t % self.sink.every.max(1) == 0
+            || !self.orphans.is_empty()
+            || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
+    }
+
+    /// Rewrites the groups changed since the last write (every group held, when old files must
+    /// go); the table's report.
+    fn rewrite(&mut self, t: Time) -> EpochReport {
+        let mut changed_groups = std::mem::take(&mut self.dirty);
         if !self.orphans.is_empty()
             || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
         {
@@ -289,7 +314,7 @@ where
         };
         let lateness = self.sink.lateness_ms;
         let view = &*self.view;
-        let (files, row_counts) = (&self.files, &self.row_counts);
+        let (files, row_counts, dirty) = (&self.files, &self.row_counts, &self.dirty);
         let before = self.held.len();
         self.held.retain(|group, totals| {
             let closed = view
@@ -297,7 +322,7 @@ where
                 .is_some_and(|close| close.saturating_add(lateness) < watermark);
             let on_file = files.contains_key(group)
                 && row_counts.get(group).copied() == Some(totals.len() as u64);
-            !(closed && on_file && !changed.contains(group))
+            !(closed && on_file && !changed.contains(group) && !dirty.contains(group))
         });
         before - self.held.len()
     }
@@ -318,14 +343,23 @@ where
             .collect();
     }
 
-    /// The epoch's change-feed file, if the view has a feed and the epoch changed rows.
-    fn feed(
-        &self,
-        t: Time,
-        feed: &BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)>,
-    ) -> Option<EpochReport> {
+    /// The change-feed file of the rows changed since the last write, if the view has a feed
+    /// and rows changed.
+    fn feed(&mut self, t: Time) -> Option<EpochReport> {
         let (feed_id, feed_root) = self.sink.table.change_feed.as_ref()?;
-        let batch = feed_batch(self.view.as_ref(), feed, t)?;
+        let view = &*self.view;
+        let feed: BTreeMap<V::Key, (Option<V::Row>, Option<V::Row>)> =
+            std::mem::take(&mut self.before)
+                .into_iter()
+                .map(|(key, before)| {
+                    let held = self.held.get(&view.file_group(&key));
+                    let after = held
+                        .and_then(|h| h.get(&key))
+                        .and_then(|t| view.row(&key, t));
+                    (key, (before, after))
+                })
+                .collect();
+        let batch = feed_batch(self.view.as_ref(), &feed, t)?;
         let stage = super::change_feed_name(self.view.name());
         Some(match write_file(feed_root, &[batch]) {
             Ok(add) => EpochReport::Files {
@@ -372,23 +406,41 @@ where
                         pending.hold(cap);
                     }
                     input.for_each(|cap, data| pending.absorb(&cap, port, data, |u| u.1));
-                    for (t, cap, updates) in pending.take_done(frontier) {
+                    // One epoch at a time: an epoch left with changes held back holds the next
+                    // one, which may already be done (each epoch is seen, so that every writer
+                    // of the view decides alike at each).
+                    while let Some((t, cap, updates)) = pending.take_first_done(frontier) {
                         let name = state.view.name().to_string();
-                        let (changed_groups, feed) = match state.apply(updates) {
-                            Ok(applied) => applied,
+                        let changed_groups = match state.apply(updates) {
+                            Ok(changed) => changed,
                             Err(e) => {
                                 output.session(&cap).give(EpochReport::failed(t, &name, e));
                                 continue;
                             }
                         };
                         if t == 0 {
-                            state.count_rows();
-                            continue; // restored state: the table already holds it
+                            if !matches!(state.sink.start, ViewStart::Replay { .. }) {
+                                // Restored state: the table already holds it.
+                                state.count_rows();
+                                state.dirty.clear();
+                                state.before.clear();
+                            }
+                            continue;
                         }
                         let mut session = output.session(&cap);
-                        session.give(state.rewrite(t, changed_groups.clone()));
-                        if let Some(report) = state.feed(t, &feed) {
-                            session.give(report);
+                        if state.writes_at(t, frontier.is_empty()) {
+                            session.give(state.rewrite(t));
+                            if let Some(report) = state.feed(t) {
+                                session.give(report);
+                            }
+                        } else {
+                            let table = &state.sink.table;
+                            let feed = table.change_feed.as_ref().map(|(id, _)| *id);
+                            for table in std::iter::once(table.id).chain(feed) {
+                                session.give(EpochReport::Deferred { epoch: t, table });
+                            }
+                            drop(session);
+                            pending.hold(cap.delayed(&(t + 1)));
                         }
                         let was_held = state.held_reported;
                         let evicted = state.evict(&changed_groups);

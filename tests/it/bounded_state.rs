@@ -61,7 +61,12 @@ fn bounded(file: &Path, out: &Path) -> Command {
 
 /// [`bounded`], run to the end; returns its log (stderr).
 fn run_bounded(file: &Path, out: &Path) -> String {
-    let output = bounded(file, out).output().unwrap();
+    run_bounded_with(file, out, &[])
+}
+
+/// [`run_bounded`] with more options.
+fn run_bounded_with(file: &Path, out: &Path, more: &[&str]) -> String {
+    let output = bounded(file, out).args(more).output().unwrap();
     let log = combined_output(&output);
     assert!(output.status.success(), "{log}");
     log
@@ -313,6 +318,52 @@ fn sigkill_while_groups_are_read_back_then_rerun_is_exact() {
     assert_exact(&crashed, &full, "after kill -9 and a rerun");
 }
 
+/// Views written every 5 epochs, and a run killed before its 13th epoch commits: silver holds
+/// epochs 1–12, the views epochs 1–10. The rerun replays into the views the silver rows after
+/// their positions (reading only the silver files that may hold them, recomputing nothing), and
+/// every table is exact.
+#[test]
+fn views_written_every_few_epochs_replay_the_silver_rows_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, full) = generate(dir.path(), 10);
+    let out = dir.path().join("out");
+    let cadence = ["--view-every", "5"];
+    let killed = bounded(&full, &out)
+        .args(cadence)
+        .env("MEDALLION_FAULT", "kill@before_commit:13")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "{}", combined_output(&killed));
+    assert_eq!(
+        commit_versions(&out.join("silver")).len(),
+        13,
+        "silver: epochs 1–12"
+    );
+    let second = run_bounded_with(&full, &out, &cadence);
+    assert!(
+        !second.contains("recomputing the view"),
+        "the views replay, never recompute:\n{second}"
+    );
+    let line = second
+        .lines()
+        .find(|l| l.contains("restore read silver for the views that lag it: "))
+        .unwrap_or_else(|| panic!("no replay in:\n{second}"));
+    let words: Vec<&str> = line
+        .split("lag it: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (read, files): (usize, usize) = (words[0].parse().unwrap(), words[2].parse().unwrap());
+    assert!(read > 0 && read < files, "{line}");
+    assert_exact(
+        &out,
+        &full,
+        "after a kill with views two epochs behind silver",
+    );
+    check_change_feeds(&out);
+}
+
 /// The commit files of a table's log (`_delta_log/<version>.json`), by version.
 fn commit_versions(table: &Path) -> Vec<u64> {
     let mut v: Vec<u64> = std::fs::read_dir(table.join("_delta_log"))
@@ -334,7 +385,8 @@ fn vacuumed_logs_restore_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (part, full) = generate(dir.path(), 3000);
     let out = dir.path().join("out");
-    run_bounded(&part, &out);
+    // Views written at every epoch: every table has more commits than a checkpoint's worth.
+    run_bounded_with(&part, &out, &["--view-every", "1"]);
     let tables: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -3,7 +3,7 @@
 //! failed commit) refuses that epoch and every later one: nothing after it is committed, and
 //! the run returns the failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ use super::dedup::anchors::{DedupAnchors, EpochStamps};
 use crate::dataflow::error::DataflowError;
 use crate::epoch::{EpochBuckets, Time, Vecs};
 use crate::metrics::RunMetrics;
-use crate::sink::{BatchRead, DataFile, DeltaTables, EpochReport, Rows, TableId};
+use crate::sink::{BatchRead, DataFile, DeltaTables, EpochReport, Rows, TableId, TableKind};
 use crate::telemetry::{CommitFailed, EpochCommitted, TableCommitted};
 
 /// What the committer has committed, for the run summary.
@@ -78,7 +78,8 @@ impl Failure {
 /// The committer: one Delta commit per table per finished epoch, on worker 0.
 pub trait Commit<'s> {
     /// `tables` is `Some` on exactly one worker (the committer); every worker sends it its
-    /// reports. Emits each epoch once it is committed (or refused).
+    /// reports. Emits each epoch once it is committed (or refused). `deferred` are the views
+    /// written every few epochs ([`EpochReport::Deferred`]).
     fn commit(
         self,
         tables: Option<DeltaTables>,
@@ -86,6 +87,7 @@ pub trait Commit<'s> {
         stats: Arc<Mutex<CommitStats>>,
         failure: Failure,
         anchors: DedupAnchors,
+        deferred: BTreeSet<TableId>,
     ) -> StreamVec<'s, Time, Time>;
 }
 
@@ -97,8 +99,18 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
         stats: Arc<Mutex<CommitStats>>,
         failure: Failure,
         anchors: DedupAnchors,
+        deferred: BTreeSet<TableId>,
     ) -> StreamVec<'s, Time, Time> {
         let mut anchors = anchors;
+        // What silver holds: where the deferred views' commits say they are once written.
+        let mut read = DeferredViews {
+            silver: tables
+                .as_ref()
+                .map(|t| t.positions(TableKind::Silver).clone())
+                .unwrap_or_default(),
+            tables: deferred,
+            carried: BTreeMap::new(),
+        };
         self.unary_frontier::<Vecs<Time>, _, _, _>(
             Exchange::new(|_: &EpochReport| 0),
             "Commit",
@@ -113,8 +125,9 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
                             continue;
                         };
                         if !failure.is_set() {
+                            let state = (&mut anchors, &mut read);
                             if let Err(e) =
-                                commit_epoch(tables, t, reports, &metrics, &stats, &mut anchors)
+                                commit_epoch(tables, t, reports, &metrics, &stats, state)
                             {
                                 failure.set(e);
                             }
@@ -124,6 +137,34 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
                 }
             },
         )
+    }
+}
+
+/// The views written every few epochs. A view's commit comes at an epoch in which no writer of
+/// it held changes back; it holds every silver row committed up to that epoch, so it records
+/// silver's positions (from before the run and every epoch's since), not only the partitions
+/// read in that epoch. Files a writer wrote in an epoch in which another writer of the view held
+/// back (a writer that saw its input end writes at once) are carried to the view's next commit.
+struct DeferredViews {
+    silver: BTreeMap<u32, i64>,
+    tables: BTreeSet<TableId>,
+    carried: BTreeMap<TableId, (Vec<DataFile>, Vec<String>)>,
+}
+
+impl DeferredViews {
+    /// Adds an epoch's files of `id` to those carried to its next commit; a file added and
+    /// removed before that commit is never committed.
+    fn carry(&mut self, id: TableId, adds: Vec<DataFile>, removes: Vec<String>) {
+        let (carried_adds, carried_removes) = self.carried.entry(id).or_default();
+        for path in removes {
+            match carried_adds.iter().position(|a| a.path == path) {
+                Some(i) => {
+                    carried_adds.remove(i);
+                }
+                None => carried_removes.push(path),
+            }
+        }
+        carried_adds.extend(adds);
     }
 }
 
@@ -139,6 +180,8 @@ struct EpochPlan {
     watermarks: BTreeMap<u32, i64>,
     /// What the epoch's silver rows tell of deduplication's clocks.
     stamps: BTreeMap<u32, EpochStamps>,
+    /// Views whose writers hold changes for a later epoch: not committed in this one.
+    deferred: BTreeSet<TableId>,
 }
 
 fn gather(
@@ -173,6 +216,9 @@ fn gather(
                     });
                 }
             }
+            EpochReport::Deferred { table, .. } => {
+                plan.deferred.insert(table);
+            }
             EpochReport::Watermarks { marks, .. } => {
                 for (p, t) in marks {
                     let e = plan.watermarks.entry(p).or_insert(t);
@@ -206,7 +252,7 @@ fn commit_epoch(
     reports: Vec<EpochReport>,
     metrics: &RunMetrics,
     stats: &Mutex<CommitStats>,
-    anchors: &mut DedupAnchors,
+    (anchors, read): (&mut DedupAnchors, &mut DeferredViews),
 ) -> Result<(), DataflowError> {
     let epoch_started = Instant::now();
     // Counted on a copy: a refused epoch leaves the statistics as they were.
@@ -217,13 +263,32 @@ fn commit_epoch(
     tables.advance_watermarks(&plan.watermarks);
     anchors.advance(&plan.stamps, &plan.positions);
     tables.record_dedup_anchors(&anchors.recorded());
+    for (&p, &seq) in &plan.positions {
+        let e = read.silver.entry(p).or_insert(seq);
+        *e = (*e).max(seq);
+    }
     let ids: Vec<TableId> = tables.catalog().iter().map(|(id, _)| id).collect();
     for id in ids {
         let (adds, removes) = plan.files.remove(&id).unwrap_or_default();
+        let deferred = read.tables.contains(&id);
+        let (adds, removes) = if deferred {
+            read.carry(id, adds, removes);
+            if plan.deferred.contains(&id) {
+                continue;
+            }
+            read.carried.remove(&id).unwrap_or_default()
+        } else {
+            (adds, removes)
+        };
+        let positions = if deferred {
+            &read.silver
+        } else {
+            &plan.positions
+        };
         let started = Instant::now();
         let before = tables.version(id);
         let name = tables.table(id).spec.name.clone();
-        if let Err(source) = tables.commit(id, epoch, adds, removes, &plan.positions) {
+        if let Err(source) = tables.commit(id, epoch, adds, removes, positions) {
             let error = source.to_string();
             CommitFailed {
                 table: &name,

@@ -132,6 +132,15 @@ pub struct RunArgs {
     /// horizon.
     #[arg(long, value_name = "MIN", env = "MEDALLION_LATENESS_MIN")]
     pub lateness_min: Option<i64>,
+    /// Write the views over silver (station_latest, station_hourly, declared views, dataset
+    /// checks) at every N-th epoch and at the end of the run, not at every epoch: their tables
+    /// lag silver by at most N epochs (about N × --max-latency at a low rate), and each view's
+    /// rewrite of its changed groups is paid once per N epochs. 1: every epoch, so that a view's
+    /// table always equals the view over silver's latest commit. A restart replays the silver
+    /// rows committed after a view's last write into it.
+    #[arg(long, value_name = "N", default_value_t = crate::pipeline::config::DEFAULT_VIEW_EVERY,
+          env = "MEDALLION_VIEW_EVERY")]
+    pub view_every: u64,
     /// Largest number of events per batch.
     #[arg(long, default_value_t = 16384, env = "MEDALLION_BATCH_SIZE")]
     pub batch_size: usize,
@@ -374,6 +383,7 @@ fn base_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         window_ms: a.window_s.max(1) * 1000,
         horizon_ms: a.horizon_min.max(1) * 60_000,
         lateness_ms: a.lateness_min.map(|m| m.max(0) * 60_000),
+        view_every: a.view_every.max(1),
         batch_size: a.batch_size,
         batch_linger: std::time::Duration::from_millis(a.batch_linger_ms),
         timely,
