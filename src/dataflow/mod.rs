@@ -28,7 +28,7 @@ pub mod per_batch;
 pub use error::DataflowError;
 pub use operators::{
     newest_event_times, Anchor, Commit, CommitStats, DedupAnchors, DedupWinners, EpochStamps,
-    Failure, Process, QualityCounts, QualityState, ReadPositions, RecordedAnchors, RestoredDedup,
-    RestoredKey, RowsOf, SilverRows, TableRows, Watermarks, WriteTable,
+    Failure, MadeOf, Process, QualityCounts, QualityState, ReadPositions, RecordedAnchors,
+    RestoredDedup, RestoredKey, RowsOf, SilverRows, TableRows, Watermarks, WriteTable,
 };
 pub use per_batch::{process_batch, ProcessContext, Processed, SkipBelow};

@@ -166,7 +166,7 @@ fn view_sink(plan: &DataflowPlan, table: &ViewTable) -> ViewSink {
         table: table.clone(),
         start: plan.view_starts.get(&table.id).cloned().unwrap_or_default(),
         lateness_ms: plan.lateness_ms,
-        every: if plan.deferred_views.contains(&table.id) {
+        every: if plan.deferred_views.contains_key(&table.id) {
             plan.view_every
         } else {
             1

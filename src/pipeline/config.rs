@@ -101,7 +101,8 @@ pub enum ProgressMode {
     Off,
 }
 
-/// The views over silver are written every this many epochs by default (`run --view-every`):
+/// The tables rewritten in place are written every this many epochs by default
+/// (`run --view-every`):
 /// about every 10 s under the default latency budget at a low rate. Each write rewrites every
 /// group changed since the last, so a view's cost is paid once per write, not per epoch.
 pub const DEFAULT_VIEW_EVERY: u64 = 10;
@@ -140,9 +141,10 @@ pub struct RunConfig {
     /// quality windows) before the group leaves memory; a late row reads it back from its file.
     /// `None`: the deduplication horizon.
     pub lateness_ms: Option<i64>,
-    /// The views over silver are written at every epoch that is a multiple of this (and at the
-    /// run's last): between, their tables lag silver by at most this many epochs, and each
-    /// write pays for all of them. 1: at every epoch. See [`DEFAULT_VIEW_EVERY`].
+    /// The tables rewritten in place (views, dataset checks, quality counts) are written at
+    /// every epoch that is a multiple of this (and at the run's last): between, they lag silver
+    /// by at most this many epochs, and each write pays for all of them. 1: at every epoch. See
+    /// [`DEFAULT_VIEW_EVERY`].
     pub view_every: u64,
     /// Largest number of events in one batch.
     pub batch_size: usize,

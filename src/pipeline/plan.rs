@@ -12,7 +12,7 @@ use super::config::{process_info, RunConfig, SourceSpec};
 use super::restore::{restore, RestoreNeeds, Restored};
 use super::source::{load_run_rules, now_from_meta, open_source};
 use crate::dataflow::per_batch::{ProcessContext, SkipBelow};
-use crate::dataflow::{CommitStats, Failure, QualityState};
+use crate::dataflow::{CommitStats, Failure, MadeOf, QualityState};
 use crate::metrics::RunMetrics;
 use crate::quality::{EvalContext, RuleSet};
 use crate::sink::{Catalog, DeltaTables, TableId, TableKind, TableSpec};
@@ -46,9 +46,9 @@ pub struct DataflowPlan {
     /// The tables already hold an earlier run's data.
     /// How each view's writer starts (by its table).
     pub view_starts: BTreeMap<TableId, ViewStart>,
-    /// The views over silver (and their change feeds), written every `view_every` epochs when
-    /// that is more than 1 (see `views::ViewSink::every`).
-    pub deferred_views: std::collections::BTreeSet<TableId>,
+    /// The tables rewritten in place (and their change feeds) written every `view_every` epochs
+    /// when that is more than 1 (see `views::ViewSink::every`), and what their rows are made of.
+    pub deferred_views: BTreeMap<TableId, MadeOf>,
     pub view_every: u64,
     /// How far (event time, ms) a view's watermark passes a group before it leaves memory.
     pub lateness_ms: i64,
@@ -221,22 +221,27 @@ fn silver_views(planned: &Tables) -> Vec<TableId> {
     ids
 }
 
-/// The views written every few epochs: those over silver, and their change feeds.
-fn deferred_views(
-    planned: &Tables,
-    over_silver: &[TableId],
-) -> std::collections::BTreeSet<TableId> {
-    let mut ids: std::collections::BTreeSet<TableId> = over_silver.iter().copied().collect();
-    let tables = planned.views.values().chain(
+/// The tables written every few epochs: the views over silver and their change feeds (made of
+/// silver rows), `quality` and `quality_by_window` (made of the events read).
+fn deferred_views(planned: &Tables, over_silver: &[TableId]) -> BTreeMap<TableId, MadeOf> {
+    let mut ids: BTreeMap<TableId, MadeOf> = over_silver
+        .iter()
+        .map(|&id| (id, MadeOf::SilverRows))
+        .collect();
+    ids.insert(TableKind::Quality.id(), MadeOf::ReadEvents);
+    let tables = planned.views.iter().map(|(k, t)| (Some(*k), t)).chain(
         planned
             .custom_views
             .iter()
-            .map(|(_, t)| t)
-            .chain(planned.dataset_checks.iter().map(|(_, t)| t)),
+            .map(|(_, t)| (None, t))
+            .chain(planned.dataset_checks.iter().map(|(_, t)| (None, t))),
     );
-    for t in tables {
-        if let (true, Some((feed, _))) = (ids.contains(&t.id), &t.change_feed) {
-            ids.insert(*feed);
+    for (kind, t) in tables {
+        if kind == Some(ViewKind::QualityByWindow) {
+            ids.insert(t.id, MadeOf::ReadEvents);
+        }
+        if let (Some(&made_of), Some((feed, _))) = (ids.get(&t.id), &t.change_feed) {
+            ids.insert(*feed, made_of);
         }
     }
     ids

@@ -78,8 +78,8 @@ impl Failure {
 /// The committer: one Delta commit per table per finished epoch, on worker 0.
 pub trait Commit<'s> {
     /// `tables` is `Some` on exactly one worker (the committer); every worker sends it its
-    /// reports. Emits each epoch once it is committed (or refused). `deferred` are the views
-    /// written every few epochs ([`EpochReport::Deferred`]).
+    /// reports. Emits each epoch once it is committed (or refused). `deferred` are the tables
+    /// written every few epochs ([`EpochReport::Deferred`]) and what their rows are made of.
     fn commit(
         self,
         tables: Option<DeltaTables>,
@@ -87,7 +87,7 @@ pub trait Commit<'s> {
         stats: Arc<Mutex<CommitStats>>,
         failure: Failure,
         anchors: DedupAnchors,
-        deferred: BTreeSet<TableId>,
+        deferred: BTreeMap<TableId, MadeOf>,
     ) -> StreamVec<'s, Time, Time>;
 }
 
@@ -99,7 +99,7 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
         stats: Arc<Mutex<CommitStats>>,
         failure: Failure,
         anchors: DedupAnchors,
-        deferred: BTreeSet<TableId>,
+        deferred: BTreeMap<TableId, MadeOf>,
     ) -> StreamVec<'s, Time, Time> {
         let mut anchors = anchors;
         // What silver holds: where the deferred views' commits say they are once written.
@@ -108,6 +108,7 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
                 .as_ref()
                 .map(|t| t.positions(TableKind::Silver).clone())
                 .unwrap_or_default(),
+            reads: BTreeMap::new(),
             tables: deferred,
             carried: BTreeMap::new(),
         };
@@ -140,14 +141,29 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
     }
 }
 
-/// The views written every few epochs. A view's commit comes at an epoch in which no writer of
-/// it held changes back; it holds every silver row committed up to that epoch, so it records
-/// silver's positions (from before the run and every epoch's since), not only the partitions
-/// read in that epoch. Files a writer wrote in an epoch in which another writer of the view held
-/// back (a writer that saw its input end writes at once) are carried to the view's next commit.
+/// What the rows of a table written every few epochs are made of, which says what positions
+/// its commits record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeOf {
+    /// Silver rows (the views over silver): a restart replays into the table the silver rows
+    /// after its positions, so once written it holds every silver row committed up to the epoch.
+    SilverRows,
+    /// The events read (the quality counts): a restart reads the source again from the table's
+    /// positions, so once written it holds what it held and every event read since.
+    ReadEvents,
+}
+
+/// The tables written every few epochs. A table's commit comes at an epoch in which no writer
+/// of it held changes back, and records the positions of everything its rows hold then
+/// ([`MadeOf`]), not only the partitions read in that epoch. Files a writer wrote in an epoch in
+/// which another writer of the table held back (a writer that saw its input end writes at
+/// once) are carried to the table's next commit.
 struct DeferredViews {
+    /// Silver's positions before the run, and every epoch's reads since.
     silver: BTreeMap<u32, i64>,
-    tables: BTreeSet<TableId>,
+    /// Every epoch's reads of this run.
+    reads: BTreeMap<u32, i64>,
+    tables: BTreeMap<TableId, MadeOf>,
     carried: BTreeMap<TableId, (Vec<DataFile>, Vec<String>)>,
 }
 
@@ -264,14 +280,16 @@ fn commit_epoch(
     anchors.advance(&plan.stamps, &plan.positions);
     tables.record_dedup_anchors(&anchors.recorded());
     for (&p, &seq) in &plan.positions {
-        let e = read.silver.entry(p).or_insert(seq);
-        *e = (*e).max(seq);
+        for positions in [&mut read.silver, &mut read.reads] {
+            let e = positions.entry(p).or_insert(seq);
+            *e = (*e).max(seq);
+        }
     }
     let ids: Vec<TableId> = tables.catalog().iter().map(|(id, _)| id).collect();
     for id in ids {
         let (adds, removes) = plan.files.remove(&id).unwrap_or_default();
-        let deferred = read.tables.contains(&id);
-        let (adds, removes) = if deferred {
+        let deferred = read.tables.get(&id).copied();
+        let (adds, removes) = if deferred.is_some() {
             read.carry(id, adds, removes);
             if plan.deferred.contains(&id) {
                 continue;
@@ -280,10 +298,10 @@ fn commit_epoch(
         } else {
             (adds, removes)
         };
-        let positions = if deferred {
-            &read.silver
-        } else {
-            &plan.positions
+        let positions = match deferred {
+            Some(MadeOf::SilverRows) => &read.silver,
+            Some(MadeOf::ReadEvents) => &read.reads,
+            None => &plan.positions,
         };
         let started = Instant::now();
         let before = tables.version(id);

@@ -12,7 +12,7 @@ mod table_rows;
 mod watermarks;
 mod write_table;
 
-pub use commit::{Commit, CommitStats, Failure};
+pub use commit::{Commit, CommitStats, Failure, MadeOf};
 pub use dedup::anchors::{Anchor, DedupAnchors, EpochStamps, RecordedAnchors};
 pub use dedup::{DedupWinners, RestoredDedup, RestoredKey};
 pub use positions::ReadPositions;

@@ -132,12 +132,13 @@ pub struct RunArgs {
     /// horizon.
     #[arg(long, value_name = "MIN", env = "MEDALLION_LATENESS_MIN")]
     pub lateness_min: Option<i64>,
-    /// Write the views over silver (station_latest, station_hourly, declared views, dataset
-    /// checks) at every N-th epoch and at the end of the run, not at every epoch: their tables
-    /// lag silver by at most N epochs (about N × --max-latency at a low rate), and each view's
-    /// rewrite of its changed groups is paid once per N epochs. 1: every epoch, so that a view's
-    /// table always equals the view over silver's latest commit. A restart replays the silver
-    /// rows committed after a view's last write into it.
+    /// Write the tables rewritten in place (the views, declared views, dataset_checks, quality)
+    /// at every N-th epoch and at the end of the run, not at every epoch: they lag silver by at
+    /// most N epochs (about N × --max-latency at a low rate), and each table's rewrite of its
+    /// changed groups and its commit are paid once per N epochs. 1: every epoch, so that they
+    /// always equal their recomputation over silver's latest commit. A restart replays into a
+    /// view the silver rows committed after its last write, and reads the source again from
+    /// quality's positions.
     #[arg(long, value_name = "N", default_value_t = crate::pipeline::config::DEFAULT_VIEW_EVERY,
           env = "MEDALLION_VIEW_EVERY")]
     pub view_every: u64,
