@@ -217,6 +217,8 @@ fn the_quality_table_rewrites_only_the_days_an_epoch_changed() {
             epoch: EpochPolicy::Events(250),
             timely: timely::CommunicationConfig::Process(2),
             progress: ProgressMode::Lines,
+            // Written at every epoch: each commit shows what one epoch changed.
+            view_every: 1,
             ..RunConfig::default()
         })
         .expect("run succeeds")

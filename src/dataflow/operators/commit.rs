@@ -344,3 +344,44 @@ fn commit_epoch(
     *stats.lock().expect("commit stats") = counted;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str) -> DataFile {
+        DataFile {
+            path: path.to_string(),
+            size: 1,
+            modification_time: 0,
+            rows: 1,
+            stats: String::new(),
+        }
+    }
+
+    /// Files carried over epochs in which a table's commit was held back: a file added and then
+    /// removed before the commit is never committed, removes of committed files stay, and the
+    /// newest adds are kept.
+    #[test]
+    fn carried_files_cancel_an_add_removed_before_the_commit() {
+        let id = TableKind::Quality.id();
+        let mut views = DeferredViews {
+            silver: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            tables: BTreeMap::from([(id, MadeOf::ReadEvents)]),
+            carried: BTreeMap::new(),
+        };
+        // Epoch 1: one writer rewrites group a (committed file a0) while another held back.
+        views.carry(id, vec![file("a1")], vec!["a0".into()]);
+        // Epoch 2: group a again (its uncommitted a1 goes), and group b.
+        views.carry(
+            id,
+            vec![file("a2"), file("b1")],
+            vec!["a1".into(), "b0".into()],
+        );
+        let (adds, removes) = views.carried.remove(&id).unwrap();
+        let adds: Vec<&str> = adds.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(adds, ["a2", "b1"]);
+        assert_eq!(removes, ["a0", "b0"]);
+    }
+}
