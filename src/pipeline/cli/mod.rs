@@ -140,7 +140,7 @@ pub struct RunArgs {
     /// view the silver rows committed after its last write, and reads the source again from
     /// quality's positions.
     #[arg(long, value_name = "N", default_value_t = crate::pipeline::config::DEFAULT_VIEW_EVERY,
-          env = "MEDALLION_VIEW_EVERY")]
+          env = "MEDALLION_VIEW_EVERY", value_parser = clap::value_parser!(u64).range(1..))]
     pub view_every: u64,
     /// Largest number of events per batch.
     #[arg(long, default_value_t = 16384, env = "MEDALLION_BATCH_SIZE")]
@@ -151,9 +151,10 @@ pub struct RunArgs {
     /// little latency for much less CPU. 0 turns gathering off.
     #[arg(long, value_name = "MS", default_value_t = crate::pipeline::DEFAULT_LINGER.as_millis() as u64, env = "MEDALLION_BATCH_LINGER_MS")]
     pub batch_linger_ms: u64,
-    /// Views to maintain, each a Delta table kept equal to the view after every commit:
-    /// comma-separated from station_latest, station_hourly, quality_by_window; or `all`, `none`
-    /// (default: `all`; with --pipeline, the file's views, which this then filters).
+    /// Views to maintain, each a Delta table equal to the view as of its latest commit (written
+    /// every --view-every epochs): comma-separated from station_latest, station_hourly,
+    /// quality_by_window; or `all`, `none` (default: `all`; with --pipeline, the file's views,
+    /// which this then filters).
     #[arg(long, env = "MEDALLION_VIEWS")]
     pub views: Option<crate::views::ViewList>,
     /// Also write each view's change feed (<view>_changes: `_change_type` insert/update/delete,
