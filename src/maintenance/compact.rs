@@ -177,8 +177,7 @@ pub fn compact_table(
     report.files_before = files.len();
     report.files_after = files.len();
     if !is_append_only(name) {
-        report.skipped =
-            Some("rewritten in place every epoch (few files; vacuum removes the old ones)".into());
+        report.skipped = Some("rewritten in place (few files; vacuum removes the old ones)".into());
         return Ok(report);
     }
     let closed_before = chrono::Utc::now().timestamp_millis() - opts.min_age.as_millis() as i64;

@@ -29,7 +29,7 @@ pub const LOG_CLEANUP_EVERY: Duration = Duration::from_secs(60);
 pub const DELETED_FILE_RETENTION: &str = "delta.deletedFileRetentionDuration";
 
 /// [`DELETED_FILE_RETENTION`] of medallion's tables. Every table removes files all the time (the
-/// tables rewritten in place every epoch, the append-only ones at each compaction), and with
+/// tables rewritten in place at every write, the append-only ones at each compaction), and with
 /// Delta's default of a week each checkpoint carried a week of tombstones, so every checkpoint,
 /// snapshot reload and commit grew with the run's age (the soak's RSS grew 7% an hour). Our
 /// vacuum still keeps a removed file until the file is `--retention` old (full mode: by the

@@ -107,12 +107,17 @@ fn assert_exact(out: &Path, full: &Path, context: &str) {
 
 /// `restore read silver: A of B files, R rows` → (A, B).
 fn silver_read(log: &str) -> (usize, usize) {
+    files_read(log, "restore read silver: ")
+}
+
+/// `…MARKER A of B files…` (the first line holding `marker`) → (A, B).
+fn files_read(log: &str, marker: &str) -> (usize, usize) {
     let line = log
         .lines()
-        .find(|l| l.contains("restore read silver:"))
-        .unwrap_or_else(|| panic!("no restore line in:\n{log}"));
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no `{marker}` line in:\n{log}"));
     let words: Vec<&str> = line
-        .split("restore read silver: ")
+        .split(marker)
         .nth(1)
         .unwrap()
         .split_whitespace()
@@ -344,18 +349,11 @@ fn views_written_every_few_epochs_replay_the_silver_rows_after_them() {
         !second.contains("recomputing the view"),
         "the views replay, never recompute:\n{second}"
     );
-    let line = second
-        .lines()
-        .find(|l| l.contains("restore read silver for the views that lag it: "))
-        .unwrap_or_else(|| panic!("no replay in:\n{second}"));
-    let words: Vec<&str> = line
-        .split("lag it: ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let (read, files): (usize, usize) = (words[0].parse().unwrap(), words[2].parse().unwrap());
-    assert!(read > 0 && read < files, "{line}");
+    let (read, files) = files_read(&second, "restore read silver for the views that lag it: ");
+    assert!(
+        read > 0 && read < files,
+        "the replay reads only the silver files after the views ({read} of {files})"
+    );
     assert_exact(
         &out,
         &full,
