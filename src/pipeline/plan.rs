@@ -229,17 +229,13 @@ fn deferred_views(planned: &Tables, over_silver: &[TableId]) -> BTreeMap<TableId
         .map(|&id| (id, MadeOf::SilverRows))
         .collect();
     ids.insert(TableKind::Quality.id(), MadeOf::ReadEvents);
-    let tables = planned.views.iter().map(|(k, t)| (Some(*k), t)).chain(
-        planned
-            .custom_views
-            .iter()
-            .map(|(_, t)| (None, t))
-            .chain(planned.dataset_checks.iter().map(|(_, t)| (None, t))),
-    );
-    for (kind, t) in tables {
-        if kind == Some(ViewKind::QualityByWindow) {
-            ids.insert(t.id, MadeOf::ReadEvents);
-        }
+    if let Some(t) = planned.views.get(&ViewKind::QualityByWindow) {
+        ids.insert(t.id, MadeOf::ReadEvents);
+    }
+    let tables = (planned.views.values())
+        .chain(planned.custom_views.iter().map(|(_, t)| t))
+        .chain(planned.dataset_checks.iter().map(|(_, t)| t));
+    for t in tables {
         if let (Some(&made_of), Some((feed, _))) = (ids.get(&t.id), &t.change_feed) {
             ids.insert(*feed, made_of);
         }

@@ -17,7 +17,9 @@ use crate::dataflow::per_batch::QualityKey;
 use crate::dataflow::{Anchor, DedupAnchors, RecordedAnchors, RestoredDedup};
 use crate::sink::delta::{read_table, CommittedFile, DEDUP_FIELD, WATERMARKS_FIELD};
 use crate::sink::parquet::read_columns;
-use crate::sink::tables::{conform, QualityColumns, SilverKeyColumns, SilverRoles};
+use crate::sink::tables::{
+    conform, lineage_positions, QualityColumns, SilverKeyColumns, SilverRoles,
+};
 use crate::sink::{DeltaTables, SinkError, TableKind};
 
 /// How many of a table's last commits a restore looks through for medallion's `commitInfo`
@@ -222,33 +224,25 @@ fn replay_rows(
     Ok(rows)
 }
 
-/// The rows of `batches` (silver rows) after their partition's position in `after` (all of a
-/// partition it does not name).
+/// The rows of `batches` (silver rows, conformed to silver's schema) after their partition's
+/// position in `after` (all of a partition it does not name).
 pub fn rows_after(batches: &[RecordBatch], after: &BTreeMap<u32, i64>) -> Vec<RecordBatch> {
-    use arrow::array::{Array, BooleanArray, Int32Array, Int64Array};
     let mut out = Vec::new();
     for b in batches {
-        let (Some(partition), Some(seq)) = (
-            b.column_by_name("partition")
-                .and_then(|c| c.as_any().downcast_ref::<Int32Array>()),
-            b.column_by_name("sequence_number")
-                .and_then(|c| c.as_any().downcast_ref::<Int64Array>()),
-        ) else {
-            out.push(b.clone());
-            continue;
-        };
-        let keep: BooleanArray = (0..b.num_rows())
+        let (partition, seq) =
+            lineage_positions(b).expect("silver rows carry their partition and sequence number");
+        let keep: arrow::array::BooleanArray = (0..b.num_rows())
             .map(|i| {
                 let p = partition.value(i) as u32;
                 Some(after.get(&p).is_none_or(|&pos| seq.value(i) > pos))
             })
             .collect();
-        if keep.true_count() == b.num_rows() {
-            out.push(b.clone());
-        } else if keep.true_count() > 0 {
-            out.push(
+        match keep.true_count() {
+            0 => {}
+            n if n == b.num_rows() => out.push(b.clone()),
+            _ => out.push(
                 arrow::compute::filter_record_batch(b, &keep).expect("mask of the batch's length"),
-            );
+            ),
         }
     }
     out

@@ -390,6 +390,7 @@ pub struct SilverKeyColumns<'a> {
 impl<'a> SilverKeyColumns<'a> {
     /// The columns of a batch of the `silver` table; `Err` names a missing or mistyped column.
     pub fn of(batch: &'a RecordBatch, roles: &SilverRoles) -> Result<Self, String> {
+        let (partition, sequence_number) = lineage_positions(batch)?;
         Ok(SilverKeyColumns {
             event_id: roles
                 .id
@@ -397,10 +398,8 @@ impl<'a> SilverKeyColumns<'a> {
                 .map(|id| IdColumn::of(batch, id))
                 .transpose()?,
             event_time: timestamp_column(batch, &roles.time)?,
-            partition: column(batch, "partition")?
-                .as_primitive_opt::<Int32Type>()
-                .ok_or("column 'partition' is not a 32-bit integer column")?,
-            sequence_number: int64_column(batch, "sequence_number")?,
+            partition,
+            sequence_number,
             ingest_time: timestamp_column(batch, "ingest_time")?,
         })
     }
@@ -419,6 +418,15 @@ impl<'a> SilverKeyColumns<'a> {
     pub fn ingest_time_ms(&self, i: usize) -> i64 {
         self.ingest_time.value(i) / 1000
     }
+}
+
+/// A silver (or bronze) batch's `partition` and `sequence_number` columns: where each row was
+/// read; `Err` names a missing or mistyped column.
+pub fn lineage_positions(batch: &RecordBatch) -> Result<(&Int32Array, &Int64Array), String> {
+    let partition = column(batch, "partition")?
+        .as_primitive_opt::<Int32Type>()
+        .ok_or("column 'partition' is not a 32-bit integer column")?;
+    Ok((partition, int64_column(batch, "sequence_number")?))
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef, String> {

@@ -242,23 +242,22 @@ where
     }
 
     /// Whether the writer writes at epoch `t`: at the multiples of `every`, when the input has
-    /// ended (`last`), when it has nothing to hold back, and at epoch 1 of a recomputed view
-    /// (whose old files go in the same commit as its new ones).
+    /// ended (`last`), when it has nothing to hold back, and when it rewrites every group.
     fn writes_at(&self, t: Time, last: bool) -> bool {
-        self.dirty.is_empty()
-            || last
-            || t % self.sink.every.max(1) == 0
-            || !self.orphans.is_empty()
-            || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
+        self.dirty.is_empty() || last || t % self.sink.every.max(1) == 0 || self.rewrites_all(t)
+    }
+
+    /// Whether epoch `t`'s write rewrites every group held: when old files must go (a
+    /// recomputed view, at its epoch 1, removes the table's files in the same commit).
+    fn rewrites_all(&self, t: Time) -> bool {
+        !self.orphans.is_empty() || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
     }
 
     /// Rewrites the groups changed since the last write (every group held, when old files must
     /// go); the table's report.
     fn rewrite(&mut self, t: Time) -> EpochReport {
         let mut changed_groups = std::mem::take(&mut self.dirty);
-        if !self.orphans.is_empty()
-            || (t == 1 && matches!(self.sink.start, ViewStart::Recompute(_)))
-        {
+        if self.rewrites_all(t) {
             changed_groups.extend(self.held.keys().copied());
         }
         let mut adds = Vec::new();

@@ -102,8 +102,7 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
         deferred: BTreeMap<TableId, MadeOf>,
     ) -> StreamVec<'s, Time, Time> {
         let mut anchors = anchors;
-        // What silver holds: where the deferred views' commits say they are once written.
-        let mut read = DeferredViews {
+        let mut views = DeferredViews {
             silver: tables
                 .as_ref()
                 .map(|t| t.positions(TableKind::Silver).clone())
@@ -126,7 +125,7 @@ impl<'s> Commit<'s> for StreamVec<'s, Time, EpochReport> {
                             continue;
                         };
                         if !failure.is_set() {
-                            let state = (&mut anchors, &mut read);
+                            let state = (&mut anchors, &mut views);
                             if let Err(e) =
                                 commit_epoch(tables, t, reports, &metrics, &stats, state)
                             {
@@ -268,7 +267,7 @@ fn commit_epoch(
     reports: Vec<EpochReport>,
     metrics: &RunMetrics,
     stats: &Mutex<CommitStats>,
-    (anchors, read): (&mut DedupAnchors, &mut DeferredViews),
+    (anchors, views): (&mut DedupAnchors, &mut DeferredViews),
 ) -> Result<(), DataflowError> {
     let epoch_started = Instant::now();
     // Counted on a copy: a refused epoch leaves the statistics as they were.
@@ -280,7 +279,7 @@ fn commit_epoch(
     anchors.advance(&plan.stamps, &plan.positions);
     tables.record_dedup_anchors(&anchors.recorded());
     for (&p, &seq) in &plan.positions {
-        for positions in [&mut read.silver, &mut read.reads] {
+        for positions in [&mut views.silver, &mut views.reads] {
             let e = positions.entry(p).or_insert(seq);
             *e = (*e).max(seq);
         }
@@ -288,19 +287,20 @@ fn commit_epoch(
     let ids: Vec<TableId> = tables.catalog().iter().map(|(id, _)| id).collect();
     for id in ids {
         let (adds, removes) = plan.files.remove(&id).unwrap_or_default();
-        let deferred = read.tables.get(&id).copied();
-        let (adds, removes) = if deferred.is_some() {
-            read.carry(id, adds, removes);
-            if plan.deferred.contains(&id) {
-                continue;
+        let made_of = views.tables.get(&id).copied();
+        let (adds, removes) = match made_of {
+            None => (adds, removes),
+            Some(_) => {
+                views.carry(id, adds, removes);
+                if plan.deferred.contains(&id) {
+                    continue;
+                }
+                views.carried.remove(&id).unwrap_or_default()
             }
-            read.carried.remove(&id).unwrap_or_default()
-        } else {
-            (adds, removes)
         };
-        let positions = match deferred {
-            Some(MadeOf::SilverRows) => &read.silver,
-            Some(MadeOf::ReadEvents) => &read.reads,
+        let positions = match made_of {
+            Some(MadeOf::SilverRows) => &views.silver,
+            Some(MadeOf::ReadEvents) => &views.reads,
             None => &plan.positions,
         };
         let started = Instant::now();
