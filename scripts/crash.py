@@ -77,9 +77,10 @@ class Scenario:
             self.emulator.wait()
 
     def args(self, out):
-        # ~100 epochs over the smoke file: the first checkpoints (50th commit) come mid-run.
+        # ~100 epochs over the smoke file: the first checkpoints (10th commit) come early
+        # (checkpoints by count, not by time, so that they come in a run of a few seconds).
         a = ["run", "--workers", str(self.workers), "--epoch-events", "50", "--plain-progress",
-             "--out", str(out), "--now", "2026-11-26T12:00:00Z"]
+             "--checkpoint-interval", "0s", "--out", str(out), "--now", "2026-11-26T12:00:00Z"]
         if self.source == "file":
             return a + ["--source", f"file:{SMOKE}"]
         return a + ["--source", "eventhub", "--hub", "weather", "--stop-when-idle", "2",

@@ -172,6 +172,11 @@ pub struct RunConfig {
     /// without `--vacuum-force`: readers of older versions lose their files. The tables the run
     /// creates keep tombstones this long if it is under an hour.
     pub vacuum_retention: Duration,
+    /// Checkpoint each table's Delta log this often, once it has
+    /// [`crate::sink::delta::CHECKPOINT_MIN_COMMITS`] commits since its last checkpoint (sooner
+    /// when its log grows large); zero: every that many commits. See
+    /// [`crate::sink::delta::DEFAULT_CHECKPOINT_INTERVAL`].
+    pub checkpoint_interval: Duration,
     /// Requesting it ends the run cleanly: the workers stop reading, the epochs read are
     /// committed and the run returns its summary ([`super::Stop::on_signals`] requests it on
     /// SIGTERM/SIGINT).
@@ -197,6 +202,7 @@ impl Default for RunConfig {
             horizon_ms: 2 * 3_600_000,
             lateness_ms: None,
             view_every: DEFAULT_VIEW_EVERY,
+            checkpoint_interval: crate::sink::delta::DEFAULT_CHECKPOINT_INTERVAL,
             batch_size: 16384,
             batch_linger: super::DEFAULT_LINGER,
             timely: timely::CommunicationConfig::Thread,

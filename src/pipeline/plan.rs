@@ -364,7 +364,7 @@ fn open_tables(cfg: &RunConfig, catalog: &Catalog, partitions: &[u32]) -> Result
             process == 0,
             tombstones,
         ) {
-            Ok(t) => return Ok(t),
+            Ok(t) => return Ok(t.with_checkpoint_interval(cfg.checkpoint_interval)),
             // Processes other than 0 may race process 0 creating the tables: retry a while.
             Err(_) if process > 0 && tries < 50 => {
                 tries += 1;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, Remove, StructType, Transaction};
+use deltalake::kernel::{Action, Remove, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, OutputMode};
 use deltalake::DeltaTable;
 
@@ -19,10 +19,14 @@ use super::tables::{Catalog, TableId, TableKind, TableSpec};
 use super::SinkError;
 use crate::storage::{self, Output, TableStore};
 
-use super::log::{clean_log, load_at, table_properties, write_version};
+use super::log::{
+    add_action, clean_log, last_checkpoint_version, load_at, table_properties, watermarks_metadata,
+    write_version, CheckpointDue,
+};
 pub use super::log::{
-    CHECKPOINT_EVERY, DEFAULT_TOMBSTONE_RETENTION, DELETED_FILE_RETENTION, LOG_CLEANUP_EVERY,
-    LOG_RETENTION, TOMBSTONE_RETENTION,
+    CHECKPOINT_LOG_BYTES, CHECKPOINT_MAX_COMMITS, CHECKPOINT_MIN_COMMITS,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_TOMBSTONE_RETENTION, DELETED_FILE_RETENTION,
+    LOG_CLEANUP_EVERY, LOG_RETENTION, TOMBSTONE_RETENTION,
 };
 
 /// One open table and what the committer knows of it.
@@ -39,7 +43,7 @@ pub struct TableState {
     /// The table's newest version as this committer wrote it (`table` is loaded at opening and
     /// at checkpoints only, so it may be older).
     version: u64,
-    commits_since_checkpoint: u64,
+    pub(super) checkpoint: CheckpointDue,
     /// When the log's expired entries were last deleted (`None`: not yet in this run).
     log_cleaned: Option<Instant>,
 }
@@ -56,6 +60,8 @@ pub struct DeltaTables {
     dedup_anchors: Option<serde_json::Value>,
     /// How long log entries are kept (the tombstone retention of the tables this run creates).
     log_retention: Duration,
+    /// See [`DEFAULT_CHECKPOINT_INTERVAL`].
+    checkpoint_interval: Duration,
 }
 
 /// The `commitInfo` field that records the partitions' watermarks with every commit: an object
@@ -332,15 +338,16 @@ impl DeltaTables {
                     positions.insert(p, v);
                 }
             }
+            let version = table.version().unwrap_or(0);
+            let checkpointed = rt.block_on(last_checkpoint_version(table.log_store().as_ref()));
+            let since = checkpointed.map_or(version, |c| version.saturating_sub(c));
             tables.push(TableState {
                 store: out.table(&name)?,
                 spec,
-                version: table.version().unwrap_or(0),
+                version,
                 table,
                 positions,
-                // Staggered, so that the tables checkpoint in different epochs rather than all
-                // seven in every tenth one (whose commit then took the time of seven).
-                commits_since_checkpoint: (tables.len() as u64 * 3) % CHECKPOINT_EVERY,
+                checkpoint: CheckpointDue::new(since, Instant::now()),
                 log_cleaned: None,
             });
         }
@@ -351,7 +358,22 @@ impl DeltaTables {
             watermarks: BTreeMap::new(),
             dedup_anchors: None,
             log_retention: tombstones,
-        })
+            checkpoint_interval: Duration::ZERO,
+        }
+        .with_checkpoint_interval(DEFAULT_CHECKPOINT_INTERVAL))
+    }
+
+    /// Checkpoints every `interval` (see [`DEFAULT_CHECKPOINT_INTERVAL`]; 0: every
+    /// [`CHECKPOINT_MIN_COMMITS`] commits). The tables' next checkpoints are spread over it.
+    pub fn with_checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval;
+        let (now, n) = (Instant::now(), self.tables.len() as u32);
+        for (i, state) in self.tables.iter_mut().enumerate() {
+            state
+                .checkpoint
+                .stagger(now, interval * i as u32 / n.max(1));
+        }
+        self
     }
 
     /// Where the tables are.
@@ -471,8 +493,8 @@ impl DeltaTables {
     }
 
     /// Commits `adds` and `removes` to table `id` as one Delta version for `epoch`, with
-    /// `positions` as `txn` actions. Returns the new version. Creates a checkpoint every
-    /// [`CHECKPOINT_EVERY`] commits.
+    /// `positions` as `txn` actions. Returns the new version. Creates a checkpoint when one is
+    /// due (see [`DEFAULT_CHECKPOINT_INTERVAL`]).
     pub fn commit(
         &mut self,
         id: impl Into<TableId>,
@@ -487,6 +509,7 @@ impl DeltaTables {
             app_metadata.insert(DEDUP_FIELD.to_string(), anchors.clone());
         }
         let log_retention = self.log_retention;
+        let checkpoint_interval = self.checkpoint_interval;
         let state = &mut self.tables[id.index()];
         crate::fault::reached(crate::fault::Point::Commit).map_err(|source| SinkError::Io {
             path: self.out.table_display(&state.spec.name),
@@ -528,7 +551,7 @@ impl DeltaTables {
             epoch_id: epoch as i64,
         };
         let log_store = state.table.log_store();
-        let version = storage::runtime().block_on(async {
+        let (version, bytes) = storage::runtime().block_on(async {
             let next = state.version + 1;
             let written = write_version(
                 log_store.as_ref(),
@@ -539,8 +562,9 @@ impl DeltaTables {
             )
             .await
             .map_err(delta_err(kind))?;
-            let Err(actions) = written else {
-                return Ok(next);
+            let actions = match written {
+                Ok(bytes) => return Ok((next, bytes)),
+                Err(actions) => actions,
             };
             // Another writer committed since (or the store cannot put conditionally): commit
             // through delta-rs from the version this committer last wrote, so that it checks the
@@ -566,16 +590,16 @@ impl DeltaTables {
                 .map_err(delta_err(kind))?;
             let version = finalized.version();
             state.table.state = Some(finalized.snapshot());
-            Ok::<_, SinkError>(version)
+            Ok::<_, SinkError>((version, 0))
         })?;
         state.version = version;
         for (&p, &seq) in positions {
             let e = state.positions.entry(p).or_insert(seq);
             *e = (*e).max(seq);
         }
-        state.commits_since_checkpoint += 1;
-        if state.commits_since_checkpoint >= CHECKPOINT_EVERY {
-            state.commits_since_checkpoint = 0;
+        state.checkpoint.committed(bytes);
+        if state.checkpoint.is_due(checkpoint_interval, Instant::now()) {
+            state.checkpoint.checkpointed(Instant::now());
             let _ = crate::fault::reached(crate::fault::Point::Checkpoint);
             let _ = crate::fault::reached(crate::fault::Point::DuringCheckpoint);
             // The table is loaded at the version written (from the last checkpoint and the
@@ -597,38 +621,6 @@ impl DeltaTables {
             }
         }
         Ok(version)
-    }
-}
-
-/// The `commitInfo` fields recording `watermarks` (none while no partition has one).
-fn watermarks_metadata(
-    watermarks: &BTreeMap<u32, i64>,
-) -> std::collections::HashMap<String, serde_json::Value> {
-    let mut fields = std::collections::HashMap::new();
-    if !watermarks.is_empty() {
-        let marks: serde_json::Map<String, serde_json::Value> = watermarks
-            .iter()
-            .filter_map(|(p, &ms)| Some((p.to_string(), super::stats::timestamp_text(ms)?.into())))
-            .collect();
-        fields.insert(WATERMARKS_FIELD.to_string(), marks.into());
-    }
-    fields
-}
-
-/// The Delta `add` action of a written file, with its statistics.
-fn add_action(file: DataFile) -> Add {
-    Add {
-        path: file.path,
-        partition_values: Default::default(),
-        size: file.size as i64,
-        modification_time: file.modification_time,
-        data_change: true,
-        stats: Some(file.stats),
-        tags: None,
-        deletion_vector: None,
-        base_row_id: None,
-        default_row_commit_version: None,
-        clustering_provider: None,
     }
 }
 

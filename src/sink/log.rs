@@ -2,22 +2,99 @@
 //! (how often the committer checkpoints a table, how long tombstones and log entries are kept —
 //! the table properties medallion sets — and deleting expired entries).
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use deltalake::kernel::transaction::{CommitData, TransactionError};
-use deltalake::kernel::Action;
+use deltalake::kernel::{Action, Add};
 use deltalake::logstore::{CommitOrBytes, LogStore};
 use deltalake::protocol::DeltaOperation;
 use deltalake::{DeltaResult, DeltaTable};
 
+use super::parquet::DataFile;
 use crate::storage;
 
-/// Create a Delta checkpoint after this many commits to a table. Writing one replays the commits
-/// since the last: delta-rs reads those JSON files at once, each with a decoder that reserves
-/// ~2.8 MB for the log's schema, so 50 commits cost ~140 MB for a moment (the 6M-event file's
-/// peak RSS: 422 MB with 50, 374 MB with 10).
-pub const CHECKPOINT_EVERY: u64 = 10;
+/// The fewest commits between two checkpoints of a table (Delta's own default interval).
+pub const CHECKPOINT_MIN_COMMITS: u64 = 10;
+
+/// How long after its last checkpoint a table is checkpointed again (once it has
+/// [`CHECKPOINT_MIN_COMMITS`] commits since), unless the log since grows first (see
+/// [`CHECKPOINT_LOG_BYTES`], [`CHECKPOINT_MAX_COMMITS`]). A checkpoint loads the table and
+/// rewrites its whole file list: at 100 events/s (a commit per table a second) one every ten
+/// commits was ~30% of the run's CPU. `run --checkpoint-interval` sets it; 0 checkpoints every
+/// [`CHECKPOINT_MIN_COMMITS`] commits.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A checkpoint is due sooner once the commits since the last hold this many bytes: a reader
+/// opening the table replays at most about this much JSON after the checkpoint (tables rewritten
+/// in place commit an add and a remove per rewritten group, so their commits are the large ones).
+pub const CHECKPOINT_LOG_BYTES: u64 = 4 << 20;
+
+/// ... or once this many commits came since the last checkpoint (what a reader opens at most).
+/// Replaying 50 commits instead of 10 no longer costs the checkpoint's memory: the 4M-event
+/// generator run peaked at 231 MB with 50 and 233 MB with 10 (delta-rs 1.1; with an older
+/// delta-rs each commit's JSON decoder reserved ~2.8 MB at once).
+pub const CHECKPOINT_MAX_COMMITS: u64 = 100;
+
+/// What the committer knows of a table's log since its last checkpoint, and whether the next
+/// checkpoint is due: by time and by the log's size, not by a count of commits alone.
+#[derive(Debug, Clone)]
+pub(super) struct CheckpointDue {
+    commits: u64,
+    bytes: u64,
+    since: Instant,
+}
+
+impl CheckpointDue {
+    /// `commits` (of unknown size) since the last checkpoint, which is taken to be at `since`.
+    pub(super) fn new(commits: u64, since: Instant) -> Self {
+        CheckpointDue {
+            commits,
+            bytes: 0,
+            since,
+        }
+    }
+
+    /// A commit of `bytes` was written.
+    pub(super) fn committed(&mut self, bytes: u64) {
+        self.commits += 1;
+        self.bytes += bytes;
+    }
+
+    /// Whether to checkpoint now, with checkpoints every `interval` (0: by commits alone).
+    pub(super) fn is_due(&self, interval: Duration, now: Instant) -> bool {
+        self.commits >= CHECKPOINT_MIN_COMMITS
+            && (now.saturating_duration_since(self.since) >= interval
+                || self.bytes >= CHECKPOINT_LOG_BYTES
+                || self.commits >= CHECKPOINT_MAX_COMMITS)
+    }
+
+    /// A checkpoint was written at `now`.
+    pub(super) fn checkpointed(&mut self, now: Instant) {
+        *self = CheckpointDue::new(0, now);
+    }
+
+    /// Moves the time of the last checkpoint back by `by` (tables opened together then reach
+    /// their interval in different epochs).
+    pub(super) fn stagger(&mut self, now: Instant, by: Duration) {
+        self.since = now.checked_sub(by).unwrap_or(now);
+    }
+}
+
+/// The version of the table's last checkpoint, from its `_delta_log/_last_checkpoint` hint
+/// (`None` when there is none or it cannot be read: then every commit counts as since).
+pub(super) async fn last_checkpoint_version(log_store: &dyn LogStore) -> Option<u64> {
+    let path = object_store::path::Path::from("_delta_log/_last_checkpoint");
+    let store = log_store.object_store(None);
+    let bytes = object_store::ObjectStoreExt::get(&store, &path)
+        .await
+        .ok()?
+        .bytes()
+        .await
+        .ok()?;
+    let hint: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    hint.get("version")?.as_u64()
+}
 
 /// How often (at most; or once per log retention if that is shorter) the committer deletes a
 /// table's expired log entries, after a checkpoint: listing the log reads every entry, so it is
@@ -71,19 +148,21 @@ pub(super) fn table_properties(tombstones: Duration) -> [(&'static str, String);
 /// events/s). The committer knows the version it writes; it loads the table only to checkpoint
 /// it. Returns the actions back (without the `commitInfo`) when the write did not happen: the
 /// version exists (another writer, e.g. a compaction, committed since) or the log store has no
-/// conditional put; the caller then commits through delta-rs, which checks for conflicts.
+/// conditional put; the caller then commits through delta-rs, which checks for conflicts. Returns
+/// the commit's size in bytes when it was written.
 pub(super) async fn write_version(
     log_store: &dyn LogStore,
     version: u64,
     actions: Vec<Action>,
     operation: DeltaOperation,
     app_metadata: HashMap<String, serde_json::Value>,
-) -> DeltaResult<Result<(), Vec<Action>>> {
+) -> DeltaResult<Result<u64, Vec<Action>>> {
     if log_store.name() != "DefaultLogStore" {
         return Ok(Err(actions));
     }
     let data = CommitData::new(actions, operation, app_metadata, Vec::new());
     let bytes = data.get_bytes()?;
+    let size = bytes.len() as u64;
     let written = log_store
         .write_commit_entry(
             version,
@@ -92,13 +171,45 @@ pub(super) async fn write_version(
         )
         .await;
     match written {
-        Ok(()) => Ok(Ok(())),
+        Ok(()) => Ok(Ok(size)),
         Err(TransactionError::VersionAlreadyExists(_)) => {
             let mut actions = data.actions;
             actions.retain(|a| !matches!(a, Action::CommitInfo(_)));
             Ok(Err(actions))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The `commitInfo` fields recording `watermarks` (none while no partition has one).
+pub(super) fn watermarks_metadata(
+    watermarks: &BTreeMap<u32, i64>,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    let mut fields = std::collections::HashMap::new();
+    if !watermarks.is_empty() {
+        let marks: serde_json::Map<String, serde_json::Value> = watermarks
+            .iter()
+            .filter_map(|(p, &ms)| Some((p.to_string(), super::stats::timestamp_text(ms)?.into())))
+            .collect();
+        fields.insert(super::delta::WATERMARKS_FIELD.to_string(), marks.into());
+    }
+    fields
+}
+
+/// The Delta `add` action of a written file, with its statistics.
+pub(super) fn add_action(file: DataFile) -> Add {
+    Add {
+        path: file.path,
+        partition_values: Default::default(),
+        size: file.size as i64,
+        modification_time: file.modification_time,
+        data_change: true,
+        stats: Some(file.stats),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
     }
 }
 
@@ -162,7 +273,9 @@ mod tests {
         let out = Output::from(dir.path());
         let catalog = Catalog::default();
         let retention = Duration::from_secs(1);
-        let mut tables = DeltaTables::open_with(out, &catalog, &[0], true, retention).unwrap();
+        let mut tables = DeltaTables::open_with(out, &catalog, &[0], true, retention)
+            .unwrap()
+            .with_checkpoint_interval(Duration::ZERO);
         let bronze = TableKind::Bronze.id();
         let commit = |tables: &mut DeltaTables, seq: i64| {
             let positions = BTreeMap::from([(0u32, seq)]);
@@ -170,8 +283,8 @@ mod tests {
                 .commit(bronze, seq as u64, vec![], vec![], &positions)
                 .unwrap()
         };
-        // Commits 1-10 (the first table's checkpoint counter starts at 0: a checkpoint at its
-        // 10th commit, and a first cleanup that finds nothing expired), then, past the
+        // Commits 1-10 (checkpoints by count: one at the 10th commit after the table's
+        // creation, and a first cleanup that finds nothing expired), then, past the
         // retention, commits 11-20: the checkpoint at 20 deletes the entries before the
         // checkpoint at 10, which are older than the retention.
         for seq in 1..=10 {
@@ -204,6 +317,74 @@ mod tests {
             config.get(LOG_RETENTION).map(String::as_str),
             Some("interval 1 seconds")
         );
+    }
+
+    #[test]
+    fn a_checkpoint_is_due_by_time_or_by_the_log_since_never_before_ten_commits() {
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut due = CheckpointDue::new(0, t0);
+        for _ in 0..CHECKPOINT_MIN_COMMITS - 1 {
+            due.committed(1000);
+        }
+        assert!(!due.is_due(Duration::ZERO, t0 + 2 * minute), "9 commits");
+        due.committed(1000);
+        assert!(
+            due.is_due(Duration::ZERO, t0),
+            "by count alone when the interval is 0"
+        );
+        assert!(
+            !due.is_due(minute, t0 + minute / 2),
+            "10 small commits within the interval"
+        );
+        assert!(due.is_due(minute, t0 + minute), "the interval has passed");
+        while due.commits < CHECKPOINT_MAX_COMMITS - 1 {
+            due.committed(1000);
+        }
+        assert!(!due.is_due(minute, t0));
+        due.committed(1000);
+        assert!(due.is_due(minute, t0), "{CHECKPOINT_MAX_COMMITS} commits");
+        due.checkpointed(t0);
+        for _ in 0..CHECKPOINT_MIN_COMMITS {
+            due.committed(CHECKPOINT_LOG_BYTES / CHECKPOINT_MIN_COMMITS + 1);
+        }
+        assert!(
+            due.is_due(minute, t0),
+            "the commits since hold {CHECKPOINT_LOG_BYTES} bytes"
+        );
+        due.stagger(t0 + minute, minute / 2);
+        due.checkpointed(t0 + minute);
+        assert!(!due.is_due(minute, t0 + 3 * minute), "no commit since");
+    }
+
+    #[test]
+    fn the_commits_since_the_last_checkpoint_are_counted_from_the_log_on_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::default();
+        let bronze = TableKind::Bronze.id();
+        let mut tables = DeltaTables::open(dir.path(), &catalog, &[0], true)
+            .unwrap()
+            .with_checkpoint_interval(Duration::ZERO);
+        for seq in 1..=13 {
+            let positions = BTreeMap::from([(0u32, seq)]);
+            tables
+                .commit(bronze, seq as u64, vec![], vec![], &positions)
+                .unwrap();
+        }
+        // A checkpoint at version 10; 3 commits since, then 7 more after reopening make 10.
+        let mut tables = DeltaTables::open(dir.path(), &catalog, &[0], false)
+            .unwrap()
+            .with_checkpoint_interval(Duration::ZERO);
+        assert_eq!(tables.table(bronze).checkpoint.commits, 3);
+        for seq in 14..=20 {
+            let positions = BTreeMap::from([(0u32, seq)]);
+            tables
+                .commit(bronze, seq as u64, vec![], vec![], &positions)
+                .unwrap();
+        }
+        let hint = std::fs::read_to_string(dir.path().join("bronze/_delta_log/_last_checkpoint"));
+        let hint: serde_json::Value = serde_json::from_str(&hint.unwrap()).unwrap();
+        assert_eq!(hint["version"], 20);
     }
 
     #[test]

@@ -383,8 +383,13 @@ fn vacuumed_logs_restore_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (part, full) = generate(dir.path(), 3000);
     let out = dir.path().join("out");
-    // Views written at every epoch: every table has more commits than a checkpoint's worth.
-    run_bounded_with(&part, &out, &["--view-every", "1"]);
+    // Views written at every epoch and checkpoints by count: every table has more commits than
+    // a checkpoint's worth, and checkpoints.
+    run_bounded_with(
+        &part,
+        &out,
+        &["--view-every", "1", "--checkpoint-interval", "0s"],
+    );
     let tables: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -28,6 +28,9 @@ fn medallion_with(out: &Path, fault: Option<&str>, epoch_events: u64) -> Command
         "2",
         "--epoch-events",
         &epoch_events.to_string(),
+        // Checkpoints by count (every 10 commits), so that a short run has them.
+        "--checkpoint-interval",
+        "0s",
         "--plain-progress",
     ])
     .arg("--source")

@@ -192,6 +192,13 @@ pub struct RunArgs {
     /// find its files gone. For test runs and soaks that should reach their steady state soon.
     #[arg(long, env = "MEDALLION_VACUUM_FORCE")]
     pub vacuum_force: bool,
+    /// Checkpoint each table's Delta log this often (a checkpoint lets readers, restarts and
+    /// log cleanup skip the commits before it), once the table has 10 commits since its last
+    /// one; sooner once those commits hold 4 MiB or number 100. A checkpoint rewrites the
+    /// table's whole file list, so at low rates (a commit a second) checkpoints by count alone
+    /// cost more than the commits; 0s: every 10 commits.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration, env = "MEDALLION_CHECKPOINT_INTERVAL")]
+    pub checkpoint_interval: std::time::Duration,
     /// On SIGTERM or SIGINT the run stops reading, commits the epochs it read, writes its summary
     /// and _metrics/ and exits 0; if that takes longer than this many seconds (or on a second
     /// signal) it exits at once with 130, losing nothing (a restart reads the rest again).
@@ -403,6 +410,7 @@ fn base_config(a: RunArgs) -> anyhow::Result<RunConfig> {
         health_stale: std::time::Duration::from_secs(a.health_stale_secs.max(1)),
         compact_every: a.compact_every,
         vacuum_retention,
+        checkpoint_interval: a.checkpoint_interval,
         stop: crate::pipeline::Stop::on_signals(std::time::Duration::from_secs(a.shutdown_timeout))
             .map_err(|e| anyhow::anyhow!("cannot install the SIGTERM/SIGINT handlers: {e}"))?,
     })
