@@ -26,7 +26,7 @@ use super::log::{
 pub use super::log::{
     CHECKPOINT_LOG_BYTES, CHECKPOINT_MAX_COMMITS, CHECKPOINT_MIN_COMMITS,
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_TOMBSTONE_RETENTION, DELETED_FILE_RETENTION,
-    LOG_CLEANUP_EVERY, LOG_RETENTION, TOMBSTONE_RETENTION,
+    LOG_CLEANUP_EVERY, LOG_RETENTION, TOMBSTONE_RETENTION, WATERMARKS_FIELD,
 };
 
 /// One open table and what the committer knows of it.
@@ -63,10 +63,6 @@ pub struct DeltaTables {
     /// See [`DEFAULT_CHECKPOINT_INTERVAL`].
     checkpoint_interval: Duration,
 }
-
-/// The `commitInfo` field that records the partitions' watermarks with every commit: an object
-/// of partition (as text) to its newest silver event time (RFC 3339, milliseconds, UTC).
-pub const WATERMARKS_FIELD: &str = "medallionWatermarks";
 
 /// The `commitInfo` field of silver's commits that records deduplication's anchors: where a
 /// restart may start reading silver (see `dataflow::operators::dedup::anchors`).
@@ -364,14 +360,19 @@ impl DeltaTables {
     }
 
     /// Checkpoints every `interval` (see [`DEFAULT_CHECKPOINT_INTERVAL`]; 0: every
-    /// [`CHECKPOINT_MIN_COMMITS`] commits). The tables' next checkpoints are spread over it.
+    /// [`CHECKPOINT_MIN_COMMITS`] commits). The tables' next checkpoints are spread over it and
+    /// over the commits that make one due without it.
     pub fn with_checkpoint_interval(mut self, interval: Duration) -> Self {
         self.checkpoint_interval = interval;
-        let (now, n) = (Instant::now(), self.tables.len() as u32);
+        let (now, n) = (Instant::now(), self.tables.len().max(1) as u32);
+        let most = match interval.is_zero() {
+            true => CHECKPOINT_MIN_COMMITS,
+            false => CHECKPOINT_MAX_COMMITS,
+        };
         for (i, state) in self.tables.iter_mut().enumerate() {
-            state
-                .checkpoint
-                .stagger(now, interval * i as u32 / n.max(1));
+            let i = i as u32;
+            let (by, commits) = (interval * i / n, most * i as u64 / n as u64);
+            state.checkpoint.stagger(now, by, commits);
         }
         self
     }

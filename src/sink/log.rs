@@ -14,6 +14,10 @@ use deltalake::{DeltaResult, DeltaTable};
 use super::parquet::DataFile;
 use crate::storage;
 
+/// The `commitInfo` field that records the partitions' watermarks with every commit: an object
+/// of partition (as text) to its newest silver event time (RFC 3339, milliseconds, UTC).
+pub const WATERMARKS_FIELD: &str = "medallionWatermarks";
+
 /// The fewest commits between two checkpoints of a table (Delta's own default interval).
 pub const CHECKPOINT_MIN_COMMITS: u64 = 10;
 
@@ -43,6 +47,8 @@ pub(super) struct CheckpointDue {
     commits: u64,
     bytes: u64,
     since: Instant,
+    /// Commits counted as if made before the first checkpoint (see [`CheckpointDue::stagger`]).
+    head_start: u64,
 }
 
 impl CheckpointDue {
@@ -52,6 +58,7 @@ impl CheckpointDue {
             commits,
             bytes: 0,
             since,
+            head_start: 0,
         }
     }
 
@@ -63,10 +70,11 @@ impl CheckpointDue {
 
     /// Whether to checkpoint now, with checkpoints every `interval` (0: by commits alone).
     pub(super) fn is_due(&self, interval: Duration, now: Instant) -> bool {
-        self.commits >= CHECKPOINT_MIN_COMMITS
+        let commits = self.commits + self.head_start;
+        commits >= CHECKPOINT_MIN_COMMITS
             && (now.saturating_duration_since(self.since) >= interval
                 || self.bytes >= CHECKPOINT_LOG_BYTES
-                || self.commits >= CHECKPOINT_MAX_COMMITS)
+                || commits >= CHECKPOINT_MAX_COMMITS)
     }
 
     /// A checkpoint was written at `now`.
@@ -74,10 +82,13 @@ impl CheckpointDue {
         *self = CheckpointDue::new(0, now);
     }
 
-    /// Moves the time of the last checkpoint back by `by` (tables opened together then reach
-    /// their interval in different epochs).
-    pub(super) fn stagger(&mut self, now: Instant, by: Duration) {
+    /// Until the next checkpoint, counts the last as `by` older than `now` and `commits` more
+    /// commits as made since (tables opened together then reach their interval, or their count,
+    /// in different epochs: when all seven checkpointed in the same epoch, its commit set the
+    /// latency's tail).
+    pub(super) fn stagger(&mut self, now: Instant, by: Duration, commits: u64) {
         self.since = now.checked_sub(by).unwrap_or(now);
+        self.head_start = commits;
     }
 }
 
@@ -191,7 +202,7 @@ pub(super) fn watermarks_metadata(
             .iter()
             .filter_map(|(p, &ms)| Some((p.to_string(), super::stats::timestamp_text(ms)?.into())))
             .collect();
-        fields.insert(super::delta::WATERMARKS_FIELD.to_string(), marks.into());
+        fields.insert(WATERMARKS_FIELD.to_string(), marks.into());
     }
     fields
 }
@@ -352,9 +363,25 @@ mod tests {
             due.is_due(minute, t0),
             "the commits since hold {CHECKPOINT_LOG_BYTES} bytes"
         );
-        due.stagger(t0 + minute, minute / 2);
         due.checkpointed(t0 + minute);
         assert!(!due.is_due(minute, t0 + 3 * minute), "no commit since");
+        due.stagger(t0, minute / 2, CHECKPOINT_MAX_COMMITS - 5);
+        for _ in 0..4 {
+            due.committed(1000);
+        }
+        assert!(!due.is_due(minute, t0), "a head start of 95 and 4 commits");
+        assert!(
+            due.is_due(minute, t0 + minute / 2),
+            "the interval, less the stagger"
+        );
+        due.committed(1000);
+        assert!(due.is_due(minute, t0), "a head start of 95 and 5 commits");
+        due.checkpointed(t0);
+        due.committed(1000);
+        assert!(
+            !due.is_due(Duration::ZERO, t0),
+            "the head start ends at a checkpoint"
+        );
     }
 
     #[test]
