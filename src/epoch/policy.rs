@@ -39,7 +39,7 @@ pub const DEFAULT_MAX_LATENCY: Duration = Duration::from_secs(1);
 
 impl EpochPolicy {
     /// Epochs for a latency budget ([`EpochPolicy::Latency`]; `max_events` 0: no cap). Every
-    /// epoch costs the same fixed work (a commit per table, a file per worker and table), so the
+    /// epoch costs the same fixed work (a commit per table, a file per table), so the
     /// budget, not a fixed tick, sets how often it is paid.
     pub fn for_latency(max_latency: Duration, max_events: u64) -> EpochPolicy {
         EpochPolicy::Latency {
