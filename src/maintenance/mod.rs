@@ -2,8 +2,8 @@
 //! files a streaming run writes (one per table per epoch, per worker at high rates) into large
 //! ones, committed as a Delta rewrite (`dataChange: false`) that a running pipeline's commits
 //! retry around; [`vacuum`] deletes the files that were removed from a table's log longer ago
-//! than a retention. Both work on any [`Output`](crate::storage::Output), local or remote; `cli` holds
-//! the `medallion optimize` and `medallion vacuum` commands.
+//! than a retention. Both work on any [`Output`](crate::storage::Output), local or remote;
+//! `cli` holds the `medallion optimize` and `medallion vacuum` commands.
 
 use thiserror::Error;
 
