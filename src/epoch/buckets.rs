@@ -48,6 +48,21 @@ impl<D> EpochBuckets<D> {
             .1
     }
 
+    /// The one datum of the message's epoch: for operators that keep a state per epoch (a file
+    /// being written, what the epoch has seen), made by `init` with the epoch's first message.
+    pub fn state(
+        &mut self,
+        cap: &InputCapability<Time>,
+        port: usize,
+        init: impl FnOnce() -> D,
+    ) -> &mut D {
+        let bucket = self.bucket(cap, port);
+        if bucket.is_empty() {
+            bucket.push(init());
+        }
+        &mut bucket[0]
+    }
+
     /// Files each datum of a message under its own time (`time_of`).
     pub fn absorb(
         &mut self,

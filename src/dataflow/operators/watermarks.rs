@@ -75,13 +75,10 @@ impl<'s> Watermarks<'s> for StreamVec<'s, Time, RecordBatch> {
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
-                        let bucket = pending.bucket(&cap, port);
-                        if bucket.is_empty() {
-                            bucket.push(Default::default());
-                        }
+                        let (marks, stamps) = pending.state(&cap, port, Default::default);
                         for b in data.iter() {
-                            newest_event_times(b, &roles, &mut bucket[0].0);
-                            dedup_stamps(b, &roles, &mut bucket[0].1);
+                            newest_event_times(b, &roles, marks);
+                            dedup_stamps(b, &roles, stamps);
                         }
                     });
                     for (epoch, cap, mut seen) in pending.take_done(frontier) {

@@ -161,12 +161,9 @@ impl<'s> WriteTable<'s> for StreamVec<'s, Time, RecordBatch> {
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
-                        let bucket = pending.bucket(&cap, port);
-                        if bucket.is_empty() {
-                            bucket.push(Held::Rows(Vec::new(), 0));
-                        }
+                        let held = pending.state(&cap, port, || Held::Rows(Vec::new(), 0));
                         for rows in data.drain(..).filter(|r| r.num_rows() > 0) {
-                            bucket[0].add(&own_store, rows);
+                            held.add(&own_store, rows);
                         }
                     });
                     for (epoch, cap, held) in pending.take_done(frontier) {
@@ -200,16 +197,13 @@ impl<'s> WriteTable<'s> for StreamVec<'s, Time, RecordBatch> {
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
-                        let bucket = pending.bucket(&cap, port);
-                        if bucket.is_empty() {
-                            bucket.push(EpochOutput::Empty);
-                        }
+                        let file = pending.state(&cap, port, || EpochOutput::Empty);
                         for part in data.drain(..) {
                             match part {
                                 Part::Report(_, report) => {
                                     output.session(&cap).give(report);
                                 }
-                                Part::Rows(_, rows) => bucket[0].write(&store, &rows.0),
+                                Part::Rows(_, rows) => file.write(&store, &rows.0),
                             }
                         }
                     });
