@@ -534,16 +534,34 @@ fn count_rules(
             slot.1 += x;
         }
     }
+    // The other windows' rows (late or early events), counted per window and rule in a dense
+    // table and added to `out` once per window and rule, not looked up per row and rule.
+    let mut others: HashMap<Option<i64>, usize> = HashMap::new();
+    let mut counts: Vec<(i64, i64)> = Vec::new();
+    let rules = fired.len();
     for i in 0..rows {
         if !counted[i] || windows[i] == main {
             continue;
         }
+        let next = others.len();
+        let w = *others.entry(windows[i]).or_insert(next);
+        if w == next {
+            counts.resize((next + 1) * rules, (0, 0));
+        }
+        let row = &mut counts[w * rules..(w + 1) * rules];
         for (r, f) in fired.iter().enumerate() {
-            let ev = evaluated[r].as_ref().is_none_or(|m| m.value(i));
-            if ev {
-                let slot = out.entry((r as u32 + 1, windows[i])).or_default();
-                slot.0 += 1;
-                slot.1 += f.value(i) as i64;
+            if evaluated[r].as_ref().is_none_or(|m| m.value(i)) {
+                row[r].0 += 1;
+                row[r].1 += i64::from(f.value(i));
+            }
+        }
+    }
+    for (window, w) in others {
+        for (r, &(e, x)) in counts[w * rules..(w + 1) * rules].iter().enumerate() {
+            if e > 0 {
+                let slot = out.entry((r as u32 + 1, window)).or_default();
+                slot.0 += e;
+                slot.1 += x;
             }
         }
     }

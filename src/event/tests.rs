@@ -176,3 +176,54 @@ fn weather_declares_the_reference_tables_columns() {
     assert_eq!(w.silver_fields()[2].data_type(), &timestamp_type());
     assert_eq!(w.parsed_schema().field(2).data_type(), &DataType::Utf8);
 }
+
+/// The digit-at-a-time reading it replaced: `to_digit` per character into a `u128`.
+fn uuid_by_chars(s: &[u8]) -> Option<u128> {
+    if s.len() != 36 || s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        v = (v << 4) | (c as char).to_digit(16)? as u128;
+    }
+    Some(v)
+}
+
+#[test]
+fn dedup_keys_of_uuids_are_their_values_whatever_the_case() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let alphabet = b"0123456789abcdefABCDEF-gxz \xc3";
+    for _ in 0..20_000 {
+        let mut text: Vec<u8> = (0..36)
+            .map(|_| b"0123456789abcdefABCDEF"[rng.random_range(0..22)])
+            .collect();
+        for at in [8, 13, 18, 23] {
+            text[at] = b'-';
+        }
+        // Now and then a byte that is no hex digit, a misplaced dash or another length.
+        if rng.random_bool(0.3) {
+            let at = rng.random_range(0..36);
+            text[at] = alphabet[rng.random_range(0..alphabet.len())];
+        }
+        if rng.random_bool(0.05) {
+            text.truncate(rng.random_range(0..36));
+        }
+        assert_eq!(parse_uuid(&text), uuid_by_chars(&text), "{text:?}");
+        if let (Ok(id), Some(value)) = (std::str::from_utf8(&text), uuid_by_chars(&text)) {
+            assert_eq!(dedup_key(id), value);
+        }
+    }
+    assert_eq!(
+        dedup_key("E69CDFDA-B82A-444E-AC44-3A66372567F6"),
+        dedup_key("e69cdfda-b82a-444e-ac44-3a66372567f6")
+    );
+    assert_eq!(
+        dedup_key("00000000-0000-0000-0000-0000000000ff"),
+        0xff,
+        "a UUID's key is its value"
+    );
+}

@@ -190,6 +190,7 @@ where
                 }
             }
         }
+        totals.retain(|_, t| !t.is_zero());
         Ok(totals)
     }
 
@@ -221,18 +222,24 @@ where
                 let before = totals.get(&key).and_then(|t| view.row(&key, t));
                 self.before.insert(key.clone(), before);
             }
+            // A key whose total adds up to zero has no row: it leaves (only the keys an epoch
+            // changes can, so the group's other keys are not looked at).
             match totals.entry(key) {
-                Entry::Occupied(mut total) => total.get_mut().plus_equals(&part),
+                Entry::Occupied(mut total) => {
+                    total.get_mut().plus_equals(&part);
+                    if total.get().is_zero() {
+                        total.remove();
+                    }
+                }
                 Entry::Vacant(slot) => {
-                    slot.insert(part);
+                    if !part.is_zero() {
+                        slot.insert(part);
+                    }
                 }
             }
         }
         self.reloaded = (read_back.len() as u64, late_keys.len() as u64);
         for group in &changed_groups {
-            if let Some(totals) = self.held.get_mut(group) {
-                totals.retain(|_, t| !t.is_zero());
-            }
             if let Some(close) = view.group_closes_at(*group) {
                 self.watermark = Some(self.watermark.map_or(close, |w| w.max(close)));
             }
