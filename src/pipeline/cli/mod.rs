@@ -197,7 +197,7 @@ pub struct RunArgs {
     /// one; sooner once those commits hold 4 MiB or number 100. A checkpoint rewrites the
     /// table's whole file list, so at low rates (a commit a second) checkpoints by count alone
     /// cost more than the commits; 0s: every 10 commits.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration, env = "MEDALLION_CHECKPOINT_INTERVAL")]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration, env = "MEDALLION_CHECKPOINT_INTERVAL")]
     pub checkpoint_interval: std::time::Duration,
     /// On SIGTERM or SIGINT the run stops reading, commits the epochs it read, writes its summary
     /// and _metrics/ and exits 0; if that takes longer than this many seconds (or on a second
