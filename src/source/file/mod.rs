@@ -466,8 +466,13 @@ impl PartitionReader for FileReader {
                     SourceError::Invalid(format!("line too long in {}", self.path.display()))
                 })
                 .and_then(|span| {
-                    self.buf.resize(span, 0);
-                    read_exact_at(&self.file, &mut self.buf, run_start).map_err(io_err(&self.path))
+                    // The buffer only grows: shrinking it to each run's span and growing it back
+                    // zero-filled the difference at every read (2.5% of a file run's work).
+                    if self.buf.len() < span {
+                        self.buf.resize(span, 0);
+                    }
+                    read_exact_at(&self.file, &mut self.buf[..span], run_start)
+                        .map_err(io_err(&self.path))
                 });
             if let Err(e) = read {
                 self.cursor = before;
