@@ -85,6 +85,9 @@ fn spark_offset(z: &[u8]) -> Option<i64> {
 /// the epoch; `None`: not a timestamp). Surrounding white space and control characters are
 /// trimmed. Invalid fields (month 13, 25 o'clock, Feb 30) give `None`.
 pub fn spark_timestamp(s: &[u8], today: Option<i64>) -> Option<Parts> {
+    if let Some(parts) = utc_timestamp(s) {
+        return Some(parts);
+    }
     let valid_digits = |segment: usize, digits: usize| -> bool {
         segment == 6
             || (segment == 0 && (4..=6).contains(&digits))
@@ -213,6 +216,49 @@ pub fn spark_timestamp(s: &[u8], today: Option<i64>) -> Option<Parts> {
     })
 }
 
+/// The common shape read directly: `yyyy-mm-ddThh:mm:ss[.f{1,9}]Z`, nothing around it, every
+/// field valid (what [`spark_timestamp`] gives for it; anything else, valid or not, is left to
+/// it). Telemetry's timestamps nearly all look like this, and the general reader took ~650
+/// instructions for one.
+fn utc_timestamp(s: &[u8]) -> Option<Parts> {
+    let n = s.len();
+    if !(n == 20 || (22..=30).contains(&n))
+        || s[4] != b'-'
+        || s[7] != b'-'
+        || s[10] != b'T'
+        || s[13] != b':'
+        || s[16] != b':'
+        || s[n - 1] != b'Z'
+        || (n > 20 && s[19] != b'.')
+    {
+        return None;
+    }
+    let (y, mo, d) = (digits(s, 0, 4)?, digits(s, 5, 2)?, digits(s, 8, 2)?);
+    let (h, mi, sec) = (digits(s, 11, 2)?, digits(s, 14, 2)?, digits(s, 17, 2)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(i64::from(y), mo) {
+        return None;
+    }
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let micros = if n > 20 {
+        // 1 to 9 digits: the first six, scaled to microseconds.
+        let fraction = &s[20..n - 1];
+        let kept = fraction.len().min(6);
+        let value = digits(fraction, 0, kept)?;
+        digits(fraction, kept, fraction.len() - kept)?;
+        i64::from(value) * 10i64.pow(6 - kept as u32)
+    } else {
+        0
+    };
+    Some(Parts {
+        days: days_from_civil(i64::from(y), mo, d),
+        secs: i64::from(h * 3600 + mi * 60 + sec),
+        micros,
+        offset_secs: 0,
+    })
+}
+
 /// Spark's string → date cast (`SparkDateTimeUtils.stringToDate`): `[+-]yyyy[yyy]`,
 /// `…-[m]m`, `…-[d]d`, and after a full date anything following ` ` or `T` is ignored
 /// (`2026-11-26T25:99` is 2026-11-26). Days since the epoch.
@@ -265,6 +311,63 @@ pub fn spark_date(s: &[u8]) -> Option<i32> {
 mod tests {
     use super::super::datetime::{format_date, format_timestamp, DateTimeFormat};
     use super::*;
+
+    /// The general reader, without the shortcut for the common shape.
+    fn general(s: &[u8]) -> Option<Parts> {
+        let Some(parts) = utc_timestamp(s) else {
+            return spark_timestamp(s, Some(7));
+        };
+        // Its answer must be the general reader's: read again with something the shortcut
+        // does not take (a trailing space, which the general reader trims).
+        let mut padded = s.to_vec();
+        padded.push(b' ');
+        assert!(utc_timestamp(&padded).is_none());
+        assert_eq!(spark_timestamp(&padded, Some(7)), Some(parts));
+        Some(parts)
+    }
+
+    #[test]
+    fn the_common_shape_reads_as_the_general_reader_reads_it() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut fast = 0;
+        for _ in 0..50_000 {
+            let fraction = match rng.random_range(0..4) {
+                0 => String::new(),
+                _ => {
+                    let k = rng.random_range(1..=10);
+                    let digits: String = (0..k)
+                        .map(|_| char::from(b'0' + rng.random_range(0..10)))
+                        .collect();
+                    format!(".{digits}")
+                }
+            };
+            let mut text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+                rng.random_range(0..10_000),
+                rng.random_range(0..14),
+                rng.random_range(0..33),
+                rng.random_range(0..26),
+                rng.random_range(0..62),
+                rng.random_range(0..62),
+            )
+            .into_bytes();
+            // Now and then a byte changed: another separator, a sign, a letter, a zone.
+            if rng.random_bool(0.2) {
+                let at = rng.random_range(0..text.len());
+                text[at] = b"-:T .Z+05x"[rng.random_range(0..10)];
+            }
+            let expected = general(&text);
+            assert_eq!(
+                spark_timestamp(&text, Some(7)),
+                expected,
+                "{}",
+                String::from_utf8_lossy(&text)
+            );
+            fast += usize::from(utc_timestamp(&text).is_some());
+        }
+        assert!(fast > 10_000, "the shortcut took {fast}");
+    }
 
     /// (text, `try_to_timestamp(text)`, `try_cast(text as date)`), rendered as Spark casts them to strings.
     const CAST_VECTORS: &[(&str, Option<&str>, Option<&str>)] = &[
