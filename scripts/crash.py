@@ -211,7 +211,7 @@ def main():
                 t0 = time.time()
                 procs = sc.start(reference)
                 if not wait_all(procs)[1]:
-                    raise SystemExit(f"crash.py: {name}: the uninterrupted run failed")
+                    raise SystemExit(f"crash.py: {name}: the uninterrupted run failed:\n{sc.errors()}")
                 duration = time.time() - t0
                 ref_tables = {t: table_rows(reference, t) for t in tables(reference)}
                 kills = oracle_ok = same_ok = 0
