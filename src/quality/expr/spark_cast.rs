@@ -312,7 +312,8 @@ mod tests {
     use super::super::datetime::{format_date, format_timestamp, DateTimeFormat};
     use super::*;
 
-    /// The general reader, without the shortcut for the common shape.
+    /// What the general reader gives for `s`. For a string the shortcut takes, its answer is
+    /// checked against the general reader's on a copy the shortcut does not take.
     fn general(s: &[u8]) -> Option<Parts> {
         let Some(parts) = utc_timestamp(s) else {
             return spark_timestamp(s, Some(7));
