@@ -21,8 +21,16 @@ use super::exact_sum::add_term;
 use super::{least_present, sum_present, ExactSum, OrdF64, SilverView, View};
 use crate::sink::tables::{silver_schema, ts_type};
 
-/// The most keys an epoch's part map is sized for up front.
-const EPOCH_KEYS: usize = 1 << 14;
+/// How many keys an epoch's part map is made for: one per row (at low rates nearly every row is
+/// its station's only one), up to 16K (a large epoch holds many rows per station). Growing the
+/// map from empty rehashed every entry several times an epoch.
+fn epoch_keys(silver: &[RecordBatch]) -> usize {
+    silver
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum::<usize>()
+        .min(1 << 14)
+}
 
 /// Number of files the station views spread their rows over (by station hash): `station_latest`
 /// in all, `station_hourly` per hour. Several, so that the workers share the writing.
@@ -290,15 +298,8 @@ impl SilverView for StationLatest {
                 (!ids.is_null(i)).then(|| ids.value(i)),
             )
         };
-        // Sized for a key per row (at low rates nearly every row is its station's only one), up
-        // to 16K keys (a large epoch holds many rows per station): growing it from empty
-        // rehashed every entry several times an epoch.
-        let rows = silver
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum::<usize>()
-            .min(EPOCH_KEYS);
-        let mut best: ahash::AHashMap<&str, (usize, usize)> = ahash::AHashMap::with_capacity(rows);
+        let mut best: ahash::AHashMap<&str, (usize, usize)> =
+            ahash::AHashMap::with_capacity(epoch_keys(silver));
         for (b, (stations, _, _)) in columns.iter().enumerate() {
             for i in 0..stations.len() {
                 if stations.is_null(i) {
@@ -552,14 +553,8 @@ impl SilverView for StationHourly {
         out: &mut Vec<((StationKey, i64), HourlyAggregate)>,
     ) {
         let value = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-        // Sized as `StationLatest`'s.
-        let rows = silver
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum::<usize>()
-            .min(EPOCH_KEYS);
         let mut groups: ahash::AHashMap<(&str, i64), HourlyAggregate> =
-            ahash::AHashMap::with_capacity(rows);
+            ahash::AHashMap::with_capacity(epoch_keys(silver));
         for batch in silver {
             let stations = strings(batch, "station_id");
             let event_times = times(batch, "event_time");

@@ -67,17 +67,16 @@ impl EpochOutput {
 
 /// A worker's part of an epoch: its rows while they are few, else its own file.
 enum Held {
-    Rows(Vec<RecordBatch>, usize),
+    Rows(Vec<RecordBatch>),
     File(EpochOutput),
 }
 
 impl Held {
     fn add(&mut self, store: &TableStore, rows: RecordBatch) {
         match self {
-            Held::Rows(held, n) => {
-                *n += rows.num_rows();
+            Held::Rows(held) => {
                 held.push(rows);
-                if *n >= GATHER_ROWS {
+                if held.iter().map(RecordBatch::num_rows).sum::<usize>() >= GATHER_ROWS {
                     let mut file = EpochOutput::Empty;
                     for rows in held.drain(..) {
                         file.write(store, &rows);
@@ -161,7 +160,7 @@ impl<'s> WriteTable<'s> for StreamVec<'s, Time, RecordBatch> {
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {
-                        let held = pending.state(&cap, port, || Held::Rows(Vec::new(), 0));
+                        let held = pending.state(&cap, port, || Held::Rows(Vec::new()));
                         for rows in data.drain(..).filter(|r| r.num_rows() > 0) {
                             held.add(&own_store, rows);
                         }
@@ -170,7 +169,7 @@ impl<'s> WriteTable<'s> for StreamVec<'s, Time, RecordBatch> {
                         let mut session = output.session(&cap);
                         for part in held {
                             match part {
-                                Held::Rows(rows, _) => {
+                                Held::Rows(rows) => {
                                     let to = epoch % peers;
                                     session.give_iterator(
                                         rows.into_iter().map(|r| Part::Rows(to, IpcRows(r))),
