@@ -20,6 +20,9 @@ esac
 command -v valgrind > /dev/null || { echo "instructions: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 bins=("$@")
 [[ ${#bins[@]} -gt 0 ]] || bins=("${CARGO_TARGET_DIR:-$root/target}/release/medallion")
+for bin in "${bins[@]}"; do
+  [[ -x "$bin" ]] || { echo "instructions: '$bin' is not an executable file (build with cargo build --release)" >&2; exit 2; }
+done
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 standard="$root/bench-results/data/standard-seed42.jsonl"
@@ -31,16 +34,24 @@ if [[ -s "$standard" ]]; then
 else
   echo "instructions: no $standard (scripts/vs-duckdb.sh makes it): the file run is skipped" >&2
 fi
+# The instructions of one run (its command line in "$@"); a run that fails is reported with the
+# end of its output, and the script exits 1.
 count() {
   local out="$tmp/out.$RANDOM"
-  valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$@" \
-    --workers 2 --epoch-events 16384 --out "$out" --plain-progress > /dev/null 2> "$tmp/err"
+  if ! valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$@" \
+    --workers 2 --epoch-events 16384 --out "$out" --plain-progress > /dev/null 2> "$tmp/err"; then
+    echo "instructions: the run failed: $*" >&2
+    tail -n 15 "$tmp/err" >&2
+    return 1
+  fi
   rm -rf "$out"
   grep -oE 'I +refs: +[0-9,]+' "$tmp/err" | grep -oE '[0-9,]+$'
 }
 for bin in "${bins[@]}"; do
-  echo "$bin generator: $(count "$bin" run --source generator --events 200000) instructions"
+  n="$(count "$bin" run --source generator --events 200000)" || exit 1
+  echo "$bin generator: $n instructions"
   if [[ ${#file_run[@]} -gt 0 ]]; then
-    echo "$bin file: $(count "$bin" run "${file_run[@]}") instructions"
+    n="$(count "$bin" run "${file_run[@]}")" || exit 1
+    echo "$bin file: $n instructions"
   fi
 done
