@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub mod convert;
+mod flat;
 pub mod parser;
 
 pub use parser::{ParseFailure, ParsedBatch};

@@ -20,6 +20,7 @@ use arrow::record_batch::RecordBatch;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::flat::Scalar;
 use super::{EventSchema, FieldType, TimeFormat, UnknownFields};
 
 /// Why one body did not parse.
@@ -93,6 +94,15 @@ impl EventSchema {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
+        self.parse_reading(bodies, true)
+    }
+
+    /// [`EventSchema::parse`], with (`flat`) or without the flat reader: the same batch either
+    /// way (the tests compare them).
+    pub(super) fn parse_reading<'a, I>(&self, bodies: I, flat: bool) -> ParsedBatch
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
         let readers: Vec<Reader> = self
             .fields()
             .iter()
@@ -110,6 +120,19 @@ impl EventSchema {
             readers: &readers,
             names: self.fields().iter().map(|f| f.name.as_str()).collect(),
             next: std::cell::Cell::new(0),
+            guesses: self
+                .fields()
+                .iter()
+                .map(|f| f.name.as_str())
+                .map(|n| {
+                    if n.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+                        ""
+                    } else {
+                        n
+                    }
+                })
+                .collect(),
+            flat,
         };
         for (i, body) in bodies.into_iter().enumerate() {
             event.clear();
@@ -155,12 +178,23 @@ struct BodyParser<'s> {
     /// The field after the last one found: bodies mostly list their keys in one order, so the
     /// next key is most often this one.
     next: std::cell::Cell<usize>,
+    /// The declared names as the flat reader's guesses: `""` for a name with a quote, a
+    /// backslash or a control character in it (which a body writes escaped).
+    guesses: Vec<&'s str>,
+    /// Whether bodies of the flat shape are read without serde_json ([`super::flat`]); off only
+    /// where a test compares both readings.
+    flat: bool,
 }
 
 impl BodyParser<'_> {
     fn parse_one<'a>(&self, body: &'a [u8], event: &mut Event<'a>) -> Result<(), (String, String)> {
         let text = std::str::from_utf8(body)
             .map_err(|e| ("not UTF-8".to_string(), format!("not UTF-8: {e}")))?;
+        if self.read_flat(text, event).is_some() {
+            return Ok(());
+        }
+        event.clear();
+        self.next.set(0);
         let mut de = serde_json::Deserializer::from_str(text);
         let mut field_error: Option<(String, String)> = None;
         let result = (&mut de).deserialize_any(EventVisitor {
@@ -185,6 +219,29 @@ impl BodyParser<'_> {
         }
     }
 
+    /// Reads a body of the common flat shape ([`super::flat`]) without serde_json. `None`: the
+    /// body is left to serde_json (which also names what is wrong with it); the event may hold
+    /// some of its values by then.
+    fn read_flat<'a>(&self, text: &'a str, event: &mut Event<'a>) -> Option<()> {
+        if !self.flat {
+            return None;
+        }
+        let keep_extra = self.schema.unknown_fields() == UnknownFields::Keep;
+        let guess = || self.guesses.get(self.next.get()).copied().unwrap_or("");
+        super::flat::members(text, guess, |key, value| {
+            let Some(field) = self.field(key) else {
+                return !keep_extra;
+            };
+            match flat_value(self.readers[field], value) {
+                Some(v) => {
+                    event.values[field] = v;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
     /// The index of the declared field called `key`.
     fn field(&self, key: &str) -> Option<usize> {
         let guess = self.next.get();
@@ -197,6 +254,75 @@ impl BodyParser<'_> {
         }
         found
     }
+}
+
+/// A flat member's value as `reader` reads it, exactly as serde_json's reading gives it;
+/// `None` where serde_json's reading is needed: the readers of epoch times and raw JSON, and
+/// every value a reader refuses (serde_json's error names it).
+fn flat_value(reader: Reader, value: Scalar<'_>) -> Option<Value<'_>> {
+    Some(match (reader, value) {
+        (_, Scalar::Null) => Value::Null,
+        (Reader::Str, Scalar::Str(s)) => Value::Str(Cow::Borrowed(s)),
+        (Reader::Bool, Scalar::Bool(b)) => Value::Bool(b),
+        // Both round correctly (serde_json's `float_roundtrip`), so they agree on every number.
+        (Reader::Num, Scalar::Num { text, .. }) => Value::Num(
+            short_decimal(text).or_else(|| text.parse::<f64>().ok().filter(|x| x.is_finite()))?,
+        ),
+        (
+            Reader::Int,
+            Scalar::Num {
+                text,
+                integer: true,
+            },
+        ) => Value::Int(small_integer(text)?),
+        _ => return None,
+    })
+}
+
+/// Powers of ten that are exact as `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A number of at most 15 digits (a flat reader's [`Scalar::Num`]), correctly rounded: its
+/// digits as an integer (exact, below 2^53) divided by a power of ten (exact), one correctly
+/// rounded division. `-0` and `-0.0` are -0.0, as serde_json reads them.
+fn short_decimal(text: &str) -> Option<f64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    let (mut m, mut count, mut scale, mut fraction) = (0u64, 0usize, 0usize, false);
+    for c in digits.bytes() {
+        if c == b'.' {
+            fraction = true;
+            continue;
+        }
+        m = m * 10 + u64::from(c - b'0');
+        count += 1;
+        scale += usize::from(fraction);
+        if count > 15 {
+            return None;
+        }
+    }
+    let v = m as f64 / EXACT_POWERS_OF_TEN[scale];
+    Some(if negative { -v } else { v })
+}
+
+/// An integer of at most 18 digits (so within `i64`), other than `-0` (which serde_json reads
+/// as the float -0.0).
+fn small_integer(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if digits.len() > 18 || (negative && digits == "0") {
+        return None;
+    }
+    let v = digits
+        .bytes()
+        .fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
+    Some(if negative { -v } else { v })
 }
 
 fn top_level_kind(text: &str) -> &'static str {

@@ -227,3 +227,174 @@ fn dedup_keys_of_uuids_are_their_values_whatever_the_case() {
         "a UUID's key is its value"
     );
 }
+
+/// The batches of `lines` read with and without the flat reader, checked equal: rows, failures
+/// and every value (floats by their bits, so that -0.0 and 0.0 differ).
+fn same_both_ways(schema: &EventSchema, lines: &[Vec<u8>]) {
+    let flat = schema.parse_reading(lines.iter().map(|l| &l[..]), true);
+    let serde = schema.parse_reading(lines.iter().map(|l| &l[..]), false);
+    let show = |i: usize| String::from_utf8_lossy(&lines[i]).into_owned();
+    assert_eq!(flat.rows, serde.rows);
+    for (a, b) in flat.failures.iter().zip(&serde.failures) {
+        assert_eq!(a, b, "{}", show(a.index as usize));
+    }
+    assert_eq!(flat.failures.len(), serde.failures.len());
+    assert_eq!(flat.batch.schema(), serde.batch.schema());
+    for (c, (a, b)) in flat
+        .batch
+        .columns()
+        .iter()
+        .zip(serde.batch.columns())
+        .enumerate()
+    {
+        for row in 0..a.len() {
+            let line = show(flat.rows[row] as usize);
+            assert_eq!(a.is_null(row), b.is_null(row), "column {c}: {line}");
+        }
+        if let (Some(a), Some(b)) = (
+            a.as_primitive_opt::<Float64Type>(),
+            b.as_primitive_opt::<Float64Type>(),
+        ) {
+            for row in (0..a.len()).filter(|&r| a.is_valid(r)) {
+                let line = show(flat.rows[row] as usize);
+                assert_eq!(a.value(row).to_bits(), b.value(row).to_bits(), "{line}");
+            }
+        } else {
+            assert_eq!(a.to_data(), b.to_data(), "column {c}");
+        }
+    }
+}
+
+/// A random JSON value, mostly of the shapes bodies have, sometimes not.
+fn random_value(rng: &mut impl rand::Rng) -> String {
+    fn digits(rng: &mut impl rand::Rng, most: usize) -> String {
+        let n = rng.random_range(0..=most);
+        (0..n)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect()
+    }
+    match rng.random_range(0..16) {
+        0 => "null".into(),
+        1 => "true".into(),
+        2 => "false".into(),
+        3 => format!("{}", rng.random_range(-10_000_000i64..10_000_000)),
+        4 => format!(
+            "{:.*}",
+            rng.random_range(0..6),
+            rng.random_range(-500.0..500.0f64)
+        ),
+        // Numbers of any length and shape: leading zeros, -0, long fractions, exponents.
+        5 => {
+            let sign = if rng.random_bool(0.5) { "-" } else { "" };
+            let int = format!("{}{}", rng.random_range(0..10), digits(rng, 24));
+            let frac = match rng.random_range(0..3) {
+                0 => String::new(),
+                1 => format!(".{}", digits(rng, 30)),
+                _ => format!(".{}e{}", digits(rng, 3), rng.random_range(-400..400)),
+            };
+            format!("{sign}{int}{frac}")
+        }
+        6 => [
+            "-0",
+            "0",
+            "-0.0",
+            "0.0",
+            "1e5",
+            "1E-2",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "1.7976931348623157e309",
+        ][rng.random_range(0..12)]
+        .into(),
+        7 => r#""WS-00042""#.into(),
+        8 => r#""2026-11-26T15:21:20.123Z""#.into(),
+        9 => r#""a\"b\\c\u00e9\n""#.into(),
+        10 => "\"tab\there\"".into(),
+        11 => r#""é 😀 ü""#.into(),
+        12 => r#"{"x":[1,{"y":null}]}"#.into(),
+        13 => "[1,2,3]".into(),
+        14 => format!("\"{}\"", digits(rng, 8)),
+        _ => r#""""#.into(),
+    }
+}
+
+#[test]
+fn the_flat_reader_reads_every_body_as_serde_json_does() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(26);
+    let weather = EventSchema::weather();
+    let schemas = [
+        &*weather,
+        &sensors(UnknownFields::Keep),
+        &sensors(UnknownFields::Ignore),
+    ];
+    // The reference workload's own bodies (its faults included), as they are and mutated.
+    let dir = std::env::temp_dir().join(format!("medallion-flat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("w.jsonl");
+    let cfg = crate::workload::WorkloadConfig {
+        events: 20_000,
+        ..Default::default()
+    };
+    crate::workload::write_jsonl(&cfg, &file).unwrap();
+    let workload: Vec<Vec<u8>> = std::fs::read(&file)
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let names: Vec<String> = schemas
+        .iter()
+        .flat_map(|s| s.fields().iter().map(|f| f.name.clone()))
+        .chain(["zz".to_string(), String::new(), "é".to_string()])
+        .collect();
+    let noise: &[u8] = b" \t\n\r{}[]\",:.-+0123456789eEtrufalsn\\\x01\xc3";
+    let mut lines = workload.clone();
+    for _ in 0..30_000 {
+        let mut line = if rng.random_bool(0.5) {
+            workload[rng.random_range(0..workload.len())].clone()
+        } else {
+            // A random object of declared and undeclared keys, repeats included.
+            let members: Vec<String> = (0..rng.random_range(0..12))
+                .map(|_| {
+                    let ws = [" ", "", "\n", "\t "][rng.random_range(0..4)];
+                    let key = &names[rng.random_range(0..names.len())];
+                    format!("{ws}\"{key}\"{ws}:{ws}{}{ws}", random_value(&mut rng))
+                })
+                .collect();
+            format!("{{{}}}", members.join(",")).into_bytes()
+        };
+        // Now and then a few bytes inserted, replaced or removed anywhere.
+        for _ in 0..rng.random_range(0..3) {
+            if rng.random_bool(0.4) && !line.is_empty() {
+                let at = rng.random_range(0..line.len());
+                match rng.random_range(0..3) {
+                    0 => drop(line.remove(at)),
+                    1 => line[at] = noise[rng.random_range(0..noise.len())],
+                    _ => line.insert(at, noise[rng.random_range(0..noise.len())]),
+                }
+            }
+        }
+        lines.push(line);
+    }
+    for schema in schemas {
+        same_both_ways(schema, &lines);
+    }
+    // The reference bodies are nearly all read by the flat reader (all but the faults).
+    let flat = lines[..workload.len()]
+        .iter()
+        .filter(|l| {
+            let text = std::str::from_utf8(l).unwrap_or("");
+            super::flat::members(text, || "", |_, _| true).is_some()
+        })
+        .count();
+    assert!(
+        flat * 10 > workload.len() * 9,
+        "{flat} of {}",
+        workload.len()
+    );
+}
