@@ -38,10 +38,25 @@ POINTS = ["parquet_write", "before_commit", "commit", "between_tables", "checkpo
 VOLATILE = {"ingest_time", "_errors", "_warnings", "_epoch"}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """`n` distinct ports that are free now, below the kernel's ephemeral range: a port the kernel
+    hands out (bind to port 0, an outgoing connection's own port) could be handed out again, to
+    the next call or to any connection, before the cluster's process binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    ports = set()
+    while len(ports) < n:
+        port = random.randrange(10000, max(low, 10001 + n))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.add(port)
+    return sorted(ports)
 
 
 class Scenario:
@@ -92,7 +107,7 @@ class Scenario:
         hostfile = None
         if self.processes > 1:
             hostfile = self.workdir / f"hosts-{random.randrange(1 << 30)}"
-            hostfile.write_text("".join(f"127.0.0.1:{free_port()}\n" for _ in range(self.processes)))
+            hostfile.write_text("".join(f"127.0.0.1:{port}\n" for port in free_ports(self.processes)))
         for p in range(self.processes):
             env = dict(os.environ)
             env.pop("MEDALLION_FAULT", None)
