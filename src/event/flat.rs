@@ -26,17 +26,18 @@ pub(super) enum Scalar<'a> {
     },
 }
 
-/// Calls `each(key, value)` for every member of the flat object `text`, in order. `None`: the
+/// Calls `each(key, guessed, value)` for every member of the flat object `text`, in order
+/// (`guessed`: the key is the one `guess()` gave). `None`: the
 /// body is not of this shape (or `each` returned `false`: the caller gives up too), and some
 /// members may have been handed over already.
 ///
 /// `guess()` is the key the caller expects next (bodies mostly list their keys in one order): a
 /// key that is exactly it is compared instead of scanned. It must have no quote, backslash or
-/// control character in it (`""` guesses nothing).
+/// control character in it.
 pub(super) fn members<'a, 'g>(
     text: &'a str,
-    guess: impl Fn() -> &'g str,
-    mut each: impl FnMut(&'a str, Scalar<'a>) -> bool,
+    guess: impl Fn() -> Option<&'g str>,
+    mut each: impl FnMut(&'a str, bool, Scalar<'a>) -> bool,
 ) -> Option<()> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
@@ -51,9 +52,11 @@ pub(super) fn members<'a, 'g>(
         if *b.get(i)? != b'"' {
             return None;
         }
-        let expected = guess().as_bytes();
-        let end = i + 1 + expected.len();
-        let (key, next) = if b.get(i + 1..end) == Some(expected) && b.get(end) == Some(&b'"') {
+        let expected = guess();
+        let end = i + 1 + expected.map_or(0, str::len);
+        let guessed = expected
+            .is_some_and(|g| b.get(end) == Some(&b'"') && b.get(i + 1..end) == Some(g.as_bytes()));
+        let (key, next) = if guessed {
             (&text[i + 1..end], end + 1)
         } else {
             string(text, i + 1)?
@@ -74,7 +77,7 @@ pub(super) fn members<'a, 'g>(
             b'-' | b'0'..=b'9' => number(text, i)?,
             _ => return None,
         };
-        if !each(key, value) {
+        if !each(key, guessed, value) {
             return None;
         }
         i = skip_ws(b, next);
@@ -175,18 +178,25 @@ mod tests {
     use super::*;
 
     fn read(text: &str) -> Option<Vec<(&str, Scalar<'_>)>> {
-        read_guessing(text, || "")
+        read_guessing(text, None)
     }
 
+    /// The members read with `guess` always guessed; a member said to be guessed is checked to
+    /// be it.
     fn read_guessing<'a>(
         text: &'a str,
-        guess: impl Fn() -> &'static str,
+        guess: Option<&'static str>,
     ) -> Option<Vec<(&'a str, Scalar<'a>)>> {
         let mut out = Vec::new();
-        members(text, guess, |k, v| {
-            out.push((k, v));
-            true
-        })
+        members(
+            text,
+            || guess,
+            |k, guessed, v| {
+                assert!(!guessed || Some(k) == guess, "{k} said to be {guess:?}");
+                out.push((k, v));
+                true
+            },
+        )
         .map(|()| out)
     }
 
@@ -256,12 +266,15 @@ mod tests {
             r#"{"a":1, "a" :2,"abc":3}"#,
             "{\"a\u{1}\":1}",
         ] {
-            for guess in ["", "a", "ab", "abc", "b"] {
-                assert_eq!(
-                    read_guessing(text, move || guess),
-                    read(text),
-                    "{text} {guess}"
-                );
+            for guess in [
+                None,
+                Some(""),
+                Some("a"),
+                Some("ab"),
+                Some("abc"),
+                Some("b"),
+            ] {
+                assert_eq!(read_guessing(text, guess), read(text), "{text} {guess:?}");
             }
         }
     }
@@ -305,6 +318,6 @@ mod tests {
             assert_eq!(read(text), None, "{text:?}");
         }
         // The caller may give up too.
-        assert_eq!(members(r#"{"a":1}"#, || "", |_, _| false), None);
+        assert_eq!(members(r#"{"a":1}"#, || None, |_, _, _| false), None);
     }
 }

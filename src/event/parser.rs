@@ -124,13 +124,7 @@ impl EventSchema {
                 .fields()
                 .iter()
                 .map(|f| f.name.as_str())
-                .map(|n| {
-                    if n.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
-                        ""
-                    } else {
-                        n
-                    }
-                })
+                .map(|n| (!n.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20)).then_some(n))
                 .collect(),
             flat,
         };
@@ -178,9 +172,9 @@ struct BodyParser<'s> {
     /// The field after the last one found: bodies mostly list their keys in one order, so the
     /// next key is most often this one.
     next: std::cell::Cell<usize>,
-    /// The declared names as the flat reader's guesses: `""` for a name with a quote, a
+    /// The declared names as the flat reader's guesses: none for a name with a quote, a
     /// backslash or a control character in it (which a body writes escaped).
-    guesses: Vec<&'s str>,
+    guesses: Vec<Option<&'s str>>,
     /// Whether bodies of the flat shape are read without serde_json ([`super::flat`]); off only
     /// where a test compares both readings.
     flat: bool,
@@ -227,10 +221,18 @@ impl BodyParser<'_> {
             return None;
         }
         let keep_extra = self.schema.unknown_fields() == UnknownFields::Keep;
-        let guess = || self.guesses.get(self.next.get()).copied().unwrap_or("");
-        super::flat::members(text, guess, |key, value| {
-            let Some(field) = self.field(key) else {
-                return !keep_extra;
+        let guess = || self.guesses.get(self.next.get()).copied().flatten();
+        super::flat::members(text, guess, |key, guessed, value| {
+            let field = if guessed {
+                // The guess is the declared name at `next`.
+                let field = self.next.get();
+                self.next.set(field + 1);
+                field
+            } else {
+                let Some(field) = self.field(key) else {
+                    return !keep_extra;
+                };
+                field
             };
             match flat_value(self.readers[field], value) {
                 Some(v) => {
