@@ -19,10 +19,12 @@ pub(super) enum Scalar<'a> {
     /// A string's contents (no escapes in it).
     Str(&'a str),
     /// A JSON number without an exponent, as written: `-`? (`0` | `[1-9][0-9]*`) (`.[0-9]+`)?;
-    /// `integer` when it has no fraction.
+    /// `integer` when it has no fraction; `short`: its value when it has at most 15 digits
+    /// (correctly rounded, as `str::parse` rounds every longer one).
     Num {
         text: &'a str,
         integer: bool,
+        short: Option<f64>,
     },
 }
 
@@ -139,16 +141,24 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
 /// The number at `i` and the position after it (what follows is checked by the caller).
 fn number(text: &str, start: usize) -> Option<(Scalar<'_>, usize)> {
     let b = text.as_bytes();
-    let mut i = start + usize::from(b[start] == b'-');
+    let negative = b[start] == b'-';
+    let mut i = start + usize::from(negative);
+    // The digits as an integer (while there are at most 15 of them) and how many there are.
+    let mut digits = (0u64, 0usize);
     match *b.get(i)? {
-        b'0' => i += 1,
-        b'1'..=b'9' => i = digits(b, i),
+        b'0' => {
+            i += 1;
+            digits.1 = 1;
+        }
+        b'1'..=b'9' => i = take_digits(b, i, &mut digits),
         _ => return None,
     }
     let integer = b.get(i) != Some(&b'.');
+    let mut scale = 0;
     if !integer {
-        let after = digits(b, i + 1);
-        if after == i + 1 {
+        let after = take_digits(b, i + 1, &mut digits);
+        scale = after - (i + 1);
+        if scale == 0 {
             return None;
         }
         i = after;
@@ -156,18 +166,39 @@ fn number(text: &str, start: usize) -> Option<(Scalar<'_>, usize)> {
     if let Some(b'e' | b'E') = b.get(i) {
         return None;
     }
+    // At most 15 digits: the integer is exact (below 2^53), so is the power of ten, and one
+    // division rounds correctly; -0 is -0.0, as serde_json reads it.
+    let short = (digits.1 <= 15).then(|| {
+        let v = digits.0 as f64 / EXACT_POWERS_OF_TEN[scale];
+        if negative {
+            -v
+        } else {
+            v
+        }
+    });
     Some((
         Scalar::Num {
             text: &text[start..i],
             integer,
+            short,
         },
         i,
     ))
 }
 
-/// The position after the digits starting at `i`.
-fn digits(b: &[u8], mut i: usize) -> usize {
-    while let Some(b'0'..=b'9') = b.get(i) {
+/// Powers of ten that are exact as `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Takes the digits starting at `i` into `digits` (their value while there are at most 15 in
+/// all, and their count); returns the position after them.
+fn take_digits(b: &[u8], mut i: usize, digits: &mut (u64, usize)) -> usize {
+    while let Some(&c @ b'0'..=b'9') = b.get(i) {
+        if digits.1 < 15 {
+            digits.0 = digits.0 * 10 + u64::from(c - b'0');
+        }
+        digits.1 += 1;
         i += 1;
     }
     i
@@ -211,7 +242,8 @@ mod tests {
                     "b",
                     Scalar::Num {
                         text: "-0.50",
-                        integer: false
+                        integer: false,
+                        short: Some(-0.5)
                     }
                 ),
                 ("c", Scalar::Bool(true)),
@@ -220,7 +252,8 @@ mod tests {
                     "e",
                     Scalar::Num {
                         text: "0",
-                        integer: true
+                        integer: true,
+                        short: Some(0.0)
                     }
                 ),
                 ("f", Scalar::Bool(false)),
@@ -228,7 +261,8 @@ mod tests {
                     "a",
                     Scalar::Num {
                         text: "12",
-                        integer: true
+                        integer: true,
+                        short: Some(12.0)
                     }
                 ),
             ]
@@ -255,6 +289,37 @@ mod tests {
                     bytes.iter().any(|&b| b < n),
                     "{bytes:?} {n}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn short_numbers_are_their_correctly_rounded_value() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(15);
+        for _ in 0..200_000 {
+            let digits: String = (0..rng.random_range(1..=17))
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect();
+            let cut = rng.random_range(1..=digits.len());
+            let (int, frac) = digits.split_at(cut);
+            let int = int.trim_start_matches('0');
+            let int = if int.is_empty() { "0" } else { int };
+            let sign = if rng.random_bool(0.5) { "-" } else { "" };
+            let text = if frac.is_empty() {
+                format!("{sign}{int}")
+            } else {
+                format!("{sign}{int}.{frac}")
+            };
+            let Some((Scalar::Num { short, .. }, end)) = number(&text, 0) else {
+                panic!("{text} is a number");
+            };
+            assert_eq!(end, text.len());
+            let parsed: f64 = text.parse().unwrap();
+            if let Some(x) = short {
+                assert_eq!(x.to_bits(), parsed.to_bits(), "{text}");
+            } else {
+                assert!(int.len() + frac.len() > 15, "{text} is short");
             }
         }
     }

@@ -266,49 +266,22 @@ fn flat_value(reader: Reader, value: Scalar<'_>) -> Option<Value<'_>> {
         (_, Scalar::Null) => Value::Null,
         (Reader::Str, Scalar::Str(s)) => Value::Str(Cow::Borrowed(s)),
         (Reader::Bool, Scalar::Bool(b)) => Value::Bool(b),
-        // Both round correctly (serde_json's `float_roundtrip`), so they agree on every number.
-        (Reader::Num, Scalar::Num { text, .. }) => Value::Num(
-            short_decimal(text).or_else(|| text.parse::<f64>().ok().filter(|x| x.is_finite()))?,
-        ),
+        // A short number's value rounds correctly, as serde_json's (`float_roundtrip`) and
+        // `str::parse` do for every number: all three agree.
+        (Reader::Num, Scalar::Num { short: Some(x), .. }) => Value::Num(x),
+        (Reader::Num, Scalar::Num { text, .. }) => {
+            Value::Num(text.parse::<f64>().ok().filter(|x| x.is_finite())?)
+        }
         (
             Reader::Int,
             Scalar::Num {
                 text,
                 integer: true,
+                ..
             },
         ) => Value::Int(small_integer(text)?),
         _ => return None,
     })
-}
-
-/// Powers of ten that are exact as `f64`.
-const EXACT_POWERS_OF_TEN: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
-
-/// A number of at most 15 digits (a flat reader's [`Scalar::Num`]), correctly rounded: its
-/// digits as an integer (exact, below 2^53) divided by a power of ten (exact), one correctly
-/// rounded division. `-0` and `-0.0` are -0.0, as serde_json reads them.
-fn short_decimal(text: &str) -> Option<f64> {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(digits) => (true, digits),
-        None => (false, text),
-    };
-    let (mut m, mut count, mut scale, mut fraction) = (0u64, 0usize, 0usize, false);
-    for c in digits.bytes() {
-        if c == b'.' {
-            fraction = true;
-            continue;
-        }
-        m = m * 10 + u64::from(c - b'0');
-        count += 1;
-        scale += usize::from(fraction);
-        if count > 15 {
-            return None;
-        }
-    }
-    let v = m as f64 / EXACT_POWERS_OF_TEN[scale];
-    Some(if negative { -v } else { v })
 }
 
 /// An integer of at most 18 digits (so within `i64`), other than `-0` (which serde_json reads
