@@ -7,9 +7,9 @@
 //! refuse: every body it reads whole is JSON, and the parser's property test checks that both
 //! readings give the same row (`event::tests`).
 //!
-//! serde_json's general machinery (a visitor call per token, its scratch handling of strings)
-//! was ~20% of a paced run's instructions; a body of this shape is read here in a few
-//! instructions a byte.
+//! serde_json's general machinery (a visitor call per token) was ~17% of the instructions of a
+//! run shaped like 5,000 events/s, ~7,800 a body; reading the flat shape here cut the whole run's
+//! instructions by ~6% (`docs/src/performance.md`, "Instructions per event").
 
 /// One member's value.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,6 +7,10 @@
 //! and epoch-second timestamps; `true`/`false` for `boolean`; anything for `json`. When a key
 //! repeats, the last value wins (as in Python's `json`). Undeclared fields are dropped or kept in
 //! `_extra` ([`UnknownFields`]). Nothing per body is allocated but escaped strings and `_extra`.
+//!
+//! A body of the common flat shape is read by `event::flat` first; serde_json reads every other
+//! body, and writes every failure's message, exactly as before (the tests hold both readings to the
+//! same rows and failures).
 
 use std::borrow::Cow;
 use std::fmt;
