@@ -19,10 +19,11 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+
+from loopback_hosts import free_ports
 import time
 from pathlib import Path
 
@@ -36,27 +37,6 @@ POINTS = ["parquet_write", "before_commit", "commit", "between_tables", "checkpo
           "during_checkpoint", "after_checkpoint"]
 # Columns that differ between runs by design (wall-clock times, run ids inside DQX results).
 VOLATILE = {"ingest_time", "_errors", "_warnings", "_epoch"}
-
-
-def free_ports(n):
-    """`n` distinct ports that are free now, below the kernel's ephemeral range: a port the kernel
-    hands out (bind to port 0, an outgoing connection's own port) could be handed out again, to
-    the next call or to any connection, before the cluster's process binds it."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    ports = set()
-    while len(ports) < n:
-        port = random.randrange(10000, max(low, 10001 + n))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.add(port)
-    return sorted(ports)
 
 
 class Scenario:

@@ -37,14 +37,7 @@ tmp="$(mktemp -d)"
 remote=0
 if [[ -z "$hostfile" ]]; then
   hostfile="$tmp/hosts"
-  python3 - "$processes" > "$hostfile" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-for s in socks:
-    print(f"127.0.0.1:{s.getsockname()[1]}")
-PY
+  python3 "$(dirname "$0")/loopback_hosts.py" "$processes" > "$hostfile"
 else
   [[ -r "$hostfile" ]] || { echo "launch-cluster: cannot read hostfile $hostfile" >&2; exit 2; }
   lines=$(grep -c . "$hostfile" || true)

@@ -198,15 +198,8 @@ fn sigterm_stops_an_event_hubs_run_and_one_process_of_a_cluster_stops_all() {
     // A 2-process cluster: SIGTERM to process 1 stops process 0 too, both exit 0.
     let out = dir.path().join("cluster");
     let hostfile = dir.path().join("hosts");
-    let ports = cluster_ports(2);
-    std::fs::write(
-        &hostfile,
-        ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/loopback_hosts.py");
+    std::fs::write(&hostfile, python(&[script.to_str().unwrap(), "2"])).unwrap();
     let file_source = format!("file:{}", file.display());
     let hosts = hostfile.display().to_string();
     // Process `p` of the cluster.
@@ -233,25 +226,4 @@ fn sigterm_stops_an_event_hubs_run_and_one_process_of_a_cluster_stops_all() {
     let (mut a, mut b) = (process("0"), process("1"));
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
     assert_matches_oracle(&out, &oracle);
-}
-
-/// `n` distinct ports that are free now, below the kernel's ephemeral range: a port `bind(0)`
-/// hands out could be handed out again (to the next call, or to any outgoing connection) before
-/// the cluster's process binds it.
-fn cluster_ports(n: usize) -> Vec<u16> {
-    use rand::Rng;
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768)
-        .max(10_001 + n as u16);
-    let mut rng = rand::rng();
-    let mut ports: Vec<u16> = Vec::new();
-    while ports.len() < n {
-        let port = rng.random_range(10_000..low);
-        if !ports.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            ports.push(port);
-        }
-    }
-    ports
 }
