@@ -48,7 +48,7 @@ pub(super) fn members<'a, 'g>(
     }
     i = skip_ws(b, i + 1);
     if *b.get(i)? == b'}' {
-        return (skip_ws(b, i + 1) == b.len()).then_some(());
+        return closed(b, i);
     }
     loop {
         if *b.get(i)? != b'"' {
@@ -85,10 +85,15 @@ pub(super) fn members<'a, 'g>(
         i = skip_ws(b, next);
         match *b.get(i)? {
             b',' => i = skip_ws(b, i + 1),
-            b'}' => return (skip_ws(b, i + 1) == b.len()).then_some(()),
+            b'}' => return closed(b, i),
             _ => return None,
         }
     }
+}
+
+/// After the object's closing brace at `i`: only whitespace to the end.
+fn closed(b: &[u8], i: usize) -> Option<()> {
+    (skip_ws(b, i + 1) == b.len()).then_some(())
 }
 
 /// The first position at or after `i` that is not JSON whitespace.

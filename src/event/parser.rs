@@ -288,20 +288,9 @@ fn flat_value(reader: Reader, value: Scalar<'_>) -> Option<Value<'_>> {
     })
 }
 
-/// An integer of at most 18 digits (so within `i64`), other than `-0` (which serde_json reads
-/// as the float -0.0).
+/// A JSON integer within `i64`, as serde_json reads it: `-0` is the float -0.0 there.
 fn small_integer(text: &str) -> Option<i64> {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(digits) => (true, digits),
-        None => (false, text),
-    };
-    if digits.len() > 18 || (negative && digits == "0") {
-        return None;
-    }
-    let v = digits
-        .bytes()
-        .fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
-    Some(if negative { -v } else { v })
+    (text != "-0").then(|| text.parse().ok()).flatten()
 }
 
 fn top_level_kind(text: &str) -> &'static str {
