@@ -5,7 +5,8 @@
 //! one process reaches every process through the dataflow (as does a refused commit).
 //!
 //! [`Stop::on_signals`] requests it on SIGTERM or SIGINT (what Kubernetes, systemd, Docker and
-//! Ctrl-C send), with a deadline, after which (or on a second signal) the process exits at once.
+//! Ctrl-C send), with a deadline, after which (or on a second signal, not the same one delivered
+//! twice) the process exits at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,9 @@ pub struct Stop(Arc<AtomicBool>);
 
 /// Exit code when a run is stopped by a second signal or does not finish within the deadline.
 pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Signals this soon after the first are part of the same request (see [`Stop::on_signals`]).
+pub const SAME_REQUEST: Duration = Duration::from_millis(250);
 
 impl Stop {
     /// Asks the run to stop reading and finish what it read.
@@ -31,7 +35,9 @@ impl Stop {
     /// A `Stop` requested by the first SIGTERM or SIGINT this process receives. The run then has
     /// `deadline` to finish; when it has not (or on a second signal) the process exits at once
     /// with [`EXIT_INTERRUPTED`], which loses nothing: what was not committed is read again on
-    /// restart. Fails only when the signal handlers cannot be installed.
+    /// restart. A signal within [`SAME_REQUEST`] of the first is not a second one: `timeout`
+    /// delivers its signal twice (to the process, then to its process group), which made some
+    /// runs under it exit at once. Fails only when the signal handlers cannot be installed.
     pub fn on_signals(deadline: Duration) -> std::io::Result<Stop> {
         use tokio::signal::unix::{signal, SignalKind};
         let stop = Stop::default();
@@ -59,11 +65,23 @@ impl Stop {
                         deadline_s = deadline.as_secs_f64(),
                         "stopping: finishing and committing what was read (a second signal exits at once)"
                     );
+                    let first = tokio::time::Instant::now();
                     flag.request();
+                    // `timeout` sends its signal to the process and again to its process group:
+                    // a repeat this soon is the same request, not a second one.
+                    let settled = tokio::time::sleep(SAME_REQUEST);
+                    tokio::pin!(settled);
+                    loop {
+                        tokio::select! {
+                            _ = &mut settled => break,
+                            _ = term.recv() => {}
+                            _ = int.recv() => {}
+                        }
+                    }
                     let why = tokio::select! {
                         _ = term.recv() => "a second signal",
                         _ = int.recv() => "a second signal",
-                        _ = tokio::time::sleep(deadline) => "the shutdown deadline",
+                        _ = tokio::time::sleep_until(first + deadline) => "the shutdown deadline",
                     };
                     tracing::warn!(
                         why,

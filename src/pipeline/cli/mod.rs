@@ -201,7 +201,8 @@ pub struct RunArgs {
     pub checkpoint_interval: std::time::Duration,
     /// On SIGTERM or SIGINT the run stops reading, commits the epochs it read, writes its summary
     /// and _metrics/ and exits 0; if that takes longer than this many seconds (or on a second
-    /// signal) it exits at once with 130, losing nothing (a restart reads the rest again).
+    /// signal, not one within 250 ms of the first) it exits at once with 130, losing nothing (a
+    /// restart reads the rest again).
     #[arg(
         long,
         default_value_t = 30,
