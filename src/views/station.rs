@@ -75,14 +75,76 @@ fn floats<'a>(batch: &'a RecordBatch, name: &str) -> &'a Float64Array {
         .as_primitive::<Float64Type>()
 }
 
-/// A station's newest silver row: ordered by (`event_time`, `event_id`); `row` is the whole silver
-/// row in Arrow's row format. The strings are shared, so that differential's many copies of a row
-/// cost no allocation.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A station's newest silver row: ordered by (`event_time`, `event_id`), then the whole silver row
+/// in Arrow's row format. The id and the row are one shared allocation: making a row costs one,
+/// and differential's many copies of it none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LatestRow {
     pub event_time: Option<i64>,
-    pub event_id: Option<Shared<str>>,
-    pub row: Shared<[u8]>,
+    /// `event_id`'s bytes, then the row's.
+    bytes: Shared<[u8]>,
+    /// Length of the `event_id` in `bytes`; `None`: the row has none.
+    id_len: Option<u32>,
+}
+
+impl LatestRow {
+    /// The row of `event_time`, `event_id` and `row` (put together in `scratch` first, then copied
+    /// into the shared allocation at once; collecting the bytes into it one by one cost more).
+    pub fn new(
+        event_time: Option<i64>,
+        event_id: Option<&str>,
+        row: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> Self {
+        scratch.clear();
+        scratch.extend_from_slice(event_id.unwrap_or_default().as_bytes());
+        scratch.extend_from_slice(row);
+        LatestRow {
+            event_time,
+            bytes: Shared(Arc::from(&scratch[..])),
+            id_len: event_id.map(|id| u32::try_from(id.len()).expect("an id under 4 GiB")),
+        }
+    }
+
+    /// The `event_id`'s bytes (compared as bytes, which orders them as strings).
+    fn id(&self) -> Option<&[u8]> {
+        self.id_len.map(|n| &self.bytes[..n as usize])
+    }
+
+    /// The silver row in Arrow's row format.
+    pub fn row(&self) -> &[u8] {
+        &self.bytes[self.id_len.unwrap_or(0) as usize..]
+    }
+
+    fn order_key(&self) -> (Option<i64>, Option<&[u8]>, &[u8]) {
+        (self.event_time, self.id(), self.row())
+    }
+}
+
+impl PartialEq for LatestRow {
+    fn eq(&self, other: &Self) -> bool {
+        self.order_key() == other.order_key()
+    }
+}
+
+impl Eq for LatestRow {}
+
+impl PartialOrd for LatestRow {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LatestRow {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order_key().cmp(&other.order_key())
+    }
+}
+
+impl std::hash::Hash for LatestRow {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.order_key().hash(state);
+    }
 }
 
 /// An immutable shared value that compares, hashes and (de)serialises as its contents.
@@ -245,6 +307,7 @@ impl View for StationLatest {
             .map(|f| rows.column_by_name(f.name()).cloned())
             .collect::<Option<_>>()?;
         let encoded = self.converter.convert_columns(&columns).ok()?;
+        let mut scratch = Vec::new();
         let (stations, ids, event_times) = (
             strings(rows, "station_id"),
             strings(rows, "event_id"),
@@ -256,11 +319,12 @@ impl View for StationLatest {
                 .map(|i| {
                     (
                         StationKey::new(stations.value(i)),
-                        LatestRow {
-                            event_time: (!event_times.is_null(i)).then(|| event_times.value(i)),
-                            event_id: (!ids.is_null(i)).then(|| Shared(Arc::from(ids.value(i)))),
-                            row: Shared(Arc::from(encoded.row(i).as_ref())),
-                        },
+                        LatestRow::new(
+                            (!event_times.is_null(i)).then(|| event_times.value(i)),
+                            (!ids.is_null(i)).then(|| ids.value(i)),
+                            encoded.row(i).as_ref(),
+                            &mut scratch,
+                        ),
                     )
                 })
                 .collect(),
@@ -270,7 +334,7 @@ impl View for StationLatest {
         super::decode_rows(
             &self.converter,
             &self.schema,
-            rows.iter().map(|(_, r)| &r.row[..]),
+            rows.iter().map(|(_, r)| r.row()),
         )
     }
 }
@@ -320,15 +384,12 @@ impl SilverView for StationLatest {
         let winners: Vec<(usize, usize)> = best.values().copied().collect();
         let batches: Vec<Vec<ArrayRef>> = silver.iter().map(|b| b.columns().to_vec()).collect();
         let encoded = super::encode_picked(&self.converter, &batches, &winners);
+        let mut scratch = Vec::new();
         for (n, (&station, &w)) in best.iter().enumerate() {
             let (event_time, event_id) = key_of(w);
             out.push((
                 StationKey::new(station),
-                LatestRow {
-                    event_time,
-                    event_id: event_id.map(|id| Shared(Arc::from(id))),
-                    row: Shared(Arc::from(encoded.row(n).as_ref())),
-                },
+                LatestRow::new(event_time, event_id, encoded.row(n).as_ref(), &mut scratch),
             ));
         }
     }
@@ -576,5 +637,49 @@ impl SilverView for StationHourly {
                 .into_iter()
                 .map(|((s, h), agg)| ((StationKey::new(s), h), agg)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LatestRow;
+    use rand::{Rng, SeedableRng};
+
+    /// One allocation for id and row orders, compares and hashes exactly as the triple did.
+    #[test]
+    fn a_latest_row_orders_as_its_time_id_and_row() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(26);
+        let mut pick = |rng: &mut rand_chacha::ChaCha8Rng| {
+            let text = |rng: &mut rand_chacha::ChaCha8Rng, n| -> Vec<u8> {
+                (0..rng.random_range(0..n))
+                    .map(|_| rng.random_range(b'a'..=b'c'))
+                    .collect()
+            };
+            let time = rng.random_bool(0.8).then(|| rng.random_range(-2..3));
+            let id = rng
+                .random_bool(0.8)
+                .then(|| String::from_utf8(text(rng, 4)).unwrap());
+            let row = text(rng, 4);
+            (time, id, row)
+        };
+        let hash = |r: &LatestRow| {
+            use std::hash::{BuildHasher, RandomState};
+            thread_local!(static STATE: RandomState = RandomState::new());
+            STATE.with(|s| s.hash_one(r))
+        };
+        for _ in 0..20_000 {
+            let (a, b) = (pick(&mut rng), pick(&mut rng));
+            let scratch = &mut Vec::new();
+            let (ra, rb) = (
+                LatestRow::new(a.0, a.1.as_deref(), &a.2, scratch),
+                LatestRow::new(b.0, b.1.as_deref(), &b.2, scratch),
+            );
+            assert_eq!(ra.cmp(&rb), a.cmp(&b), "{a:?} against {b:?}");
+            assert_eq!(ra == rb, a == b);
+            assert_eq!(ra.row(), &a.2[..]);
+            if a == b {
+                assert_eq!(hash(&ra), hash(&rb));
+            }
+        }
     }
 }
