@@ -649,7 +649,7 @@ mod tests {
     #[test]
     fn a_latest_row_orders_as_its_time_id_and_row() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(26);
-        let mut pick = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let pick = |rng: &mut rand_chacha::ChaCha8Rng| {
             let text = |rng: &mut rand_chacha::ChaCha8Rng, n| -> Vec<u8> {
                 (0..rng.random_range(0..n))
                     .map(|_| rng.random_range(b'a'..=b'c'))

@@ -43,7 +43,7 @@ fn workload(dir: &Path) -> (PathBuf, serde_json::Value) {
 }
 
 /// `medallion run` with small epochs (so that a run is many commits long) and `args`.
-fn run_command(out: &Path, args: &[&str]) -> Command {
+fn run_command(out: &Path, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
     c.arg("run")
         .args([
@@ -60,6 +60,25 @@ fn run_command(out: &Path, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     c
+}
+
+/// The generator source's arguments for the test workload, and the same paced at 20,000 events/s.
+fn generator_args() -> (Vec<String>, Vec<String>) {
+    let events = EVENTS.to_string();
+    let args: Vec<String> = [
+        "--source",
+        "generator",
+        "--events",
+        &events,
+        "--stations",
+        STATIONS,
+        "--partitions",
+        "8",
+    ]
+    .map(String::from)
+    .into();
+    let paced = [&args[..], &["--rate".into(), "20000".into()]].concat();
+    (args, paced)
 }
 
 /// Waits for the run's second bronze commit, sends `signal`, and returns its stdout once it has
@@ -160,18 +179,7 @@ fn sigterm_and_sigint_stop_a_run_cleanly_and_a_rerun_completes_it() {
 
     // Generator source, paced, SIGTERM.
     let out = dir.path().join("generator");
-    let events = EVENTS.to_string();
-    let args = [
-        "--source",
-        "generator",
-        "--events",
-        &events,
-        "--stations",
-        STATIONS,
-        "--partitions",
-        "8",
-    ];
-    let paced = [&args[..], &["--rate", "20000"]].concat();
+    let (args, paced) = generator_args();
     let child = run_command(&out, &paced).spawn().unwrap();
     assert_stopped_cleanly(&out, &signal_after_commits(child, &out, libc::SIGTERM));
     assert!(run_command(&out, &args).status().unwrap().success());
@@ -187,18 +195,7 @@ fn a_signal_delivered_twice_at_once_stops_the_run_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (_, oracle) = workload(dir.path());
     let out = dir.path().join("generator");
-    let events = EVENTS.to_string();
-    let args = [
-        "--source",
-        "generator",
-        "--events",
-        &events,
-        "--stations",
-        STATIONS,
-        "--partitions",
-        "8",
-    ];
-    let paced = [&args[..], &["--rate", "20000"]].concat();
+    let (args, paced) = generator_args();
     for signal in [libc::SIGTERM, libc::SIGINT] {
         let _ = std::fs::remove_dir_all(&out);
         let child = run_command(&out, &paced).spawn().unwrap();
