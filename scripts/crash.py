@@ -22,13 +22,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-
-from loopback_hosts import free_ports
 import time
 from pathlib import Path
 
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+
+from loopback_hosts import free_ports  # scripts/, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT.parent / "shared/workload/smoke/smoke.jsonl"

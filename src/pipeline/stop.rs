@@ -56,10 +56,7 @@ impl Stop {
             .name("medallion-signals".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let name = tokio::select! {
-                        _ = term.recv() => "SIGTERM",
-                        _ = int.recv() => "SIGINT",
-                    };
+                    let name = next_signal(&mut term, &mut int).await;
                     tracing::info!(
                         signal = name,
                         deadline_s = deadline.as_secs_f64(),
@@ -67,21 +64,17 @@ impl Stop {
                     );
                     let first = tokio::time::Instant::now();
                     flag.request();
-                    // `timeout` sends its signal to the process and again to its process group:
-                    // a repeat this soon is the same request, not a second one.
-                    let settled = tokio::time::sleep(SAME_REQUEST);
-                    tokio::pin!(settled);
-                    loop {
+                    let why = loop {
                         tokio::select! {
-                            _ = &mut settled => break,
-                            _ = term.recv() => {}
-                            _ = int.recv() => {}
+                            _ = tokio::time::sleep_until(first + deadline) => break "the shutdown deadline",
+                            _ = next_signal(&mut term, &mut int) => {
+                                // `timeout` sends its signal to the process and again to its
+                                // process group: a repeat this soon is the same request.
+                                if first.elapsed() >= SAME_REQUEST {
+                                    break "a second signal";
+                                }
+                            }
                         }
-                    }
-                    let why = tokio::select! {
-                        _ = term.recv() => "a second signal",
-                        _ = int.recv() => "a second signal",
-                        _ = tokio::time::sleep_until(first + deadline) => "the shutdown deadline",
                     };
                     tracing::warn!(
                         why,
@@ -91,5 +84,16 @@ impl Stop {
                 })
             })?;
         Ok(stop)
+    }
+}
+
+/// The name of the next SIGTERM or SIGINT.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     }
 }
