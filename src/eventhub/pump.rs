@@ -11,10 +11,10 @@ use tracing::{debug, warn};
 use crate::{
     eventhub::{
         block_on,
-        client::{ConsumerBackend, ReceiveRequest, ReceivedEvent},
+        client::{ConsumerBackend, ReceiveRequest},
         error::EventHubError,
     },
-    source::{PartitionId, SourceError},
+    source::{PartitionId, RawBatch, SourceError},
     telemetry::{LagSampled, SourceReconnect},
 };
 
@@ -109,7 +109,10 @@ pub(crate) async fn sample_lag(
 
 /// What the receiving task sends to the reader.
 pub(crate) enum Message {
-    Events(Vec<ReceivedEvent>),
+    /// A chunk of consecutive events, copied into one batch's buffers on the receiving side:
+    /// each event's own allocations are freed on the thread that made them, and the reader
+    /// copies contiguous slices instead of freeing two allocations per event.
+    Events(RawBatch),
     Failed(Terminal),
 }
 
@@ -137,6 +140,8 @@ impl Terminal {
 
 /// The background receiving task of one reader.
 pub(crate) struct Pump {
+    /// The reader's partition, which the chunks it is sent name.
+    pub(crate) partition: PartitionId,
     pub(crate) backend: Arc<dyn ConsumerBackend>,
     pub(crate) request: ReceiveRequest,
     pub(crate) backoff: Backoff,
@@ -212,7 +217,8 @@ impl Pump {
                 Some(Err(e)) => return Ok(e.to_string()),
             };
             let expected_before = self.request.from_sequence_number;
-            let mut accepted = Vec::with_capacity(chunk.len());
+            let mut accepted = RawBatch::new(self.partition);
+            accepted.reserve(chunk.len(), chunk.iter().map(|e| e.body.len()).sum());
             let mut out_of_order = None;
             for event in chunk {
                 let expected = self.request.from_sequence_number;
@@ -222,7 +228,13 @@ impl Pump {
                         warn!(partition = %self.request.partition, "partition begins at {seq}, not {expected}");
                     }
                     self.request.from_sequence_number = seq + 1;
-                    accepted.push(event);
+                    accepted.push(
+                        seq,
+                        event.offset,
+                        event.enqueued_time_ms,
+                        event.partition_key.as_deref(),
+                        &event.body,
+                    );
                 } else if seq > expected && first_event {
                     return Err(Terminal::Failed(format!(
                         "events {expected}..{} are no longer available after a reconnect",

@@ -39,6 +39,7 @@
 //! [`position`]: PartitionReader::position
 
 use std::{
+    collections::VecDeque,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -55,7 +56,7 @@ use crate::{
     eventhub::{
         amqp::{AmqpConsumer, Endpoint, SharedConnection},
         build_runtime,
-        client::{ConsumerBackend, ReceiveRequest, ReceivedEvent},
+        client::{ConsumerBackend, ReceiveRequest},
         connection::ConnectionConfig,
         error::EventHubError,
         pump::{sample_lag, with_retries, Message, Pump, Terminal},
@@ -288,6 +289,7 @@ impl EventHubSource {
             .push((partition.0, name.clone()));
         let (tx, rx) = mpsc::channel(config.channel_chunks);
         let pump = Pump {
+            partition,
             backend: shared.backend.clone(),
             request: ReceiveRequest {
                 partition: name,
@@ -303,7 +305,9 @@ impl EventHubSource {
         Ok(EventHubPartitionReader {
             partition,
             rx,
-            current: Vec::new().into_iter(),
+            queue: VecDeque::new(),
+            taken: 0,
+            queued: 0,
             next_seq: start_seq,
             returned_any: false,
             terminal: None,
@@ -344,7 +348,11 @@ impl PartitionedSource for EventHubSource {
 pub struct EventHubPartitionReader {
     partition: PartitionId,
     rx: mpsc::Receiver<Message>,
-    current: std::vec::IntoIter<ReceivedEvent>,
+    /// Chunks received and not yet handed out in full (the first one's first `taken` events
+    /// were), `queued` events in all.
+    queue: VecDeque<RawBatch>,
+    taken: usize,
+    queued: usize,
     next_seq: i64,
     returned_any: bool,
     terminal: Option<Terminal>,
@@ -373,30 +381,92 @@ impl Drop for EventHubPartitionReader {
 }
 
 impl EventHubPartitionReader {
-    /// Moves buffered events into `batch` until it holds `max`; an error on a sequence gap.
-    fn drain_into(&mut self, batch: &mut RawBatch, max: usize) -> Result<(), Terminal> {
-        while batch.len() < max {
-            let Some(event) = self.current.next() else {
-                return Ok(());
-            };
-            let seq = event.sequence_number;
-            if seq != self.next_seq && !(seq > self.next_seq && !self.returned_any) {
-                return Err(Terminal::Failed(format!(
-                    "sequence number {seq} where {} was expected",
-                    self.next_seq
-                )));
+    /// Receives chunks until `max` events are queued, the channel is empty (waiting up to
+    /// [`EventHubSourceConfig::max_wait`] while nothing is queued) or the receiving task
+    /// reported its end.
+    fn receive(&mut self, max: usize) {
+        let deadline = Instant::now() + self.max_wait;
+        while self.queued < max && self.terminal.is_none() {
+            match self.rx.try_recv() {
+                Ok(Message::Events(chunk)) => {
+                    self.queued += chunk.len();
+                    self.queue.push_back(chunk);
+                }
+                Ok(Message::Failed(t)) => self.terminal = Some(t),
+                Err(TryRecvError::Empty) => {
+                    if self.queued > 0 || Instant::now() >= deadline {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.terminal = Some(Terminal::Failed("the receiving task stopped".into()))
+                }
             }
-            batch.push(
-                seq,
-                event.offset,
-                event.enqueued_time_ms,
-                event.partition_key.as_deref(),
-                &event.body,
-            );
-            self.next_seq = seq + 1;
-            self.returned_any = true;
         }
-        Ok(())
+    }
+
+    /// Hands out up to `max` queued events as one batch: the first chunk as it is when it is
+    /// exactly what is taken, else one exactly sized copy. Sequence numbers must follow on
+    /// from the last one handed out; at a gap the events before it are handed out, the rest
+    /// dropped and the reader fails.
+    fn take(&mut self, max: usize) -> RawBatch {
+        let mut n = 0;
+        let mut bytes = 0;
+        let mut gap = None;
+        'chunks: for (k, chunk) in self.queue.iter().enumerate() {
+            let from = if k == 0 { self.taken } else { 0 };
+            let mut to = from;
+            for &seq in &chunk.sequence_numbers[from..] {
+                if n == max {
+                    bytes += chunk.body_offsets[to] - chunk.body_offsets[from];
+                    break 'chunks;
+                }
+                if seq != self.next_seq && !(seq > self.next_seq && !self.returned_any) {
+                    gap = Some(Terminal::Failed(format!(
+                        "sequence number {seq} where {} was expected",
+                        self.next_seq
+                    )));
+                    bytes += chunk.body_offsets[to] - chunk.body_offsets[from];
+                    break 'chunks;
+                }
+                self.next_seq = seq + 1;
+                self.returned_any = true;
+                n += 1;
+                to += 1;
+            }
+            bytes += chunk.body_offsets[to] - chunk.body_offsets[from];
+        }
+        let whole_first = self.taken == 0 && self.queue.front().is_some_and(|c| c.len() == n);
+        let batch = if whole_first {
+            self.queue.pop_front().unwrap_or_default()
+        } else {
+            let mut batch = RawBatch::new(self.partition);
+            batch.reserve(n, bytes);
+            let mut left = n;
+            while left > 0 {
+                let Some(chunk) = self.queue.front() else {
+                    break;
+                };
+                let to = chunk.len().min(self.taken + left);
+                batch.extend_from(chunk, self.taken..to);
+                left -= to - self.taken;
+                if to == chunk.len() {
+                    self.queue.pop_front();
+                    self.taken = 0;
+                } else {
+                    self.taken = to;
+                }
+            }
+            batch
+        };
+        self.queued -= n;
+        if let Some(t) = gap {
+            self.terminal = Some(t);
+            self.queue.clear();
+            self.queued = 0;
+        }
+        batch
     }
 }
 
@@ -406,52 +476,19 @@ impl PartitionReader for EventHubPartitionReader {
     }
 
     fn next_batch(&mut self, max: usize) -> Result<Option<RawBatch>, SourceError> {
-        if let Some(t) = &self.terminal {
+        if let Some(t) = self.terminal.as_ref().filter(|_| self.queued == 0) {
             return Err(t.to_error(self.partition));
         }
         if self.finished {
             return Ok(None);
         }
         let max = max.max(1);
-        let mut batch = RawBatch::new(self.partition);
-        let deadline = Instant::now() + self.max_wait;
-        loop {
-            if let Err(t) = self.drain_into(&mut batch, max) {
-                self.terminal = Some(t.clone());
-                if batch.is_empty() {
-                    return Err(t.to_error(self.partition));
-                }
-                break;
-            }
-            if batch.len() >= max {
-                break;
-            }
-            match self.rx.try_recv() {
-                Ok(Message::Events(events)) => self.current = events.into_iter(),
-                Ok(Message::Failed(t)) => {
-                    self.terminal = Some(t.clone());
-                    if batch.is_empty() {
-                        return Err(t.to_error(self.partition));
-                    }
-                    break;
-                }
-                Err(TryRecvError::Empty) => {
-                    if !batch.is_empty() || Instant::now() >= deadline {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err(TryRecvError::Disconnected) => {
-                    let t = Terminal::Failed("the receiving task stopped".into());
-                    self.terminal = Some(t.clone());
-                    if batch.is_empty() {
-                        return Err(t.to_error(self.partition));
-                    }
-                    break;
-                }
-            }
-        }
+        self.receive(max);
+        let batch = self.take(max);
         if batch.is_empty() {
+            if let Some(t) = &self.terminal {
+                return Err(t.to_error(self.partition));
+            }
             if self
                 .stop_when_idle
                 .is_some_and(|idle| self.last_activity.elapsed() >= idle)

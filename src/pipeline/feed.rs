@@ -98,9 +98,11 @@ impl FeedOptions {
     }
 }
 
-/// Reads of one partition not yet sent: the batch they make, and when the first was read.
+/// Reads of one partition not yet sent, in order (concatenated once, when sent: see
+/// [`RawBatch::concat`]), how many events they hold, and when the first was read.
 struct Gathered {
-    batch: RawBatch,
+    reads: Vec<RawBatch>,
+    events: usize,
     since: Instant,
 }
 
@@ -118,7 +120,7 @@ impl GatheringInput {
     /// How many events the next read of partition reader `i` may take: what its gathered reads
     /// leave of a batch.
     fn room(&self, i: usize) -> usize {
-        let gathered = self.gathered[i].as_ref().map_or(0, |g| g.batch.len());
+        let gathered = self.gathered[i].as_ref().map_or(0, |g| g.events);
         self.batch_size.saturating_sub(gathered).max(1)
     }
 
@@ -132,21 +134,22 @@ impl GatheringInput {
         }
         let slot = &mut self.gathered[i];
         match slot {
-            Some(g) => g.batch.append(batch),
+            Some(g) => {
+                g.events += batch.len();
+                g.reads.push(batch);
+            }
             None if batch.len() >= self.batch_size || self.linger.is_zero() => {
                 return self.send(batch);
             }
             None => {
                 *slot = Some(Gathered {
-                    batch,
+                    events: batch.len(),
+                    reads: vec![batch],
                     since: Instant::now(),
                 })
             }
         }
-        if slot
-            .as_ref()
-            .is_some_and(|g| g.batch.len() >= self.batch_size)
-        {
+        if slot.as_ref().is_some_and(|g| g.events >= self.batch_size) {
             self.send_gathered(i);
         }
     }
@@ -166,7 +169,7 @@ impl GatheringInput {
 
     fn send_gathered(&mut self, i: usize) {
         if let Some(g) = self.gathered[i].take() {
-            self.send(g.batch);
+            self.send(RawBatch::concat(g.reads));
         }
     }
 
@@ -175,7 +178,7 @@ impl GatheringInput {
         let enough = LINGER_MIN_EVENTS.min(self.batch_size);
         self.gathered
             .iter()
-            .any(|g| g.as_ref().is_some_and(|g| g.batch.len() >= enough))
+            .any(|g| g.as_ref().is_some_and(|g| g.events >= enough))
     }
 
     /// Sends what holds enough events and has waited for `linger` or longer.
@@ -183,9 +186,10 @@ impl GatheringInput {
         let now = Instant::now();
         let enough = LINGER_MIN_EVENTS.min(self.batch_size);
         for i in 0..self.gathered.len() {
-            if self.gathered[i].as_ref().is_some_and(|g| {
-                g.batch.len() >= enough && now.duration_since(g.since) >= self.linger
-            }) {
+            if self.gathered[i]
+                .as_ref()
+                .is_some_and(|g| g.events >= enough && now.duration_since(g.since) >= self.linger)
+            {
                 self.send_gathered(i);
             }
         }

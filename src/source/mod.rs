@@ -100,6 +100,32 @@ impl RawBatch {
         self.bodies.extend_from_slice(body);
         self.body_offsets.push(self.bodies.len());
     }
+    /// Appends messages `range` of `from` (their sequence numbers, offsets, times, keys and
+    /// bodies), a few copies of contiguous slices whatever the number of messages; the
+    /// availability times are left to the caller.
+    pub fn extend_from(&mut self, from: &RawBatch, range: std::ops::Range<usize>) {
+        if self.body_offsets.is_empty() {
+            self.body_offsets.push(0);
+        }
+        if range.is_empty() {
+            return;
+        }
+        let base = self.bodies.len();
+        let (first, last) = (from.body_offsets[range.start], from.body_offsets[range.end]);
+        self.sequence_numbers
+            .extend_from_slice(&from.sequence_numbers[range.clone()]);
+        self.offsets.extend_from_slice(&from.offsets[range.clone()]);
+        self.enqueued_time_ms
+            .extend_from_slice(&from.enqueued_time_ms[range.clone()]);
+        self.partition_keys
+            .extend_from(&from.partition_keys, range.clone());
+        self.bodies.extend_from_slice(&from.bodies[first..last]);
+        self.body_offsets.extend(
+            from.body_offsets[range.start + 1..=range.end]
+                .iter()
+                .map(|o| o - first + base),
+        );
+    }
     /// Total body bytes.
     pub fn body_bytes(&self) -> usize {
         self.bodies.len()
@@ -108,17 +134,35 @@ impl RawBatch {
     /// partition (so that sequence numbers stay contiguous).
     pub fn append(&mut self, next: RawBatch) {
         debug_assert_eq!(self.partition, next.partition);
-        if self.body_offsets.is_empty() {
-            self.body_offsets.push(0);
+        self.extend_from(&next, 0..next.len());
+        self.merge_available(&next);
+    }
+
+    /// Reads of one partition, each read right after the one before, as one batch: the first
+    /// read as it is when it is the only one, else one exactly sized copy of them all (appending
+    /// them one by one grows every buffer by doubling: a reallocation and a copy each time, and
+    /// spare capacity that the bronze `body` column would keep).
+    pub fn concat(mut reads: Vec<RawBatch>) -> RawBatch {
+        if reads.len() <= 1 {
+            return reads.pop().unwrap_or_default();
         }
-        let base = self.bodies.len();
-        self.sequence_numbers.extend(next.sequence_numbers);
-        self.offsets.extend(next.offsets);
-        self.enqueued_time_ms.extend(next.enqueued_time_ms);
-        self.partition_keys.append(next.partition_keys);
-        self.bodies.extend_from_slice(&next.bodies);
-        self.body_offsets
-            .extend(next.body_offsets.iter().skip(1).map(|o| o + base));
+        let events = reads.iter().map(RawBatch::len).sum();
+        let bytes = reads.iter().map(RawBatch::body_bytes).sum();
+        let mut batch = RawBatch::new(PartitionId(reads[0].partition));
+        batch.reserve(events, bytes);
+        batch
+            .partition_keys
+            .reserve_bytes(reads.iter().map(|r| r.partition_keys.bytes.len()).sum());
+        for read in &reads {
+            debug_assert_eq!(batch.partition, read.partition);
+            batch.extend_from(read, 0..read.len());
+            batch.merge_available(read);
+        }
+        batch
+    }
+
+    /// Takes `next`'s availability times into this batch's (the oldest and the newest).
+    fn merge_available(&mut self, next: &RawBatch) {
         self.available_ms = match (self.available_ms, next.available_ms) {
             (0, t) | (t, 0) => t,
             (a, b) => a.min(b),
@@ -173,12 +217,33 @@ impl PartitionKeys {
         self.present.reserve_exact(n);
     }
 
+    /// Makes room for `bytes` more bytes of keys.
+    pub fn reserve_bytes(&mut self, bytes: usize) {
+        self.bytes.reserve_exact(bytes);
+    }
+
     /// Appends the keys of `next`.
     pub fn append(&mut self, next: PartitionKeys) {
+        self.extend_from(&next, 0..next.len());
+    }
+
+    /// Appends the keys `range` of `from`.
+    pub fn extend_from(&mut self, from: &PartitionKeys, range: std::ops::Range<usize>) {
         let base = self.bytes.len();
-        self.bytes.push_str(&next.bytes);
-        self.ends.extend(next.ends.iter().map(|e| e + base));
-        self.present.extend(next.present);
+        let first = if range.start == 0 {
+            0
+        } else {
+            from.ends[range.start - 1]
+        };
+        let last = if range.is_empty() {
+            first
+        } else {
+            from.ends[range.end - 1]
+        };
+        self.bytes.push_str(&from.bytes[first..last]);
+        self.ends
+            .extend(from.ends[range.clone()].iter().map(|e| e - first + base));
+        self.present.extend_from_slice(&from.present[range]);
     }
 
     /// The keys as an Arrow string column (null where a message had none), without copying
@@ -299,5 +364,82 @@ mod tests {
         all.push(Some("k"));
         assert_eq!(all.into_array().unwrap().null_count(), 0);
         assert_eq!(PartitionKeys::default().into_array().unwrap().len(), 0);
+    }
+
+    /// A random message: sequence number `seq`, a body of 0–40 bytes, a key or none.
+    fn random_message(rng: &mut impl rand::Rng, seq: i64) -> (i64, Option<String>, Vec<u8>) {
+        let key = rng
+            .random_bool(0.7)
+            .then(|| "k".repeat(rng.random_range(0..4)) + "é");
+        let body = (0..rng.random_range(0..40)).map(|_| rng.random()).collect();
+        (seq, key, body)
+    }
+
+    fn batch_of(messages: &[(i64, Option<String>, Vec<u8>)]) -> RawBatch {
+        let mut b = RawBatch::new(PartitionId(3));
+        for (seq, key, body) in messages {
+            b.push(*seq, seq * 10, seq * 100, key.as_deref(), body);
+        }
+        b
+    }
+
+    /// Concatenated reads and ranges copied out of chunks equal the same messages pushed one
+    /// by one (random messages, random cuts, empty reads and ranges included).
+    #[test]
+    fn concatenated_reads_and_copied_ranges_equal_the_messages_pushed_one_by_one() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(26);
+        for _ in 0..300 {
+            let n = rng.random_range(0..60);
+            let messages: Vec<_> = (0..n).map(|i| random_message(&mut rng, i)).collect();
+            let whole = batch_of(&messages);
+            // Cut into reads at random points.
+            let mut cuts: Vec<usize> = (0..rng.random_range(0..6))
+                .map(|_| rng.random_range(0..=n as usize))
+                .collect();
+            cuts.extend([0, n as usize]);
+            cuts.sort_unstable();
+            let reads: Vec<RawBatch> = cuts
+                .windows(2)
+                .map(|w| {
+                    let mut read = batch_of(&messages[w[0]..w[1]]);
+                    read.available_ms = 1000 + w[0] as i64;
+                    read.last_available_ms = 1000 + w[1] as i64;
+                    read
+                })
+                .collect();
+            let joined = RawBatch::concat(reads.clone());
+            assert_eq!(
+                (joined.sequence_numbers.clone(), joined.offsets.clone()),
+                (whole.sequence_numbers.clone(), whole.offsets.clone())
+            );
+            assert_eq!(joined.enqueued_time_ms, whole.enqueued_time_ms);
+            assert_eq!(joined.partition_keys, whole.partition_keys);
+            assert_eq!(
+                (joined.bodies.clone(), joined.body_offsets.clone()),
+                (whole.bodies.clone(), whole.body_offsets.clone())
+            );
+            assert_eq!(joined.partition, 3);
+            assert_eq!(joined.available_ms, 1000);
+            assert_eq!(joined.last_available_ms, 1000 + n);
+            let mut appended = reads[0].clone();
+            for r in &reads[1..] {
+                appended.append(r.clone());
+            }
+            assert_eq!(appended, joined);
+            // Copy the chunks out again in random ranges.
+            let mut copied = RawBatch::new(PartitionId(3));
+            for read in &reads {
+                let mut at = 0;
+                while at < read.len() {
+                    let to = rng.random_range(at..=read.len());
+                    copied.extend_from(read, at..to);
+                    at = to;
+                }
+            }
+            copied.available_ms = whole.available_ms;
+            copied.last_available_ms = whole.last_available_ms;
+            assert_eq!(copied, whole);
+        }
     }
 }
