@@ -146,7 +146,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 16384, env = "MEDALLION_BATCH_SIZE")]
     pub batch_size: usize,
     /// How long a partition's small reads (a slow or paced stream) are gathered into one batch
-    /// before processing, in milliseconds, once they hold 1,024 events; fewer wait for the end
+    /// before processing, in milliseconds, once they hold 4,096 events; fewer wait for the end
     /// of the epoch, a full batch goes at once. Every batch has a fixed cost, so this trades a
     /// little latency for much less CPU. 0 turns gathering off.
     #[arg(long, value_name = "MS", default_value_t = crate::pipeline::DEFAULT_LINGER.as_millis() as u64, env = "MEDALLION_BATCH_LINGER_MS")]
