@@ -7,8 +7,8 @@
 # mean RSS of the last third of the samples is within 5% of the middle third's (the first third
 # is warm-up), open files within 10, and the p99 epoch commit duration of the last third at most
 # 1.2 x the middle third's. Exit code 1 if not flat or if the pipeline failed (with
-# --report-only, only if the pipeline failed: a 1-minute run, as in CI, is too short for a
-# verdict).
+# --report-only, only if the pipeline failed, and no verdict is printed, only the RSS trend: a
+# 1-minute run, as in CI, is too short for one).
 #
 #   scripts/soak.sh [--minutes 30] [--rate 20000] [--interval 10] [--views all] [--report-only]
 #                   [--horizon-min 120] [--retention 10m] [--out DIR] [-- MORE RUN OPTIONS]

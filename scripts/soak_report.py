@@ -54,9 +54,15 @@ open(svg_path, "w").write("\n".join(out))
 print(f"| soak | samples | RSS MB first/middle/last third | open files middle/last | epoch commit p99 ms middle/last | Parquet files at end | events read | verdict |")
 print(f"|---|---|---|---|---|---|---|---|")
 first = rows[:third] or rows[:1]
+report_only = sys.argv[6] == "1"
+# A report-only run (CI's minute) is mostly warm-up: RSS still rises as the epochs' buffers,
+# views and arenas fill (a 10-minute run levels off from its fourth minute), so it names the
+# trend without calling it a verdict.
+verdict = 'flat' if flat else 'GROWING'
+if report_only:
+    verdict = f"no verdict (report only; RSS {rss_growth:+.0%} last third / middle third)"
 print(f"| {minutes} min at {rate}/s | {len(rows)} | {mean(first, 'rss_mb'):.0f} / {mean(mid, 'rss_mb'):.0f} / {mean(last, 'rss_mb'):.0f} "
       f"| {mean(mid, 'open_files'):.0f} / {mean(last, 'open_files'):.0f} | {p99(c_mid):.0f} / {p99(c_last):.0f} | {rows[-1]['data_files']:.0f} | {rows[-1]['events_read']:.0f} "
-      f"| {'flat' if flat else 'GROWING'}{'' if run_ok else ', run FAILED'} |")
+      f"| {verdict}{'' if run_ok else ', run FAILED'} |")
 print(f"wrote {path} and {svg_path}", file=sys.stderr)
-report_only = sys.argv[6] == "1"
 sys.exit(0 if run_ok and (flat or report_only) else 1)
