@@ -8,9 +8,11 @@
 //! * [`connection`]: connection-string parsing (emulator or real service), key redaction;
 //! * [`source`]: [`EventHubSource`] / [`EventHubPartitionReader`], the synchronous
 //!   [`crate::source::PartitionedSource`] over a background tokio runtime, with reconnects;
+//!   `chunks` holds what a reader received and has not handed out yet;
 //! * [`producer`]: [`EventHubProducer`] and [`BlockingProducer`], batched sends per partition.
 
 pub mod amqp;
+pub(crate) mod chunks;
 pub mod client;
 pub mod connection;
 pub mod error;

@@ -39,7 +39,6 @@
 //! [`position`]: PartitionReader::position
 
 use std::{
-    collections::VecDeque,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -56,6 +55,7 @@ use crate::{
     eventhub::{
         amqp::{AmqpConsumer, Endpoint, SharedConnection},
         build_runtime,
+        chunks::ChunkQueue,
         client::{ConsumerBackend, ReceiveRequest},
         connection::ConnectionConfig,
         error::EventHubError,
@@ -305,11 +305,7 @@ impl EventHubSource {
         Ok(EventHubPartitionReader {
             partition,
             rx,
-            queue: VecDeque::new(),
-            taken: 0,
-            queued: 0,
-            next_seq: start_seq,
-            returned_any: false,
+            queue: ChunkQueue::new(partition, start_seq),
             terminal: None,
             finished: false,
             stop_when_idle: config.stop_when_idle,
@@ -348,13 +344,8 @@ impl PartitionedSource for EventHubSource {
 pub struct EventHubPartitionReader {
     partition: PartitionId,
     rx: mpsc::Receiver<Message>,
-    /// Chunks received and not yet handed out in full (the first one's first `taken` events
-    /// were), `queued` events in all.
-    queue: VecDeque<RawBatch>,
-    taken: usize,
-    queued: usize,
-    next_seq: i64,
-    returned_any: bool,
+    /// What was received and not yet handed out.
+    queue: ChunkQueue,
     terminal: Option<Terminal>,
     finished: bool,
     stop_when_idle: Option<Duration>,
@@ -369,7 +360,7 @@ impl std::fmt::Debug for EventHubPartitionReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventHubPartitionReader")
             .field("partition", &self.partition)
-            .field("next_seq", &self.next_seq)
+            .field("next_seq", &self.queue.next_seq())
             .finish_non_exhaustive()
     }
 }
@@ -386,15 +377,12 @@ impl EventHubPartitionReader {
     /// reported its end.
     fn receive(&mut self, max: usize) {
         let deadline = Instant::now() + self.max_wait;
-        while self.queued < max && self.terminal.is_none() {
+        while self.queue.queued() < max && self.terminal.is_none() {
             match self.rx.try_recv() {
-                Ok(Message::Events(chunk)) => {
-                    self.queued += chunk.len();
-                    self.queue.push_back(chunk);
-                }
+                Ok(Message::Events(chunk)) => self.queue.push(chunk),
                 Ok(Message::Failed(t)) => self.terminal = Some(t),
                 Err(TryRecvError::Empty) => {
-                    if self.queued > 0 || Instant::now() >= deadline {
+                    if self.queue.queued() > 0 || Instant::now() >= deadline {
                         return;
                     }
                     std::thread::sleep(Duration::from_micros(200));
@@ -405,69 +393,6 @@ impl EventHubPartitionReader {
             }
         }
     }
-
-    /// Hands out up to `max` queued events as one batch: the first chunk as it is when it is
-    /// exactly what is taken, else one exactly sized copy. Sequence numbers must follow on
-    /// from the last one handed out; at a gap the events before it are handed out, the rest
-    /// dropped and the reader fails.
-    fn take(&mut self, max: usize) -> RawBatch {
-        let mut n = 0;
-        let mut bytes = 0;
-        let mut gap = None;
-        'chunks: for (k, chunk) in self.queue.iter().enumerate() {
-            let from = if k == 0 { self.taken } else { 0 };
-            let mut to = from;
-            for &seq in &chunk.sequence_numbers[from..] {
-                if n == max {
-                    bytes += chunk.body_offsets[to] - chunk.body_offsets[from];
-                    break 'chunks;
-                }
-                if seq != self.next_seq && !(seq > self.next_seq && !self.returned_any) {
-                    gap = Some(Terminal::Failed(format!(
-                        "sequence number {seq} where {} was expected",
-                        self.next_seq
-                    )));
-                    bytes += chunk.body_offsets[to] - chunk.body_offsets[from];
-                    break 'chunks;
-                }
-                self.next_seq = seq + 1;
-                self.returned_any = true;
-                n += 1;
-                to += 1;
-            }
-            bytes += chunk.body_offsets[to] - chunk.body_offsets[from];
-        }
-        let whole_first = self.taken == 0 && self.queue.front().is_some_and(|c| c.len() == n);
-        let batch = if whole_first {
-            self.queue.pop_front().unwrap_or_default()
-        } else {
-            let mut batch = RawBatch::new(self.partition);
-            batch.reserve(n, bytes);
-            let mut left = n;
-            while left > 0 {
-                let Some(chunk) = self.queue.front() else {
-                    break;
-                };
-                let to = chunk.len().min(self.taken + left);
-                batch.extend_from(chunk, self.taken..to);
-                left -= to - self.taken;
-                if to == chunk.len() {
-                    self.queue.pop_front();
-                    self.taken = 0;
-                } else {
-                    self.taken = to;
-                }
-            }
-            batch
-        };
-        self.queued -= n;
-        if let Some(t) = gap {
-            self.terminal = Some(t);
-            self.queue.clear();
-            self.queued = 0;
-        }
-        batch
-    }
 }
 
 impl PartitionReader for EventHubPartitionReader {
@@ -476,7 +401,7 @@ impl PartitionReader for EventHubPartitionReader {
     }
 
     fn next_batch(&mut self, max: usize) -> Result<Option<RawBatch>, SourceError> {
-        if let Some(t) = self.terminal.as_ref().filter(|_| self.queued == 0) {
+        if let Some(t) = self.terminal.as_ref().filter(|_| self.queue.queued() == 0) {
             return Err(t.to_error(self.partition));
         }
         if self.finished {
@@ -484,7 +409,10 @@ impl PartitionReader for EventHubPartitionReader {
         }
         let max = max.max(1);
         self.receive(max);
-        let batch = self.take(max);
+        let (batch, gap) = self.queue.take(max);
+        if let Some(gap) = gap {
+            self.terminal = Some(Terminal::Failed(gap.to_string()));
+        }
         if batch.is_empty() {
             if let Some(t) = &self.terminal {
                 return Err(t.to_error(self.partition));
@@ -501,7 +429,7 @@ impl PartitionReader for EventHubPartitionReader {
                     shared.backend.partition_info(name.clone())
                 })
                 .map_err(|e| e.into_source_error(self.partition.0))?;
-                if info.last_enqueued_sequence_number < self.next_seq {
+                if info.last_enqueued_sequence_number < self.queue.next_seq() {
                     self.finished = true;
                     return Ok(None);
                 }
@@ -515,6 +443,6 @@ impl PartitionReader for EventHubPartitionReader {
     }
 
     fn position(&self) -> SequenceNumber {
-        SequenceNumber(self.next_seq)
+        SequenceNumber(self.queue.next_seq())
     }
 }
