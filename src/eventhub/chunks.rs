@@ -189,7 +189,7 @@ mod tests {
                 assert!(batch.len() <= max && batch.len() <= before);
                 assert_eq!(batch.partition, 5);
                 assert_eq!(batch.body_offsets.len(), batch.len() + 1);
-                out.append(batch);
+                out.extend_from(&batch, 0..batch.len());
                 if let Some(g) = gap {
                     assert!(reported.is_none(), "a gap is reported once");
                     assert_eq!(q.queued(), 0);
@@ -208,7 +208,7 @@ mod tests {
                 let len = rng.random_range(0..40);
                 let c = chunk(next..next + len);
                 next += len;
-                sent.append(c.clone());
+                sent.extend_from(&c, 0..c.len());
                 q.push(c);
                 for _ in 0..rng.random_range(0..3) {
                     take(&mut q, rng.random_range(1..50), &mut reported);

@@ -130,14 +130,6 @@ impl RawBatch {
     pub fn body_bytes(&self) -> usize {
         self.bodies.len()
     }
-    /// Appends the messages of `next`, the batch read right after this one from the same
-    /// partition (so that sequence numbers stay contiguous).
-    pub fn append(&mut self, next: RawBatch) {
-        debug_assert_eq!(self.partition, next.partition);
-        self.extend_from(&next, 0..next.len());
-        self.merge_available(&next);
-    }
-
     /// Reads of one partition, each read right after the one before, as one batch: the first
     /// read as it is when it is the only one, else one exactly sized copy of them all (appending
     /// them one by one grows every buffer by doubling: a reallocation and a copy each time, and
@@ -156,18 +148,14 @@ impl RawBatch {
         for read in &reads {
             debug_assert_eq!(batch.partition, read.partition);
             batch.extend_from(read, 0..read.len());
-            batch.merge_available(read);
+            // The oldest and the newest availability (0: not set).
+            batch.available_ms = match (batch.available_ms, read.available_ms) {
+                (0, t) | (t, 0) => t,
+                (a, b) => a.min(b),
+            };
+            batch.last_available_ms = batch.last_available_ms.max(read.last_available_ms);
         }
         batch
-    }
-
-    /// Takes `next`'s availability times into this batch's (the oldest and the newest).
-    fn merge_available(&mut self, next: &RawBatch) {
-        self.available_ms = match (self.available_ms, next.available_ms) {
-            (0, t) | (t, 0) => t,
-            (a, b) => a.min(b),
-        };
-        self.last_available_ms = self.last_available_ms.max(next.last_available_ms);
     }
 }
 
@@ -220,11 +208,6 @@ impl PartitionKeys {
     /// Makes room for `bytes` more bytes of keys.
     pub fn reserve_bytes(&mut self, bytes: usize) {
         self.bytes.reserve_exact(bytes);
-    }
-
-    /// Appends the keys of `next`.
-    pub fn append(&mut self, next: PartitionKeys) {
-        self.extend_from(&next, 0..next.len());
     }
 
     /// Appends the keys `range` of `from`.
@@ -344,7 +327,7 @@ mod tests {
     use arrow::array::Array;
 
     #[test]
-    fn partition_keys_keep_each_message_s_key_through_append_and_into_arrow() {
+    fn partition_keys_keep_each_message_s_key_through_extend_and_into_arrow() {
         let mut a = PartitionKeys::default();
         a.push(Some("ST-1"));
         a.push(None);
@@ -352,7 +335,7 @@ mod tests {
         let mut b = PartitionKeys::default();
         b.push(Some("é-2"));
         b.push(None);
-        a.append(b);
+        a.extend_from(&b, 0..b.len());
         let expected = [Some("ST-1"), None, Some(""), Some("é-2"), None];
         assert_eq!(a.iter().collect::<Vec<_>>(), expected);
         let array = a.into_array().unwrap();
@@ -422,11 +405,6 @@ mod tests {
             assert_eq!(joined.partition, 3);
             assert_eq!(joined.available_ms, 1000);
             assert_eq!(joined.last_available_ms, 1000 + n);
-            let mut appended = reads[0].clone();
-            for r in &reads[1..] {
-                appended.append(r.clone());
-            }
-            assert_eq!(appended, joined);
             // Copy the chunks out again in random ranges.
             let mut copied = RawBatch::new(PartitionId(3));
             for read in &reads {
